@@ -1,0 +1,52 @@
+# Thin wrapper over CMake/CTest. `make test` installs what is missing, builds, and runs every test.
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= 2
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+TORCH_VERSION := 2.11.0
+TORCHVISION_VERSION := 0.26.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := build-essential cmake ccache clang-format clang libclang-rt-14-dev python3-venv \
+  libsimdjson-dev nlohmann-json3-dev libturbojpeg0-dev libpng-dev libyaml-cpp-dev libcli11-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev pkg-config
+PY_PACKAGES := torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION) pycocotools tensorboard numpy
+
+.PHONY: deps apt-deps venv build test format check-format clean
+
+deps: apt-deps venv
+
+apt-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: Makefile
+	@command -v python3 >/dev/null || { echo "python3 is missing: install python3 and python3-venv"; exit 1; }
+	[ -x $(PYTHON) ] || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q $(PY_PACKAGES)
+	touch $@
+
+$(BUILD)/CMakeCache.txt: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DLARGEDET_PYTHON=$(abspath $(PYTHON))
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+format:
+	git ls-files '*.h' '*.cpp' '*.cu' | xargs clang-format -i
+
+check-format:
+	@bad=$$(git ls-files '*.h' '*.cpp' '*.cu' | xargs clang-format --dry-run 2>&1 | grep -o '^[^:]*:[0-9]*' | cut -d: -f1 | sort -u); \
+	if [ -n "$$bad" ]; then echo "clang-format differs in:"; echo "$$bad"; echo "run: make format"; exit 1; fi
+
+clean:
+	rm -rf $(BUILD)

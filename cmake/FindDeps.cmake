@@ -1,0 +1,51 @@
+# Third-party dependencies (see docs/architecture.md). LibTorch comes from the PyTorch wheel in the
+# project-local venv; everything else from Debian packages.
+set(LARGEDET_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
+    "Python of the venv that holds the PyTorch wheel")
+if(NOT Torch_DIR)
+  if(NOT EXISTS "${LARGEDET_PYTHON}")
+    message(FATAL_ERROR "No Python at ${LARGEDET_PYTHON}: run `make deps` first, or pass "
+                        "-DLARGEDET_PYTHON=/path/to/python (with torch installed) or -DTorch_DIR=...")
+  endif()
+  execute_process(
+    COMMAND "${LARGEDET_PYTHON}" -c "import torch;print(torch.utils.cmake_prefix_path)"
+    OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _torch_rc)
+  if(NOT _torch_rc EQUAL 0)
+    message(FATAL_ERROR "${LARGEDET_PYTHON} cannot import torch: run `make deps`")
+  endif()
+  list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
+endif()
+
+# Without a GPU, Torch's CUDA setup cannot detect an architecture: name the ones we ship for.
+if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;9.0")
+endif()
+find_package(Torch REQUIRED)
+set(LARGEDET_WITH_CUDA OFF)
+if(LARGEDET_CUDA AND TARGET torch_cuda)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    endif()
+    enable_language(CUDA)
+    set(LARGEDET_WITH_CUDA ON)
+  endif()
+endif()
+message(STATUS "LargeDet: Torch ${Torch_VERSION}, CUDA kernels: ${LARGEDET_WITH_CUDA}")
+
+find_package(yaml-cpp REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(simdjson REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(PNG REQUIRED)
+find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h)
+find_library(TURBOJPEG_LIBRARY turbojpeg)
+if(NOT TURBOJPEG_INCLUDE_DIR OR NOT TURBOJPEG_LIBRARY)
+  message(FATAL_ERROR "TurboJPEG not found: install libturbojpeg0-dev (make deps)")
+endif()
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(CAIRO QUIET IMPORTED_TARGET cairo)
+endif()

@@ -1,0 +1,1 @@
+// Compiles cmake/pch.h once; every Torch-heavy target reuses the result.
