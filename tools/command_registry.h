@@ -27,6 +27,6 @@ void install_commands(CLI::App& app);
 
 #define LARGEDET_CONCAT_INNER(a, b) a##b
 #define LARGEDET_CONCAT(a, b) LARGEDET_CONCAT_INNER(a, b)
-#define LARGEDET_REGISTER_COMMAND(path, description, setup)                          \
-  static const bool LARGEDET_CONCAT(registered_command_, __LINE__) =                 \
+#define LARGEDET_REGISTER_COMMAND(path, description, setup)          \
+  static const bool LARGEDET_CONCAT(registered_command_, __LINE__) = \
       ::largedet::tools::register_command({path, description, setup})

@@ -130,7 +130,8 @@ void Config::merge_file(const std::string& path) {
   }
 }
 
-void Config::merge_node(const YAML::Node& node, const std::string& prefix, const std::string& file) {
+void Config::merge_node(const YAML::Node& node, const std::string& prefix,
+                        const std::string& file) {
   for (const auto& item : node) {
     std::string name = item.first.as<std::string>();
     if (prefix.empty() && name == "_BASE_") continue;

@@ -19,11 +19,16 @@ std::mutex g_mutex;
 
 const char* level_name(Level level) {
   switch (level) {
-    case Level::kDebug: return "DEBUG";
-    case Level::kInfo: return "INFO";
-    case Level::kWarning: return "WARN";
-    case Level::kError: return "ERROR";
-    default: return "";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kWarning:
+      return "WARN";
+    case Level::kError:
+      return "ERROR";
+    default:
+      return "";
   }
 }
 }  // namespace

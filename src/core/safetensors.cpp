@@ -26,10 +26,10 @@ struct DType {
   const char* name;
   at::ScalarType type;
 };
-constexpr DType kDTypes[] = {
-    {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf}, {"BF16", at::kBFloat16},
-    {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
-    {"U8", at::kByte},    {"BOOL", at::kBool}};
+constexpr DType kDTypes[] = {{"F64", at::kDouble},    {"F32", at::kFloat}, {"F16", at::kHalf},
+                             {"BF16", at::kBFloat16}, {"I64", at::kLong},  {"I32", at::kInt},
+                             {"I16", at::kShort},     {"I8", at::kChar},   {"U8", at::kByte},
+                             {"BOOL", at::kBool}};
 
 at::ScalarType dtype_from_name(const std::string& name, const std::string& where) {
   for (const auto& d : kDTypes)
@@ -69,29 +69,31 @@ struct Entry {
 
 std::vector<Entry> parse_header(const nlohmann::json& header, uint64_t data_size,
                                 const std::string& file, Metadata* metadata) {
-  if (!header.is_object()) throw Error("header is not a JSON object", file, "not a safetensors file");
+  if (!header.is_object())
+    throw Error("header is not a JSON object", file, "not a safetensors file");
   std::vector<Entry> entries;
   for (const auto& [name, info] : header.items()) {
     std::string where = file + ": tensor '" + name + "'";
     if (name == "__metadata__") {
       if (!info.is_object()) throw Error("__metadata__ is not an object", file);
       for (const auto& [key, value] : info.items()) {
-        if (!value.is_string()) throw Error("__metadata__ value of '" + key + "' is not a string", file);
+        if (!value.is_string())
+          throw Error("__metadata__ value of '" + key + "' is not a string", file);
         (*metadata)[key] = value.get<std::string>();
       }
       continue;
     }
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
-        !info.contains("data_offsets") || !info["dtype"].is_string() ||
-        !info["shape"].is_array() || !info["data_offsets"].is_array() ||
-        info["data_offsets"].size() != 2) {
+        !info.contains("data_offsets") || !info["dtype"].is_string() || !info["shape"].is_array() ||
+        !info["data_offsets"].is_array() || info["data_offsets"].size() != 2) {
       throw Error("entry needs dtype (string), shape (array) and data_offsets ([begin, end])",
                   where);
     }
     Entry entry{name, dtype_from_name(info["dtype"].get<std::string>(), where), {}, 0, 0};
     uint64_t bytes = at::elementSize(entry.type);
     for (const auto& dim : info["shape"]) {
-      if (!dim.is_number_unsigned()) throw Error("shape holds a non-integer or negative size", where);
+      if (!dim.is_number_unsigned())
+        throw Error("shape holds a non-integer or negative size", where);
       uint64_t d = dim.get<uint64_t>();
       if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           (d != 0 && bytes > std::numeric_limits<uint64_t>::max() / d)) {
@@ -101,7 +103,8 @@ std::vector<Entry> parse_header(const nlohmann::json& header, uint64_t data_size
       entry.shape.push_back(static_cast<int64_t>(d));
     }
     for (const auto& offset : info["data_offsets"])
-      if (!offset.is_number_unsigned()) throw Error("data_offsets are not non-negative integers", where);
+      if (!offset.is_number_unsigned())
+        throw Error("data_offsets are not non-negative integers", where);
     entry.begin = info["data_offsets"][0].get<uint64_t>();
     entry.end = info["data_offsets"][1].get<uint64_t>();
     if (entry.begin > entry.end || entry.end > data_size) {
@@ -123,9 +126,9 @@ std::vector<Entry> parse_header(const nlohmann::json& header, uint64_t data_size
             [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     if (by_offset[i]->begin < by_offset[i - 1]->end) {
-      throw Error("tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name +
-                      "' overlap",
-                  file, "the file is corrupt");
+      throw Error(
+          "tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name + "' overlap", file,
+          "the file is corrupt");
     }
   }
   return entries;
@@ -133,7 +136,8 @@ std::vector<Entry> parse_header(const nlohmann::json& header, uint64_t data_size
 
 Contents parse_image(const unsigned char* data, size_t size, const std::string& name,
                      const std::shared_ptr<void>& owner) {
-  if (size < 8) throw Error("file is shorter than the 8-byte header length", name, "truncated file");
+  if (size < 8)
+    throw Error("file is shorter than the 8-byte header length", name, "truncated file");
   uint64_t header_len = read_u64_le(data);
   if (header_len > size - 8) {
     throw Error("header length " + std::to_string(header_len) + " runs past the end of the file (" +
@@ -155,7 +159,8 @@ Contents parse_image(const unsigned char* data, size_t size, const std::string& 
     at::Tensor tensor;
     bool aligned = reinterpret_cast<uintptr_t>(start) % at::elementSize(entry.type) == 0;
     if (owner && aligned) {
-      tensor = at::from_blob(start, entry.shape, [owner](void*) {}, options);
+      tensor = at::from_blob(
+          start, entry.shape, [owner](void*) {}, options);
     } else {
       tensor = at::from_blob(start, entry.shape, options).clone();
     }
@@ -172,7 +177,8 @@ Contents parse(const void* data, size_t size, const std::string& name) {
 
 Contents load(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(std::string("cannot open: ") + std::strerror(errno), path, "check the path");
+  if (fd < 0)
+    throw Error(std::string("cannot open: ") + std::strerror(errno), path, "check the path");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
@@ -212,7 +218,8 @@ std::string serialize(const TensorMap& tensors, const Metadata& metadata) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
   out += text;
   out.reserve(out.size() + offset);
-  for (const auto& t : cpu) out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  for (const auto& t : cpu)
+    out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
   return out;
 }
 

@@ -16,7 +16,8 @@ int usable_cores() {
 }
 
 int configure_threads(int requested, int local_workers) {
-  int threads = requested > 0 ? requested : std::max(1, usable_cores() / std::max(1, local_workers));
+  int threads =
+      requested > 0 ? requested : std::max(1, usable_cores() / std::max(1, local_workers));
   at::set_num_threads(threads);
   return threads;
 }

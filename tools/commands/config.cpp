@@ -25,7 +25,8 @@ void setup_config(CLI::App& cmd) {
     if (!args->file.empty()) config.merge_file(args->file);
     config.apply_overrides(args->overrides);
     if (args->keys) {
-      for (const auto& key : config.keys()) std::cout << key << "  # " << config.source(key) << "\n";
+      for (const auto& key : config.keys())
+        std::cout << key << "  # " << config.source(key) << "\n";
     }
     if (args->dump || !args->keys) std::cout << config.dump();
   });

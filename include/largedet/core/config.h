@@ -1,8 +1,8 @@
 // Configuration: detectron2-style YAML recipes over a tree of known keys with defaults, plus
 // `KEY=VALUE` overrides from the command line (`SOLVER.BASE_LR=0.02`). A recipe may start from
-// another with `_BASE_: other.yaml` (relative to itself). Unknown keys are errors that name the file
-// and line and suggest the closest known key; every value remembers where it came from, so a type
-// error at a getter names the key and the file:line that set it.
+// another with `_BASE_: other.yaml` (relative to itself). Unknown keys are errors that name the
+// file and line and suggest the closest known key; every value remembers where it came from, so a
+// type error at a getter names the key and the file:line that set it.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

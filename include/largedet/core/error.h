@@ -32,7 +32,7 @@ std::string concat(const Args&... args) {
 }  // namespace largedet
 
 // Throws largedet::Error built from the streamed pieces when `cond` is false.
-#define LARGEDET_CHECK(cond, ...)                                   \
-  do {                                                              \
+#define LARGEDET_CHECK(cond, ...)                                                  \
+  do {                                                                             \
     if (!(cond)) throw ::largedet::Error(::largedet::detail::concat(__VA_ARGS__)); \
   } while (0)

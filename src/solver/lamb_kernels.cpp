@@ -1,0 +1,121 @@
+#include "lamb_kernels.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace largedet::solver::detail {
+namespace {
+
+// Fixed-size chunks make the norm reduction order, and so the result, independent of the number
+// of threads: a run resumed with other threads still ends bit for bit where it would have.
+constexpr int64_t kChunk = 1 << 14;
+constexpr int64_t kBlock = 256;
+constexpr int kLanes = 16;
+
+// Sum of squares of at most kBlock floats: independent lane accumulators (vectorisable without
+// -ffast-math), then double across lanes.
+double sum_of_squares(const float* x, int64_t len) {
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lanes[k] += x[i + k] * x[i + k];
+  double total = 0;
+  for (; i < len; ++i) total += static_cast<double>(x[i]) * x[i];
+  for (int k = 0; k < kLanes; ++k) total += lanes[k];
+  return total;
+}
+
+double trust_ratio(double w_norm, double u_norm, const LambCoefficients& c) {
+  if (!c.trust_ratio) return 1.0;
+  double r = (w_norm == 0 || u_norm == 0) ? 1.0 : w_norm / u_norm;
+  return c.trust_clip > 0 ? std::min(r, c.trust_clip) : r;
+}
+
+}  // namespace
+
+bool fused_lamb_applies(const at::Tensor& w, const at::Tensor& g, const at::Tensor& m,
+                        const at::Tensor& v) {
+  for (const at::Tensor* t : {&w, &g, &m, &v}) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous())
+      return false;
+  }
+  return true;
+}
+
+void fused_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v,
+                       const LambCoefficients& c) {
+  const int64_t n = w.numel();
+  float* wp = w.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  float* mp = m.data_ptr<float>();
+  float* vp = v.data_ptr<float>();
+  const float a1 = c.first_decay, b1 = c.first_gain * c.grad_scale;
+  const float a2 = c.second_decay, b2 = c.second_gain * c.grad_scale * c.grad_scale;
+  const float s1 = c.first_scale, s2 = c.second_scale, eps = c.eps, wd = c.weight_decay;
+
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> w_sq(chunks), u_sq(chunks);
+  // Pass 1: moments in place, and the squared norms of w and of the direction u. Blocks of
+  // kBlock elements keep the element-wise part and the lane-wise sums vectorisable.
+  at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    float u[kBlock];
+    for (int64_t chunk = first; chunk < last; ++chunk) {
+      const int64_t chunk_end = std::min(n, (chunk + 1) * kChunk);
+      double ws = 0, us = 0;
+      for (int64_t begin = chunk * kChunk; begin < chunk_end; begin += kBlock) {
+        const int64_t len = std::min<int64_t>(kBlock, chunk_end - begin);
+        float* wb = wp + begin;
+        float* mb = mp + begin;
+        float* vb = vp + begin;
+        const float* gb = gp + begin;
+        for (int64_t i = 0; i < len; ++i) {
+          const float mi = a1 * mb[i] + b1 * gb[i];
+          const float vi = a2 * vb[i] + b2 * gb[i] * gb[i];
+          mb[i] = mi;
+          vb[i] = vi;
+          u[i] = (mi * s1) / (std::sqrt(vi * s2) + eps) + wd * wb[i];
+        }
+        ws += sum_of_squares(wb, len);
+        us += sum_of_squares(u, len);
+      }
+      w_sq[chunk] = ws;
+      u_sq[chunk] = us;
+    }
+  });
+  double w_norm = 0, u_norm = 0;
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    w_norm += w_sq[chunk];
+    u_norm += u_sq[chunk];
+  }
+  const float step = c.lr * trust_ratio(std::sqrt(w_norm), std::sqrt(u_norm), c);
+  // Pass 2: recompute u from the new moments (cheaper than storing it) and apply it.
+  at::parallel_for(0, n, kChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float u = (mp[i] * s1) / (std::sqrt(vp[i] * s2) + eps) + wd * wp[i];
+      wp[i] -= step * u;
+    }
+  });
+}
+
+void aten_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v,
+                      const LambCoefficients& c) {
+  at::Tensor grad = c.grad_scale == 1.0 ? g : g * c.grad_scale;
+  m.mul_(c.first_decay).add_(grad, c.first_gain);
+  v.mul_(c.second_decay).addcmul_(grad, grad, c.second_gain);
+  at::Tensor u = (m * c.first_scale) / ((v * c.second_scale).sqrt_().add_(c.eps));
+  if (c.weight_decay != 0) u.add_(w, c.weight_decay);
+  if (!c.trust_ratio) {
+    w.sub_(u, c.lr);
+    return;
+  }
+  at::Tensor w_norm = w.norm(), u_norm = u.norm();
+  at::Tensor r =
+      at::where((w_norm > 0).logical_and(u_norm > 0), w_norm / u_norm, at::ones_like(w_norm));
+  if (c.trust_clip > 0) r.clamp_max_(c.trust_clip);
+  w.sub_(u * (r * c.lr));
+}
+
+}  // namespace largedet::solver::detail
