@@ -1,0 +1,496 @@
+// COCOeval (pycocotools/cocoeval.py) re-implemented. Comments cite the Python it mirrors where
+// the exact behaviour matters for identical numbers.
+#include "largedet/evaluation/coco_eval.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+
+#include "largedet/core/error.h"
+#include "largedet/core/threads.h"
+#include "parallel.h"
+
+namespace largedet::evaluation {
+
+const std::array<const char*, 12> kStatNames = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
+                                                "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
+
+const char* iou_type_name(IouType type) { return type == IouType::kSegm ? "segm" : "bbox"; }
+
+// np.linspace(start, stop, num): y = arange(num) * ((stop - start) / (num - 1)) + start, and the
+// last element set to stop.
+static std::vector<double> linspace(double start, double stop, int num) {
+  std::vector<double> y(static_cast<size_t>(num));
+  const double step = (stop - start) / (num - 1);
+  for (int i = 0; i < num; ++i) y[size_t(i)] = double(i) * step + start;
+  y.back() = stop;
+  return y;
+}
+
+std::vector<double> CocoEvalParams::default_iou_thresholds() { return linspace(.5, 0.95, 10); }
+std::vector<double> CocoEvalParams::default_recall_thresholds() { return linspace(0, 1, 101); }
+
+namespace {
+
+// The matching outcome of one (image, category): its detections in score order (at most
+// max_dets.back()), and for each area range and IoU threshold t bit t of `tp` / `fp` (a
+// detection that is neither is ignored). npig: ground truths that are not ignored.
+struct ImageCategoryResult {
+  int32_t category = 0;          // position in the sorted category ids
+  uint32_t first_detection = 0;  // into ImageResult's arrays
+  uint32_t num_detections = 0;
+  std::vector<uint32_t> npig;  // per area range
+};
+
+struct ImageResult {
+  std::vector<ImageCategoryResult> cells;
+  std::vector<double> scores;
+  std::vector<uint32_t> tp, fp;  // [detection][area]
+};
+
+struct Prepared {
+  const CocoDataset& gt;
+  const std::vector<Detection>& dets;
+  const CocoEvalParams& params;
+  std::vector<int64_t> category_ids;
+  std::vector<int32_t> category_of;  // gt category index -> sorted position, -1 if none
+  std::vector<size_t> image_order;   // sorted position -> gt image index
+  std::vector<size_t> gt_begin, gt_items, dt_begin, dt_items;  // per sorted image, file order
+};
+
+// Groups `count` items by sorted image position, keeping file order (a counting sort).
+template <typename ImagePos>
+void group_by_image(size_t count, size_t num_images, ImagePos image_pos, std::vector<size_t>& begin,
+                    std::vector<size_t>& items) {
+  begin.assign(num_images + 1, 0);
+  std::vector<int64_t> pos(count);
+  for (size_t i = 0; i < count; ++i) {
+    pos[i] = image_pos(i);
+    if (pos[i] >= 0) ++begin[size_t(pos[i]) + 1];
+  }
+  for (size_t i = 0; i < num_images; ++i) begin[i + 1] += begin[i];
+  items.assign(begin[num_images], 0);
+  std::vector<size_t> fill(begin.begin(), begin.end() - 1);
+  for (size_t i = 0; i < count; ++i) {
+    if (pos[i] >= 0) items[fill[size_t(pos[i])]++] = i;
+  }
+}
+
+Prepared prepare(const CocoDataset& gt, const std::vector<Detection>& dets,
+                 const CocoEvalParams& params) {
+  Prepared p{gt, dets, params, {}, {}, {}, {}, {}, {}, {}};
+  std::vector<size_t> cats(gt.categories.size());
+  std::iota(cats.begin(), cats.end(), 0);
+  std::sort(cats.begin(), cats.end(),
+            [&](size_t a, size_t b) { return gt.categories[a].id < gt.categories[b].id; });
+  p.category_of.assign(gt.categories.size(), -1);
+  for (size_t k = 0; k < cats.size(); ++k) {
+    p.category_ids.push_back(gt.categories[cats[k]].id);
+    p.category_of[cats[k]] = int32_t(k);
+  }
+  p.image_order.resize(gt.images.size());
+  std::iota(p.image_order.begin(), p.image_order.end(), 0);
+  std::sort(p.image_order.begin(), p.image_order.end(),
+            [&](size_t a, size_t b) { return gt.images[a].id < gt.images[b].id; });
+  std::vector<int64_t> rank_of(gt.images.size());
+  for (size_t r = 0; r < p.image_order.size(); ++r) rank_of[p.image_order[r]] = int64_t(r);
+  auto rank = [&](int64_t image_id, int64_t category_id) -> int64_t {
+    const int64_t image = gt.image_index(image_id);
+    const int64_t category = gt.category_index(category_id);
+    if (image < 0 || category < 0) return -1;  // pycocotools: not in imgIds / catIds
+    return rank_of[size_t(image)];
+  };
+  group_by_image(
+      gt.annotations.size(), gt.images.size(),
+      [&](size_t i) { return rank(gt.annotations[i].image_id, gt.annotations[i].category_id); },
+      p.gt_begin, p.gt_items);
+  group_by_image(
+      dets.size(), gt.images.size(),
+      [&](size_t i) { return rank(dets[i].image_id, dets[i].category_id); }, p.dt_begin,
+      p.dt_items);
+  return p;
+}
+
+// Masks and their boxes, for segm IoUs.
+struct Masks {
+  std::vector<Rle> rles;
+  std::vector<BoxXywh> boxes;
+};
+
+Rle gt_mask(const CocoAnnotation& ann, const CocoImage& img) {
+  if (ann.segmentation.empty()) {
+    throw Error(detail::concat("annotation ", ann.id, " has no segmentation"),
+                detail::concat("image ", img.id), "segm evaluation needs masks for every object");
+  }
+  return segmentation_to_rle(ann.segmentation, uint32_t(img.height), uint32_t(img.width));
+}
+
+Rle dt_mask(const Detection& det, const CocoImage& img) {
+  if (det.segmentation.empty()) {
+    // pycocotools' loadRes gives box results the box's polygon [x1,y1, x1,y2, x2,y2, x2,y1].
+    LARGEDET_CHECK(det.has_bbox, "detection of image ", img.id, " has neither mask nor box");
+    const double x1 = det.bbox[0], x2 = det.bbox[0] + det.bbox[2];
+    const double y1 = det.bbox[1], y2 = det.bbox[1] + det.bbox[3];
+    const std::vector<double> xy = {x1, y1, x1, y2, x2, y2, x2, y1};
+    return rle_from_polygon(xy, uint32_t(img.height), uint32_t(img.width));
+  }
+  return segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
+}
+
+// computeIoU + evaluateImg (for every area range, maxDet = max_dets.back()) of one
+// (image, category). `gts` and `dts` are in file order.
+void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
+                   const std::vector<size_t>& gts, std::vector<size_t> dts, ImageResult& out) {
+  const CocoEvalParams& params = p.params;
+  const size_t T = params.iou_thresholds.size(), A = params.area_ranges.size();
+  // inds = np.argsort([-d['score'] for d in dt], kind='mergesort'); dt = dt[0:maxDets[-1]]
+  std::stable_sort(dts.begin(), dts.end(),
+                   [&](size_t a, size_t b) { return p.dets[a].score > p.dets[b].score; });
+  if (dts.size() > size_t(params.max_dets.back())) dts.resize(size_t(params.max_dets.back()));
+  const size_t G = gts.size(), D = dts.size();
+
+  ImageCategoryResult cell;
+  cell.category = category;
+  cell.first_detection = uint32_t(out.scores.size());
+  cell.num_detections = uint32_t(D);
+  cell.npig.assign(A, 0);
+
+  std::vector<double> ious(D * G);  // [d][g], g in file order
+  std::vector<double> dt_area(D);
+  if (params.iou_type == IouType::kBbox) {
+    for (size_t d = 0; d < D; ++d) {
+      const Detection& det = p.dets[dts[d]];
+      LARGEDET_CHECK(det.has_bbox, "detection of image ", img.id, " has no bbox");
+      dt_area[d] = std::isnan(det.area) ? det.bbox[2] * det.bbox[3] : det.area;
+      for (size_t g = 0; g < G; ++g) {
+        const CocoAnnotation& ann = p.gt.annotations[gts[g]];
+        ious[d * G + g] = bbox_iou(det.bbox, ann.bbox, ann.iscrowd);
+      }
+    }
+  } else {
+    Masks gm, dm;
+    for (size_t g = 0; g < G; ++g) {
+      gm.rles.push_back(gt_mask(p.gt.annotations[gts[g]], img));
+      gm.boxes.push_back(rle_to_bbox(gm.rles.back()));
+    }
+    for (size_t d = 0; d < D; ++d) {
+      const Detection& det = p.dets[dts[d]];
+      dm.rles.push_back(dt_mask(det, img));
+      dm.boxes.push_back(rle_to_bbox(dm.rles.back()));
+      dt_area[d] = !std::isnan(det.area) ? det.area
+                   : det.has_bbox        ? det.bbox[2] * det.bbox[3]
+                                         : double(rle_area(dm.rles.back()));
+      for (size_t g = 0; g < G; ++g) {
+        ious[d * G + g] = rle_iou(dm.rles[d], dm.boxes[d], gm.rles[g], gm.boxes[g],
+                                  p.gt.annotations[gts[g]].iscrowd);
+      }
+    }
+  }
+
+  for (size_t d = 0; d < D; ++d) out.scores.push_back(p.dets[dts[d]].score);
+  const size_t base = out.tp.size();
+  out.tp.resize(base + D * A, 0);
+  out.fp.resize(base + D * A, 0);
+
+  std::vector<size_t> order(G);
+  std::vector<char> gt_ignore(G), gt_matched(T * G);
+  std::vector<char> dt_ignore(D), dt_matched(D);
+  for (size_t a = 0; a < A; ++a) {
+    const double lo = params.area_ranges[a][0], hi = params.area_ranges[a][1];
+    // g['_ignore'] = g['ignore'] (= iscrowd) or area outside the range; gt sorted ignore-last.
+    for (size_t g = 0; g < G; ++g) {
+      const CocoAnnotation& ann = p.gt.annotations[gts[g]];
+      gt_ignore[g] = ann.iscrowd || ann.area < lo || ann.area > hi;
+    }
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t x, size_t y) { return gt_ignore[x] < gt_ignore[y]; });
+    for (size_t g = 0; g < G; ++g) cell.npig[a] += !gt_ignore[g];
+    std::fill(gt_matched.begin(), gt_matched.end(), 0);
+    for (size_t t = 0; t < T; ++t) {
+      char* gtm = &gt_matched[t * G];
+      for (size_t d = 0; d < D; ++d) {
+        double iou = std::min(params.iou_thresholds[t], 1 - 1e-10);
+        int64_t m = -1;
+        for (size_t gi = 0; gi < G; ++gi) {
+          const size_t g = order[gi];
+          const bool crowd = p.gt.annotations[gts[g]].iscrowd;
+          if (gtm[gi] && !crowd) continue;
+          if (m > -1 && !gt_ignore[order[size_t(m)]] && gt_ignore[g]) break;
+          const double v = ious[d * G + g];
+          if (v < iou) continue;
+          iou = v;
+          m = int64_t(gi);
+        }
+        bool matched = false, ignored = false;
+        if (m != -1) {
+          const size_t g = order[size_t(m)];
+          ignored = gt_ignore[g];
+          // dtm holds the gt's id: a gt with id 0 reads as "unmatched" there, and here too.
+          matched = p.gt.annotations[gts[g]].id != 0;
+          gtm[size_t(m)] = 1;
+        }
+        // Unmatched detections outside the area range are ignored.
+        if (!matched && (dt_area[d] < lo || dt_area[d] > hi)) ignored = true;
+        if (!ignored) {
+          uint32_t& bits = matched ? out.tp[base + d * A + a] : out.fp[base + d * A + a];
+          bits |= uint32_t(1) << t;
+        }
+      }
+    }
+  }
+  out.cells.push_back(std::move(cell));
+}
+
+ImageResult evaluate_image(const Prepared& p, size_t rank) {
+  const CocoImage& img = p.gt.images[p.image_order[rank]];
+  // This image's ground truths and detections, grouped by category, file order within.
+  auto by_category = [&](const std::vector<size_t>& begin, const std::vector<size_t>& items,
+                         auto category_id_of) {
+    std::vector<std::pair<int32_t, size_t>> list;
+    for (size_t i = begin[rank]; i < begin[rank + 1]; ++i) {
+      const int64_t c = p.gt.category_index(category_id_of(items[i]));
+      list.emplace_back(p.category_of[size_t(c)], items[i]);
+    }
+    std::stable_sort(list.begin(), list.end(),
+                     [](const auto& x, const auto& y) { return x.first < y.first; });
+    return list;
+  };
+  auto gts = by_category(p.gt_begin, p.gt_items,
+                         [&](size_t i) { return p.gt.annotations[i].category_id; });
+  auto dts = by_category(p.dt_begin, p.dt_items, [&](size_t i) { return p.dets[i].category_id; });
+  ImageResult out;
+  size_t gi = 0, di = 0;
+  std::vector<size_t> cell_gts, cell_dts;
+  while (gi < gts.size() || di < dts.size()) {
+    const int32_t k = std::min(gi < gts.size() ? gts[gi].first : INT32_MAX,
+                               di < dts.size() ? dts[di].first : INT32_MAX);
+    cell_gts.clear();
+    cell_dts.clear();
+    for (; gi < gts.size() && gts[gi].first == k; ++gi) cell_gts.push_back(gts[gi].second);
+    for (; di < dts.size() && dts[di].first == k; ++di) cell_dts.push_back(dts[di].second);
+    evaluate_cell(p, img, k, cell_gts, cell_dts, out);
+  }
+  return out;
+}
+
+struct Cell {
+  const ImageResult* image;
+  const ImageCategoryResult* cell;
+};
+
+// accumulate() for one category: fills precision[:, :, k, :, :] and recall[:, k, :, :].
+void accumulate_category(const CocoEvalParams& params, size_t k, size_t K,
+                         const std::vector<Cell>& cells, CocoEvalResult& result) {
+  const size_t T = params.iou_thresholds.size(), R = params.recall_thresholds.size();
+  const size_t A = params.area_ranges.size(), M = params.max_dets.size();
+  if (cells.empty()) return;  // E is empty: stays -1
+  // Every detection of the category in pycocotools' order: np.concatenate over images in id
+  // order, then a stable sort by descending score.
+  struct Entry {
+    double score;
+    uint32_t rank;  // position in its image's score order (for maxDets)
+    const uint32_t* tp;
+    const uint32_t* fp;
+  };
+  std::vector<Entry> entries;
+  for (const Cell& c : cells) {
+    for (uint32_t j = 0; j < c.cell->num_detections; ++j) {
+      const size_t d = c.cell->first_detection + j;
+      entries.push_back({c.image->scores[d], j, &c.image->tp[d * A], &c.image->fp[d * A]});
+    }
+  }
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const Entry& x, const Entry& y) { return x.score > y.score; });
+  std::vector<double> rc, pr;
+  for (size_t a = 0; a < A; ++a) {
+    uint64_t npig = 0;
+    for (const Cell& c : cells) npig += c.cell->npig[a];
+    if (npig == 0) continue;
+    for (size_t m = 0; m < M; ++m) {
+      const uint32_t max_det = uint32_t(params.max_dets[m]);
+      for (size_t t = 0; t < T; ++t) {
+        const uint32_t bit = uint32_t(1) << t;
+        rc.clear();
+        pr.clear();
+        double tp = 0, fp = 0;
+        // Ignored detections change neither tp nor fp; leaving them out of rc/pr changes no
+        // sampled value (their rc/pr repeat the previous position's).
+        for (const Entry& e : entries) {
+          if (e.rank >= max_det) continue;
+          if (e.tp[a] & bit)
+            tp += 1;
+          else if (e.fp[a] & bit)
+            fp += 1;
+          else
+            continue;
+          rc.push_back(tp / double(npig));
+          pr.push_back(tp / (fp + tp + DBL_EPSILON));  // np.spacing(1)
+        }
+        const size_t nd = rc.size();
+        result.recall[((t * K + k) * A + a) * M + m] = nd ? rc.back() : 0;
+        for (size_t i = nd; i-- > 1;) {
+          if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+        }
+        // q[ri] = pr[np.searchsorted(rc, recThrs, side='left')], 0 past the end.
+        size_t i = 0;
+        for (size_t r = 0; r < R; ++r) {
+          while (i < nd && rc[i] < params.recall_thresholds[r]) ++i;
+          result.precision[(((t * R + r) * K + k) * A + a) * M + m] = i < nd ? pr[i] : 0;
+        }
+      }
+    }
+  }
+}
+
+// _summarize(): the mean of the entries > -1, or -1 when there are none.
+double summarize(const CocoEvalResult& r, bool ap, double iou_threshold, const std::string& area,
+                 int max_dets, int64_t only_category = -1) {
+  const CocoEvalParams& p = r.params;
+  const size_t T = p.iou_thresholds.size(), R = p.recall_thresholds.size();
+  const size_t K = r.category_ids.size(), A = p.area_ranges.size(), M = p.max_dets.size();
+  double sum = 0;
+  size_t count = 0;
+  for (size_t t = 0; t < T; ++t) {
+    if (!std::isnan(iou_threshold) && p.iou_thresholds[t] != iou_threshold) continue;
+    for (size_t k = 0; k < K; ++k) {
+      if (only_category >= 0 && size_t(only_category) != k) continue;
+      for (size_t a = 0; a < A; ++a) {
+        if (p.area_labels[a] != area) continue;
+        for (size_t m = 0; m < M; ++m) {
+          if (p.max_dets[m] != max_dets) continue;
+          if (ap) {
+            for (size_t ri = 0; ri < R; ++ri) {
+              double v = r.precision_at(t, ri, k, a, m);
+              if (v > -1) sum += v, ++count;
+            }
+          } else {
+            double v = r.recall_at(t, k, a, m);
+            if (v > -1) sum += v, ++count;
+          }
+        }
+      }
+    }
+  }
+  return count ? sum / double(count) : -1;
+}
+
+}  // namespace
+
+double CocoEvalResult::precision_at(size_t t, size_t r, size_t k, size_t a, size_t m) const {
+  const size_t R = params.recall_thresholds.size(), K = category_ids.size();
+  const size_t A = params.area_ranges.size(), M = params.max_dets.size();
+  return precision[(((t * R + r) * K + k) * A + a) * M + m];
+}
+
+double CocoEvalResult::recall_at(size_t t, size_t k, size_t a, size_t m) const {
+  const size_t K = category_ids.size(), A = params.area_ranges.size(), M = params.max_dets.size();
+  return recall[((t * K + k) * A + a) * M + m];
+}
+
+std::string CocoEvalResult::summary() const {
+  const int m0 = params.max_dets.front(), m2 = params.max_dets.back();
+  const int m1 = params.max_dets.size() > 2 ? params.max_dets[1] : m2;
+  const double all = std::nan("");
+  struct Line {
+    bool ap;
+    double iou;
+    const char* area;
+    int max_dets;
+  };
+  const Line lines[12] = {
+      {true, all, "all", m2},    {true, .5, "all", m2},      {true, .75, "all", m2},
+      {true, all, "small", m2},  {true, all, "medium", m2},  {true, all, "large", m2},
+      {false, all, "all", m0},   {false, all, "all", m1},    {false, all, "all", m2},
+      {false, all, "small", m2}, {false, all, "medium", m2}, {false, all, "large", m2}};
+  std::string out;
+  char buffer[160];
+  for (int i = 0; i < 12; ++i) {
+    const Line& l = lines[i];
+    char iou[32];
+    if (std::isnan(l.iou))
+      std::snprintf(iou, sizeof iou, "%0.2f:%0.2f", params.iou_thresholds.front(),
+                    params.iou_thresholds.back());
+    else
+      std::snprintf(iou, sizeof iou, "%0.2f", l.iou);
+    // ' {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}'
+    std::snprintf(buffer, sizeof buffer,
+                  " %-18s %s @[ IoU=%-9s | area=%6s | maxDets=%3d ] = %0.3f\n",
+                  l.ap ? "Average Precision" : "Average Recall", l.ap ? "(AP)" : "(AR)", iou,
+                  l.area, l.max_dets, stats[size_t(i)]);
+    out += buffer;
+  }
+  return out;
+}
+
+std::string CocoEvalResult::category_table() const {
+  std::string out = "category_id  name                      AP     AP50   AP75\n";
+  char buffer[160];
+  auto pct = [](double v) { return v < 0 ? std::nan("") : 100 * v; };
+  for (const auto& c : per_category) {
+    std::snprintf(buffer, sizeof buffer, "%11lld  %-22.22s %6.2f %6.2f %6.2f\n", (long long)c.id,
+                  c.name.c_str(), pct(c.ap), pct(c.ap50), pct(c.ap75));
+    out += buffer;
+  }
+  return out;
+}
+
+CocoEvalResult evaluate_coco(const CocoDataset& gt, const std::vector<Detection>& dets,
+                             const CocoEvalParams& params) {
+  LARGEDET_CHECK(!params.iou_thresholds.empty() && params.iou_thresholds.size() <= 32,
+                 "between 1 and 32 IoU thresholds are supported");
+  LARGEDET_CHECK(
+      !params.max_dets.empty() && std::is_sorted(params.max_dets.begin(), params.max_dets.end()),
+      "max_dets must be ascending");
+  LARGEDET_CHECK(params.area_labels.size() == params.area_ranges.size(),
+                 "one area label per area range");
+  const int threads = params.threads > 0 ? params.threads : usable_cores();
+  Prepared p = prepare(gt, dets, params);
+  const size_t I = p.image_order.size(), K = p.category_ids.size();
+
+  std::vector<ImageResult> images(I);
+  parallel_for(I, threads, [&](size_t r) { images[r] = evaluate_image(p, r); });
+
+  std::vector<std::vector<Cell>> by_category(K);
+  for (const ImageResult& image : images) {
+    for (const ImageCategoryResult& cell : image.cells) {
+      by_category[size_t(cell.category)].push_back({&image, &cell});
+    }
+  }
+  CocoEvalResult result;
+  result.iou_type = params.iou_type;
+  result.params = params;
+  result.category_ids = p.category_ids;
+  const size_t T = params.iou_thresholds.size(), R = params.recall_thresholds.size();
+  const size_t A = params.area_ranges.size(), M = params.max_dets.size();
+  result.precision.assign(T * R * K * A * M, -1);
+  result.recall.assign(T * K * A * M, -1);
+  parallel_for(K, threads,
+               [&](size_t k) { accumulate_category(params, k, K, by_category[k], result); });
+
+  const int m0 = params.max_dets.front(), m2 = params.max_dets.back();
+  const int m1 = params.max_dets.size() > 2 ? params.max_dets[1] : m2;
+  const double all = std::nan("");
+  result.stats = {
+      summarize(result, true, all, "all", m2),     summarize(result, true, .5, "all", m2),
+      summarize(result, true, .75, "all", m2),     summarize(result, true, all, "small", m2),
+      summarize(result, true, all, "medium", m2),  summarize(result, true, all, "large", m2),
+      summarize(result, false, all, "all", m0),    summarize(result, false, all, "all", m1),
+      summarize(result, false, all, "all", m2),    summarize(result, false, all, "small", m2),
+      summarize(result, false, all, "medium", m2), summarize(result, false, all, "large", m2)};
+  for (size_t k = 0; k < K; ++k) {
+    CategoryResult c;
+    c.id = p.category_ids[k];
+    c.name = gt.categories[size_t(gt.category_index(c.id))].name;
+    c.ap = summarize(result, true, all, "all", m2, int64_t(k));
+    c.ap50 = summarize(result, true, .5, "all", m2, int64_t(k));
+    c.ap75 = summarize(result, true, .75, "all", m2, int64_t(k));
+    result.per_category.push_back(std::move(c));
+  }
+  return result;
+}
+
+}  // namespace largedet::evaluation

@@ -1,0 +1,225 @@
+#include "largedet/evaluation/coco_json.h"
+
+#include <simdjson.h>
+
+#include "json_util.h"
+#include "largedet/core/error.h"
+
+namespace largedet::evaluation {
+
+using simdjson::ondemand::json_type;
+using simdjson::ondemand::value;
+
+Rle segmentation_to_rle(const Segmentation& s, uint32_t image_height, uint32_t image_width) {
+  switch (s.kind) {
+    case Segmentation::Kind::kPolygons: {
+      if (s.polygons.empty()) return Rle{image_height, image_width, {image_height * image_width}};
+      // pycocotools' frPyObjects reads a list whose first element has 4 numbers as boxes.
+      const bool boxes = s.polygons[0].size() == 4;
+      std::vector<Rle> parts;
+      parts.reserve(s.polygons.size());
+      for (const auto& xy : s.polygons) {
+        if (boxes) {
+          LARGEDET_CHECK(xy.size() == 4, "segmentation mixes boxes (4 numbers) and polygons");
+          parts.push_back(rle_from_bbox({xy[0], xy[1], xy[2], xy[3]}, image_height, image_width));
+        } else {
+          parts.push_back(rle_from_polygon(xy, image_height, image_width));
+        }
+      }
+      return rle_merge(parts);
+    }
+    case Segmentation::Kind::kRle:
+      return s.rle;
+    case Segmentation::Kind::kCompressedRle:
+      return rle_from_string(s.compressed, s.rle.h, s.rle.w);
+    case Segmentation::Kind::kNone:
+      break;
+  }
+  throw Error("annotation has no segmentation", "", "segm evaluation needs masks");
+}
+
+int64_t CocoDataset::image_index(int64_t image_id) const {
+  auto it = image_index_.find(image_id);
+  return it == image_index_.end() ? -1 : it->second;
+}
+
+int64_t CocoDataset::category_index(int64_t category_id) const {
+  auto it = category_index_.find(category_id);
+  return it == category_index_.end() ? -1 : it->second;
+}
+
+void CocoDataset::build_index() {
+  image_index_.clear();
+  image_index_.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (!image_index_.emplace(images[i].id, int64_t(i)).second) {
+      throw Error(detail::concat("duplicate image id ", images[i].id),
+                  detail::concat("images[", i, "]"), "image ids must be unique");
+    }
+  }
+  category_index_.clear();
+  for (size_t i = 0; i < categories.size(); ++i) {
+    if (!category_index_.emplace(categories[i].id, int64_t(i)).second) {
+      throw Error(detail::concat("duplicate category id ", categories[i].id),
+                  detail::concat("categories[", i, "]"), "category ids must be unique");
+    }
+  }
+}
+
+namespace {
+
+CocoImage parse_image(value entry) {
+  CocoImage image;
+  bool has_id = false;
+  for (auto member : entry.get_object()) {
+    std::string_view key = member.unescaped_key();
+    if (key == "id") {
+      image.id = json::get_integer(member.value(), "id");
+      has_id = true;
+    } else if (key == "file_name") {
+      image.file_name = json::get_string(member.value(), "file_name");
+    } else if (key == "width") {
+      image.width = int32_t(json::get_integer(member.value(), "width"));
+    } else if (key == "height") {
+      image.height = int32_t(json::get_integer(member.value(), "height"));
+    }
+  }
+  if (!has_id) throw json::FieldError("image has no \"id\"");
+  if (image.width < 0 || image.height < 0) throw json::FieldError("negative width or height");
+  return image;
+}
+
+CocoAnnotation parse_annotation(value entry, const CocoParseOptions& options) {
+  CocoAnnotation ann;
+  bool has_image = false, has_category = false, has_area = false;
+  for (auto member : entry.get_object()) {
+    std::string_view key = member.unescaped_key();
+    if (key == "id") {
+      ann.id = json::get_integer(member.value(), "id");
+    } else if (key == "image_id") {
+      ann.image_id = json::get_integer(member.value(), "image_id");
+      has_image = true;
+    } else if (key == "category_id") {
+      ann.category_id = json::get_integer(member.value(), "category_id");
+      has_category = true;
+    } else if (key == "bbox") {
+      ann.has_bbox = json::get_box(member.value(), "bbox", ann.bbox);
+    } else if (key == "area") {
+      ann.area = json::get_number(member.value(), "area");
+      has_area = true;
+    } else if (key == "iscrowd") {
+      ann.iscrowd = json::get_flag(member.value(), "iscrowd");
+    } else if (key == "segmentation" && options.load_segmentation) {
+      ann.segmentation = json::get_segmentation(member.value());
+    }
+  }
+  if (!has_image) throw json::FieldError("annotation has no \"image_id\"");
+  if (!has_category) throw json::FieldError("annotation has no \"category_id\"");
+  if (!has_area) ann.area = ann.bbox[2] * ann.bbox[3];
+  return ann;
+}
+
+CocoCategory parse_category(value entry) {
+  CocoCategory category;
+  bool has_id = false;
+  for (auto member : entry.get_object()) {
+    std::string_view key = member.unescaped_key();
+    if (key == "id") {
+      category.id = json::get_integer(member.value(), "id");
+      has_id = true;
+    } else if (key == "name") {
+      category.name = json::get_string(member.value(), "name");
+    } else if (key == "supercategory") {
+      if (member.value().type() == json_type::string) {
+        category.supercategory = json::get_string(member.value(), "supercategory");
+      }
+    }
+  }
+  if (!has_id) throw json::FieldError("category has no \"id\"");
+  return category;
+}
+
+// Parses every element of the array `array_value` with `parse`, naming the element on errors.
+template <typename T, typename Parse>
+void parse_entries(value array_value, const char* name, const std::string& where,
+                   simdjson::ondemand::document& doc, const char* base, std::vector<T>& out,
+                   Parse parse) {
+  if (array_value.type() != json_type::array) {
+    throw Error(detail::concat("\"", name, "\" must be an array"), where);
+  }
+  size_t index = 0;
+  for (auto element : array_value.get_array()) {
+    try {
+      value entry = element.value();
+      if (entry.type() != json_type::object) {
+        throw json::FieldError(
+            detail::concat("expected an object, found ", json::type_name(entry.type())));
+      }
+      out.push_back(parse(entry));
+    } catch (const json::FieldError& e) {
+      throw Error(e.what(), json::entry_location(where, name, index, doc, base));
+    } catch (const simdjson::simdjson_error& e) {
+      throw Error(detail::concat("malformed JSON: ", e.what()),
+                  json::entry_location(where, name, index, doc, base));
+    }
+    ++index;
+  }
+}
+
+CocoDataset parse_padded(const simdjson::padded_string& json, const std::string& where,
+                         const CocoParseOptions& options) {
+  CocoDataset dataset;
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  const char* base = json.data();
+  try {
+    doc = parser.iterate(json);
+    if (doc.type() != json_type::object) {
+      throw Error("a COCO annotation file must be a JSON object", where,
+                  "expected {\"images\": [...], \"annotations\": [...], \"categories\": [...]}");
+    }
+    for (auto field : doc.get_object()) {
+      std::string_view key = field.unescaped_key();
+      if (key == "images") {
+        parse_entries(field.value(), "images", where, doc, base, dataset.images, parse_image);
+      } else if (key == "annotations") {
+        parse_entries(field.value(), "annotations", where, doc, base, dataset.annotations,
+                      [&](value v) { return parse_annotation(v, options); });
+      } else if (key == "categories") {
+        parse_entries(field.value(), "categories", where, doc, base, dataset.categories,
+                      parse_category);
+      }
+    }
+  } catch (const simdjson::simdjson_error& e) {
+    std::string location = where;
+    const char* at = nullptr;
+    if (doc.current_location().get(at) == simdjson::SUCCESS && at >= base) {
+      location += detail::concat(" (near byte ", at - base, ")");
+    }
+    throw Error(detail::concat("malformed JSON: ", e.what()), location);
+  }
+  try {
+    dataset.build_index();
+  } catch (const Error& e) {
+    throw Error(e.message(), where + ": " + e.where(), e.hint());
+  }
+  return dataset;
+}
+
+}  // namespace
+
+CocoDataset parse_coco_json(std::string_view json, const std::string& where,
+                            const CocoParseOptions& options) {
+  simdjson::padded_string padded(json.data(), json.size());
+  return parse_padded(padded, where, options);
+}
+
+CocoDataset load_coco_json(const std::string& path, const CocoParseOptions& options) {
+  simdjson::padded_string padded;
+  if (simdjson::padded_string::load(path).get(padded) != simdjson::SUCCESS) {
+    throw Error("cannot read the annotation file", path, "check that the path exists");
+  }
+  return parse_padded(padded, path, options);
+}
+
+}  // namespace largedet::evaluation

@@ -1,0 +1,224 @@
+#include "largedet/evaluation/results.h"
+
+#include <simdjson.h>
+
+#include <cstdio>
+
+#include "json_util.h"
+#include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
+
+namespace largedet::evaluation {
+
+using simdjson::ondemand::json_type;
+using simdjson::ondemand::value;
+
+namespace {
+
+// What pycocotools' loadRes decides from the first entry: boxes (area = w * h for all) or masks
+// (area = the mask's area).
+enum class ResultKind { kUnknown, kBoxes, kMasks };
+
+Detection parse_detection(value entry, const CocoDataset& gt, ResultKind& kind) {
+  Detection det;
+  bool has_image = false, has_category = false, has_score = false;
+  for (auto member : entry.get_object()) {
+    std::string_view key = member.unescaped_key();
+    if (key == "image_id") {
+      det.image_id = json::get_integer(member.value(), "image_id");
+      has_image = true;
+    } else if (key == "category_id") {
+      det.category_id = json::get_integer(member.value(), "category_id");
+      has_category = true;
+    } else if (key == "score") {
+      det.score = json::get_number(member.value(), "score");
+      has_score = true;
+    } else if (key == "bbox") {
+      det.has_bbox = json::get_box(member.value(), "bbox", det.bbox);
+    } else if (key == "segmentation") {
+      det.segmentation = json::get_segmentation(member.value());
+    }
+  }
+  if (!has_image) throw json::FieldError("result has no \"image_id\"");
+  if (!has_category) throw json::FieldError("result has no \"category_id\"");
+  if (!has_score) throw json::FieldError("result has no \"score\"");
+  const int64_t image = gt.image_index(det.image_id);
+  if (image < 0) {
+    throw json::FieldError(
+        detail::concat("image_id ", det.image_id, " is not an image of the ground truth"));
+  }
+  if (gt.category_index(det.category_id) < 0) {
+    throw json::FieldError(
+        detail::concat("category_id ", det.category_id, " is not a category of the ground truth"));
+  }
+  if (det.has_bbox && (det.bbox[2] < 0 || det.bbox[3] < 0)) {
+    throw json::FieldError("\"bbox\" has a negative width or height (expected [x, y, w, h])");
+  }
+  if (kind == ResultKind::kUnknown) {
+    if (det.has_bbox)
+      kind = ResultKind::kBoxes;
+    else if (!det.segmentation.empty())
+      kind = ResultKind::kMasks;
+    else
+      throw json::FieldError("result has neither \"bbox\" nor \"segmentation\"");
+  }
+  const CocoImage& img = gt.images[size_t(image)];
+  if (!det.segmentation.empty() && det.segmentation.kind != Segmentation::Kind::kPolygons) {
+    const Rle& size = det.segmentation.rle;
+    if (int64_t(size.h) != img.height || int64_t(size.w) != img.width) {
+      throw json::FieldError(detail::concat("mask size [", size.h, ", ", size.w,
+                                            "] differs from image ", img.id, "'s [", img.height,
+                                            ", ", img.width, "]"));
+    }
+  }
+  if (kind == ResultKind::kBoxes) {
+    if (!det.has_bbox) {
+      throw json::FieldError("result has no \"bbox\", but results[0] has one: all or none");
+    }
+    det.area = det.bbox[2] * det.bbox[3];
+  } else {
+    if (det.segmentation.empty()) {
+      throw json::FieldError(
+          "result has no \"segmentation\", but results[0] is a mask result: all or none");
+    }
+    // Decode once here: the evaluator needs the runs anyway.
+    try {
+      Rle rle = segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
+      det.area = double(rle_area(rle));
+      if (!det.has_bbox) {
+        det.bbox = rle_to_bbox(rle);
+        det.has_bbox = true;
+      }
+      det.segmentation.kind = Segmentation::Kind::kRle;
+      det.segmentation.polygons.clear();
+      det.segmentation.compressed.clear();
+      det.segmentation.rle = std::move(rle);
+    } catch (const Error& e) {
+      throw json::FieldError(detail::concat("\"segmentation\": ", e.message()));
+    }
+  }
+  return det;
+}
+
+}  // namespace
+
+std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
+                                          const std::string& where) {
+  simdjson::padded_string padded(json.data(), json.size());
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  const char* base = padded.data();
+  std::vector<Detection> detections;
+  ResultKind kind = ResultKind::kUnknown;
+  size_t index = 0;
+  try {
+    doc = parser.iterate(padded);
+    if (doc.type() != json_type::array) {
+      throw Error(
+          "a COCO results file must be a JSON array", where,
+          "expected [{\"image_id\", \"category_id\", \"score\", \"bbox\"|\"segmentation\"}]");
+    }
+    for (auto element : doc.get_array()) {
+      try {
+        value entry = element.value();
+        if (entry.type() != json_type::object) {
+          throw json::FieldError(
+              detail::concat("expected an object, found ", json::type_name(entry.type())));
+        }
+        detections.push_back(parse_detection(entry, gt, kind));
+      } catch (const json::FieldError& e) {
+        throw Error(e.what(), json::entry_location(where, "results", index, doc, base));
+      }
+      ++index;
+    }
+  } catch (const simdjson::simdjson_error& e) {
+    throw Error(detail::concat("malformed JSON: ", e.what()),
+                json::entry_location(where, "results", index, doc, base),
+                "NaN and Infinity are not JSON numbers; write finite scores");
+  }
+  return detections;
+}
+
+std::vector<Detection> load_coco_results(const std::string& path, const CocoDataset& gt) {
+  return parse_coco_results(read_file(path), gt, path);
+}
+
+namespace {
+
+void append_number(std::string& out, double x) {
+  char buffer[32];
+  int n = std::snprintf(buffer, sizeof buffer, "%.17g", x);
+  out.append(buffer, size_t(n));
+}
+
+void append_segmentation(std::string& out, const Detection& det, const CocoDataset* gt) {
+  const Segmentation& s = det.segmentation;
+  if (s.kind == Segmentation::Kind::kPolygons && gt == nullptr) {
+    out += "[";
+    for (size_t p = 0; p < s.polygons.size(); ++p) {
+      out += p ? ",[" : "[";
+      for (size_t i = 0; i < s.polygons[p].size(); ++i) {
+        if (i) out += ",";
+        append_number(out, s.polygons[p][i]);
+      }
+      out += "]";
+    }
+    out += "]";
+    return;
+  }
+  Rle rle;
+  if (s.kind == Segmentation::Kind::kCompressedRle) {
+    rle.h = s.rle.h;
+    rle.w = s.rle.w;
+  } else if (s.kind == Segmentation::Kind::kRle) {
+    rle = s.rle;
+  } else {
+    int64_t image = gt->image_index(det.image_id);
+    LARGEDET_CHECK(image >= 0, "detection of unknown image ", det.image_id);
+    const CocoImage& img = gt->images[size_t(image)];
+    rle = segmentation_to_rle(s, uint32_t(img.height), uint32_t(img.width));
+  }
+  const std::string counts =
+      s.kind == Segmentation::Kind::kCompressedRle ? s.compressed : rle_to_string(rle);
+  out += "{\"size\":[" + std::to_string(rle.h) + "," + std::to_string(rle.w) + "],\"counts\":\"";
+  for (char c : counts) {
+    if (c == '\\') out += '\\';  // '\' is one of the 64 code characters
+    out += c;
+  }
+  out += "\"}";
+}
+
+}  // namespace
+
+std::string coco_results_to_json(const std::vector<Detection>& detections, const CocoDataset* gt) {
+  std::string out = "[";
+  for (size_t i = 0; i < detections.size(); ++i) {
+    const Detection& det = detections[i];
+    if (i) out += ",\n";
+    out += "{\"image_id\":" + std::to_string(det.image_id) +
+           ",\"category_id\":" + std::to_string(det.category_id) + ",\"score\":";
+    append_number(out, det.score);
+    if (det.has_bbox) {
+      out += ",\"bbox\":[";
+      for (int k = 0; k < 4; ++k) {
+        if (k) out += ",";
+        append_number(out, det.bbox[k]);
+      }
+      out += "]";
+    }
+    if (!det.segmentation.empty()) {
+      out += ",\"segmentation\":";
+      append_segmentation(out, det, gt);
+    }
+    out += "}";
+  }
+  out += "]\n";
+  return out;
+}
+
+void save_coco_results(const std::string& path, const std::vector<Detection>& detections,
+                       const CocoDataset* gt) {
+  write_file_atomic(path, coco_results_to_json(detections, gt));
+}
+
+}  // namespace largedet::evaluation

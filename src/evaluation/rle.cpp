@@ -1,0 +1,353 @@
+// A line-by-line port of COCO's maskApi.c (the version pycocotools 2.0.x ships). The arithmetic,
+// integer widths and rounding are kept as they are there on purpose: that is what makes areas,
+// IoUs and compressed strings identical to pycocotools'. Only bounds checks were added.
+#include "largedet/evaluation/rle.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "largedet/core/error.h"
+
+namespace largedet::evaluation {
+namespace {
+
+inline uint32_t umin(uint32_t a, uint32_t b) { return a < b ? a : b; }
+inline uint32_t umax(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
+uint64_t sum_counts(const std::vector<uint32_t>& counts) {
+  uint64_t total = 0;
+  for (uint32_t c : counts) total += c;
+  return total;
+}
+
+}  // namespace
+
+Rle rle_encode(const uint8_t* mask, uint32_t h, uint32_t w) {
+  Rle rle{h, w, {}};
+  const uint64_t n = uint64_t(h) * w;
+  uint8_t previous = 0;
+  uint32_t run = 0;
+  for (uint64_t j = 0; j < n; ++j) {
+    uint8_t value = mask[j] ? 1 : 0;
+    if (value != previous) {
+      rle.counts.push_back(run);
+      run = 0;
+      previous = value;
+    }
+    ++run;
+  }
+  rle.counts.push_back(run);
+  return rle;
+}
+
+std::vector<uint8_t> rle_decode(const Rle& rle) {
+  const uint64_t n = uint64_t(rle.h) * rle.w;
+  if (sum_counts(rle.counts) != n) {
+    throw Error(detail::concat("RLE runs sum to ", sum_counts(rle.counts),
+                               " pixels, but the mask is ", rle.h, " x ", rle.w),
+                "rle_decode", "the counts do not belong to a mask of this size");
+  }
+  std::vector<uint8_t> mask(n);
+  uint64_t at = 0;
+  uint8_t value = 0;
+  for (uint32_t c : rle.counts) {
+    std::fill(mask.begin() + at, mask.begin() + at + c, value);
+    at += c;
+    value = !value;
+  }
+  return mask;
+}
+
+std::string rle_to_string(const Rle& rle) {
+  std::string s;
+  s.reserve(rle.counts.size() * 2);
+  const auto& cnts = rle.counts;
+  for (size_t i = 0; i < cnts.size(); ++i) {
+    // Runs after the third are stored as the difference to the run two before (same colour).
+    int64_t x = int64_t(cnts[i]);
+    if (i > 2) x -= int64_t(cnts[i - 2]);
+    bool more = true;
+    while (more) {
+      char c = char(x & 0x1f);
+      x >>= 5;  // arithmetic shift: negative differences keep their sign
+      more = (c & 0x10) ? x != -1 : x != 0;
+      if (more) c |= 0x20;
+      s.push_back(char(c + 48));
+    }
+  }
+  return s;
+}
+
+Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
+  Rle rle{h, w, {}};
+  rle.counts.reserve(s.size());
+  size_t p = 0;
+  while (p < s.size()) {
+    int64_t x = 0;
+    int k = 0;
+    bool more = true;
+    while (more) {
+      if (p >= s.size()) {
+        throw Error("compressed RLE string ends in the middle of a value", "counts",
+                    "the string is truncated");
+      }
+      int c = int(s[p]) - 48;
+      if (c < 0 || c > 63) {
+        throw Error(detail::concat("compressed RLE string has character '", s[p], "' at position ",
+                                   p, ", outside '0'..'o'"),
+                    "counts", "expected a pycocotools-compressed \"counts\" string");
+      }
+      if (k >= 12) throw Error("compressed RLE string has a value too long", "counts");
+      x |= int64_t(c & 0x1f) << (5 * k);
+      more = (c & 0x20) != 0;
+      ++p;
+      ++k;
+      if (!more && (c & 0x10)) x |= ~((int64_t(1) << (5 * k)) - 1);  // sign extension
+    }
+    const size_t m = rle.counts.size();
+    if (m > 2) x += int64_t(rle.counts[m - 2]);
+    if (x < 0 || x > int64_t(UINT32_MAX)) {
+      throw Error(detail::concat("compressed RLE string decodes to run ", m, " of length ", x),
+                  "counts", "runs must be between 0 and 2^32-1");
+    }
+    rle.counts.push_back(uint32_t(x));
+  }
+  const uint64_t total = sum_counts(rle.counts);
+  if (total != uint64_t(h) * w) {
+    throw Error(detail::concat("compressed RLE runs sum to ", total, " pixels, but \"size\" is [",
+                               h, ", ", w, "] (", uint64_t(h) * w, " pixels)"),
+                "counts", "\"size\" must be [height, width] of the mask that was encoded");
+  }
+  return rle;
+}
+
+Rle rle_merge(const std::vector<Rle>& rles, bool intersect) {
+  if (rles.empty()) return Rle{};
+  if (rles.size() == 1) return rles[0];
+  uint32_t h = rles[0].h, w = rles[0].w;
+  std::vector<uint32_t> cnts = rles[0].counts;
+  std::vector<uint32_t> out;
+  for (size_t i = 1; i < rles.size(); ++i) {
+    const Rle& b_rle = rles[i];
+    if (b_rle.h != h || b_rle.w != w) return Rle{};
+    const std::vector<uint32_t>& A = cnts;
+    const std::vector<uint32_t>& B = b_rle.counts;
+    out.clear();
+    uint32_t ca = A.empty() ? 0 : A[0], cb = B.empty() ? 0 : B[0];
+    int v = 0, va = 0, vb = 0, vp;
+    size_t a = 1, b = 1;
+    uint32_t cc = 0, ct = 1;
+    while (ct > 0) {
+      uint32_t c = umin(ca, cb);
+      cc += c;
+      ct = 0;
+      ca -= c;
+      if (!ca && a < A.size()) {
+        ca = A[a++];
+        va = !va;
+      }
+      ct += ca;
+      cb -= c;
+      if (!cb && b < B.size()) {
+        cb = B[b++];
+        vb = !vb;
+      }
+      ct += cb;
+      vp = v;
+      v = intersect ? (va && vb) : (va || vb);
+      if (v != vp || ct == 0) {
+        out.push_back(cc);
+        cc = 0;
+      }
+    }
+    cnts.swap(out);
+  }
+  return Rle{h, w, std::move(cnts)};
+}
+
+uint64_t rle_area(const Rle& rle) {
+  uint64_t area = 0;
+  for (size_t j = 1; j < rle.counts.size(); j += 2) area += rle.counts[j];
+  return area;
+}
+
+BoxXywh rle_to_bbox(const Rle& rle) {
+  const uint32_t h = rle.h, w = rle.w;
+  size_t m = (rle.counts.size() / 2) * 2;
+  if (m == 0 || h == 0) return {0, 0, 0, 0};
+  uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0;
+  for (size_t j = 0; j < m; ++j) {
+    uint32_t start = cc;               // start of the current run
+    cc += rle.counts[j];               // start of the next run
+    if (j % 2 == 0) continue;          // background run
+    if (rle.counts[j] == 0) continue;  // empty foreground run
+    uint32_t y_start = start % h, x_start = (start - y_start) / h;
+    uint32_t y_end = (cc - 1) % h, x_end = (cc - 1 - y_end) / h;
+    xs = umin(xs, x_start);
+    xe = umax(xe, x_end);
+    if (x_start < x_end) {
+      ys = 0;  // the run wraps over a column boundary
+      ye = h - 1;
+    } else {
+      ys = umin(ys, y_start);
+      ye = umax(ye, y_end);
+    }
+  }
+  return {double(xs), double(ys), double(xe) - double(xs) + 1, double(ye) - double(ys) + 1};
+}
+
+Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
+  if (k == 0) return Rle{h, w, {uint32_t(uint64_t(h) * w)}};
+  // Upsample (x5) and walk the boundary densely.
+  const double scale = 5;
+  std::vector<int> x(k + 1), y(k + 1);
+  for (size_t j = 0; j < k; ++j) x[j] = int(scale * xy[j * 2 + 0] + .5);
+  x[k] = x[0];
+  for (size_t j = 0; j < k; ++j) y[j] = int(scale * xy[j * 2 + 1] + .5);
+  y[k] = y[0];
+  size_t m = 0;
+  for (size_t j = 0; j < k; ++j)
+    m += umax(uint32_t(std::abs(x[j] - x[j + 1])), uint32_t(std::abs(y[j] - y[j + 1]))) + 1;
+  std::vector<int> u(m), v(m);
+  m = 0;
+  for (size_t j = 0; j < k; ++j) {
+    int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1], t;
+    const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
+    const bool flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+      t = xs;
+      xs = xe;
+      xe = t;
+      t = ys;
+      ys = ye;
+      ye = t;
+    }
+    const double s = dx >= dy ? double(ye - ys) / dx : double(xe - xs) / dy;
+    if (dx >= dy) {
+      for (int d = 0; d <= dx; ++d) {
+        t = flip ? dx - d : d;
+        u[m] = t + xs;
+        v[m] = int(ys + s * t + .5);
+        ++m;
+      }
+    } else {
+      for (int d = 0; d <= dy; ++d) {
+        t = flip ? dy - d : d;
+        v[m] = t + ys;
+        u[m] = int(xs + s * t + .5);
+        ++m;
+      }
+    }
+  }
+  // Keep the points where the boundary crosses a pixel column centre, downsampled.
+  k = m;
+  std::vector<int> bx, by;
+  bx.reserve(k);
+  by.reserve(k);
+  const double w_minus_1 = double(uint64_t(w) - 1);  // size_t arithmetic, as in maskApi
+  for (size_t j = 1; j < k; ++j) {
+    if (u[j] == u[j - 1]) continue;
+    double xd = double(u[j] < u[j - 1] ? u[j] : u[j] - 1);
+    xd = (xd + .5) / scale - .5;
+    if (std::floor(xd) != xd || xd < 0 || xd > w_minus_1) continue;
+    double yd = double(v[j] < v[j - 1] ? v[j] : v[j - 1]);
+    yd = (yd + .5) / scale - .5;
+    if (yd < 0)
+      yd = 0;
+    else if (yd > h)
+      yd = h;
+    yd = std::ceil(yd);
+    bx.push_back(int(xd));
+    by.push_back(int(yd));
+  }
+  // Boundary points -> sorted linear indices -> run lengths.
+  k = bx.size();
+  std::vector<uint32_t> a(k + 1);
+  for (size_t j = 0; j < k; ++j) a[j] = uint32_t(bx[j] * int(h) + by[j]);
+  a[k++] = uint32_t(uint64_t(h) * w);
+  std::sort(a.begin(), a.end());
+  uint32_t p = 0;
+  for (size_t j = 0; j < k; ++j) {
+    uint32_t t = a[j];
+    a[j] -= p;
+    p = t;
+  }
+  std::vector<uint32_t> b;
+  b.reserve(k);
+  size_t j = 0;
+  b.push_back(a[j++]);
+  while (j < k) {
+    if (a[j] > 0) {
+      b.push_back(a[j++]);
+    } else {
+      ++j;
+      if (j < k) b.back() += a[j++];
+    }
+  }
+  return Rle{h, w, std::move(b)};
+}
+
+Rle rle_from_polygon(const std::vector<double>& xy, uint32_t h, uint32_t w) {
+  return rle_from_polygon(xy.data(), xy.size() / 2, h, w);
+}
+
+Rle rle_from_bbox(const BoxXywh& bb, uint32_t h, uint32_t w) {
+  const double xs = bb[0], xe = xs + bb[2];
+  const double ys = bb[1], ye = ys + bb[3];
+  const double xy[8] = {xs, ys, xs, ye, xe, ye, xe, ys};
+  return rle_from_polygon(xy, 4, h, w);
+}
+
+double bbox_iou(const BoxXywh& D, const BoxXywh& G, bool crowd) {
+  const double ga = G[2] * G[3], da = D[2] * D[3];
+  const double w = std::fmin(D[2] + D[0], G[2] + G[0]) - std::fmax(D[0], G[0]);
+  if (w <= 0) return 0;
+  const double h = std::fmin(D[3] + D[1], G[3] + G[1]) - std::fmax(D[1], G[1]);
+  if (h <= 0) return 0;
+  const double i = w * h;
+  const double u = crowd ? da : da + ga - i;
+  return i / u;
+}
+
+double rle_iou(const Rle& dt, const BoxXywh& dt_box, const Rle& gt, const BoxXywh& gt_box,
+               bool crowd) {
+  if (!(bbox_iou(dt_box, gt_box, crowd) > 0)) return 0;
+  if (dt.h != gt.h || dt.w != gt.w) return -1;
+  if (dt.counts.empty() || gt.counts.empty()) return 0;
+  const size_t ka = dt.counts.size(), kb = gt.counts.size();
+  uint32_t ca = dt.counts[0], cb = gt.counts[0], ct = 1, i = 0, u = 0;
+  int va = 0, vb = 0;
+  size_t a = 1, b = 1;
+  while (ct > 0) {
+    uint32_t c = umin(ca, cb);
+    if (va || vb) {
+      u += c;
+      if (va && vb) i += c;
+    }
+    ct = 0;
+    ca -= c;
+    if (!ca && a < ka) {
+      ca = dt.counts[a++];
+      va = !va;
+    }
+    ct += ca;
+    cb -= c;
+    if (!cb && b < kb) {
+      cb = gt.counts[b++];
+      vb = !vb;
+    }
+    ct += cb;
+  }
+  if (i == 0)
+    u = 1;
+  else if (crowd)
+    u = uint32_t(rle_area(dt));
+  return double(i) / double(u);
+}
+
+double rle_iou(const Rle& dt, const Rle& gt, bool crowd) {
+  return rle_iou(dt, rle_to_bbox(dt), gt, rle_to_bbox(gt), crowd);
+}
+
+}  // namespace largedet::evaluation
