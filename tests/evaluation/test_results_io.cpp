@@ -1,0 +1,157 @@
+// The COCO annotation and results readers: malformed input gives a clear largedet::Error that
+// names the entry and the field; the writer round-trips.
+#include <gtest/gtest.h>
+
+#include "largedet/core/error.h"
+#include "largedet/evaluation/results.h"
+
+namespace largedet::evaluation {
+namespace {
+
+const char* kGt = R"({
+ "images": [{"id": 1, "width": 20, "height": 10, "file_name": "a.jpg"},
+            {"id": 2, "width": 30, "height": 30}],
+ "categories": [{"id": 3, "name": "cat"}, {"id": 9, "name": "dog"}],
+ "annotations": [
+  {"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4], "area": 12, "iscrowd": 0,
+   "segmentation": [[1, 2, 4, 2, 4, 6, 1, 6]]},
+  {"id": 2, "image_id": 2, "category_id": 9, "bbox": [0, 0, 2, 2], "area": 4, "iscrowd": 1,
+   "segmentation": {"size": [30, 30], "counts": [0, 2, 28, 2, 868]}},
+  {"id": 3, "image_id": 2, "category_id": 9, "bbox": [5.5, 5, 2, 2],
+   "segmentation": {"size": [30, 30], "counts": "0162M0:N"}}
+ ]})";
+
+// Expects `fn` to throw a largedet::Error whose text holds every piece of `needles`.
+template <typename Fn>
+void expect_error(Fn fn, std::initializer_list<const char*> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected a largedet::Error";
+  } catch (const Error& e) {
+    for (const char* needle : needles) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+          << "'" << needle << "' missing from: " << e.what();
+    }
+  }
+}
+
+TEST(CocoJson, ParsesImagesAnnotationsCategoriesAndAllSegmentationForms) {
+  const CocoDataset gt = parse_coco_json(kGt);
+  ASSERT_EQ(gt.images.size(), 2u);
+  EXPECT_EQ(gt.images[0].file_name, "a.jpg");
+  EXPECT_EQ(gt.images[0].width, 20);
+  EXPECT_EQ(gt.images[0].height, 10);
+  ASSERT_EQ(gt.annotations.size(), 3u);
+  EXPECT_EQ(gt.annotations[0].segmentation.kind, Segmentation::Kind::kPolygons);
+  EXPECT_EQ(gt.annotations[1].segmentation.kind, Segmentation::Kind::kRle);
+  EXPECT_TRUE(gt.annotations[1].iscrowd);
+  EXPECT_EQ(gt.annotations[2].segmentation.kind, Segmentation::Kind::kCompressedRle);
+  EXPECT_EQ(gt.annotations[2].area, 4);  // no "area": the box's w * h
+  EXPECT_EQ(gt.annotations[2].bbox[0], 5.5);
+  EXPECT_EQ(gt.category_index(9), 1);
+  EXPECT_EQ(gt.image_index(7), -1);
+  const Rle mask = segmentation_to_rle(gt.annotations[0].segmentation, 10, 20);
+  EXPECT_EQ(mask.h, 10u);
+  EXPECT_GT(rle_area(mask), 0u);
+  const CocoDataset boxes_only = parse_coco_json(kGt, "gt", {/*load_segmentation=*/false});
+  EXPECT_TRUE(boxes_only.annotations[0].segmentation.empty());
+}
+
+TEST(CocoJson, MalformedAnnotationsNameTheEntryAndField) {
+  expect_error(
+      [] {
+        parse_coco_json(R"({"annotations": [{"image_id": 1, "category_id": 1},
+      {"image_id": 1, "category_id": 2, "bbox": "oops"}]})",
+                        "gt.json");
+      },
+      {"gt.json", "annotations[1]", "bbox", "found a string", "byte"});
+  expect_error([] { parse_coco_json(R"({"images": [{"id": 1}, {"id": 1}]})", "gt.json"); },
+               {"duplicate image id 1"});
+  expect_error([] { parse_coco_json(R"({"images": [{"id": 1}, {"file_name": "x"}]})"); },
+               {"images[1]", "no \"id\""});
+  expect_error([] { parse_coco_json(R"({"images": [{"id": 1},)"); }, {"malformed JSON"});
+  expect_error([] { parse_coco_json("[1, 2]"); }, {"must be a JSON object"});
+  expect_error([] { load_coco_json("/nonexistent/x.json"); }, {"/nonexistent/x.json"});
+}
+
+TEST(CocoResults, ReadsBoxAndMaskResultsLikeLoadRes) {
+  const CocoDataset gt = parse_coco_json(kGt);
+  const auto boxes = parse_coco_results(
+      R"([{"image_id": 1, "category_id": 3, "score": 0.5, "bbox": [1, 1, 2.5, 4]}])", gt);
+  ASSERT_EQ(boxes.size(), 1u);
+  EXPECT_EQ(boxes[0].area, 10);  // w * h
+  const auto masks = parse_coco_results(
+      R"([{"image_id": 2, "category_id": 9, "score": 1,
+          "segmentation": {"size": [30, 30], "counts": [0, 2, 28, 2, 868]}}])",
+      gt);
+  ASSERT_EQ(masks.size(), 1u);
+  EXPECT_EQ(masks[0].area, 4);                      // the mask's area
+  EXPECT_EQ(masks[0].bbox, (BoxXywh{0, 0, 2, 2}));  // toBbox when the result has none
+  EXPECT_TRUE(parse_coco_results("[]", gt).empty());
+}
+
+TEST(CocoResults, MalformedResultsNameTheEntry) {
+  const CocoDataset gt = parse_coco_json(kGt);
+  const std::string ok = R"({"image_id": 1, "category_id": 3, "score": 0.5, "bbox": [1, 1, 2, 2]})";
+  auto parse = [&](const std::string& second) {
+    return
+        [&gt, &ok, second] { parse_coco_results("[" + ok + ",\n" + second + "]", gt, "dt.json"); };
+  };
+  expect_error(parse(R"({"image_id": 99, "category_id": 3, "score": 0.5, "bbox": [1, 1, 2, 2]})"),
+               {"dt.json", "results[1]", "image_id 99"});
+  expect_error(parse(R"({"image_id": 1, "category_id": 4, "score": 0.5, "bbox": [1, 1, 2, 2]})"),
+               {"results[1]", "category_id 4"});
+  expect_error(parse(R"({"image_id": 1, "category_id": 3, "score": NaN, "bbox": [1, 1, 2, 2]})"),
+               {"results[1]", "NaN"});
+  expect_error(parse(R"({"image_id": 1, "category_id": 3, "score": "0.5", "bbox": [1, 1, 2, 2]})"),
+               {"results[1]", "\"score\"", "found a string"});
+  expect_error(parse(R"({"image_id": "1", "category_id": 3, "score": 0.5, "bbox": [1, 1, 2, 2]})"),
+               {"results[1]", "\"image_id\"", "found a string"});
+  expect_error(parse(R"({"image_id": 1, "category_id": 3, "score": 0.5, "bbox": [1, 1, 2]})"),
+               {"results[1]", "3 numbers"});
+  expect_error(parse(R"({"image_id": 1, "category_id": 3, "score": 0.5, "bbox": [1, 1, -2, 2]})"),
+               {"results[1]", "negative"});
+  expect_error(parse(R"({"image_id": 1, "category_id": 3, "score": 0.5})"),
+               {"results[1]", "no \"bbox\""});
+  expect_error(parse(R"({"image_id": 2, "category_id": 9, "score": 0.5, "bbox": [1, 1, 2, 2],
+                        "segmentation": {"size": [10, 20], "counts": "0162M0:N"}})"),
+               {"results[1]", "mask size [10, 20]", "[30, 30]"});
+  expect_error(parse("7"), {"results[1]", "expected an object"});
+  expect_error([&] { parse_coco_results(R"({"a": 1})", gt); }, {"must be a JSON array"});
+  expect_error(
+      [&] {
+        parse_coco_results(R"([{"image_id": 2, "category_id": 9, "score": 1,
+            "segmentation": {"size": [30, 30], "counts": "0162M0:N"}}])",
+                           gt);
+      },
+      {"results[0]", "segmentation", "sum to 30"});
+}
+
+TEST(CocoResults, WriterRoundTripsExactly) {
+  const CocoDataset gt = parse_coco_json(kGt);
+  Detection box;
+  box.image_id = 1;
+  box.category_id = 3;
+  box.score = 0.1 + 0.2;  // not representable in few digits
+  box.bbox = {1.0 / 3, 2.5, 1e-7, 7};
+  box.has_bbox = true;
+  const auto boxes = parse_coco_results(coco_results_to_json({box}), gt);
+  ASSERT_EQ(boxes.size(), 1u);
+  EXPECT_EQ(boxes[0].score, box.score);
+  EXPECT_EQ(boxes[0].bbox, box.bbox);
+
+  Detection mask;
+  mask.image_id = 2;
+  mask.category_id = 9;
+  mask.score = 0.75;
+  mask.segmentation.kind = Segmentation::Kind::kPolygons;
+  mask.segmentation.polygons = {{3, 3, 20, 4, 12, 25}};
+  const std::string json = coco_results_to_json({mask}, &gt);
+  EXPECT_NE(json.find("\"counts\":\""), std::string::npos) << json;
+  const auto masks = parse_coco_results(json, gt);
+  ASSERT_EQ(masks.size(), 1u);
+  EXPECT_EQ(masks[0].segmentation.rle, segmentation_to_rle(mask.segmentation, 30, 30));
+}
+
+}  // namespace
+}  // namespace largedet::evaluation
