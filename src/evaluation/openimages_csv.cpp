@@ -1,0 +1,131 @@
+// The OpenImages challenge CSV files. Columns are looked up by header name, so files with extra
+// columns (IsOccluded, Source, ...) or another order read the same. No quoted fields occur in
+// these files; a quote is rejected rather than misread.
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <unordered_map>
+
+#include "largedet/core/error.h"
+#include "largedet/evaluation/openimages_eval.h"
+
+namespace largedet::evaluation {
+namespace {
+
+class CsvReader {
+ public:
+  CsvReader(const std::string& path, std::vector<std::string> required) : path_(path), in_(path) {
+    if (!in_) throw Error("cannot open the CSV file", path, "check the path");
+    std::string header;
+    if (!std::getline(in_, header)) throw Error("the CSV file is empty", path);
+    ++line_;
+    split(header);
+    for (size_t i = 0; i < fields_.size(); ++i) columns_[fields_[i]] = i;
+    for (const auto& name : required) {
+      if (!columns_.count(name)) {
+        throw Error("the CSV header has no column \"" + name + "\"", path + ":1",
+                    "expected the OpenImages challenge format");
+      }
+    }
+  }
+
+  bool next() {
+    std::string row;
+    while (std::getline(in_, row)) {
+      ++line_;
+      if (!row.empty() && row.back() == '\r') row.pop_back();
+      if (row.empty()) continue;
+      split(row);
+      if (fields_.size() < columns_.size())
+        fail("has " + std::to_string(fields_.size()) + " fields, the header has " +
+             std::to_string(columns_.size()));
+      return true;
+    }
+    return false;
+  }
+
+  const std::string& text(const std::string& column) const { return fields_[columns_.at(column)]; }
+
+  double number(const std::string& column) const {
+    const std::string& s = text(column);
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
+      fail("column " + column + " is not a finite number: \"" + s + "\"");
+    }
+    return v;
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(what, path_ + ":" + std::to_string(line_));
+  }
+
+ private:
+  void split(const std::string& row) {
+    if (row.find('"') != std::string::npos) fail("quoted CSV fields are not supported");
+    fields_.clear();
+    size_t start = 0;
+    for (size_t i = 0; i <= row.size(); ++i) {
+      if (i == row.size() || row[i] == ',') {
+        fields_.push_back(row.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+  }
+
+  std::string path_;
+  std::ifstream in_;
+  size_t line_ = 0;
+  std::vector<std::string> fields_;
+  std::unordered_map<std::string, size_t> columns_;
+};
+
+}  // namespace
+
+std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
+  CsvReader csv(path, {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"});
+  std::vector<OidBox> boxes;
+  while (csv.next()) {
+    OidBox b;
+    b.image_id = csv.text("ImageID");
+    b.label = csv.text("LabelName");
+    b.xmin = csv.number("XMin");
+    b.xmax = csv.number("XMax");
+    b.ymin = csv.number("YMin");
+    b.ymax = csv.number("YMax");
+    b.is_group_of = csv.number("IsGroupOf") != 0;
+    if (b.xmax < b.xmin || b.ymax < b.ymin) csv.fail("box has XMax < XMin or YMax < YMin");
+    boxes.push_back(std::move(b));
+  }
+  return boxes;
+}
+
+std::vector<OidImageLabel> load_oid_image_labels_csv(const std::string& path) {
+  CsvReader csv(path, {"ImageID", "LabelName", "Confidence"});
+  std::vector<OidImageLabel> labels;
+  while (csv.next()) {
+    labels.push_back({csv.text("ImageID"), csv.text("LabelName"), csv.number("Confidence") > 0});
+  }
+  return labels;
+}
+
+std::vector<OidDetection> load_oid_detections_csv(const std::string& path) {
+  CsvReader csv(path, {"ImageID", "LabelName", "Score", "XMin", "YMin", "XMax", "YMax"});
+  std::vector<OidDetection> dets;
+  while (csv.next()) {
+    OidDetection d;
+    d.image_id = csv.text("ImageID");
+    d.label = csv.text("LabelName");
+    d.score = csv.number("Score");
+    d.xmin = csv.number("XMin");
+    d.ymin = csv.number("YMin");
+    d.xmax = csv.number("XMax");
+    d.ymax = csv.number("YMax");
+    dets.push_back(std::move(d));
+  }
+  return dets;
+}
+
+}  // namespace largedet::evaluation
