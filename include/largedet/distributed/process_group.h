@@ -1,0 +1,80 @@
+// Process groups: the communicator that collectives, SyncBatchNorm2d and GradientSync run on.
+// World size 1 gets a local group (no store, no sockets); larger worlds get a c10d backend (Gloo on
+// CPU, NCCL on CUDA) over a TCPStore rendezvous. Failures never hang silently: every collective
+// ends within the context's timeout, and its error names the lost rank when the launcher reported
+// one.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <vector>
+
+#include "largedet/distributed/context.h"
+
+namespace largedet::distributed {
+
+enum class ReduceOp { kSum, kMax, kMin };
+
+// A collective in flight.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Blocks until the collective is done. Throws largedet::Error on failure or timeout.
+  virtual void wait() = 0;
+  virtual bool is_completed() = 0;
+};
+
+class ProcessGroup {
+ public:
+  virtual ~ProcessGroup() = default;
+  int rank() const { return context_.rank; }
+  int size() const { return context_.world_size; }
+  const Context& context() const { return context_; }
+  // Where collective buffers must live: CPU for Gloo, this rank's GPU for NCCL.
+  virtual c10::Device device() const = 0;
+
+  // In place on every tensor; tensors are dense and contiguous, all on device().
+  virtual std::shared_ptr<Work> allreduce_async(std::vector<at::Tensor> tensors,
+                                                ReduceOp op = ReduceOp::kSum) = 0;
+  virtual std::shared_ptr<Work> broadcast_async(std::vector<at::Tensor> tensors, int root) = 0;
+  // outputs[r] receives rank r's `input`; every rank's input has the same shape and type.
+  virtual std::shared_ptr<Work> allgather_async(std::vector<at::Tensor> outputs,
+                                                at::Tensor input) = 0;
+  virtual void barrier() = 0;
+
+  // Blocking forms.
+  void allreduce(const at::Tensor& tensor, ReduceOp op = ReduceOp::kSum) {
+    allreduce_async({tensor}, op)->wait();
+  }
+  void broadcast(const at::Tensor& tensor, int root) { broadcast_async({tensor}, root)->wait(); }
+
+ protected:
+  explicit ProcessGroup(Context context) : context_(std::move(context)) {}
+  Context context_;
+};
+
+// The group for `context`. For world size > 1 this is the rendezvous: rank 0 (or the launcher)
+// serves a TCPStore at master_addr:master_port, every rank checks in, and all must agree on the
+// world size (a clear error names the disagreeing rank, a rank started twice, or the ranks that did
+// not join within the timeout); then the backend connects.
+std::shared_ptr<ProcessGroup> create_process_group(const Context& context);
+
+// The process-wide group that SyncBatchNorm2d and the collectives use when given none.
+// Null (the default) behaves as a world of one.
+void set_default_group(std::shared_ptr<ProcessGroup> group);
+std::shared_ptr<ProcessGroup> default_group();
+
+// Context::from_env, create_process_group, set_default_group and log::set_rank in one call: what
+// a trainer does at start.
+std::shared_ptr<ProcessGroup> init(const ContextOptions& options = {});
+
+// Store keys shared by the launcher (which writes them) and the groups (which read them).
+namespace store_keys {
+// "largedet/dead/<rank>" holds "exited with code N" / "killed by signal N" once the launcher saw
+// that rank end abnormally.
+std::string dead_rank(int rank);
+}  // namespace store_keys
+
+}  // namespace largedet::distributed

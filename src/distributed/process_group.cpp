@@ -1,0 +1,74 @@
+// The local group (world size 1) and the default-group registry; the c10d groups live in
+// process_group_c10d.cpp.
+#include "largedet/distributed/process_group.h"
+
+#include <mutex>
+
+#include "largedet/core/logging.h"
+
+namespace largedet::distributed {
+
+// Defined in process_group_c10d.cpp.
+std::shared_ptr<ProcessGroup> create_c10d_process_group(const Context& context);
+
+namespace {
+
+class DoneWork : public Work {
+ public:
+  void wait() override {}
+  bool is_completed() override { return true; }
+};
+
+// A world of one: reductions and broadcasts are identities, all-gather is a copy.
+class LocalProcessGroup : public ProcessGroup {
+ public:
+  explicit LocalProcessGroup(Context context) : ProcessGroup(std::move(context)) {}
+  c10::Device device() const override { return c10::Device(c10::kCPU); }
+  std::shared_ptr<Work> allreduce_async(std::vector<at::Tensor>, ReduceOp) override {
+    return std::make_shared<DoneWork>();
+  }
+  std::shared_ptr<Work> broadcast_async(std::vector<at::Tensor>, int) override {
+    return std::make_shared<DoneWork>();
+  }
+  std::shared_ptr<Work> allgather_async(std::vector<at::Tensor> outputs,
+                                        at::Tensor input) override {
+    outputs.at(0).copy_(input);
+    return std::make_shared<DoneWork>();
+  }
+  void barrier() override {}
+};
+
+std::mutex g_default_mutex;
+std::shared_ptr<ProcessGroup> g_default;
+
+}  // namespace
+
+std::shared_ptr<ProcessGroup> create_process_group(const Context& context) {
+  if (context.world_size == 1) return std::make_shared<LocalProcessGroup>(context);
+  return create_c10d_process_group(context);
+}
+
+void set_default_group(std::shared_ptr<ProcessGroup> group) {
+  std::lock_guard<std::mutex> lock(g_default_mutex);
+  g_default = std::move(group);
+}
+
+std::shared_ptr<ProcessGroup> default_group() {
+  std::lock_guard<std::mutex> lock(g_default_mutex);
+  return g_default;
+}
+
+std::shared_ptr<ProcessGroup> init(const ContextOptions& options) {
+  Context context = Context::from_env(options);
+  if (context.is_distributed()) log::set_rank(context.rank);
+  log::info() << "distributed: " << context.describe();
+  auto group = create_process_group(context);
+  set_default_group(group);
+  return group;
+}
+
+namespace store_keys {
+std::string dead_rank(int rank) { return "largedet/dead/" + std::to_string(rank); }
+}  // namespace store_keys
+
+}  // namespace largedet::distributed

@@ -1,0 +1,188 @@
+#include "largedet/distributed/sync_batch_norm.h"
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+#include <torch/custom_class.h>
+#include <torch/nn/init.h>
+
+#include "largedet/core/error.h"
+
+namespace largedet::distributed {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+const std::vector<int64_t> kReduceDims = {0, 2, 3};
+
+// Carries the group into backward through the autograd context's saved data.
+struct GroupHolder : torch::CustomClassHolder {
+  explicit GroupHolder(std::shared_ptr<ProcessGroup> g) : group(std::move(g)) {}
+  std::shared_ptr<ProcessGroup> group;
+};
+
+void sum_over_ranks(at::Tensor& packed, const std::shared_ptr<ProcessGroup>& group) {
+  if (!group || group->size() == 1) return;
+  if (packed.device() == group->device()) {
+    group->allreduce(packed);
+  } else {
+    at::Tensor staged = packed.to(group->device());
+    group->allreduce(staged);
+    packed = staged.to(packed.device());
+  }
+}
+
+at::Tensor per_channel(const at::Tensor& t) { return t.reshape({1, -1, 1, 1}); }
+
+// y = (x - mean) * invstd * weight + bias (weight and bias empty: none), with mean and invstd from
+// the global batch (computed outside, without gradient) and a backward that accounts for their
+// dependence on x on every rank.
+struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
+                            const at::Tensor& bias, const at::Tensor& mean,
+                            const at::Tensor& invstd, double count,
+                            const std::shared_ptr<ProcessGroup>& group) {
+    at::Tensor output = (input - per_channel(mean)) * per_channel(invstd);
+    if (weight.numel() > 0) output = output * per_channel(weight) + per_channel(bias);
+    ctx->save_for_backward({input, weight, mean, invstd});
+    ctx->saved_data["count"] = count;
+    ctx->saved_data["group"] = c10::IValue::make_capsule(c10::make_intrusive<GroupHolder>(group));
+    return output;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &input = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
+    const double count = ctx->saved_data["count"].toDouble();
+    auto group =
+        c10::static_intrusive_pointer_cast<GroupHolder>(ctx->saved_data["group"].toCapsule())
+            ->group;
+    at::Tensor dy = grad_outputs[0];
+    at::Tensor xhat = (input - per_channel(mean)) * per_channel(invstd);
+    at::Tensor sum_dy = dy.sum(kReduceDims, false, at::kDouble);
+    at::Tensor sum_dy_xhat = (dy * xhat).sum(kReduceDims, false, at::kDouble);
+    at::Tensor grad_weight, grad_bias;
+    if (weight.numel() > 0) {
+      grad_weight = sum_dy_xhat.to(weight.scalar_type());
+      grad_bias = sum_dy.to(weight.scalar_type());
+    }
+    // The one backward allreduce; every rank takes part, whatever it needs.
+    at::Tensor packed = at::cat({sum_dy, sum_dy_xhat});
+    sum_over_ranks(packed, group);
+    const int64_t channels = sum_dy.numel();
+    at::Tensor mean_dy = (packed.slice(0, 0, channels) / count).to(input.scalar_type());
+    at::Tensor mean_dy_xhat = (packed.slice(0, channels) / count).to(input.scalar_type());
+    at::Tensor scale = weight.numel() > 0 ? invstd * weight : invstd;
+    at::Tensor grad_input =
+        (dy - per_channel(mean_dy) - xhat * per_channel(mean_dy_xhat)) * per_channel(scale);
+    return {grad_input,   grad_weight,  grad_bias,   at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+SyncBatchNorm2dImpl::SyncBatchNorm2dImpl(SyncBatchNorm2dOptions options_)
+    : options(std::move(options_)) {
+  reset();
+}
+
+void SyncBatchNorm2dImpl::reset() {
+  const int64_t c = options.num_features();
+  LARGEDET_CHECK(c > 0, "SyncBatchNorm2d needs a positive number of features, got ", c);
+  if (options.affine()) {
+    weight = register_parameter("weight", at::empty({c}));
+    bias = register_parameter("bias", at::empty({c}));
+  }
+  if (options.track_running_stats()) {
+    running_mean = register_buffer("running_mean", at::zeros({c}));
+    running_var = register_buffer("running_var", at::ones({c}));
+    num_batches_tracked = register_buffer("num_batches_tracked", at::zeros({}, at::kLong));
+  }
+  reset_parameters();
+}
+
+void SyncBatchNorm2dImpl::reset_running_stats() {
+  if (!options.track_running_stats()) return;
+  torch::NoGradGuard no_grad;
+  running_mean.zero_();
+  running_var.fill_(1);
+  num_batches_tracked.zero_();
+}
+
+void SyncBatchNorm2dImpl::reset_parameters() {
+  reset_running_stats();
+  if (!options.affine()) return;
+  torch::NoGradGuard no_grad;
+  weight.fill_(1);
+  bias.zero_();
+}
+
+at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
+  LARGEDET_CHECK(input.dim() == 4, "SyncBatchNorm2d expects [N, C, H, W] input, got ", input.dim(),
+                 " dimensions");
+  LARGEDET_CHECK(input.size(1) == options.num_features(), "SyncBatchNorm2d over ",
+                 options.num_features(), " channels got input with ", input.size(1));
+  const bool use_batch_stats = is_training() || !options.track_running_stats();
+  if (!use_batch_stats) {
+    return at::batch_norm(input, weight, bias, running_mean, running_var, false, 0.0, options.eps(),
+                          at::globalContext().userEnabledCuDNN());
+  }
+  auto group = options.process_group() ? options.process_group() : default_group();
+  at::Tensor mean, invstd;
+  double count = 0;
+  {
+    torch::NoGradGuard no_grad;
+    // Statistics in double: sums over a 1K-image batch, and var = E[x^2] - mean^2 cancels.
+    at::Tensor x = input.detach();
+    at::Tensor n =
+        at::full({1}, static_cast<double>(x.numel() / x.size(1)), x.options().dtype(at::kDouble));
+    at::Tensor packed = at::cat({x.sum(kReduceDims, false, at::kDouble),
+                                 x.square().sum(kReduceDims, false, at::kDouble), n});
+    sum_over_ranks(packed, group);  // the one forward allreduce
+    const int64_t c = x.size(1);
+    count = packed[2 * c].item<double>();
+    if (count < 2)
+      throw Error(
+          "SyncBatchNorm2d in training needs more than one value per channel over all "
+          "ranks, got " +
+              std::to_string(static_cast<int64_t>(count)),
+          "input of shape " + std::to_string(x.size(0)) + "x" + std::to_string(c) + "x" +
+              std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)),
+          "use a larger batch or GroupNorm");
+    at::Tensor mean64 = packed.slice(0, 0, c) / count;
+    at::Tensor var64 = (packed.slice(0, c, 2 * c) / count - mean64.square()).clamp_min(0);
+    mean = mean64.to(x.scalar_type());
+    invstd = (var64 + options.eps()).rsqrt().to(x.scalar_type());
+    if (is_training() && options.track_running_stats()) {
+      num_batches_tracked.add_(1);
+      double factor =
+          options.momentum() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
+      running_mean.mul_(1 - factor).add_(mean64.to(running_mean.scalar_type()), factor);
+      running_var.mul_(1 - factor)
+          .add_((var64 * (count / (count - 1))).to(running_var.scalar_type()), factor);
+    }
+  }
+  // Autograd wants defined tensors as inputs: without affine, empty ones stand for "none".
+  at::Tensor none = at::empty({0}, input.options());
+  return SyncBatchNormFunction::apply(input, options.affine() ? weight : none,
+                                      options.affine() ? bias : none, mean, invstd, count, group);
+}
+
+void SyncBatchNorm2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "largedet::distributed::SyncBatchNorm2d(" << options.num_features()
+         << ", eps=" << options.eps() << ", momentum=";
+  if (options.momentum())
+    stream << *options.momentum();
+  else
+    stream << "None";
+  stream << ", affine=" << std::boolalpha << options.affine()
+         << ", track_running_stats=" << options.track_running_stats() << ")";
+}
+
+torch::nn::AnyModule make_sync_batch_norm(int64_t channels, double eps, double momentum) {
+  return torch::nn::AnyModule(
+      SyncBatchNorm2d(SyncBatchNorm2dOptions(channels).eps(eps).momentum(momentum)));
+}
+
+}  // namespace largedet::distributed
