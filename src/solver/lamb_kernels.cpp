@@ -15,9 +15,22 @@ constexpr int64_t kChunk = 1 << 14;
 constexpr int64_t kBlock = 256;
 constexpr int kLanes = 16;
 
+// The element-wise work is compiled for AVX-512, AVX2/FMA and baseline x86-64; the loader picks
+// the best the CPU has (GCC function multiversioning), as ATen's own CPU kernels do by dispatch.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LARGEDET_MULTIVERSION \
+  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define LARGEDET_MULTIVERSION
+#endif
+
+struct Constants {
+  float a1, b1, a2, b2, s1, s2, eps, wd;
+};
+
 // Sum of squares of at most kBlock floats: independent lane accumulators (vectorisable without
 // -ffast-math), then double across lanes.
-double sum_of_squares(const float* x, int64_t len) {
+inline double sum_of_squares(const float* x, int64_t len) {
   float lanes[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes)
@@ -26,6 +39,33 @@ double sum_of_squares(const float* x, int64_t len) {
   for (; i < len; ++i) total += static_cast<double>(x[i]) * x[i];
   for (int k = 0; k < kLanes; ++k) total += lanes[k];
   return total;
+}
+
+// Pass 1 over one block: moments in place; adds ||w||^2 and ||u||^2 of the block.
+LARGEDET_MULTIVERSION
+void moments_block(const Constants& c, float* __restrict w, const float* __restrict g,
+                   float* __restrict m, float* __restrict v, int64_t len, double* w_sq,
+                   double* u_sq) {
+  float u[kBlock];
+  for (int64_t i = 0; i < len; ++i) {
+    const float mi = c.a1 * m[i] + c.b1 * g[i];
+    const float vi = c.a2 * v[i] + c.b2 * g[i] * g[i];
+    m[i] = mi;
+    v[i] = vi;
+    u[i] = (mi * c.s1) / (std::sqrt(vi * c.s2) + c.eps) + c.wd * w[i];
+  }
+  *w_sq += sum_of_squares(w, len);
+  *u_sq += sum_of_squares(u, len);
+}
+
+// Pass 2 over a range: recompute u from the new moments (cheaper than storing it) and apply it.
+LARGEDET_MULTIVERSION
+void apply_range(const Constants& c, float step, float* __restrict w, const float* __restrict m,
+                 const float* __restrict v, int64_t len) {
+  for (int64_t i = 0; i < len; ++i) {
+    const float u = (m[i] * c.s1) / (std::sqrt(v[i] * c.s2) + c.eps) + c.wd * w[i];
+    w[i] -= step * u;
+  }
 }
 
 double trust_ratio(double w_norm, double u_norm, const LambCoefficients& c) {
@@ -52,34 +92,23 @@ void fused_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Te
   const float* gp = g.data_ptr<float>();
   float* mp = m.data_ptr<float>();
   float* vp = v.data_ptr<float>();
-  const float a1 = c.first_decay, b1 = c.first_gain * c.grad_scale;
-  const float a2 = c.second_decay, b2 = c.second_gain * c.grad_scale * c.grad_scale;
-  const float s1 = c.first_scale, s2 = c.second_scale, eps = c.eps, wd = c.weight_decay;
-
+  const Constants k{static_cast<float>(c.first_decay),
+                    static_cast<float>(c.first_gain * c.grad_scale),
+                    static_cast<float>(c.second_decay),
+                    static_cast<float>(c.second_gain * c.grad_scale * c.grad_scale),
+                    static_cast<float>(c.first_scale),
+                    static_cast<float>(c.second_scale),
+                    static_cast<float>(c.eps),
+                    static_cast<float>(c.weight_decay)};
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> w_sq(chunks), u_sq(chunks);
-  // Pass 1: moments in place, and the squared norms of w and of the direction u. Blocks of
-  // kBlock elements keep the element-wise part and the lane-wise sums vectorisable.
   at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
-    float u[kBlock];
     for (int64_t chunk = first; chunk < last; ++chunk) {
       const int64_t chunk_end = std::min(n, (chunk + 1) * kChunk);
       double ws = 0, us = 0;
       for (int64_t begin = chunk * kChunk; begin < chunk_end; begin += kBlock) {
         const int64_t len = std::min<int64_t>(kBlock, chunk_end - begin);
-        float* wb = wp + begin;
-        float* mb = mp + begin;
-        float* vb = vp + begin;
-        const float* gb = gp + begin;
-        for (int64_t i = 0; i < len; ++i) {
-          const float mi = a1 * mb[i] + b1 * gb[i];
-          const float vi = a2 * vb[i] + b2 * gb[i] * gb[i];
-          mb[i] = mi;
-          vb[i] = vi;
-          u[i] = (mi * s1) / (std::sqrt(vi * s2) + eps) + wd * wb[i];
-        }
-        ws += sum_of_squares(wb, len);
-        us += sum_of_squares(u, len);
+        moments_block(k, wp + begin, gp + begin, mp + begin, vp + begin, len, &ws, &us);
       }
       w_sq[chunk] = ws;
       u_sq[chunk] = us;
@@ -91,12 +120,8 @@ void fused_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Te
     u_norm += u_sq[chunk];
   }
   const float step = c.lr * trust_ratio(std::sqrt(w_norm), std::sqrt(u_norm), c);
-  // Pass 2: recompute u from the new moments (cheaper than storing it) and apply it.
   at::parallel_for(0, n, kChunk, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float u = (mp[i] * s1) / (std::sqrt(vp[i] * s2) + eps) + wd * wp[i];
-      wp[i] -= step * u;
-    }
+    apply_range(k, step, wp + begin, mp + begin, vp + begin, end - begin);
   });
 }
 

@@ -1,0 +1,13 @@
+# Script mode: install, then build and run the consumer project. Fails on any step.
+function(run_step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "step failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+file(REMOVE_RECURSE "${WORK}")
+run_step(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK}/prefix")
+run_step(${CMAKE_COMMAND} -S "${PROJECT_SOURCE}" -B "${WORK}/build"
+         "-DCMAKE_PREFIX_PATH=${WORK}/prefix;${TORCH_PREFIX}" -DCMAKE_BUILD_TYPE=Release)
+run_step(${CMAKE_COMMAND} --build "${WORK}/build" -j 2)
+run_step("${WORK}/build/consumer")
