@@ -201,3 +201,22 @@ TEST(GradientSync, StartsFromRankZerosParameters) {
   auto run = largedet::test::launch_workers(2, "Broadcast");
   EXPECT_EQ(run.code, 0) << run.output;
 }
+
+// PMD-LAMB needs the solver layer: CMake links it and defines LARGEDET_TEST_WITH_SOLVER.
+#ifdef LARGEDET_TEST_WITH_SOLVER
+#include "largedet/solver/lamb.h"
+
+TEST(DistWorker, DISABLED_DataParallelPmdLamb) {
+  largedet::test::init_worker();
+  check_data_parallel([](Net& net) {
+    // Period 3: the moments decay to zero within the three steps.
+    return std::make_unique<largedet::solver::Lamb>(
+        net->parameters(), largedet::solver::LambOptions(1e-2).decay_period(3).weight_decay(1e-4));
+  });
+}
+
+TEST(GradientSync, DataParallelEqualsOneRankWithPmdLamb) {
+  auto run = largedet::test::launch_workers(2, "DataParallelPmdLamb");
+  EXPECT_EQ(run.code, 0) << run.output;
+}
+#endif
