@@ -216,3 +216,27 @@ TEST(PmdLamb, SkipsParametersWithoutGradient) {
 
 }  // namespace
 }  // namespace largedet::solver
+
+namespace largedet::solver {
+namespace {
+
+// On a CUDA host the ATen path must take the same steps as the fused CPU kernel.
+TEST(CudaLamb, MatchesTheFusedCpuKernel) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(5);
+  auto cpu = torch::randn({300, 70}).set_requires_grad(true);
+  auto gpu = cpu.detach().to(torch::kCUDA).set_requires_grad(true);
+  auto options = LambOptions(0.01).decay_period(4).weight_decay(0.01).trust_clip(2);
+  Lamb on_cpu({cpu}, options), on_gpu({gpu}, options);
+  for (int s = 0; s < 9; ++s) {
+    auto g = torch::randn_like(cpu);
+    cpu.mutable_grad() = g;
+    gpu.mutable_grad() = g.to(torch::kCUDA);
+    on_cpu.step();
+    on_gpu.step();
+  }
+  EXPECT_TRUE(torch::allclose(gpu.cpu(), cpu, 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace largedet::solver
