@@ -346,36 +346,57 @@ void accumulate_category(const CocoEvalParams& params, size_t k, size_t K,
   }
 }
 
-// _summarize(): the mean of the entries > -1, or -1 when there are none.
+// numpy's pairwise summation of doubles (pairwise_sum_DOUBLE: blocks of 128 summed with 8
+// accumulators, halves above that). The summary prints 3 decimals, and a mean that lands on a
+// ...5 boundary rounds like pycocotools' only if it is summed in the same order the same way.
+double pairwise_sum(const double* a, size_t n) {
+  if (n < 8) {
+    double res = 0.;
+    for (size_t i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (size_t j = 0; j < 8; ++j) r[j] = a[j];
+    size_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (size_t j = 0; j < 8; ++j) r[j] += a[i + j];
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  size_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+// _summarize(): np.mean(s[s > -1]), or -1 when there are none. The entries are gathered in the C
+// order of pycocotools' indexed array: [t, r, k] for precision, [t, k] for recall.
 double summarize(const CocoEvalResult& r, bool ap, double iou_threshold, const std::string& area,
                  int max_dets, int64_t only_category = -1) {
   const CocoEvalParams& p = r.params;
   const size_t T = p.iou_thresholds.size(), R = p.recall_thresholds.size();
   const size_t K = r.category_ids.size(), A = p.area_ranges.size(), M = p.max_dets.size();
-  double sum = 0;
-  size_t count = 0;
+  std::vector<double> values;
   for (size_t t = 0; t < T; ++t) {
     if (!std::isnan(iou_threshold) && p.iou_thresholds[t] != iou_threshold) continue;
-    for (size_t k = 0; k < K; ++k) {
-      if (only_category >= 0 && size_t(only_category) != k) continue;
-      for (size_t a = 0; a < A; ++a) {
-        if (p.area_labels[a] != area) continue;
-        for (size_t m = 0; m < M; ++m) {
-          if (p.max_dets[m] != max_dets) continue;
-          if (ap) {
-            for (size_t ri = 0; ri < R; ++ri) {
-              double v = r.precision_at(t, ri, k, a, m);
-              if (v > -1) sum += v, ++count;
-            }
-          } else {
-            double v = r.recall_at(t, k, a, m);
-            if (v > -1) sum += v, ++count;
+    for (size_t ri = 0; ri < (ap ? R : 1); ++ri) {
+      for (size_t k = 0; k < K; ++k) {
+        if (only_category >= 0 && size_t(only_category) != k) continue;
+        for (size_t a = 0; a < A; ++a) {
+          if (p.area_labels[a] != area) continue;
+          for (size_t m = 0; m < M; ++m) {
+            if (p.max_dets[m] != max_dets) continue;
+            const double v = ap ? r.precision_at(t, ri, k, a, m) : r.recall_at(t, k, a, m);
+            if (v > -1) values.push_back(v);
           }
         }
       }
     }
   }
-  return count ? sum / double(count) : -1;
+  if (values.empty()) return -1;
+  return (0.0 + pairwise_sum(values.data(), values.size())) / double(values.size());
 }
 
 }  // namespace

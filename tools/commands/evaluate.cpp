@@ -1,0 +1,118 @@
+// largedet evaluate: score detections the way pycocotools (COCO bbox/segm) or the OpenImages
+// challenge (oid) would. This file holds the --annotations/--results mode; the trainer's
+// --config/--weights mode (run a model, then the same evaluators in memory) joins it later.
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command_registry.h"
+#include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
+#include "largedet/core/logging.h"
+#include "largedet/evaluation/coco_eval.h"
+#include "largedet/evaluation/openimages_eval.h"
+
+namespace {
+
+using namespace largedet::evaluation;
+using nlohmann::json;
+
+struct EvaluateArgs {
+  std::string annotations, results, labels, output;
+  std::vector<std::string> types = {"bbox"};
+  int threads = 0;
+  bool per_category = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
+
+void evaluate_coco_files(const EvaluateArgs& args, json& stats) {
+  auto start = std::chrono::steady_clock::now();
+  const CocoDataset gt = load_coco_json(args.annotations);
+  const std::vector<Detection> detections = load_coco_results(args.results, gt);
+  largedet::log::info() << "read " << gt.images.size() << " images, " << gt.annotations.size()
+                        << " annotations, " << detections.size() << " detections in "
+                        << seconds_since(start) << " s";
+  for (const std::string& type : args.types) {
+    start = std::chrono::steady_clock::now();
+    CocoEvalParams params;
+    params.iou_type = type == "segm" ? IouType::kSegm : IouType::kBbox;
+    params.threads = args.threads;
+    const CocoEvalResult result = evaluate_coco(gt, detections, params);
+    largedet::log::info() << type << " evaluation took " << seconds_since(start) << " s";
+    std::cout << "Evaluate annotation type *" << type << "*\n" << result.summary();
+    if (args.per_category) std::cout << result.category_table();
+    json& summary = stats[type];
+    for (size_t i = 0; i < 12; ++i) summary[kStatNames[i]] = result.stats[i];
+    for (const CategoryResult& c : result.per_category) {
+      json& entry = stats["per_category"][c.name.empty() ? std::to_string(c.id) : c.name];
+      entry["id"] = c.id;
+      entry[type] = {{"AP", c.ap}, {"AP50", c.ap50}, {"AP75", c.ap75}};
+    }
+  }
+}
+
+void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
+  auto start = std::chrono::steady_clock::now();
+  const auto boxes = load_oid_boxes_csv(args.annotations);
+  const auto labels =
+      args.labels.empty() ? std::vector<OidImageLabel>{} : load_oid_image_labels_csv(args.labels);
+  const auto detections = load_oid_detections_csv(args.results);
+  OidEvalParams params;
+  params.threads = args.threads;
+  const OidEvalResult result = evaluate_openimages(boxes, labels, detections, params);
+  largedet::log::info() << "OpenImages evaluation took " << seconds_since(start) << " s";
+  std::cout << (args.per_category ? result.summary()
+                                  : result.summary().substr(0, result.summary().find('\n') + 1));
+  stats["oid"]["mAP@0.5"] = number_or_null(result.map);
+  for (const OidClassResult& c : result.per_class) {
+    stats["per_category"][c.label]["oid"] = {
+        {"AP", c.ap}, {"num_groundtruth", c.num_groundtruth}, {"num_detections", c.num_detections}};
+  }
+}
+
+void setup_evaluate(CLI::App& cmd) {
+  auto args = std::make_shared<EvaluateArgs>();
+  cmd.add_option("--annotations,-a", args->annotations,
+                 "ground truth: COCO annotation JSON (bbox, segm) or OpenImages boxes CSV (oid)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--results,-r", args->results,
+                 "detections: COCO results JSON (bbox, segm) or OpenImages detections CSV (oid)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--type,-t", args->types, "bbox, segm (both: bbox,segm) or oid")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"bbox", "segm", "oid"}))
+      ->capture_default_str();
+  cmd.add_option("--labels", args->labels,
+                 "oid: verified image-level labels CSV (ImageID,LabelName,Confidence)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--output,-o", args->output, "write the statistics as JSON here");
+  cmd.add_option("--threads", args->threads, "worker threads (default: every usable core)");
+  cmd.add_flag("--per-category", args->per_category, "print a per-category AP table");
+  cmd.callback([args] {
+    const bool oid = std::find(args->types.begin(), args->types.end(), "oid") != args->types.end();
+    if (oid && args->types.size() > 1) {
+      throw largedet::Error("--type oid cannot be combined with bbox or segm", "--type");
+    }
+    json stats = json::object();
+    if (oid)
+      evaluate_oid_files(*args, stats);
+    else
+      evaluate_coco_files(*args, stats);
+    if (!args->output.empty()) largedet::write_file_atomic(args->output, stats.dump(2) + "\n");
+  });
+}
+
+}  // namespace
+
+LARGEDET_REGISTER_COMMAND("evaluate",
+                          "Score detections like pycocotools (COCO bbox/segm AP, identical "
+                          "numbers) or the OpenImages challenge (mAP@0.5)",
+                          setup_evaluate);
