@@ -1,0 +1,31 @@
+// Box utilities on [N, 4] tensors. Boxes are (x1, y1, x2, y2) in absolute pixels (DESIGN.md); the
+// other formats exist for the edges (COCO JSON is xywh, box regression works in cxcywh).
+// All functions work on CPU and CUDA tensors (they are composed of ATen ops).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace largedet::ops {
+
+enum class BoxFormat { kXYXY, kXYWH, kCXCYWH };
+
+// (x2 - x1) * (y2 - y1) per box, [N]. Inverted boxes give negative areas, as in torchvision.
+at::Tensor box_area(const at::Tensor& boxes);
+
+// Pairwise IoU of [N, 4] and [M, 4] boxes, [N, M]. A pair whose intersection is empty (this
+// includes every pair with a zero-area or inverted box) has IoU 0, never NaN (detectron2's
+// convention).
+at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
+
+// Clamps x to [0, width] and y to [0, height]; returns a new tensor.
+at::Tensor clip_boxes_to_image(const at::Tensor& boxes, int64_t height, int64_t width);
+
+// Indices (int64, ascending) of the boxes whose width and height are both >= min_size.
+at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size);
+
+// Converts between formats; returns a new tensor (a copy when in == out).
+at::Tensor box_convert(const at::Tensor& boxes, BoxFormat in, BoxFormat out);
+
+}  // namespace largedet::ops

@@ -1,0 +1,90 @@
+#include "largedet/ops/anchor_generator.h"
+
+#include "largedet/core/error.h"
+
+namespace largedet::ops {
+
+AnchorGenerator::AnchorGenerator(std::vector<std::vector<double>> sizes,
+                                 std::vector<std::vector<double>> aspect_ratios)
+    : sizes_(std::move(sizes)), aspect_ratios_(std::move(aspect_ratios)) {
+  LARGEDET_CHECK(!sizes_.empty(), "AnchorGenerator: no anchor sizes given");
+  if (aspect_ratios_.size() == 1 && sizes_.size() > 1)
+    aspect_ratios_.resize(sizes_.size(), aspect_ratios_[0]);
+  LARGEDET_CHECK(aspect_ratios_.size() == sizes_.size(), "AnchorGenerator: ", sizes_.size(),
+                 " levels of sizes but ", aspect_ratios_.size(), " of aspect ratios",
+                 " (give one list per level, or a single list for all levels)");
+  for (size_t l = 0; l < sizes_.size(); ++l) {
+    LARGEDET_CHECK(!sizes_[l].empty() && !aspect_ratios_[l].empty(), "AnchorGenerator: level ", l,
+                   " has no sizes or no aspect ratios");
+    for (double r : aspect_ratios_[l])
+      LARGEDET_CHECK(r > 0, "AnchorGenerator: aspect ratios must be > 0, got ", r);
+  }
+}
+
+int64_t AnchorGenerator::num_anchors_per_location(int64_t level) const {
+  LARGEDET_CHECK(level >= 0 && level < num_levels(), "AnchorGenerator: no level ", level);
+  return static_cast<int64_t>(sizes_[level].size() * aspect_ratios_[level].size());
+}
+
+at::Tensor AnchorGenerator::cell_anchors(int64_t level, at::ScalarType dtype,
+                                         at::Device device) const {
+  LARGEDET_CHECK(level >= 0 && level < num_levels(), "AnchorGenerator: no level ", level);
+  // torchvision's generate_anchors, op for op in the same dtype, so the rounding agrees.
+  auto opts = at::TensorOptions().dtype(dtype).device(device);
+  auto scales = at::tensor(sizes_[level], at::kDouble).to(opts);
+  auto ratios = at::tensor(aspect_ratios_[level], at::kDouble).to(opts);
+  auto h_ratios = at::sqrt(ratios);
+  auto w_ratios = 1 / h_ratios;
+  auto ws = (w_ratios.unsqueeze(1) * scales.unsqueeze(0)).view(-1);
+  auto hs = (h_ratios.unsqueeze(1) * scales.unsqueeze(0)).view(-1);
+  return (at::stack({-ws, -hs, ws, hs}, 1) / 2).round();
+}
+
+at::Tensor AnchorGenerator::grid_anchors(const std::vector<std::pair<int64_t, int64_t>>& grid_sizes,
+                                         const std::vector<std::pair<int64_t, int64_t>>& strides,
+                                         at::ScalarType dtype, at::Device device) const {
+  LARGEDET_CHECK(static_cast<int64_t>(grid_sizes.size()) == num_levels() &&
+                     strides.size() == grid_sizes.size(),
+                 "AnchorGenerator: ", num_levels(), " levels of anchors but ", grid_sizes.size(),
+                 " feature maps and ", strides.size(), " strides");
+  std::vector<at::Tensor> per_level;
+  auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
+  for (int64_t l = 0; l < num_levels(); ++l) {
+    auto [gh, gw] = grid_sizes[l];
+    auto [sh, sw] = strides[l];
+    auto base = cell_anchors(l, dtype, device);
+    auto shifts_x = at::arange(0, gw, long_opts) * sw;
+    auto shifts_y = at::arange(0, gh, long_opts) * sh;
+    auto grid = at::meshgrid({shifts_y, shifts_x}, "ij");
+    auto sy = grid[0].reshape(-1);
+    auto sx = grid[1].reshape(-1);
+    auto shifts = at::stack({sx, sy, sx, sy}, 1);
+    // int64 shifts + float anchors promote to the anchors' dtype, as in torchvision.
+    per_level.push_back((shifts.view({-1, 1, 4}) + base.view({1, -1, 4})).reshape({-1, 4}));
+  }
+  return at::cat(per_level, 0);
+}
+
+at::Tensor AnchorGenerator::operator()(std::pair<int64_t, int64_t> image_size,
+                                       const std::vector<std::pair<int64_t, int64_t>>& grid_sizes,
+                                       at::ScalarType dtype, at::Device device) const {
+  std::vector<std::pair<int64_t, int64_t>> strides;
+  for (auto [gh, gw] : grid_sizes) {
+    LARGEDET_CHECK(gh > 0 && gw > 0, "AnchorGenerator: empty feature map ", gh, "x", gw);
+    strides.emplace_back(image_size.first / gh, image_size.second / gw);
+  }
+  return grid_anchors(grid_sizes, strides, dtype, device);
+}
+
+at::Tensor AnchorGenerator::operator()(std::pair<int64_t, int64_t> image_size,
+                                       const std::vector<at::Tensor>& feature_maps) const {
+  LARGEDET_CHECK(!feature_maps.empty(), "AnchorGenerator: no feature maps");
+  std::vector<std::pair<int64_t, int64_t>> grid_sizes;
+  for (const auto& f : feature_maps) {
+    LARGEDET_CHECK(f.dim() >= 2, "AnchorGenerator: feature map of shape ", f.sizes());
+    grid_sizes.emplace_back(f.size(-2), f.size(-1));
+  }
+  return (*this)(image_size, grid_sizes, feature_maps[0].scalar_type(), feature_maps[0].device());
+}
+
+}  // namespace largedet::ops

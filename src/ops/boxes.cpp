@@ -1,0 +1,81 @@
+#include "largedet/ops/boxes.h"
+
+#include "largedet/core/error.h"
+
+namespace largedet::ops {
+namespace {
+
+void check_boxes(const at::Tensor& boxes, const char* name) {
+  LARGEDET_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, name,
+                 ": expected boxes of shape [N, 4], got ", boxes.sizes());
+}
+
+}  // namespace
+
+at::Tensor box_area(const at::Tensor& boxes) {
+  check_boxes(boxes, "box_area");
+  return (boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1));
+}
+
+at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
+  check_boxes(boxes1, "box_iou");
+  check_boxes(boxes2, "box_iou");
+  auto area1 = box_area(boxes1);
+  auto area2 = box_area(boxes2);
+  auto a = boxes1.unsqueeze(1);  // [N, 1, 4]
+  auto b = boxes2.unsqueeze(0);  // [1, M, 4]
+  auto lt = at::maximum(a.narrow(2, 0, 2), b.narrow(2, 0, 2));
+  auto rb = at::minimum(a.narrow(2, 2, 2), b.narrow(2, 2, 2));
+  auto wh = (rb - lt).clamp_min_(0);
+  auto inter = wh.select(2, 0) * wh.select(2, 1);
+  auto uni = area1.unsqueeze(1) + area2.unsqueeze(0) - inter;
+  // An empty intersection gives 0 even when the union is 0 or negative (degenerate boxes).
+  return at::where(inter > 0, inter / uni, at::zeros({}, inter.options()));
+}
+
+at::Tensor clip_boxes_to_image(const at::Tensor& boxes, int64_t height, int64_t width) {
+  check_boxes(boxes, "clip_boxes_to_image");
+  auto x = boxes.index_select(1, at::tensor({0, 2}, boxes.options().dtype(at::kLong)))
+               .clamp(0, static_cast<double>(width));
+  auto y = boxes.index_select(1, at::tensor({1, 3}, boxes.options().dtype(at::kLong)))
+               .clamp(0, static_cast<double>(height));
+  return at::stack({x.select(1, 0), y.select(1, 0), x.select(1, 1), y.select(1, 1)}, 1);
+}
+
+at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size) {
+  check_boxes(boxes, "remove_small_boxes");
+  auto ws = boxes.select(1, 2) - boxes.select(1, 0);
+  auto hs = boxes.select(1, 3) - boxes.select(1, 1);
+  return at::nonzero((ws >= min_size).logical_and_(hs >= min_size)).view(-1);
+}
+
+at::Tensor box_convert(const at::Tensor& boxes, BoxFormat in, BoxFormat out) {
+  check_boxes(boxes, "box_convert");
+  if (in == out) return boxes.clone();
+  auto c = boxes.unbind(1);
+  // To xyxy first, then to the target format.
+  at::Tensor x1, y1, x2, y2;
+  switch (in) {
+    case BoxFormat::kXYXY:
+      x1 = c[0], y1 = c[1], x2 = c[2], y2 = c[3];
+      break;
+    case BoxFormat::kXYWH:
+      x1 = c[0], y1 = c[1], x2 = c[0] + c[2], y2 = c[1] + c[3];
+      break;
+    case BoxFormat::kCXCYWH:
+      x1 = c[0] - 0.5 * c[2], y1 = c[1] - 0.5 * c[3];
+      x2 = c[0] + 0.5 * c[2], y2 = c[1] + 0.5 * c[3];
+      break;
+  }
+  switch (out) {
+    case BoxFormat::kXYXY:
+      return at::stack({x1, y1, x2, y2}, 1);
+    case BoxFormat::kXYWH:
+      return at::stack({x1, y1, x2 - x1, y2 - y1}, 1);
+    case BoxFormat::kCXCYWH:
+      return at::stack({(x1 + x2) * 0.5, (y1 + y2) * 0.5, x2 - x1, y2 - y1}, 1);
+  }
+  return boxes.clone();
+}
+
+}  // namespace largedet::ops

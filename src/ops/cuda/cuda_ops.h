@@ -1,0 +1,24 @@
+// Entry points of the CUDA kernels (src/ops/cuda/*.cu), called by the device dispatch in
+// src/ops/*.cpp only when the build has CUDA (LARGEDET_WITH_CUDA). Private to the ops layer.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace largedet::ops::cuda {
+
+// idxs: undefined for plain NMS, or [N] int64 categories (batched NMS). Kept indices (int64, on the
+// boxes' device) by descending score, ties in index order.
+at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+               double iou_threshold);
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                             int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
+                             bool aligned);
+at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
+                              int64_t pooled_height, int64_t pooled_width, int64_t batch,
+                              int64_t channels, int64_t height, int64_t width,
+                              int64_t sampling_ratio, bool aligned);
+
+}  // namespace largedet::ops::cuda

@@ -1,0 +1,126 @@
+// NMS on CUDA: boxes sorted by score, a [N, ceil(N / 64)] bitmask of "box i suppresses box j"
+// computed in 64 x 64 tiles, then one block walks the mask greedily on the device (no host copy of
+// the mask). With categories, boxes of different categories never suppress each other.
+#include <ATen/ATen.h>
+#include <ATen/AccumulateType.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "cuda_ops.h"
+
+namespace largedet::ops::cuda {
+namespace {
+
+constexpr int kTile = 64;  // boxes per tile = bits per mask word
+
+__host__ __device__ inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// The IoU test of torchvision's kernel (same operations, accumulated in acc_type).
+template <typename T>
+__device__ inline bool overlaps(const T* a, const T* b, float threshold) {
+  using acc_t = at::acc_type<T, true>;
+  const T w = max(min(a[2], b[2]) - max(a[0], b[0]), T(0));
+  const T h = max(min(a[3], b[3]) - max(a[1], b[1]), T(0));
+  const acc_t inter = static_cast<acc_t>(w) * h;
+  const acc_t area_a = (static_cast<acc_t>(a[2]) - a[0]) * (a[3] - a[1]);
+  const acc_t area_b = (static_cast<acc_t>(b[2]) - b[0]) * (b[3] - b[1]);
+  return inter / (area_a + area_b - inter) > threshold;
+}
+
+template <typename T>
+__global__ void mask_kernel(int n, float threshold, const T* __restrict__ boxes,
+                            const int64_t* __restrict__ classes, unsigned long long* mask) {
+  const int row_tile = blockIdx.y, col_tile = blockIdx.x;
+  if (row_tile > col_tile) return;  // only later boxes can be suppressed
+  const int rows = min(n - row_tile * kTile, kTile);
+  const int cols = min(n - col_tile * kTile, kTile);
+  __shared__ T tile[kTile * 4];
+  __shared__ int64_t tile_cls[kTile];
+  if (threadIdx.x < cols) {
+    const int j = col_tile * kTile + threadIdx.x;
+    for (int k = 0; k < 4; ++k) tile[threadIdx.x * 4 + k] = boxes[j * 4 + k];
+    tile_cls[threadIdx.x] = classes ? classes[j] : 0;
+  }
+  __syncthreads();
+  if (threadIdx.x >= rows) return;
+  const int i = row_tile * kTile + threadIdx.x;
+  const T* box = boxes + i * 4;
+  const int64_t cls = classes ? classes[i] : 0;
+  unsigned long long bits = 0;
+  for (int k = row_tile == col_tile ? threadIdx.x + 1 : 0; k < cols; ++k) {
+    if (tile_cls[k] == cls && overlaps(box, tile + k * 4, threshold)) bits |= 1ULL << k;
+  }
+  mask[static_cast<int64_t>(i) * ceil_div(n, kTile) + col_tile] = bits;
+}
+
+// One block: walks the boxes in score order; a box not yet removed is kept and removes the boxes
+// its mask row marks. `removed` lives in shared memory.
+__global__ void gather_kernel(int n, const unsigned long long* __restrict__ mask, bool* keep) {
+  extern __shared__ unsigned long long removed[];
+  const int words = ceil_div(n, kTile);
+  for (int w = threadIdx.x; w < words; w += blockDim.x) removed[w] = 0;
+  __syncthreads();
+  for (int word = 0; word < words; ++word) {
+    unsigned long long current = removed[word];
+    __syncthreads();
+    const int base = word * kTile;
+    for (int bit = 0; bit < kTile && base + bit < n; ++bit) {
+      if (current & (1ULL << bit)) continue;
+      const int i = base + bit;
+      if (threadIdx.x == 0) keep[i] = true;
+      const unsigned long long* row = mask + static_cast<int64_t>(i) * words;
+      for (int w = word + threadIdx.x; w < words; w += blockDim.x) removed[w] |= row[w];
+      __syncthreads();
+      current = removed[word];
+    }
+  }
+}
+
+}  // namespace
+
+at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+               double iou_threshold) {
+  c10::cuda::CUDAGuard guard(boxes.device());
+  const int64_t n64 = boxes.size(0);
+  TORCH_CHECK(n64 < (int64_t{1} << 31) / kTile, "nms: too many boxes (", n64, ")");
+  const int n = static_cast<int>(n64);
+  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  auto sorted = boxes.index_select(0, order).contiguous();
+  at::Tensor sorted_cls;
+  if (idxs.defined()) sorted_cls = idxs.index_select(0, order).contiguous();
+  const int words = ceil_div(n, kTile);
+  auto mask = at::empty({n64 * words}, boxes.options().dtype(at::kLong));
+  auto stream = at::cuda::getCurrentCUDAStream();
+  dim3 grid(words, words);
+  AT_DISPATCH_FLOATING_TYPES_AND_HALF(sorted.scalar_type(), "largedet_nms_cuda", [&] {
+    mask_kernel<scalar_t><<<grid, kTile, 0, stream>>>(
+        n, static_cast<float>(iou_threshold), sorted.data_ptr<scalar_t>(),
+        sorted_cls.defined() ? sorted_cls.data_ptr<int64_t>() : nullptr,
+        reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>()));
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  auto keep = at::zeros({n64}, boxes.options().dtype(at::kBool));
+  const size_t shared = static_cast<size_t>(words) * sizeof(unsigned long long);
+  if (shared <= 48 * 1024) {
+    gather_kernel<<<1, std::min(words, 1024), shared, stream>>>(
+        n, reinterpret_cast<const unsigned long long*>(mask.data_ptr<int64_t>()),
+        keep.data_ptr<bool>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  } else {
+    // Over ~390k boxes the removed-set no longer fits shared memory: walk the mask on the host.
+    auto host = mask.cpu();
+    const auto* m = reinterpret_cast<const unsigned long long*>(host.data_ptr<int64_t>());
+    std::vector<unsigned long long> removed(words, 0);
+    auto keep_host = at::zeros({n64}, at::kBool);
+    bool* k = keep_host.data_ptr<bool>();
+    for (int i = 0; i < n; ++i) {
+      if (removed[i / kTile] & (1ULL << (i % kTile))) continue;
+      k[i] = true;
+      for (int w = i / kTile; w < words; ++w) removed[w] |= m[static_cast<int64_t>(i) * words + w];
+    }
+    keep = keep_host.to(boxes.device());
+  }
+  return order.masked_select(keep);
+}
+
+}  // namespace largedet::ops::cuda

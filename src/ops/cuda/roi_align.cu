@@ -1,0 +1,200 @@
+// RoIAlign on CUDA: one thread per output element (forward) and per gradient element (backward,
+// atomic adds into the input gradient), with torchvision's sampling points and border rules.
+// Reduced precisions accumulate in float.
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <ATen/cuda/Atomic.cuh>
+
+#include "cuda_ops.h"
+
+namespace largedet::ops::cuda {
+namespace {
+
+constexpr int kThreads = 512;
+
+struct Geometry {
+  int64_t batch;
+  int grid_h, grid_w;
+};
+
+template <typename T>
+__device__ inline Geometry geometry(const T* roi, double spatial_scale, int pooled_h, int pooled_w,
+                                    int sampling_ratio, bool aligned, T& start_h, T& start_w,
+                                    T& bin_h, T& bin_w) {
+  Geometry g;
+  g.batch = static_cast<int64_t>(roi[0]);
+  const T offset = aligned ? T(0.5) : T(0);
+  start_w = static_cast<T>(roi[1] * spatial_scale - offset);
+  start_h = static_cast<T>(roi[2] * spatial_scale - offset);
+  const T end_w = static_cast<T>(roi[3] * spatial_scale - offset);
+  const T end_h = static_cast<T>(roi[4] * spatial_scale - offset);
+  T roi_w = end_w - start_w, roi_h = end_h - start_h;
+  if (!aligned) {
+    roi_w = max(roi_w, T(1));
+    roi_h = max(roi_h, T(1));
+  }
+  bin_h = roi_h / static_cast<T>(pooled_h);
+  bin_w = roi_w / static_cast<T>(pooled_w);
+  g.grid_h = sampling_ratio > 0 ? sampling_ratio : static_cast<int>(ceil(roi_h / pooled_h));
+  g.grid_w = sampling_ratio > 0 ? sampling_ratio : static_cast<int>(ceil(roi_w / pooled_w));
+  g.grid_h = max(g.grid_h, 0);
+  g.grid_w = max(g.grid_w, 0);
+  return g;
+}
+
+// Neighbours and weights of one sampling point; false when the point is outside the map.
+template <typename T>
+__device__ inline bool bilinear(int height, int width, T y, T x, int& y_low, int& x_low,
+                                int& y_high, int& x_high, T& w1, T& w2, T& w3, T& w4) {
+  if (y < -1.0 || y > height || x < -1.0 || x > width) return false;
+  if (y <= 0) y = 0;
+  if (x <= 0) x = 0;
+  y_low = static_cast<int>(y);
+  x_low = static_cast<int>(x);
+  if (y_low >= height - 1) {
+    y_high = y_low = height - 1;
+    y = static_cast<T>(y_low);
+  } else {
+    y_high = y_low + 1;
+  }
+  if (x_low >= width - 1) {
+    x_high = x_low = width - 1;
+    x = static_cast<T>(x_low);
+  } else {
+    x_high = x_low + 1;
+  }
+  const T ly = y - y_low, lx = x - x_low, hy = T(1) - ly, hx = T(1) - lx;
+  w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx;
+  return true;
+}
+
+// T: the storage type; A: the arithmetic type (float for half and bfloat16).
+template <typename T, typename A>
+__global__ void forward_kernel(int64_t total, const T* __restrict__ input,
+                               const T* __restrict__ rois, double spatial_scale, int channels,
+                               int height, int width, int pooled_h, int pooled_w,
+                               int sampling_ratio, bool aligned, T* __restrict__ output) {
+  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
+       index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+    const int pw = index % pooled_w;
+    const int ph = (index / pooled_w) % pooled_h;
+    const int c = (index / pooled_w / pooled_h) % channels;
+    const int64_t n = index / pooled_w / pooled_h / channels;
+    A roi[5];
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<A>(rois[n * 5 + k]);
+    A start_h, start_w, bin_h, bin_w;
+    const Geometry g = geometry<A>(roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
+                                   start_h, start_w, bin_h, bin_w);
+    const T* plane = input + (g.batch * channels + c) * height * width;
+    A sum = 0;
+    for (int iy = 0; iy < g.grid_h; ++iy) {
+      const A y =
+          start_h + ph * bin_h + static_cast<A>(iy + .5f) * bin_h / static_cast<A>(g.grid_h);
+      for (int ix = 0; ix < g.grid_w; ++ix) {
+        const A x =
+            start_w + pw * bin_w + static_cast<A>(ix + .5f) * bin_w / static_cast<A>(g.grid_w);
+        int y0, x0, y1, x1;
+        A w1, w2, w3, w4;
+        if (!bilinear<A>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4)) continue;
+        sum += w1 * static_cast<A>(plane[y0 * width + x0]) +
+               w2 * static_cast<A>(plane[y0 * width + x1]) +
+               w3 * static_cast<A>(plane[y1 * width + x0]) +
+               w4 * static_cast<A>(plane[y1 * width + x1]);
+      }
+    }
+    const A count = static_cast<A>(max(g.grid_h * g.grid_w, 1));
+    output[index] = static_cast<T>(sum / count);
+  }
+}
+
+template <typename T>
+__global__ void backward_kernel(int64_t total, const T* __restrict__ grad,
+                                const T* __restrict__ rois, double spatial_scale, int channels,
+                                int height, int width, int pooled_h, int pooled_w,
+                                int sampling_ratio, bool aligned, T* grad_input) {
+  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
+       index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+    const int pw = index % pooled_w;
+    const int ph = (index / pooled_w) % pooled_h;
+    const int c = (index / pooled_w / pooled_h) % channels;
+    const int64_t n = index / pooled_w / pooled_h / channels;
+    T start_h, start_w, bin_h, bin_w;
+    const Geometry g = geometry<T>(rois + n * 5, spatial_scale, pooled_h, pooled_w, sampling_ratio,
+                                   aligned, start_h, start_w, bin_h, bin_w);
+    T* plane = grad_input + (g.batch * channels + c) * height * width;
+    const T gb = grad[index];
+    const T count = static_cast<T>(g.grid_h * g.grid_w);
+    for (int iy = 0; iy < g.grid_h; ++iy) {
+      const T y =
+          start_h + ph * bin_h + static_cast<T>(iy + .5f) * bin_h / static_cast<T>(g.grid_h);
+      for (int ix = 0; ix < g.grid_w; ++ix) {
+        const T x =
+            start_w + pw * bin_w + static_cast<T>(ix + .5f) * bin_w / static_cast<T>(g.grid_w);
+        int y0, x0, y1, x1;
+        T w1, w2, w3, w4;
+        if (!bilinear<T>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4)) continue;
+        gpuAtomicAdd(plane + y0 * width + x0, gb * w1 / count);
+        gpuAtomicAdd(plane + y0 * width + x1, gb * w2 / count);
+        gpuAtomicAdd(plane + y1 * width + x0, gb * w3 / count);
+        gpuAtomicAdd(plane + y1 * width + x1, gb * w4 / count);
+      }
+    }
+  }
+}
+
+int blocks_for(int64_t total) {
+  return static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads, 4096));
+}
+
+}  // namespace
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+                             int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
+                             bool aligned) {
+  c10::cuda::CUDAGuard guard(input.device());
+  auto output =
+      at::zeros({rois.size(0), input.size(1), pooled_height, pooled_width}, input.options());
+  const int64_t total = output.numel();
+  if (total == 0) return output;
+  auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, input.scalar_type(), "largedet_roi_align_forward_cuda", [&] {
+        using A = at::opmath_type<scalar_t>;
+        forward_kernel<scalar_t, A><<<blocks_for(total), kThreads, 0, stream>>>(
+            total, input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(), spatial_scale,
+            static_cast<int>(input.size(1)), static_cast<int>(input.size(2)),
+            static_cast<int>(input.size(3)), static_cast<int>(pooled_height),
+            static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned,
+            output.data_ptr<scalar_t>());
+      });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return output;
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
+                              int64_t pooled_height, int64_t pooled_width, int64_t batch,
+                              int64_t channels, int64_t height, int64_t width,
+                              int64_t sampling_ratio, bool aligned) {
+  c10::cuda::CUDAGuard guard(grad.device());
+  // Atomic adds in half precision are slow and lossy: reduced precisions accumulate in float.
+  const bool upcast = grad.scalar_type() == at::kHalf || grad.scalar_type() == at::kBFloat16;
+  auto g = upcast ? grad.to(at::kFloat) : grad;
+  auto r = upcast ? rois.to(at::kFloat) : rois;
+  auto grad_input = at::zeros({batch, channels, height, width}, g.options());
+  const int64_t total = g.numel();
+  if (total == 0 || grad_input.numel() == 0) return grad_input.to(grad.scalar_type());
+  auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "largedet_roi_align_backward_cuda", [&] {
+    backward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(
+        total, g.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), spatial_scale,
+        static_cast<int>(channels), static_cast<int>(height), static_cast<int>(width),
+        static_cast<int>(pooled_height), static_cast<int>(pooled_width),
+        static_cast<int>(sampling_ratio), aligned, grad_input.data_ptr<scalar_t>());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return grad_input.to(grad.scalar_type());
+}
+
+}  // namespace largedet::ops::cuda

@@ -1,0 +1,146 @@
+#include "largedet/ops/nms.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "largedet/core/error.h"
+#ifdef LARGEDET_WITH_CUDA
+#include "cuda/cuda_ops.h"
+#endif
+
+namespace largedet::ops {
+namespace {
+
+// Greedy NMS over boxes copied in score order into structure-of-arrays buffers, so that the inner
+// loop streams contiguous memory and has no branch (the compiler vectorises it). Surviving
+// candidates are compacted now and then so that suppressed boxes stop costing time. The IoU is
+// computed with exactly torchvision's float operations, so the kept set is the same.
+template <typename T>
+at::Tensor nms_cpu_kernel(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                          double iou_threshold) {
+  const int64_t n = boxes.size(0);
+  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  auto sorted = boxes.index_select(0, order).contiguous();
+  const bool by_class = idxs.defined();
+  at::Tensor sorted_cls = by_class ? idxs.index_select(0, order).contiguous() : at::Tensor();
+
+  // One allocation: x1, y1, x2, y2, area as T; then flags, original index, class.
+  std::vector<T> coords(static_cast<size_t>(5 * n));
+  T* x1 = coords.data();
+  T* y1 = x1 + n;
+  T* x2 = y1 + n;
+  T* y2 = x2 + n;
+  T* area = y2 + n;
+  std::vector<int64_t> index(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + n);
+  std::vector<int64_t> cls(by_class ? n : 0);
+  std::vector<uint8_t> suppressed(static_cast<size_t>(n), 0);
+  const T* b = sorted.data_ptr<T>();
+  for (int64_t k = 0; k < n; ++k) {
+    x1[k] = b[4 * k], y1[k] = b[4 * k + 1], x2[k] = b[4 * k + 2], y2[k] = b[4 * k + 3];
+    area[k] = (x2[k] - x1[k]) * (y2[k] - y1[k]);
+    if (by_class) cls[k] = sorted_cls.data_ptr<int64_t>()[k];
+  }
+
+  const T threshold = static_cast<T>(iou_threshold);
+  std::vector<int64_t> keep;
+  keep.reserve(static_cast<size_t>(n));
+  int64_t end = n;      // candidates live in [0, end)
+  int64_t dropped = 0;  // suppressed entries in the candidate range since the last compaction
+  for (int64_t i = 0; i < end; ++i) {
+    if (suppressed[i]) continue;
+    keep.push_back(index[i]);
+    const T ix1 = x1[i], iy1 = y1[i], ix2 = x2[i], iy2 = y2[i], iarea = area[i];
+    int64_t newly = 0;
+    if (by_class) {
+      const int64_t c = cls[i];
+      for (int64_t j = i + 1; j < end; ++j) {
+        const T w = std::max(T(0), std::min(ix2, x2[j]) - std::max(ix1, x1[j]));
+        const T h = std::max(T(0), std::min(iy2, y2[j]) - std::max(iy1, y1[j]));
+        const T inter = w * h;
+        const T ovr = inter / (iarea + area[j] - inter);
+        const uint8_t s = (ovr > threshold) & (cls[j] == c) & !suppressed[j];
+        suppressed[j] |= s;
+        newly += s;
+      }
+    } else {
+      for (int64_t j = i + 1; j < end; ++j) {
+        const T w = std::max(T(0), std::min(ix2, x2[j]) - std::max(ix1, x1[j]));
+        const T h = std::max(T(0), std::min(iy2, y2[j]) - std::max(iy1, y1[j]));
+        const T inter = w * h;
+        const T ovr = inter / (iarea + area[j] - inter);
+        const uint8_t s = (ovr > threshold) & !suppressed[j];
+        suppressed[j] |= s;
+        newly += s;
+      }
+    }
+    dropped += newly;
+    // Compact [i + 1, end) once a quarter of it is suppressed: order is kept, so the result is
+    // unchanged, and the cost is amortised over the scans it saves.
+    if (dropped * 4 > end - i && end - i > 64) {
+      int64_t w = i + 1;
+      for (int64_t j = i + 1; j < end; ++j) {
+        if (suppressed[j]) continue;
+        x1[w] = x1[j], y1[w] = y1[j], x2[w] = x2[j], y2[w] = y2[j], area[w] = area[j];
+        index[w] = index[j];
+        if (by_class) cls[w] = cls[j];
+        suppressed[w] = 0;
+        ++w;
+      }
+      end = w;
+      dropped = 0;
+    }
+  }
+  auto out = at::empty({static_cast<int64_t>(keep.size())}, at::kLong);
+  std::copy(keep.begin(), keep.end(), out.data_ptr<int64_t>());
+  return out;
+}
+
+at::Tensor nms_impl(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                    double iou_threshold, const char* name) {
+  LARGEDET_CHECK(boxes.dim() == 2 && boxes.size(1) == 4, name,
+                 ": expected boxes of shape [N, 4], got ", boxes.sizes());
+  LARGEDET_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0), name,
+                 ": expected scores of shape [", boxes.size(0), "], got ", scores.sizes());
+  LARGEDET_CHECK(scores.device() == boxes.device(), name, ": boxes on ", boxes.device(),
+                 " but scores on ", scores.device());
+  at::Tensor cls;
+  if (idxs.defined()) {
+    LARGEDET_CHECK(idxs.dim() == 1 && idxs.size(0) == boxes.size(0), name,
+                   ": expected idxs of shape [", boxes.size(0), "], got ", idxs.sizes());
+    LARGEDET_CHECK(idxs.device() == boxes.device(), name, ": boxes on ", boxes.device(),
+                   " but idxs on ", idxs.device());
+    cls = idxs.to(at::kLong).contiguous();
+  }
+  if (boxes.size(0) == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+  // Scores decide the order only (sorted in their own dtype); boxes of a reduced precision are
+  // compared in float.
+  auto b = boxes;
+  if (b.scalar_type() != at::kDouble) b = b.to(at::kFloat);
+  auto s = scores.contiguous();
+  b = b.contiguous();
+  if (b.is_cuda()) {
+#ifdef LARGEDET_WITH_CUDA
+    return cuda::nms(b, s, cls, iou_threshold);
+#else
+    LARGEDET_CHECK(false, name, ": CUDA tensors, but LargeDet was built without CUDA kernels");
+#endif
+  }
+  LARGEDET_CHECK(b.is_cpu(), name, ": unsupported device ", b.device());
+  return AT_DISPATCH_FLOATING_TYPES(b.scalar_type(), "largedet_nms", [&] {
+    return nms_cpu_kernel<scalar_t>(b, s, cls, iou_threshold);
+  });
+}
+
+}  // namespace
+
+at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
+  return nms_impl(boxes, scores, at::Tensor(), iou_threshold, "nms");
+}
+
+at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                       double iou_threshold) {
+  LARGEDET_CHECK(idxs.defined(), "batched_nms: idxs is undefined");
+  return nms_impl(boxes, scores, idxs, iou_threshold, "batched_nms");
+}
+
+}  // namespace largedet::ops

@@ -1,0 +1,322 @@
+// RoIAlign: CPU kernels, device dispatch and the autograd function.
+//
+// The CPU kernels reproduce torchvision's arithmetic (sampling points, border rules, operation
+// order), so the forward pass and the gradient agree with it bit for bit, and parallelise over what
+// can be written without races: RoIs in the forward pass, channels in the backward pass (a
+// channel's gradient planes receive only from that channel, so each thread owns its planes, and for
+// one channel the contributions arrive in torchvision's order).
+#include "largedet/ops/roi_align.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+#include <vector>
+
+#include "largedet/core/error.h"
+#ifdef LARGEDET_WITH_CUDA
+#include "cuda/cuda_ops.h"
+#endif
+
+namespace largedet::ops {
+namespace {
+
+// One sampling point: four neighbours (offsets into an H x W plane) and their bilinear weights.
+// A point outside the feature map has weights 0 at offset 0, as in torchvision: it adds nothing.
+template <typename T>
+struct Sample {
+  int pos1, pos2, pos3, pos4;
+  T w1, w2, w3, w4;
+};
+
+template <typename T>
+struct RoiGeometry {
+  int64_t batch;
+  T start_h, start_w, bin_h, bin_w;
+  int grid_h, grid_w;
+};
+
+template <typename T>
+RoiGeometry<T> roi_geometry(const T* roi, double spatial_scale, int64_t pooled_h, int64_t pooled_w,
+                            int64_t sampling_ratio, bool aligned) {
+  RoiGeometry<T> g;
+  g.batch = static_cast<int64_t>(roi[0]);
+  const T offset = aligned ? T(0.5) : T(0);
+  // Products in double, rounded once to T, as torchvision's kernels do.
+  g.start_w = static_cast<T>(roi[1] * spatial_scale - offset);
+  g.start_h = static_cast<T>(roi[2] * spatial_scale - offset);
+  const T end_w = static_cast<T>(roi[3] * spatial_scale - offset);
+  const T end_h = static_cast<T>(roi[4] * spatial_scale - offset);
+  T roi_w = end_w - g.start_w;
+  T roi_h = end_h - g.start_h;
+  if (!aligned) {  // the original Mask R-CNN rule: RoIs of at least 1x1
+    roi_w = std::max(roi_w, T(1));
+    roi_h = std::max(roi_h, T(1));
+  }
+  g.bin_h = roi_h / static_cast<T>(pooled_h);
+  g.bin_w = roi_w / static_cast<T>(pooled_w);
+  g.grid_h = sampling_ratio > 0 ? static_cast<int>(sampling_ratio)
+                                : static_cast<int>(std::ceil(roi_h / pooled_h));
+  g.grid_w = sampling_ratio > 0 ? static_cast<int>(sampling_ratio)
+                                : static_cast<int>(std::ceil(roi_w / pooled_w));
+  // An inverted aligned RoI gives a negative grid: no samples (torchvision's loops do not run, its
+  // count only divides zeros).
+  g.grid_h = std::max(g.grid_h, 0);
+  g.grid_w = std::max(g.grid_w, 0);
+  return g;
+}
+
+// Fills samples[(ph * pooled_w + pw) * grid_h * grid_w + iy * grid_w + ix]; `samples` must hold
+// that many entries.
+template <typename T>
+void compute_samples(const RoiGeometry<T>& g, int height, int width, int64_t pooled_h,
+                     int64_t pooled_w, Sample<T>* samples) {
+  int64_t k = 0;
+  for (int64_t ph = 0; ph < pooled_h; ++ph) {
+    for (int64_t pw = 0; pw < pooled_w; ++pw) {
+      for (int iy = 0; iy < g.grid_h; ++iy) {
+        const T yy = g.start_h + ph * g.bin_h +
+                     static_cast<T>(iy + .5f) * g.bin_h / static_cast<T>(g.grid_h);
+        for (int ix = 0; ix < g.grid_w; ++ix) {
+          const T xx = g.start_w + pw * g.bin_w +
+                       static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
+          Sample<T>& s = samples[k++];
+          T y = yy, x = xx;
+          if (y < -1.0 || y > height || x < -1.0 || x > width) {
+            s = Sample<T>{0, 0, 0, 0, T(0), T(0), T(0), T(0)};
+            continue;
+          }
+          if (y <= 0) y = 0;
+          if (x <= 0) x = 0;
+          int y_low = static_cast<int>(y), x_low = static_cast<int>(x), y_high, x_high;
+          if (y_low >= height - 1) {
+            y_high = y_low = height - 1;
+            y = static_cast<T>(y_low);
+          } else {
+            y_high = y_low + 1;
+          }
+          if (x_low >= width - 1) {
+            x_high = x_low = width - 1;
+            x = static_cast<T>(x_low);
+          } else {
+            x_high = x_low + 1;
+          }
+          const T ly = y - y_low, lx = x - x_low;
+          const T hy = T(1) - ly, hx = T(1) - lx;
+          s.pos1 = y_low * width + x_low;
+          s.pos2 = y_low * width + x_high;
+          s.pos3 = y_high * width + x_low;
+          s.pos4 = y_high * width + x_high;
+          s.w1 = hy * hx, s.w2 = hy * lx, s.w3 = ly * hx, s.w4 = ly * lx;
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void forward_cpu(const at::Tensor& input, const at::Tensor& rois, const RoIAlignOptions& o,
+                 at::Tensor& output) {
+  const int64_t channels = input.size(1);
+  const int height = static_cast<int>(input.size(2)), width = static_cast<int>(input.size(3));
+  const int64_t ph = o.output_height, pw = o.output_width, bins = ph * pw;
+  const T* in = input.data_ptr<T>();
+  const T* roi_data = rois.data_ptr<T>();
+  T* out = output.data_ptr<T>();
+  at::parallel_for(0, rois.size(0), 1, [&](int64_t begin, int64_t end) {
+    std::vector<Sample<T>> samples;  // reused by every RoI of this chunk
+    for (int64_t n = begin; n < end; ++n) {
+      const auto g =
+          roi_geometry(roi_data + 5 * n, o.spatial_scale, ph, pw, o.sampling_ratio, o.aligned);
+      const int64_t per_bin = static_cast<int64_t>(g.grid_h) * g.grid_w;
+      samples.resize(static_cast<size_t>(bins * per_bin));
+      compute_samples(g, height, width, ph, pw, samples.data());
+      const T count = static_cast<T>(std::max<int64_t>(per_bin, 1));
+      for (int64_t c = 0; c < channels; ++c) {
+        const T* plane = in + (g.batch * channels + c) * height * width;
+        T* dst = out + (n * channels + c) * bins;
+        const Sample<T>* s = samples.data();
+        for (int64_t b = 0; b < bins; ++b) {
+          T v = 0;
+          for (int64_t k = 0; k < per_bin; ++k, ++s) {
+            v += s->w1 * plane[s->pos1] + s->w2 * plane[s->pos2] + s->w3 * plane[s->pos3] +
+                 s->w4 * plane[s->pos4];
+          }
+          dst[b] = v / count;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_cpu(const at::Tensor& grad, const at::Tensor& rois, const RoIAlignOptions& o,
+                  at::Tensor& grad_input) {
+  const int64_t channels = grad_input.size(1);
+  const int height = static_cast<int>(grad_input.size(2));
+  const int width = static_cast<int>(grad_input.size(3));
+  const int64_t ph = o.output_height, pw = o.output_width, bins = ph * pw;
+  const int64_t num_rois = rois.size(0);
+  const T* go = grad.data_ptr<T>();
+  const T* roi_data = rois.data_ptr<T>();
+  T* gi = grad_input.data_ptr<T>();
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    std::vector<Sample<T>> samples;
+    for (int64_t n = 0; n < num_rois; ++n) {
+      const auto g =
+          roi_geometry(roi_data + 5 * n, o.spatial_scale, ph, pw, o.sampling_ratio, o.aligned);
+      const int64_t per_bin = static_cast<int64_t>(g.grid_h) * g.grid_w;
+      if (per_bin <= 0) continue;
+      samples.resize(static_cast<size_t>(bins * per_bin));
+      compute_samples(g, height, width, ph, pw, samples.data());
+      const T count = static_cast<T>(per_bin);
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        T* plane = gi + (g.batch * channels + c) * height * width;
+        const T* src = go + (n * channels + c) * bins;
+        const Sample<T>* s = samples.data();
+        for (int64_t b = 0; b < bins; ++b) {
+          const T gb = src[b];
+          for (int64_t k = 0; k < per_bin; ++k, ++s) {
+            plane[s->pos1] += gb * s->w1 / count;
+            plane[s->pos2] += gb * s->w2 / count;
+            plane[s->pos3] += gb * s->w3 / count;
+            plane[s->pos4] += gb * s->w4 / count;
+          }
+        }
+      }
+    }
+  });
+}
+
+void check_options(const RoIAlignOptions& o) {
+  LARGEDET_CHECK(o.output_height > 0 && o.output_width > 0, "roi_align: output size ",
+                 o.output_height, "x", o.output_width, " must be positive");
+  LARGEDET_CHECK(o.spatial_scale > 0, "roi_align: spatial_scale ", o.spatial_scale,
+                 " must be positive");
+}
+
+void check_rois(const at::Tensor& rois, const at::Device& device) {
+  LARGEDET_CHECK(rois.dim() == 2 && rois.size(1) == 5,
+                 "roi_align: expected rois of shape [K, 5] (batch index, x1, y1, x2, y2), got ",
+                 rois.sizes());
+  LARGEDET_CHECK(rois.device() == device, "roi_align: rois on ", rois.device(), " but features on ",
+                 device);
+}
+
+// Reduced precisions run the CPU kernel in float (torchvision accumulates them in half).
+at::ScalarType compute_type(const at::Tensor& t) {
+  if (t.is_cpu() && t.scalar_type() != at::kDouble) return at::kFloat;
+  return t.scalar_type();
+}
+
+struct RoIAlignFunction : public torch::autograd::Function<RoIAlignFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
+                            const at::Tensor& rois, int64_t output_height, int64_t output_width,
+                            double spatial_scale, int64_t sampling_ratio, bool aligned) {
+    RoIAlignOptions o{output_height, output_width, spatial_scale, sampling_ratio, aligned};
+    ctx->save_for_backward({rois});
+    ctx->saved_data["shape"] = input.sizes();
+    ctx->saved_data["oh"] = output_height;
+    ctx->saved_data["ow"] = output_width;
+    ctx->saved_data["scale"] = spatial_scale;
+    ctx->saved_data["sr"] = sampling_ratio;
+    ctx->saved_data["aligned"] = aligned;
+    return roi_align_forward(input, rois, o);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto rois = ctx->get_saved_variables()[0];
+    auto shape = ctx->saved_data["shape"].toIntVector();
+    RoIAlignOptions o{ctx->saved_data["oh"].toInt(), ctx->saved_data["ow"].toInt(),
+                      ctx->saved_data["scale"].toDouble(), ctx->saved_data["sr"].toInt(),
+                      ctx->saved_data["aligned"].toBool()};
+    auto grad_input = roi_align_backward(grads[0], rois, o, shape[0], shape[1], shape[2], shape[3]);
+    return {grad_input,   at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
+                             const RoIAlignOptions& o) {
+  check_options(o);
+  LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
+                 input.sizes());
+  check_rois(rois, input.device());
+  if (input.is_cuda()) {
+#ifdef LARGEDET_WITH_CUDA
+    return cuda::roi_align_forward(input.contiguous(), rois.to(input.scalar_type()).contiguous(),
+                                   o.spatial_scale, o.output_height, o.output_width,
+                                   o.sampling_ratio, o.aligned);
+#else
+    LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
+#endif
+  }
+  LARGEDET_CHECK(input.is_cpu(), "roi_align: unsupported device ", input.device());
+  const auto type = compute_type(input);
+  auto in = input.to(type).contiguous();
+  auto r = rois.to(type).contiguous();
+  auto output = at::zeros({r.size(0), in.size(1), o.output_height, o.output_width}, in.options());
+  if (output.numel() == 0) return output.to(input.scalar_type());
+  LARGEDET_CHECK(in.size(2) * in.size(3) < (int64_t{1} << 31), "roi_align: feature map too large");
+  AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_forward",
+                             [&] { forward_cpu<scalar_t>(in, r, o, output); });
+  return output.to(input.scalar_type());
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
+                              const RoIAlignOptions& o, int64_t batch, int64_t channels,
+                              int64_t height, int64_t width) {
+  check_options(o);
+  check_rois(rois, grad_output.device());
+  LARGEDET_CHECK(grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) &&
+                     grad_output.size(1) == channels && grad_output.size(2) == o.output_height &&
+                     grad_output.size(3) == o.output_width,
+                 "roi_align backward: gradient of shape ", grad_output.sizes(), " for ",
+                 rois.size(0), " RoIs of ", channels, " channels");
+  if (grad_output.is_cuda()) {
+#ifdef LARGEDET_WITH_CUDA
+    return cuda::roi_align_backward(grad_output.contiguous(),
+                                    rois.to(grad_output.scalar_type()).contiguous(),
+                                    o.spatial_scale, o.output_height, o.output_width, batch,
+                                    channels, height, width, o.sampling_ratio, o.aligned);
+#else
+    LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
+#endif
+  }
+  const auto type = compute_type(grad_output);
+  auto g = grad_output.to(type).contiguous();
+  auto r = rois.to(type).contiguous();
+  auto grad_input = at::zeros({batch, channels, height, width}, g.options());
+  if (g.numel() == 0 || grad_input.numel() == 0) return grad_input.to(grad_output.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_backward",
+                             [&] { backward_cpu<scalar_t>(g, r, o, grad_input); });
+  return grad_input.to(grad_output.scalar_type());
+}
+
+at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois,
+                     const RoIAlignOptions& options) {
+  return RoIAlignFunction::apply(input, rois, options.output_height, options.output_width,
+                                 options.spatial_scale, options.sampling_ratio, options.aligned);
+}
+
+at::Tensor roi_align(const at::Tensor& input, const std::vector<at::Tensor>& boxes,
+                     const RoIAlignOptions& options) {
+  return roi_align(input, boxes_to_rois(boxes), options);
+}
+
+at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes) {
+  LARGEDET_CHECK(!boxes.empty(), "boxes_to_rois: no images");
+  std::vector<at::Tensor> rows;
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    LARGEDET_CHECK(b.dim() == 2 && b.size(1) == 4, "boxes_to_rois: boxes of image ", i,
+                   " have shape ", b.sizes(), ", expected [K, 4]");
+    rows.push_back(at::cat({at::full({b.size(0), 1}, static_cast<double>(i), b.options()), b}, 1));
+  }
+  return at::cat(rows, 0);
+}
+
+}  // namespace largedet::ops
