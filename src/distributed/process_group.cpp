@@ -36,10 +36,13 @@ class LocalProcessGroup : public ProcessGroup {
     return std::make_shared<DoneWork>();
   }
   void barrier() override {}
+  std::shared_ptr<ProcessGroup> new_group(const std::string&) override {
+    return std::make_shared<LocalProcessGroup>(context_);
+  }
 };
 
 std::mutex g_default_mutex;
-std::shared_ptr<ProcessGroup> g_default;
+std::shared_ptr<ProcessGroup> g_default, g_sync_batch_norm;
 
 }  // namespace
 
@@ -58,12 +61,23 @@ std::shared_ptr<ProcessGroup> default_group() {
   return g_default;
 }
 
+void set_sync_batch_norm_group(std::shared_ptr<ProcessGroup> group) {
+  std::lock_guard<std::mutex> lock(g_default_mutex);
+  g_sync_batch_norm = std::move(group);
+}
+
+std::shared_ptr<ProcessGroup> sync_batch_norm_group() {
+  std::lock_guard<std::mutex> lock(g_default_mutex);
+  return g_sync_batch_norm ? g_sync_batch_norm : g_default;
+}
+
 std::shared_ptr<ProcessGroup> init(const ContextOptions& options) {
   Context context = Context::from_env(options);
   if (context.is_distributed()) log::set_rank(context.rank);
   log::info() << "distributed: " << context.describe();
   auto group = create_process_group(context);
   set_default_group(group);
+  if (context.is_distributed()) set_sync_batch_norm_group(group->new_group("syncbn"));
   return group;
 }
 

@@ -79,8 +79,8 @@ c10::intrusive_ptr<c10d::Store> open_store(const Context& ctx) {
 
 // Every rank checks in under its rank number with its world size, and everyone compares. Catches
 // mismatched WORLD_SIZE, a rank started twice, and ranks that never start, each by name.
-void check_membership(c10d::Store& store, const Context& ctx) {
-  const std::string base = "largedet/world/";
+void check_membership(c10d::Store& store, const Context& ctx, const std::string& group) {
+  const std::string base = "largedet/" + group + "/world/";
   auto size_key = [&](int r) { return base + "size/" + std::to_string(r); };
   const std::string me = "rank " + std::to_string(ctx.rank);
   if (store.add(base + "starts/" + std::to_string(ctx.rank), 1) > 1)
@@ -164,6 +164,7 @@ class C10dProcessGroup : public ProcessGroup,
   }
 
   c10::Device device() const override { return device_; }
+  std::shared_ptr<ProcessGroup> new_group(const std::string& name) override;
 
   std::shared_ptr<Work> allreduce_async(std::vector<at::Tensor> tensors, ReduceOp op) override {
     c10d::AllreduceOptions options;
@@ -278,12 +279,11 @@ class C10dProcessGroup : public ProcessGroup,
   std::atomic<bool> broken_{false};
 };
 
-}  // namespace
-
-std::shared_ptr<ProcessGroup> create_c10d_process_group(const Context& ctx) {
-  auto store = open_store(ctx);
-  check_membership(*store, ctx);
-  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("largedet/pg", store);
+// A group named `name` over `store` (groups of one job share the store, and its server).
+std::shared_ptr<C10dProcessGroup> connect(const Context& ctx, c10::intrusive_ptr<c10d::Store> store,
+                                          const std::string& name) {
+  check_membership(*store, ctx, name);
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>("largedet/" + name + "/pg", store);
   c10::intrusive_ptr<c10d::Backend> backend;
   c10::Device device(c10::kCPU);
   if (ctx.backend == "gloo") {
@@ -318,8 +318,18 @@ std::shared_ptr<ProcessGroup> create_c10d_process_group(const Context& ctx) {
     throw Error("unknown distributed backend '" + ctx.backend + "'", "DISTRIBUTED.BACKEND",
                 "use auto, gloo or nccl");
   }
-  log::debug() << "distributed: " << ctx.describe() << " connected";
+  log::debug() << "distributed: group '" << name << "', " << ctx.describe() << ", connected";
   return std::make_shared<C10dProcessGroup>(ctx, store, backend, device);
+}
+
+std::shared_ptr<ProcessGroup> C10dProcessGroup::new_group(const std::string& name) {
+  return connect(context_, store_, name);
+}
+
+}  // namespace
+
+std::shared_ptr<ProcessGroup> create_c10d_process_group(const Context& ctx) {
+  return connect(ctx, open_store(ctx), "default");
 }
 
 }  // namespace largedet::distributed

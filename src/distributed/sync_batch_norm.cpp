@@ -128,7 +128,7 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
     return at::batch_norm(input, weight, bias, running_mean, running_var, false, 0.0, options.eps(),
                           at::globalContext().userEnabledCuDNN());
   }
-  auto group = options.process_group() ? options.process_group() : default_group();
+  auto group = options.process_group() ? options.process_group() : sync_batch_norm_group();
   at::Tensor mean, invstd;
   double count = 0;
   {

@@ -55,6 +55,15 @@ TEST(DistWorker, DISABLED_Collectives) {
   EXPECT_EQ(blobs[2], std::string("ccc\0cccccc", 10));
   auto empty = dist::all_gather_bytes("");
   EXPECT_EQ(empty, std::vector<std::string>(3));
+  // init() gave SyncBN a communicator of its own; groups work side by side.
+  auto syncbn = dist::sync_batch_norm_group();
+  ASSERT_NE(syncbn, group);
+  auto a = torch::ones({1 << 16}), c = torch::ones({8});
+  auto big = group->allreduce_async({a});
+  syncbn->allreduce(c);
+  big->wait();
+  EXPECT_TRUE(c.equal(torch::full({8}, 3.0f)));
+  EXPECT_TRUE(a.equal(torch::full({1 << 16}, 3.0f)));
   auto gathered = dist::gather_bytes(std::to_string(rank), 1);
   if (rank == 1)
     EXPECT_EQ(gathered, (std::vector<std::string>{"0", "1", "2"}));

@@ -9,6 +9,7 @@
 #include <c10/core/Device.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "largedet/distributed/context.h"
@@ -43,6 +44,10 @@ class ProcessGroup {
   virtual std::shared_ptr<Work> allgather_async(std::vector<at::Tensor> outputs,
                                                 at::Tensor input) = 0;
   virtual void barrier() = 0;
+  // Another group over the same ranks with a communicator of its own, so that its collectives do
+  // not queue behind this group's (SyncBN's small allreduces behind 25 MB gradient buckets).
+  // Collective: every rank creates it, with the same name, in the same order.
+  virtual std::shared_ptr<ProcessGroup> new_group(const std::string& name) = 0;
 
   // Blocking forms.
   void allreduce(const at::Tensor& tensor, ReduceOp op = ReduceOp::kSum) {
@@ -66,8 +71,12 @@ std::shared_ptr<ProcessGroup> create_process_group(const Context& context);
 void set_default_group(std::shared_ptr<ProcessGroup> group);
 std::shared_ptr<ProcessGroup> default_group();
 
-// Context::from_env, create_process_group, set_default_group and log::set_rank in one call: what
-// a trainer does at start.
+// The group SyncBatchNorm2d uses when given none: this one if set, else the default group.
+void set_sync_batch_norm_group(std::shared_ptr<ProcessGroup> group);
+std::shared_ptr<ProcessGroup> sync_batch_norm_group();
+
+// Context::from_env, create_process_group, set_default_group, a second group for SyncBN
+// (new_group("syncbn")) and log::set_rank in one call: what a trainer does at start.
 std::shared_ptr<ProcessGroup> init(const ContextOptions& options = {});
 
 // Store keys shared by the launcher (which writes them) and the groups (which read them).

@@ -28,7 +28,8 @@ struct SyncBatchNorm2dOptions {
   TORCH_ARG(std::optional<double>, momentum) = 0.1;
   TORCH_ARG(bool, affine) = true;
   TORCH_ARG(bool, track_running_stats) = true;
-  // Null: the default group at the time of each forward (none: a world of one).
+  // Null: sync_batch_norm_group() at the time of each forward (the "syncbn" group that init()
+  // creates, else the default group; none: a world of one).
   TORCH_ARG(std::shared_ptr<ProcessGroup>, process_group) = nullptr;
 };
 
@@ -48,7 +49,8 @@ struct SyncBatchNorm2dImpl : torch::nn::Cloneable<SyncBatchNorm2dImpl> {
 TORCH_MODULE(SyncBatchNorm2d);
 
 // For the modeling layer's norm factory (MODEL.*.NORM: SyncBN): a SyncBatchNorm2d over
-// `channels` on the default group, as an AnyModule whose forward takes and returns one Tensor.
+// `channels` on sync_batch_norm_group(), as an AnyModule whose forward takes and returns one
+// Tensor.
 torch::nn::AnyModule make_sync_batch_norm(int64_t channels, double eps = 1e-5,
                                           double momentum = 0.1);
 
