@@ -1,0 +1,34 @@
+// The per-image pipeline: read the file, decode (scaled JPEG decode when it helps), resize to a
+// randomly chosen short side, maybe flip, and transform the instances alongside.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "largedet/data/batch.h"
+#include "largedet/data/records.h"
+#include "largedet/data/seed.h"
+
+namespace largedet::data {
+
+struct MapperOptions {
+  std::vector<int> min_sizes{800};  // INPUT.MIN_SIZE_TRAIN: one chosen per image at random
+  int max_size = 1333;              // INPUT.MAX_SIZE_TRAIN
+  bool random_flip = true;          // INPUT.RANDOM_FLIP horizontal (p = 0.5)
+  bool scaled_decode = true;        // use TurboJPEG's 1/2..1/8 decode when downsizing >= 2x
+  TargetOptions target;
+};
+
+// Maps one record. `seed` alone decides the random choices (size, flip), so a sample is the same
+// whichever thread maps it. Throws largedet::Error naming the file when it cannot be read or
+// decoded (the loader turns that into bad-input accounting).
+Sample map_record(const Record& record, const MapperOptions& options, uint64_t seed);
+// The same from bytes already in memory (tests, benchmarks).
+Sample map_encoded(const Record& record, const std::string& bytes, const MapperOptions& options,
+                   uint64_t seed);
+
+// Reads a whole file; false when it cannot be opened or read.
+bool read_bytes(const std::string& path, std::string* bytes);
+
+}  // namespace largedet::data

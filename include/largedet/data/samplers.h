@@ -1,0 +1,75 @@
+// Samplers: which records each rank reads, in which order, grouped into which batches.
+//
+// Every choice is a pure function of (seed, epoch, rank, world size): no global RNG, no thread
+// timing, and a shuffle of our own (Fisher-Yates on splitmix64) so that the order is the same with
+// every standard library.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "largedet/data/records.h"
+
+namespace largedet::data {
+
+// A permutation of 0..n-1 decided by `seed` alone.
+std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
+
+// Shards an epoch over ranks: the (seeded, per-epoch) permutation is padded by wrapping around to
+// a multiple of world_size, and rank r takes positions r, r + world, r + 2 world, ... So every rank
+// gets the same count (ceil(n / world)), shards are disjoint up to the padding, and together they
+// cover every record each epoch.
+class DistributedSampler {
+ public:
+  DistributedSampler(int64_t size, int rank = 0, int world_size = 1, bool shuffle = true,
+                     uint64_t seed = 0);
+  std::vector<int64_t> epoch_indices(int64_t epoch) const;
+  int64_t per_rank() const { return (size_ + world_ - 1) / world_; }
+  int64_t size() const { return size_; }
+
+ private:
+  int64_t size_;
+  int rank_, world_;
+  bool shuffle_;
+  uint64_t seed_;
+};
+
+struct BatchSamplerOptions {
+  int64_t batch_size = 2;       // images per rank and iteration (SOLVER.IMS_PER_DEVICE)
+  bool aspect_grouping = true;  // DATALOADER.ASPECT_RATIO_GROUPING: landscape and portrait apart
+  bool infinite = false;        // iteration-based training: epochs follow each other forever
+  bool drop_last = false;       // finite mode: drop the last incomplete batch(es)
+};
+
+struct BatchIndices {
+  std::vector<int64_t> indices;  // positions in Dataset::records
+  int64_t epoch = 0;             // the epoch the batch completed in
+  int64_t number = 0;            // batches emitted before this one (since the start)
+};
+
+// Groups a rank's index stream into batches. Aspect-ratio grouping (as detectron2) keeps one
+// bucket per orientation (width >= height, or not) and emits a bucket when it is full; in infinite
+// mode buckets carry over epoch boundaries, in finite mode the remainders are emitted at the end.
+class BatchSampler {
+ public:
+  BatchSampler(DistributedSampler sampler, const Dataset& dataset, BatchSamplerOptions options,
+               int64_t start_epoch = 0);
+  // The next batch; empty indices when a finite epoch is over.
+  BatchIndices next();
+  int64_t epoch() const { return epoch_; }
+
+ private:
+  void refill();
+
+  DistributedSampler sampler_;
+  std::vector<uint8_t> landscape_;
+  BatchSamplerOptions options_;
+  int64_t epoch_;
+  std::vector<int64_t> stream_;
+  size_t position_ = 0;
+  bool exhausted_ = false;
+  int64_t emitted_ = 0;
+  std::vector<int64_t> buckets_[2];
+};
+
+}  // namespace largedet::data

@@ -1,0 +1,60 @@
+// Geometric transforms, applied to an image and its instances together so that boxes, polygons
+// and masks follow the pixels exactly.
+//
+// Resize: ResizeShortestEdge as detectron2 defines it (scale the short side to S, then shrink so
+// the long side is <= max_size, round to nearest). Image resampling is bilinear with half-pixel
+// centres (torch's interpolate(mode="bilinear", align_corners=False)); boxes and polygons scale by
+// out/in per axis; masks are rasterised at the original size and resized with nearest neighbour
+// (torch's interpolate(mode="nearest")). Flip: x -> W - x for boxes and polygons, columns
+// reversed for images and masks.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "largedet/data/image.h"
+#include "largedet/data/records.h"
+
+namespace largedet::data {
+
+// (height, width) after ResizeShortestEdge(short_side, max_size); max_size <= 0 means no limit.
+std::pair<int, int> resize_shortest_edge_size(int height, int width, int short_side, int max_size);
+
+// Bilinear resize of an RGB image (plain C++, no Torch threads: loader workers call it).
+Image resize_bilinear(const Image& image, int out_width, int out_height);
+// Reverses the columns in place.
+void flip_horizontal(Image& image);
+
+// The per-image targets, in the coordinates of the transformed (resized, not padded) image.
+struct Target {
+  at::Tensor boxes;        // [N, 4] float32, x1 y1 x2 y2, absolute pixels
+  at::Tensor labels;       // [N] int64 in 1..K (0 is background)
+  at::Tensor is_group_of;  // [N] bool (OpenImages; all false elsewhere)
+  // [N, H, W] uint8 0/1 masks; defined only when masks were asked for (MapperOptions::masks).
+  at::Tensor masks;
+  // Per instance its polygons [x0, y0, x1, y1, ...] transformed like the boxes; empty for
+  // instances whose segmentation is an RLE or absent.
+  std::vector<std::vector<std::vector<float>>> polygons;
+
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+};
+
+struct TransformParams {
+  int in_width = 0, in_height = 0;    // the original image
+  int out_width = 0, out_height = 0;  // after resize
+  bool flip = false;
+};
+
+struct TargetOptions {
+  bool masks = false;       // rasterise segmentations into Target::masks
+  bool keep_crowd = false;  // crowd regions are not training targets by default (as detectron2)
+};
+
+// Instances of a record (original coordinates, or normalised when `normalized`) -> Target.
+Target transform_instances(const std::vector<Instance>& instances, bool normalized,
+                           const TransformParams& params, const TargetOptions& options = {});
+
+}  // namespace largedet::data

@@ -1,0 +1,49 @@
+#include "box_check.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "largedet/core/error.h"
+
+namespace largedet::data {
+
+bool check_box(const std::array<double, 4>& b, double width, double height,
+               const std::string& where, BadInputLog& bad, std::array<float, 4>* out) {
+  for (double v : b) {
+    if (!std::isfinite(v)) {
+      bad.report(BadInput::kInvalidBox, "box has a NaN or infinite coordinate", where);
+      return false;
+    }
+  }
+  if (!(b[2] > b[0] && b[3] > b[1])) {
+    bad.report(BadInput::kInvalidBox,
+               detail::concat("box has zero or negative size [", b[0], ", ", b[1], ", ", b[2], ", ",
+                              b[3], "]"),
+               where);
+    return false;
+  }
+  std::array<double, 4> c = b;
+  if (width > 0) {
+    c[0] = std::clamp(c[0], 0.0, width);
+    c[2] = std::clamp(c[2], 0.0, width);
+  }
+  if (height > 0) {
+    c[1] = std::clamp(c[1], 0.0, height);
+    c[3] = std::clamp(c[3], 0.0, height);
+  }
+  if (!(c[2] > c[0] && c[3] > c[1])) {
+    bad.report(BadInput::kInvalidBox, "box lies outside its image", where);
+    return false;
+  }
+  // Sub-pixel overshoot is rounding in the annotation tools (common in COCO): clipped silently.
+  const double tolerance = width > 1 ? 1.0 : 1e-3;
+  double overshoot = 0;
+  for (int k = 0; k < 4; ++k) overshoot = std::max(overshoot, std::abs(c[k] - b[k]));
+  if (overshoot > tolerance) {
+    bad.report(BadInput::kClippedBox, "box extends outside its image; clipped to it", where);
+  }
+  for (int k = 0; k < 4; ++k) (*out)[k] = static_cast<float>(c[k]);
+  return true;
+}
+
+}  // namespace largedet::data

@@ -1,0 +1,122 @@
+// Samplers: disjoint shards that cover the dataset, equal counts per rank, seeded per-epoch
+// shuffles, aspect-ratio grouping and infinite iteration.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "largedet/data/samplers.h"
+
+namespace largedet::data {
+namespace {
+
+TEST(Samplers, PermutationIsSeededAndComplete) {
+  const auto a = seeded_permutation(1000, 7);
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
+  EXPECT_EQ(a, seeded_permutation(1000, 7));
+  EXPECT_NE(a, seeded_permutation(1000, 8));
+}
+
+TEST(Samplers, ShardsAreDisjointCoverTheDatasetAndHaveEqualCounts) {
+  for (int64_t n : {1, 7, 10, 100, 101}) {
+    for (int world : {1, 2, 3, 4, 8}) {
+      for (int64_t epoch : {0, 1, 5}) {
+        std::map<int64_t, int> seen;
+        size_t count = 0;
+        for (int rank = 0; rank < world; ++rank) {
+          DistributedSampler s(n, rank, world, true, 123);
+          const auto idx = s.epoch_indices(epoch);
+          if (rank == 0) count = idx.size();
+          ASSERT_EQ(idx.size(), count) << "unequal counts";
+          ASSERT_EQ(static_cast<int64_t>(idx.size()), (n + world - 1) / world);
+          for (auto i : idx) ++seen[i];
+        }
+        ASSERT_EQ(static_cast<int64_t>(seen.size()), n) << "not every record covered";
+        // Only the padding (count * world - n records) is seen twice.
+        int64_t extra = 0;
+        for (auto& [i, c] : seen) extra += c - 1;
+        ASSERT_EQ(extra, static_cast<int64_t>(count) * world - n) << n << " " << world;
+      }
+    }
+  }
+}
+
+TEST(Samplers, EpochsShuffleDifferentlyAndReproducibly) {
+  DistributedSampler s(50, 1, 2, true, 9);
+  EXPECT_EQ(s.epoch_indices(3), DistributedSampler(50, 1, 2, true, 9).epoch_indices(3));
+  EXPECT_NE(s.epoch_indices(3), s.epoch_indices(4));
+  DistributedSampler ordered(5, 0, 1, false);
+  EXPECT_EQ(ordered.epoch_indices(2), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+}
+
+Dataset dataset_with_orientations(const std::vector<bool>& landscape) {
+  Dataset d;
+  for (bool l : landscape) {
+    Record r;
+    r.width = l ? 200 : 100;
+    r.height = l ? 100 : 200;
+    d.records.push_back(r);
+  }
+  return d;
+}
+
+TEST(Samplers, AspectRatioGroupingNeverMixesOrientations) {
+  std::vector<bool> landscape;
+  for (int i = 0; i < 37; ++i) landscape.push_back(i % 3 != 0);
+  const Dataset d = dataset_with_orientations(landscape);
+  BatchSamplerOptions o;
+  o.batch_size = 4;
+  o.infinite = true;
+  BatchSampler bs(DistributedSampler(37, 0, 1, true, 1), d, o);
+  for (int k = 0; k < 50; ++k) {
+    const auto b = bs.next();
+    ASSERT_EQ(b.indices.size(), 4u);
+    EXPECT_EQ(b.number, k);
+    for (auto i : b.indices) EXPECT_EQ(landscape[i], landscape[b.indices[0]]);
+  }
+  EXPECT_GT(bs.epoch(), 3);  // it went on across epochs
+}
+
+TEST(Samplers, FiniteEpochEmitsEveryIndexOnceThenStops) {
+  std::vector<bool> landscape;
+  for (int i = 0; i < 23; ++i) landscape.push_back(i % 2 == 0);
+  const Dataset d = dataset_with_orientations(landscape);
+  for (bool grouping : {false, true}) {
+    BatchSamplerOptions o;
+    o.batch_size = 5;
+    o.aspect_grouping = grouping;
+    BatchSampler bs(DistributedSampler(23, 0, 1, true, 3), d, o, 2);
+    std::multiset<int64_t> seen;
+    for (;;) {
+      const auto b = bs.next();
+      if (b.indices.empty()) break;
+      EXPECT_EQ(b.epoch, 2);
+      seen.insert(b.indices.begin(), b.indices.end());
+    }
+    EXPECT_EQ(seen.size(), 23u);
+    EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 23u);
+    EXPECT_TRUE(bs.next().indices.empty());
+  }
+}
+
+TEST(Samplers, DropLastDropsIncompleteBatches) {
+  const Dataset d = dataset_with_orientations(std::vector<bool>(10, true));
+  BatchSamplerOptions o;
+  o.batch_size = 4;
+  o.drop_last = true;
+  BatchSampler bs(DistributedSampler(10, 0, 1, false), d, o);
+  EXPECT_EQ(bs.next().indices.size(), 4u);
+  EXPECT_EQ(bs.next().indices.size(), 4u);
+  EXPECT_TRUE(bs.next().indices.empty());
+}
+
+TEST(Samplers, RejectsBadRanks) {
+  EXPECT_ANY_THROW(DistributedSampler(10, 2, 2));
+  EXPECT_ANY_THROW(DistributedSampler(0, 0, 1));
+}
+
+}  // namespace
+}  // namespace largedet::data

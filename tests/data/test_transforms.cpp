@@ -1,0 +1,138 @@
+// Transforms: resize sizes as detectron2, bilinear resampling as torch, and boxes, polygons and
+// masks following resize and flip exactly.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "largedet/data/transforms.h"
+
+namespace largedet::data {
+namespace {
+
+TEST(Transforms, ResizeShortestEdgeSizes) {
+  using P = std::pair<int, int>;
+  EXPECT_EQ(resize_shortest_edge_size(480, 640, 800, 1333), P(800, 1067));
+  EXPECT_EQ(resize_shortest_edge_size(640, 480, 800, 1333), P(1067, 800));
+  // The long side limit wins: 100 x 1000 at short side 800 would be 8000 long.
+  EXPECT_EQ(resize_shortest_edge_size(100, 1000, 800, 1333), P(133, 1333));
+  EXPECT_EQ(resize_shortest_edge_size(500, 500, 600, 0), P(600, 600));
+}
+
+Image random_image(int w, int h, uint64_t seed) {
+  Image im;
+  im.width = w;
+  im.height = h;
+  im.rgb.resize(im.pixels() * 3);
+  for (size_t i = 0; i < im.rgb.size(); ++i) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    im.rgb[i] = static_cast<uint8_t>(seed >> 56);
+  }
+  return im;
+}
+
+at::Tensor to_tensor(const Image& im) {
+  return at::from_blob(const_cast<uint8_t*>(im.rgb.data()), {im.height, im.width, 3}, at::kByte)
+      .clone();
+}
+
+TEST(Transforms, BilinearResizeMatchesTorchInterpolate) {
+  for (auto [w, h, ow, oh] :
+       {std::array<int, 4>{37, 23, 80, 50}, {64, 48, 30, 20}, {10, 10, 10, 25}}) {
+    const Image im = random_image(w, h, 42);
+    const Image out = resize_bilinear(im, ow, oh);
+    at::Tensor ref = at::upsample_bilinear2d(
+        to_tensor(im).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat), {oh, ow}, false);
+    ref = ref[0].permute({1, 2, 0}).round().clamp(0, 255);
+    const double diff = (to_tensor(out).to(at::kFloat) - ref).abs().max().item<double>();
+    EXPECT_LE(diff, 1.0) << w << "x" << h << " -> " << ow << "x" << oh;
+  }
+}
+
+TEST(Transforms, FlipReversesColumns) {
+  Image im = random_image(5, 3, 1);
+  const at::Tensor before = to_tensor(im);
+  flip_horizontal(im);
+  EXPECT_TRUE(at::equal(to_tensor(im), before.flip({1})));
+}
+
+Instance rect_instance(float x1, float y1, float x2, float y2) {
+  Instance i;
+  i.box = {x1, y1, x2, y2};
+  i.label = 2;
+  i.segmentation.kind = evaluation::Segmentation::Kind::kPolygons;
+  i.segmentation.polygons = {{x1, y1, x2, y1, x2, y2, x1, y2}};
+  return i;
+}
+
+TEST(Transforms, BoxesAndPolygonsFollowResizeAndFlip) {
+  const std::vector<Instance> inst = {rect_instance(10, 20, 30, 40)};
+  TransformParams p{100, 50, 200, 150, false};  // sx = 2, sy = 3
+  Target t = transform_instances(inst, false, p);
+  EXPECT_TRUE(at::equal(t.boxes, at::tensor({20.f, 60.f, 60.f, 120.f}).view({1, 4})));
+  EXPECT_EQ(t.labels.item<int64_t>(), 2);
+  EXPECT_EQ(t.polygons[0][0], (std::vector<float>{20, 60, 60, 60, 60, 120, 20, 120}));
+  p.flip = true;
+  t = transform_instances(inst, false, p);
+  // x -> 200 - x, so [20, 60] becomes [140, 180].
+  EXPECT_TRUE(at::equal(t.boxes, at::tensor({140.f, 60.f, 180.f, 120.f}).view({1, 4})));
+  EXPECT_EQ(t.polygons[0][0], (std::vector<float>{180, 60, 140, 60, 140, 120, 180, 120}));
+}
+
+TEST(Transforms, NormalisedBoxesScaleToTheOutputSize) {
+  Instance i;
+  i.box = {0.1f, 0.2f, 0.5f, 1.0f};
+  i.label = 1;
+  TransformParams p{0, 0, 200, 100, false};
+  const Target t = transform_instances({i}, true, p);
+  EXPECT_TRUE(at::allclose(t.boxes, at::tensor({20.f, 20.f, 100.f, 100.f}).view({1, 4})));
+}
+
+TEST(Transforms, MasksFollowResizeAndFlipExactly) {
+  // A rectangle with integer corners rasterises to exactly its pixels; an integer scale 2 maps
+  // each pixel to a 2 x 2 block, and the flip mirrors the columns.
+  const std::vector<Instance> inst = {rect_instance(3, 2, 7, 5)};
+  TargetOptions masks;
+  masks.masks = true;
+  TransformParams p{10, 8, 20, 16, false};
+  Target t = transform_instances(inst, false, p, masks);
+  ASSERT_EQ(t.masks.sizes(), (at::IntArrayRef{1, 16, 20}));
+  at::Tensor expected = at::zeros({16, 20}, at::kByte);
+  expected.slice(0, 4, 10).slice(1, 6, 14).fill_(1);
+  EXPECT_TRUE(at::equal(t.masks[0], expected)) << t.masks[0];
+  p.flip = true;
+  t = transform_instances(inst, false, p, masks);
+  EXPECT_TRUE(at::equal(t.masks[0], expected.flip({1})));
+  // The mask's extent equals the transformed box.
+  const auto cols = t.masks[0].sum(0).nonzero();
+  EXPECT_EQ(cols.min().item<int64_t>(), static_cast<int64_t>(t.boxes[0][0].item<float>()));
+  EXPECT_EQ(cols.max().item<int64_t>() + 1, static_cast<int64_t>(t.boxes[0][2].item<float>()));
+}
+
+TEST(Transforms, RleMasksAreResizedToo) {
+  Instance i;
+  i.box = {0, 0, 2, 2};
+  i.label = 1;
+  i.segmentation.kind = evaluation::Segmentation::Kind::kRle;
+  // 4 x 4 mask, column-major: first two columns' top two pixels.
+  i.segmentation.rle = {4, 4, {0, 2, 2, 2, 10}};
+  TargetOptions masks;
+  masks.masks = true;
+  const Target t = transform_instances({i}, false, {4, 4, 8, 8, false}, masks);
+  at::Tensor expected = at::zeros({8, 8}, at::kByte);
+  expected.slice(0, 0, 4).slice(1, 0, 4).fill_(1);
+  EXPECT_TRUE(at::equal(t.masks[0], expected)) << t.masks[0];
+}
+
+TEST(Transforms, CrowdInstancesAreDroppedUnlessKept) {
+  Instance crowd = rect_instance(0, 0, 5, 5);
+  crowd.iscrowd = true;
+  const std::vector<Instance> inst = {rect_instance(1, 1, 2, 2), crowd};
+  TransformParams p{10, 10, 10, 10, false};
+  EXPECT_EQ(transform_instances(inst, false, p).size(), 1);
+  TargetOptions keep;
+  keep.keep_crowd = true;
+  EXPECT_EQ(transform_instances(inst, false, p, keep).size(), 2);
+}
+
+}  // namespace
+}  // namespace largedet::data
