@@ -112,7 +112,16 @@ Segmentation get_segmentation(value v) {
       json_type ptype = polygon.type();
       if (ptype != json_type::array) wrong_type("segmentation[]", "an array of numbers", ptype);
       std::vector<double> xy;
-      for (value x : polygon.get_array()) xy.push_back(get_number(x, "segmentation[][]"));
+      xy.reserve(32);
+      // The hot loop of a 450 MB train2017 file: get_double straight away, no type() probe.
+      for (value x : polygon.get_array()) {
+        double d;
+        if (x.get_double().get(d) != simdjson::SUCCESS || !std::isfinite(d)) {
+          throw FieldError(
+              "field \"segmentation\" has a polygon entry that is not a finite number");
+        }
+        xy.push_back(d);
+      }
       s.polygons.push_back(std::move(xy));
     }
     return s;

@@ -102,6 +102,17 @@ Detection parse_detection(value entry, const CocoDataset& gt, ResultKind& kind) 
 
 }  // namespace
 
+Detection box_detection(int64_t image_id, int64_t category_id, double score, double x1, double y1,
+                        double x2, double y2) {
+  Detection det;
+  det.image_id = image_id;
+  det.category_id = category_id;
+  det.score = score;
+  det.bbox = {x1, y1, x2 - x1, y2 - y1};
+  det.has_bbox = true;
+  return det;
+}
+
 std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
                                           const std::string& where) {
   simdjson::padded_string padded(json.data(), json.size());

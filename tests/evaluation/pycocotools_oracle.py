@@ -1,8 +1,10 @@
 """Oracle for the evaluation tests: runs pycocotools on files the C++ test generated.
 
-usage: pycocotools_oracle.py GT.json BBOX_RESULTS.json SEGM_RESULTS.json OUT.json
+usage: pycocotools_oracle.py GT.json BBOX_RESULTS.json SEGM_RESULTS.json BOTH_RESULTS.json OUT.json
 
-Writes {"bbox": {...}, "segm": {...}, "gt_masks": {ann_id: [counts string, area]},
+BOTH_RESULTS holds masks and boxes (detectron2's format) and is evaluated as segm.
+
+Writes {"bbox": {...}, "segm": {...}, "segm_with_boxes": {...}, "gt_masks": {ann_id: [counts string, area]},
 "dt_masks": [[area, bbox]...]} where each evaluation holds the 12 stats and the flattened
 precision [T,R,K,A,M] and recall [T,K,A,M] arrays. Exits 3 when pycocotools cannot be imported,
 so the C++ test can skip instead of fail.
@@ -40,12 +42,13 @@ def evaluate(gt, results_path, iou_type):
 
 
 def main():
-    gt_path, bbox_path, segm_path, out_path = sys.argv[1:5]
+    gt_path, bbox_path, segm_path, both_path, out_path = sys.argv[1:6]
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(gt_path)
     out = {}
     _, out["bbox"] = evaluate(gt, bbox_path, "bbox")
     dt, out["segm"] = evaluate(gt, segm_path, "segm")
+    _, out["segm_with_boxes"] = evaluate(gt, both_path, "segm")
     gt_masks = {}
     for ann in gt.dataset["annotations"]:
         rle = gt.annToRLE(ann)

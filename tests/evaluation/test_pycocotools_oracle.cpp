@@ -21,7 +21,8 @@ json run_oracle(const std::string& dir) {
       std::string(LARGEDET_SOURCE_DIR) + "/tests/evaluation/pycocotools_oracle.py";
   const std::string command = std::string("'") + LARGEDET_PYTHON + "' '" + script + "' '" + dir +
                               "/gt.json' '" + dir + "/bbox.json' '" + dir + "/segm.json' '" + dir +
-                              "/oracle.json' > '" + dir + "/oracle.log' 2>&1";
+                              "/both.json' '" + dir + "/oracle.json' > '" + dir +
+                              "/oracle.log' 2>&1";
   const int status = std::system(command.c_str());
   if (WIFEXITED(status) && WEXITSTATUS(status) == 3) return nullptr;
   EXPECT_EQ(status, 0) << "oracle failed: " << read_file(dir + "/oracle.log");
@@ -56,6 +57,16 @@ TEST(PycocotoolsOracle, RandomCasesMatchBboxSegmAndMasks) {
     testing::write_text(dir + "/gt.json", testing::coco_dataset_to_json(c.gt));
     save_coco_results(dir + "/bbox.json", c.bbox_results);
     save_coco_results(dir + "/segm.json", c.segm_results);
+    // detectron2 writes masks with boxes: loadRes then takes the box's w * h as the area.
+    std::vector<Detection> both = c.segm_results;
+    for (Detection& det : both) {
+      const Rle rle = rle_from_string(det.segmentation.compressed, det.segmentation.rle.h,
+                                      det.segmentation.rle.w);
+      const BoxXywh tight = rle_to_bbox(rle);
+      det.bbox = {tight[0] - 0.5, tight[1] - 0.5, tight[2] + 3.25, tight[3] + 1};
+      det.has_bbox = true;
+    }
+    save_coco_results(dir + "/both.json", both);
     const json oracle = run_oracle(dir);
     if (oracle.is_null()) {
       if (::testing::Test::HasFailure()) return;
@@ -70,6 +81,8 @@ TEST(PycocotoolsOracle, RandomCasesMatchBboxSegmAndMasks) {
     expect_same_evaluation(evaluate_coco(gt, bbox, params), oracle["bbox"], "bbox");
     params.iou_type = IouType::kSegm;
     expect_same_evaluation(evaluate_coco(gt, segm, params), oracle["segm"], "segm");
+    expect_same_evaluation(evaluate_coco(gt, load_coco_results(dir + "/both.json", gt), params),
+                           oracle["segm_with_boxes"], "segm with boxes");
 
     // Ground-truth masks: polygons rasterised and merged, uncompressed RLEs compressed.
     size_t mask_mismatches = 0;

@@ -127,6 +127,13 @@ TEST(CocoResults, MalformedResultsNameTheEntry) {
       {"results[0]", "segmentation", "sum to 30"});
 }
 
+TEST(CocoResults, BoxDetectionFromCorners) {
+  const Detection det = box_detection(4, 5, 0.5, 10, 20, 15, 60);
+  EXPECT_EQ(det.bbox, (BoxXywh{10, 20, 5, 40}));
+  EXPECT_TRUE(det.has_bbox);
+  EXPECT_TRUE(det.segmentation.empty());
+}
+
 TEST(CocoResults, WriterRoundTripsExactly) {
   const CocoDataset gt = parse_coco_json(kGt);
   Detection box;

@@ -1,6 +1,7 @@
 // largedet evaluate: score detections the way pycocotools (COCO bbox/segm) or the OpenImages
 // challenge (oid) would. This file holds the --annotations/--results mode; the trainer's
 // --config/--weights mode (run a model, then the same evaluators in memory) joins it later.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>

@@ -26,6 +26,10 @@ struct Detection {
   double area = std::nan("");
 };
 
+// A box detection from the library's (x1, y1, x2, y2) pixel boxes (COCO results are x, y, w, h).
+Detection box_detection(int64_t image_id, int64_t category_id, double score, double x1, double y1,
+                        double x2, double y2);
+
 // Parses a results file and checks every entry against the ground truth: the image and category
 // must exist there, the score must be a finite number, boxes must be 4 finite numbers with
 // w, h >= 0 and masks valid RLEs of the image's size. Errors name the entry ("results[12]").
