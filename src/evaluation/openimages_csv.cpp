@@ -20,6 +20,10 @@ class CsvReader {
     std::string header;
     if (!std::getline(in_, header)) throw Error("the CSV file is empty", path);
     ++line_;
+    if (!header.empty() && (header[0] == '{' || header[0] == '[')) {
+      throw Error("this is JSON, not an OpenImages CSV file", path,
+                  "--type oid reads the challenge's CSV files; use --type bbox or segm for COCO");
+    }
     split(header);
     for (size_t i = 0; i < fields_.size(); ++i) columns_[fields_[i]] = i;
     for (const auto& name : required) {

@@ -113,6 +113,13 @@ TEST(OpenImages, CsvFilesReadByHeaderAndErrorsNameTheLine) {
     EXPECT_NE(std::string(e.what()).find("Score"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_oid_image_labels_csv(dir + "/dets.csv"), Error);  // no Confidence column
+  testing::write_text(dir + "/coco.json", "{\"images\": []}\n");
+  try {
+    load_oid_boxes_csv(dir + "/coco.json");
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("this is JSON"), std::string::npos) << e.what();
+  }
   testing::remove_temp_dir(dir);
 }
 
