@@ -40,12 +40,11 @@ at::Tensor per_channel(const at::Tensor& t) { return t.reshape({1, -1, 1, 1}); }
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
                             const at::Tensor& bias, const at::Tensor& mean,
-                            const at::Tensor& invstd, double count,
+                            const at::Tensor& invstd, const at::Tensor& count,
                             const std::shared_ptr<ProcessGroup>& group) {
     at::Tensor output = (input - per_channel(mean)) * per_channel(invstd);
     if (weight.numel() > 0) output = output * per_channel(weight) + per_channel(bias);
-    ctx->save_for_backward({input, weight, mean, invstd});
-    ctx->saved_data["count"] = count;
+    ctx->save_for_backward({input, weight, mean, invstd, count});
     ctx->saved_data["group"] = c10::IValue::make_capsule(c10::make_intrusive<GroupHolder>(group));
     return output;
   }
@@ -53,7 +52,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     auto saved = ctx->get_saved_variables();
     const at::Tensor &input = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
-    const double count = ctx->saved_data["count"].toDouble();
+    const at::Tensor& count = saved[4];  // [1], float64, on the statistics' device
     auto group =
         c10::static_intrusive_pointer_cast<GroupHolder>(ctx->saved_data["group"].toCapsule())
             ->group;
@@ -130,7 +129,7 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
   }
   auto group = options.process_group() ? options.process_group() : sync_batch_norm_group();
   at::Tensor mean, invstd;
-  double count = 0;
+  at::Tensor count;
   {
     torch::NoGradGuard no_grad;
     // Statistics in double: sums over a 1K-image batch, and var = E[x^2] - mean^2 cancels.
@@ -141,12 +140,14 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
                                  x.square().sum(kReduceDims, false, at::kDouble), n});
     sum_over_ranks(packed, group);  // the one forward allreduce
     const int64_t c = x.size(1);
-    count = packed[2 * c].item<double>();
-    if (count < 2)
+    count = packed.slice(0, 2 * c);
+    // Checked where it is free: on a GPU the check would cost a host sync per layer, and a global
+    // batch of one value gives NaN/inf statistics instead of this error.
+    if (count.is_cpu() && count.item<double>() < 2)
       throw Error(
           "SyncBatchNorm2d in training needs more than one value per channel over all "
           "ranks, got " +
-              std::to_string(static_cast<int64_t>(count)),
+              std::to_string(static_cast<int64_t>(count.item<double>())),
           "input of shape " + std::to_string(x.size(0)) + "x" + std::to_string(c) + "x" +
               std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)),
           "use a larger batch or GroupNorm");
