@@ -1,0 +1,132 @@
+// The Detector interface and its builders: torchvision-style input transform (normalise, resize,
+// pad), GeneralizedRCNN (Faster / Mask R-CNN), built by name from the MODEL.* configuration, and
+// weights in safetensors with torchvision's parameter names.
+#pragma once
+
+#include <torch/nn.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "largedet/data/batch.h"
+#include "largedet/modeling/backbone.h"
+#include "largedet/modeling/rcnn.h"
+
+namespace largedet {
+class Config;
+}
+
+namespace largedet::modeling {
+
+// A batch as the network sees it: normalised images padded to a common size, and each image's
+// size before padding.
+struct ImageList {
+  torch::Tensor tensor;    // [B, 3, H, W] float
+  ImageSizes image_sizes;  // (height, width) per image, <= (H, W)
+};
+
+// torchvision's GeneralizedRCNNTransform.
+struct TransformOptions {
+  // Images come in 0..255 (as the data layer decodes them); torchvision's 0..1 mean/std times 255.
+  std::vector<double> pixel_mean = {123.675, 116.28, 103.53};
+  std::vector<double> pixel_std = {58.395, 57.12, 57.375};
+  int64_t min_size = 800, max_size = 1333;  // min_size <= 0: no resizing
+  int64_t size_divisible = 32;
+};
+
+struct Transform {
+  TransformOptions options;
+  // Normalises each [3, H, W] image, resizes it so its short side is min_size (long side at most
+  // max_size; bilinear, as torchvision), and pads the batch with zeros to a multiple of
+  // size_divisible. Target boxes and masks (when given) are resized alike.
+  ImageList operator()(const std::vector<torch::Tensor>& images,
+                       std::vector<Target>* targets = nullptr) const;
+  // For batches already resized and padded (data::Batch): normalises, and zeroes the padding so
+  // that it reads as torchvision's padding of normalised images.
+  ImageList normalize(const torch::Tensor& padded, const ImageSizes& image_sizes) const;
+  // Boxes (and pasted masks) from network-input to original image coordinates.
+  static void postprocess(std::vector<Detections>& detections, const ImageSizes& input_sizes,
+                          const ImageSizes& original_sizes);
+  // The size torchvision's resize gives an image of (height, width).
+  std::pair<int64_t, int64_t> resized_size(int64_t height, int64_t width) const;
+};
+
+// One interface for every detector. Training: losses() returns named losses (summed by the
+// trainer). Evaluation: detect() returns per-image detections in original image coordinates.
+struct DetectorImpl : torch::nn::Module {
+  // images: normalised, padded (see Transform); targets in the same coordinates.
+  virtual LossMap losses(const ImageList& images, const std::vector<Target>& targets) = 0;
+  // Detections in the network-input coordinates of `images` (masks as the heads give them).
+  virtual std::vector<Detections> inference(const ImageList& images) = 0;
+
+  // Raw [3, H, W] 0..255 images of any size: transform, inference, back to each image's size
+  // (masks pasted into the image as [D, 1, H, W] probabilities).
+  std::vector<Detections> detect(const std::vector<torch::Tensor>& images);
+  // Raw images with targets in their coordinates: transform (resizing targets too), losses.
+  LossMap losses(const std::vector<torch::Tensor>& images, std::vector<Target> targets);
+
+  // The loader's batches (data/batch.h): already resized and padded; `normalized` says whether
+  // the loader normalised them (CollateOptions::normalize) or they are raw 0..255.
+  LossMap forward(const data::Batch& batch, bool normalized = true);
+  // Detections in each image's original coordinates (Batch::original_sizes).
+  std::vector<Detections> detect(const data::Batch& batch, bool normalized = true);
+
+  Transform transform;
+};
+
+struct RCNNOptions {
+  ResNetOptions backbone;
+  int64_t fpn_channels = 256;
+  std::string fpn_norm;
+  RPNOptions rpn;
+  RoIHeadsOptions roi_heads;
+  TransformOptions transform;
+  uint64_t seed = 0;  // of the samplers
+};
+
+// Faster R-CNN (mask_on false) or Mask R-CNN, ResNet-FPN; torchvision's module tree:
+// backbone.body, backbone.fpn, rpn.head, roi_heads.{box_head, box_predictor, mask_head,
+// mask_predictor}.
+struct GeneralizedRCNNImpl : DetectorImpl {
+  explicit GeneralizedRCNNImpl(RCNNOptions options);
+  LossMap losses(const ImageList& images, const std::vector<Target>& targets) override;
+  std::vector<Detections> inference(const ImageList& images) override;
+  using DetectorImpl::losses;
+
+  RCNNOptions options;
+  BackboneWithFPN backbone{nullptr};
+  RegionProposalNetwork rpn{nullptr};
+  RoIHeads roi_heads{nullptr};
+};
+TORCH_MODULE(GeneralizedRCNN);
+
+// MODEL.META_ARCHITECTURE: GeneralizedRCNN (MODEL.MASK_ON picks Mask R-CNN) or RetinaNet;
+// MODEL.NUM_CLASSES counts the object classes (background excluded), INPUT.*_TEST sizes.
+std::shared_ptr<DetectorImpl> build_detector(const Config& config);
+RCNNOptions rcnn_options_from_config(const Config& config);
+
+// ---------------------------------------------------------------------------------------------
+// Weights (torchvision names: a converted torchvision state_dict loads as is)
+
+struct LoadReport {
+  std::vector<std::string> missing;     // in the model, not in the file
+  std::vector<std::string> unexpected;  // in the file, not in the model
+  std::vector<std::string> mismatched;  // "name: file [..] vs model [..]"
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string str() const;
+};
+
+// Every parameter and buffer by dotted name.
+std::map<std::string, torch::Tensor> state_dict(const torch::nn::Module& module);
+// Copies matching tensors; BatchNorm's num_batches_tracked missing from or unexpected in a file
+// is ignored (FrozenBN has none). strict: anything left in the report throws largedet::Error.
+LoadReport load_state_dict(torch::nn::Module& module,
+                           const std::map<std::string, torch::Tensor>& tensors, bool strict,
+                           const std::string& source = "state dict");
+LoadReport load_weights(torch::nn::Module& module, const std::string& path, bool strict = false);
+void save_weights(const torch::nn::Module& module, const std::string& path);
+
+}  // namespace largedet::modeling

@@ -1,0 +1,345 @@
+// Transform, GeneralizedRCNN, the builder from config, and weights I/O (see detector.h).
+#include "largedet/modeling/detector.h"
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "largedet/core/config.h"
+#include "largedet/core/error.h"
+#include "largedet/core/safetensors.h"
+#include "largedet/modeling/retinanet.h"
+
+namespace largedet::modeling {
+
+// ---------------------------------------------------------------------------------------------
+// Transform
+
+std::pair<int64_t, int64_t> Transform::resized_size(int64_t height, int64_t width) const {
+  if (options.min_size <= 0) return {height, width};
+  // torchvision: a Python-float scale, output = floor(size * scale) (recompute_scale_factor).
+  double lo = static_cast<double>(std::min(height, width));
+  double hi = static_cast<double>(std::max(height, width));
+  double scale = std::min(options.min_size / lo, options.max_size / hi);
+  return {static_cast<int64_t>(std::floor(height * scale)),
+          static_cast<int64_t>(std::floor(width * scale))};
+}
+
+namespace {
+
+torch::Tensor channel_vector(const std::vector<double>& v, const torch::Tensor& like) {
+  return torch::tensor(v, torch::kDouble).to(like.options()).view({-1, 1, 1});
+}
+
+ImageList pad_batch(const std::vector<torch::Tensor>& images, int64_t divisible) {
+  int64_t h = 0, w = 0;
+  ImageSizes sizes;
+  for (const auto& im : images) {
+    h = std::max(h, im.size(1));
+    w = std::max(w, im.size(2));
+    sizes.emplace_back(im.size(1), im.size(2));
+  }
+  if (divisible > 1) {
+    h = (h + divisible - 1) / divisible * divisible;
+    w = (w + divisible - 1) / divisible * divisible;
+  }
+  auto batch = torch::zeros({static_cast<int64_t>(images.size()), 3, h, w}, images[0].options());
+  for (size_t i = 0; i < images.size(); ++i)
+    batch[i].slice(1, 0, images[i].size(1)).slice(2, 0, images[i].size(2)).copy_(images[i]);
+  return {batch, sizes};
+}
+
+}  // namespace
+
+ImageList Transform::operator()(const std::vector<torch::Tensor>& images,
+                                std::vector<Target>* targets) const {
+  LARGEDET_CHECK(!images.empty(), "Transform: no images");
+  LARGEDET_CHECK(!targets || targets->size() == images.size(), "Transform: ", targets->size(),
+                 " targets for ", images.size(), " images");
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < images.size(); ++i) {
+    auto im = images[i];
+    LARGEDET_CHECK(im.dim() == 3 && im.size(0) == 3, "Transform: image ", i,
+                   " is not [3, H, W]: ", im.sizes());
+    if (!im.is_floating_point()) im = im.to(torch::kFloat);
+    im = (im - channel_vector(options.pixel_mean, im)) / channel_vector(options.pixel_std, im);
+    auto [h, w] = resized_size(im.size(1), im.size(2));
+    if (h != im.size(1) || w != im.size(2)) {
+      auto original = std::make_pair(im.size(1), im.size(2));
+      im = at::upsample_bilinear2d(im.unsqueeze(0), {h, w}, false)[0];
+      if (targets) {
+        auto& t = (*targets)[i];
+        // resize_boxes: float32 ratios new / old.
+        auto ry = torch::tensor(static_cast<float>(h)) / static_cast<float>(original.first);
+        auto rx = torch::tensor(static_cast<float>(w)) / static_cast<float>(original.second);
+        auto ratios = torch::stack({rx, ry, rx, ry}).to(t.boxes.device());
+        t.boxes = t.boxes * ratios;
+        if (t.masks.defined() && t.masks.numel() > 0) {
+          auto dtype = t.masks.scalar_type();
+          t.masks = at::upsample_nearest2d(t.masks.unsqueeze(1).to(torch::kFloat), {h, w})
+                        .select(1, 0)
+                        .to(dtype);
+        }
+      }
+    }
+    out.push_back(im);
+  }
+  return pad_batch(out, options.size_divisible);
+}
+
+ImageList Transform::normalize(const torch::Tensor& padded, const ImageSizes& image_sizes) const {
+  LARGEDET_CHECK(padded.dim() == 4 && padded.size(1) == 3,
+                 "Transform: batch is not [B, 3, H, W]: ", padded.sizes());
+  auto x = padded.is_floating_point() ? padded : padded.to(torch::kFloat);
+  x = (x - channel_vector(options.pixel_mean, x)) / channel_vector(options.pixel_std, x);
+  auto mask = torch::zeros({x.size(0), 1, x.size(2), x.size(3)}, x.options());
+  for (size_t i = 0; i < image_sizes.size(); ++i)
+    mask[i].slice(1, 0, image_sizes[i].first).slice(2, 0, image_sizes[i].second).fill_(1);
+  return {x * mask, image_sizes};
+}
+
+void Transform::postprocess(std::vector<Detections>& detections, const ImageSizes& input_sizes,
+                            const ImageSizes& original_sizes) {
+  for (size_t i = 0; i < detections.size(); ++i) {
+    auto& d = detections[i];
+    auto ry = torch::tensor(static_cast<float>(original_sizes[i].first)) /
+              static_cast<float>(input_sizes[i].first);
+    auto rx = torch::tensor(static_cast<float>(original_sizes[i].second)) /
+              static_cast<float>(input_sizes[i].second);
+    d.boxes = d.boxes * torch::stack({rx, ry, rx, ry}).to(d.boxes.device());
+    if (d.masks.defined())
+      d.masks = paste_masks_torchvision(d.masks, d.boxes, original_sizes[i].first,
+                                        original_sizes[i].second);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detector
+
+std::vector<Detections> DetectorImpl::detect(const std::vector<torch::Tensor>& images) {
+  ImageSizes original;
+  for (const auto& im : images) original.emplace_back(im.size(-2), im.size(-1));
+  auto batch = transform(images);
+  auto detections = inference(batch);
+  Transform::postprocess(detections, batch.image_sizes, original);
+  return detections;
+}
+
+LossMap DetectorImpl::losses(const std::vector<torch::Tensor>& images,
+                             std::vector<Target> targets) {
+  auto batch = transform(images, &targets);
+  return losses(batch, targets);
+}
+
+namespace {
+
+ImageList batch_images(const Transform& transform, const data::Batch& batch, bool normalized) {
+  ImageSizes sizes;
+  for (const auto& s : batch.image_sizes) sizes.emplace_back(s[0], s[1]);
+  if (normalized) return {batch.images, sizes};
+  return transform.normalize(batch.images, sizes);
+}
+
+}  // namespace
+
+LossMap DetectorImpl::forward(const data::Batch& batch, bool normalized) {
+  std::vector<Target> targets;
+  for (const auto& t : batch.targets) targets.push_back({t.boxes, t.labels, t.masks});
+  return losses(batch_images(transform, batch, normalized), targets);
+}
+
+std::vector<Detections> DetectorImpl::detect(const data::Batch& batch, bool normalized) {
+  auto images = batch_images(transform, batch, normalized);
+  auto detections = inference(images);
+  ImageSizes original;
+  for (const auto& s : batch.original_sizes) original.emplace_back(s[0], s[1]);
+  Transform::postprocess(detections, images.image_sizes, original);
+  return detections;
+}
+
+GeneralizedRCNNImpl::GeneralizedRCNNImpl(RCNNOptions opts) : options(std::move(opts)) {
+  transform.options = options.transform;
+  backbone = register_module("backbone", BackboneWithFPN(options.backbone, options.fpn_channels,
+                                                         options.fpn_norm, FPNExtra::kMaxPool));
+  rpn = register_module("rpn",
+                        RegionProposalNetwork(options.fpn_channels, options.rpn, options.seed));
+  roi_heads = register_module("roi_heads",
+                              RoIHeads(options.fpn_channels, options.roi_heads, options.seed + 1));
+}
+
+LossMap GeneralizedRCNNImpl::losses(const ImageList& images, const std::vector<Target>& targets) {
+  LARGEDET_CHECK(is_training(), "Detector::losses needs training mode (call train())");
+  LARGEDET_CHECK(targets.size() == images.image_sizes.size(), "Detector: ", targets.size(),
+                 " targets for ", images.image_sizes.size(), " images");
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const auto& b = targets[i].boxes;
+    LARGEDET_CHECK(b.dim() == 2 && b.size(1) == 4, "Detector: image ", i,
+                   " target boxes are not [N, 4]: ", b.sizes());
+    if (b.numel() > 0) {
+      auto bad = (b.select(1, 2) <= b.select(1, 0)).logical_or(b.select(1, 3) <= b.select(1, 1));
+      LARGEDET_CHECK(!bad.any().item<bool>(), "Detector: image ", i,
+                     " has a degenerate target box (x2 <= x1 or y2 <= y1)");
+    }
+  }
+  auto features = backbone->forward(images.tensor);
+  auto [proposals, losses] = rpn->forward(features, {images.tensor.size(2), images.tensor.size(3)},
+                                          images.image_sizes, &targets);
+  auto [unused, roi_losses] = roi_heads->forward(features, proposals, images.image_sizes, &targets);
+  losses.insert(roi_losses.begin(), roi_losses.end());
+  return losses;
+}
+
+std::vector<Detections> GeneralizedRCNNImpl::inference(const ImageList& images) {
+  auto features = backbone->forward(images.tensor);
+  auto proposals =
+      rpn->forward(features, {images.tensor.size(2), images.tensor.size(3)}, images.image_sizes)
+          .first;
+  return roi_heads->forward(features, proposals, images.image_sizes).first;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builder
+
+RCNNOptions rcnn_options_from_config(const Config& c) {
+  RCNNOptions o;
+  o.backbone.depth = c.get<int64_t>("MODEL.BACKBONE.DEPTH");
+  o.backbone.width_multiplier = c.get<double>("MODEL.BACKBONE.WIDTH_MULTIPLIER");
+  o.backbone.freeze_at = c.get<int64_t>("MODEL.BACKBONE.FREEZE_AT");
+  o.backbone.norm = c.get<std::string>("MODEL.BACKBONE.NORM");
+  o.fpn_channels = c.get<int64_t>("MODEL.FPN.OUT_CHANNELS");
+  o.fpn_norm = c.get<std::string>("MODEL.FPN.NORM");
+  // Config has no nested-list getter: read the anchor sizes from the effective YAML.
+  auto sizes_node = YAML::Load(c.dump())["MODEL"]["ANCHOR_GENERATOR"]["SIZES"];
+  try {
+    o.rpn.anchor_sizes = sizes_node.as<std::vector<std::vector<double>>>();
+  } catch (const YAML::Exception&) {
+    throw Error("MODEL.ANCHOR_GENERATOR.SIZES is not a list of lists of numbers",
+                c.source("MODEL.ANCHOR_GENERATOR.SIZES"), "e.g. [[32], [64], [128], [256], [512]]");
+  }
+  o.rpn.aspect_ratios = {c.get<std::vector<double>>("MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS")};
+  o.rpn.pre_nms_top_n_train = c.get<int64_t>("MODEL.RPN.PRE_NMS_TOPK_TRAIN");
+  o.rpn.pre_nms_top_n_test = c.get<int64_t>("MODEL.RPN.PRE_NMS_TOPK_TEST");
+  o.rpn.post_nms_top_n_train = c.get<int64_t>("MODEL.RPN.POST_NMS_TOPK_TRAIN");
+  o.rpn.post_nms_top_n_test = c.get<int64_t>("MODEL.RPN.POST_NMS_TOPK_TEST");
+  o.rpn.nms_thresh = c.get<double>("MODEL.RPN.NMS_THRESH");
+  o.rpn.batch_size_per_image = c.get<int64_t>("MODEL.RPN.BATCH_SIZE_PER_IMAGE");
+  o.rpn.positive_fraction = c.get<double>("MODEL.RPN.POSITIVE_FRACTION");
+  auto iou = c.get<std::vector<double>>("MODEL.RPN.IOU_THRESHOLDS");
+  LARGEDET_CHECK(iou.size() == 2, "MODEL.RPN.IOU_THRESHOLDS needs [background, foreground]");
+  o.rpn.bg_iou_thresh = iou[0];
+  o.rpn.fg_iou_thresh = iou[1];
+  o.roi_heads.num_classes = c.get<int64_t>("MODEL.NUM_CLASSES") + 1;
+  o.roi_heads.batch_size_per_image = c.get<int64_t>("MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE");
+  o.roi_heads.positive_fraction = c.get<double>("MODEL.ROI_HEADS.POSITIVE_FRACTION");
+  o.roi_heads.fg_iou_thresh = o.roi_heads.bg_iou_thresh =
+      c.get<double>("MODEL.ROI_HEADS.IOU_THRESHOLD");
+  o.roi_heads.score_thresh = c.get<double>("MODEL.ROI_HEADS.SCORE_THRESH_TEST");
+  o.roi_heads.nms_thresh = c.get<double>("MODEL.ROI_HEADS.NMS_THRESH_TEST");
+  o.roi_heads.detections_per_img = c.get<int64_t>("MODEL.ROI_HEADS.DETECTIONS_PER_IMAGE");
+  o.roi_heads.representation_size = c.get<int64_t>("MODEL.ROI_BOX_HEAD.FC_DIM");
+  o.roi_heads.box_pool_size = c.get<int64_t>("MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION");
+  o.roi_heads.box_sampling_ratio = c.get<int64_t>("MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO");
+  o.roi_heads.mask_on = c.get<bool>("MODEL.MASK_ON");
+  o.roi_heads.mask_pool_size = c.get<int64_t>("MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION");
+  o.roi_heads.mask_layers.assign(c.get<int64_t>("MODEL.ROI_MASK_HEAD.NUM_CONV"),
+                                 c.get<int64_t>("MODEL.ROI_MASK_HEAD.CONV_DIM"));
+  o.roi_heads.mask_dim_reduced = c.get<int64_t>("MODEL.ROI_MASK_HEAD.CONV_DIM");
+  o.transform.pixel_mean = c.get<std::vector<double>>("MODEL.PIXEL_MEAN");
+  o.transform.pixel_std = c.get<std::vector<double>>("MODEL.PIXEL_STD");
+  o.transform.min_size = c.get<int64_t>("INPUT.MIN_SIZE_TEST");
+  o.transform.max_size = c.get<int64_t>("INPUT.MAX_SIZE_TEST");
+  o.transform.size_divisible = c.get<int64_t>("INPUT.SIZE_DIVISIBILITY");
+  o.seed = static_cast<uint64_t>(c.get<int64_t>("SEED"));
+  return o;
+}
+
+std::shared_ptr<DetectorImpl> build_detector(const Config& c) {
+  auto arch = c.get<std::string>("MODEL.META_ARCHITECTURE");
+  if (arch == "GeneralizedRCNN")
+    return std::make_shared<GeneralizedRCNNImpl>(rcnn_options_from_config(c));
+  if (arch == "RetinaNet") return std::make_shared<RetinaNetImpl>(retinanet_options_from_config(c));
+  throw Error("unknown MODEL.META_ARCHITECTURE '" + arch + "'", c.source("MODEL.META_ARCHITECTURE"),
+              "use GeneralizedRCNN or RetinaNet");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights
+
+std::string LoadReport::str() const {
+  std::ostringstream out;
+  auto list = [&](const char* what, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    out << v.size() << " " << what << ":";
+    for (size_t i = 0; i < v.size() && i < 20; ++i) out << " " << v[i];
+    if (v.size() > 20) out << " ...";
+    out << "; ";
+  };
+  list("missing", missing);
+  list("unexpected", unexpected);
+  list("mismatched", mismatched);
+  return ok() ? "all tensors matched" : out.str();
+}
+
+std::map<std::string, torch::Tensor> state_dict(const torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : module.named_parameters()) out[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) out[b.key()] = b.value();
+  return out;
+}
+
+namespace {
+bool ignorable(const std::string& name) {
+  const std::string suffix = "num_batches_tracked";
+  return name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_str(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+}  // namespace
+
+LoadReport load_state_dict(torch::nn::Module& module,
+                           const std::map<std::string, torch::Tensor>& tensors, bool strict,
+                           const std::string& source) {
+  LoadReport report;
+  auto own = state_dict(module);
+  torch::NoGradGuard guard;
+  for (auto& [name, dst] : own) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      if (!ignorable(name)) report.missing.push_back(name);
+      continue;
+    }
+    if (it->second.sizes() != dst.sizes()) {
+      report.mismatched.push_back(name + ": file " + shape_str(it->second) + " vs model " +
+                                  shape_str(dst));
+      continue;
+    }
+    dst.copy_(it->second);
+  }
+  for (const auto& [name, t] : tensors)
+    if (!own.count(name) && !ignorable(name)) report.unexpected.push_back(name);
+  if (strict && !report.ok())
+    throw Error("weights do not match the model: " + report.str(), source,
+                "check MODEL.* (depth, classes, mask head) or load without --strict");
+  return report;
+}
+
+LoadReport load_weights(torch::nn::Module& module, const std::string& path, bool strict) {
+  auto contents = safetensors::load(path);
+  return load_state_dict(module, contents.tensors, strict, path);
+}
+
+void save_weights(const torch::nn::Module& module, const std::string& path) {
+  safetensors::TensorMap map;
+  for (auto& [name, t] : state_dict(module)) map[name] = t.detach();
+  safetensors::save(path, map, {{"format", "largedet"}});
+}
+
+}  // namespace largedet::modeling

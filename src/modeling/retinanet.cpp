@@ -1,0 +1,246 @@
+// RetinaNet (see retinanet.h). Comments name the torchvision function each part mirrors.
+#include "largedet/modeling/retinanet.h"
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+
+#include "largedet/core/config.h"
+#include "largedet/core/error.h"
+#include "largedet/ops/boxes.h"
+#include "largedet/ops/nms.h"
+
+namespace largedet::modeling {
+
+torch::Tensor sigmoid_focal_loss_sum(const torch::Tensor& inputs, const torch::Tensor& targets,
+                                     double alpha, double gamma) {
+  auto p = torch::sigmoid(inputs);
+  auto ce = torch::binary_cross_entropy_with_logits(inputs, targets, {}, {}, at::Reduction::None);
+  auto p_t = p * targets + (1 - p) * (1 - targets);
+  auto loss = ce * (1 - p_t).pow(gamma);
+  if (alpha >= 0) loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss;
+  return loss.sum();
+}
+
+torch::Tensor giou_loss_sum(const torch::Tensor& b, const torch::Tensor& g) {
+  const double eps = 1e-7;
+  auto x1 = b.select(1, 0), y1 = b.select(1, 1), x2 = b.select(1, 2), y2 = b.select(1, 3);
+  auto x1g = g.select(1, 0), y1g = g.select(1, 1), x2g = g.select(1, 2), y2g = g.select(1, 3);
+  auto xi1 = torch::max(x1, x1g), yi1 = torch::max(y1, y1g);
+  auto xi2 = torch::min(x2, x2g), yi2 = torch::min(y2, y2g);
+  auto inter = torch::where((yi2 > yi1).logical_and(xi2 > xi1), (xi2 - xi1) * (yi2 - yi1),
+                            torch::zeros_like(x1));
+  auto uni = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter;
+  auto iou = inter / (uni + eps);
+  auto area_c =
+      (torch::max(x2, x2g) - torch::min(x1, x1g)) * (torch::max(y2, y2g) - torch::min(y1, y1g));
+  return (1 - (iou - (area_c - uni) / (area_c + eps))).sum();
+}
+
+namespace {
+
+std::vector<std::vector<double>> default_retina_anchor_sizes() {
+  std::vector<std::vector<double>> sizes;
+  for (int s : {32, 64, 128, 256, 512})
+    sizes.push_back({static_cast<double>(s), std::floor(s * std::pow(2.0, 1.0 / 3)),
+                     std::floor(s * std::pow(2.0, 2.0 / 3))});
+  return sizes;
+}
+
+RetinaNetOptions with_defaults(RetinaNetOptions o) {
+  if (o.anchor_sizes.empty()) o.anchor_sizes = default_retina_anchor_sizes();
+  return o;
+}
+
+torch::nn::ModuleList conv_tower(int64_t channels, int64_t n, const std::string& norm) {
+  torch::nn::ModuleList tower;
+  for (int64_t i = 0; i < n; ++i) {
+    torch::nn::Sequential block;
+    auto conv = torch::nn::Conv2d(
+        torch::nn::Conv2dOptions(channels, channels, 3).padding(1).bias(norm.empty()));
+    torch::nn::init::normal_(conv->weight, 0, 0.01);
+    if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
+    block->push_back(conv);
+    if (!norm.empty()) block->push_back(make_norm(norm, channels));
+    block->push_back(torch::nn::ReLU());
+    tower->push_back(block);
+  }
+  return tower;
+}
+
+torch::Tensor run_tower(torch::nn::ModuleList& tower, torch::Tensor x) {
+  for (const auto& block : *tower) x = block->as<torch::nn::Sequential>()->forward(x);
+  return x;
+}
+
+}  // namespace
+
+RetinaNetImpl::RetinaNetImpl(RetinaNetOptions opts)
+    : options(with_defaults(std::move(opts))),
+      anchor_generator(options.anchor_sizes, options.aspect_ratios),
+      box_coder({1, 1, 1, 1}),
+      matcher(options.fg_iou_thresh, options.bg_iou_thresh, true) {
+  LARGEDET_CHECK(
+      options.box_loss == "l1" || options.box_loss == "smooth_l1" || options.box_loss == "giou",
+      "RetinaNet: unknown box loss '", options.box_loss,
+      "' (MODEL.RETINANET.BOX_LOSS: l1, smooth_l1 or giou)");
+  transform.options = options.transform;
+  backbone = register_module("backbone", BackboneWithFPN(options.backbone, options.fpn_channels,
+                                                         options.fpn_norm, options.extra));
+  int64_t c = options.fpn_channels;
+  int64_t a = anchor_generator.num_anchors_per_location(0);
+  auto head = std::make_shared<torch::nn::Module>();
+  auto cls = std::make_shared<torch::nn::Module>();
+  auto reg = std::make_shared<torch::nn::Module>();
+  cls_convs = cls->register_module("conv", conv_tower(c, options.num_convs, options.head_norm));
+  cls_logits = cls->register_module(
+      "cls_logits",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(c, a * options.num_classes, 3).padding(1)));
+  reg_convs = reg->register_module("conv", conv_tower(c, options.num_convs, options.head_norm));
+  bbox_reg = reg->register_module(
+      "bbox_reg", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, a * 4, 3).padding(1)));
+  // torchvision: N(0, 0.01) weights; the classifier's bias gives every class prior 0.01.
+  torch::nn::init::normal_(cls_logits->weight, 0, 0.01);
+  torch::nn::init::constant_(cls_logits->bias, -std::log((1 - 0.01) / 0.01));
+  torch::nn::init::normal_(bbox_reg->weight, 0, 0.01);
+  torch::nn::init::zeros_(bbox_reg->bias);
+  head->register_module("classification_head", cls);
+  head->register_module("regression_head", reg);
+  register_module("head", head);
+}
+
+std::pair<torch::Tensor, torch::Tensor> RetinaNetImpl::head_forward(
+    const std::vector<torch::Tensor>& features) {
+  std::vector<torch::Tensor> logits, deltas;
+  int64_t k = options.num_classes;
+  for (const auto& f : features) {
+    int64_t n = f.size(0), h = f.size(2), w = f.size(3);
+    auto l = cls_logits->forward(run_tower(cls_convs, f));
+    int64_t a = l.size(1) / k;
+    logits.push_back(l.view({n, a, k, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, k}));
+    auto d = bbox_reg->forward(run_tower(reg_convs, f));
+    deltas.push_back(d.view({n, a, 4, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, 4}));
+  }
+  return {torch::cat(logits, 1), torch::cat(deltas, 1)};
+}
+
+LossMap RetinaNetImpl::losses(const ImageList& images, const std::vector<Target>& targets) {
+  LARGEDET_CHECK(is_training(), "Detector::losses needs training mode (call train())");
+  LARGEDET_CHECK(targets.size() == images.image_sizes.size(), "RetinaNet: ", targets.size(),
+                 " targets for ", images.image_sizes.size(), " images");
+  auto features = backbone->forward(images.tensor);
+  auto [logits, deltas] = head_forward(features);
+  auto anchors = anchor_generator({images.tensor.size(2), images.tensor.size(3)}, features);
+  std::vector<torch::Tensor> cls_losses, box_losses;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const auto& t = targets[i];
+    auto matched = t.boxes.numel() == 0
+                       ? torch::full({anchors.size(0)}, -1, anchors.options().dtype(torch::kLong))
+                       : matcher(ops::box_iou(t.boxes, anchors));
+    auto fg = matched >= 0;
+    auto fg_idx = torch::nonzero(fg).view(-1);
+    double num_fg = std::max<double>(1.0, static_cast<double>(fg_idx.numel()));
+    // Classification: one-hot targets on foreground anchors, ignoring the in-between ones.
+    auto cls_target = torch::zeros_like(logits[i]);
+    if (fg_idx.numel() > 0) {
+      auto labels = t.labels.index_select(0, matched.index_select(0, fg_idx));
+      cls_target.index_put_({fg_idx, labels}, 1.0);
+    }
+    auto valid = torch::nonzero(matched != ops::Matcher::kBetweenThresholds).view(-1);
+    cls_losses.push_back(sigmoid_focal_loss_sum(logits[i].index_select(0, valid),
+                                                cls_target.index_select(0, valid),
+                                                options.focal_alpha, options.focal_gamma) /
+                         num_fg);
+    // Box regression on foreground anchors.
+    auto a = anchors.index_select(0, fg_idx);
+    auto reg = deltas[i].index_select(0, fg_idx);
+    torch::Tensor loss;
+    if (fg_idx.numel() == 0) {
+      loss = reg.sum();
+    } else {
+      auto gt = t.boxes.index_select(0, matched.index_select(0, fg_idx));
+      if (options.box_loss == "giou") {
+        loss = giou_loss_sum(box_coder.decode(reg, a), gt);
+      } else {
+        auto target = box_coder.encode(gt, a);
+        loss = options.box_loss == "l1"
+                   ? torch::l1_loss(reg, target, at::Reduction::Sum)
+                   : torch::smooth_l1_loss(reg, target, at::Reduction::Sum, 1.0);
+      }
+    }
+    box_losses.push_back(loss / num_fg);
+  }
+  double n = static_cast<double>(std::max<size_t>(1, targets.size()));
+  return {{"classification", torch::stack(cls_losses).sum() / n},
+          {"bbox_regression", torch::stack(box_losses).sum() / n}};
+}
+
+std::vector<Detections> RetinaNetImpl::inference(const ImageList& images) {
+  auto features = backbone->forward(images.tensor);
+  auto [logits, deltas] = head_forward(features);
+  auto anchors = anchor_generator({images.tensor.size(2), images.tensor.size(3)}, features);
+  int64_t k = logits.size(2);
+  int64_t a = anchor_generator.num_anchors_per_location(0);
+  std::vector<int64_t> per_level;
+  for (const auto& f : features) per_level.push_back(f.size(2) * f.size(3) * a);
+  auto anchor_levels = anchors.split_with_sizes(per_level, 0);
+  std::vector<Detections> out;
+  for (int64_t i = 0; i < logits.size(0); ++i) {
+    auto logit_levels = logits[i].split_with_sizes(per_level, 0);
+    auto delta_levels = deltas[i].split_with_sizes(per_level, 0);
+    std::vector<torch::Tensor> boxes, scores, labels;
+    for (size_t l = 0; l < per_level.size(); ++l) {
+      // postprocess_detections: threshold, top-k per level over (anchor, class) pairs.
+      auto s = torch::sigmoid(logit_levels[l]).flatten();
+      auto keep = s > options.score_thresh;
+      auto idx = torch::nonzero(keep).view(-1);
+      s = s.index_select(0, idx);
+      auto [top_s, top_i] = s.topk(std::min(options.topk_candidates, idx.numel()));
+      idx = idx.index_select(0, top_i);
+      auto anchor_idx = torch::div(idx, k, "floor");
+      labels.push_back(idx.remainder(k));
+      auto b = box_coder.decode(delta_levels[l].index_select(0, anchor_idx),
+                                anchor_levels[l].index_select(0, anchor_idx));
+      boxes.push_back(
+          ops::clip_boxes_to_image(b, images.image_sizes[i].first, images.image_sizes[i].second));
+      scores.push_back(top_s);
+    }
+    auto b = torch::cat(boxes, 0), s = torch::cat(scores, 0), lab = torch::cat(labels, 0);
+    auto keep = ops::batched_nms(b, s, lab, options.nms_thresh);
+    keep = keep.narrow(0, 0, std::min(options.detections_per_img, keep.numel()));
+    Detections d;
+    d.boxes = b.index_select(0, keep);
+    d.scores = s.index_select(0, keep);
+    d.labels = lab.index_select(0, keep);
+    out.push_back(d);
+  }
+  return out;
+}
+
+RetinaNetOptions retinanet_options_from_config(const Config& c) {
+  auto rcnn = rcnn_options_from_config(c);
+  RetinaNetOptions o;
+  o.backbone = rcnn.backbone;
+  o.backbone.returned_layers = {2, 3, 4};
+  o.fpn_channels = rcnn.fpn_channels;
+  o.fpn_norm = rcnn.fpn_norm;
+  o.num_classes = rcnn.roi_heads.num_classes;
+  o.num_convs = c.get<int64_t>("MODEL.RETINANET.NUM_CONVS");
+  o.focal_alpha = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_ALPHA");
+  o.focal_gamma = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_GAMMA");
+  o.box_loss = c.get<std::string>("MODEL.RETINANET.BOX_LOSS");
+  o.topk_candidates = c.get<int64_t>("MODEL.RETINANET.TOPK_CANDIDATES_TEST");
+  o.score_thresh = c.get<double>("MODEL.RETINANET.SCORE_THRESH_TEST");
+  o.nms_thresh = c.get<double>("MODEL.RETINANET.NMS_THRESH_TEST");
+  o.transform = rcnn.transform;
+  // MODEL.ANCHOR_GENERATOR.SIZES is the R-CNN's one size per level; RetinaNet keeps its own
+  // three octave scales per level unless the recipe gives several sizes per level.
+  bool multi = false;
+  for (const auto& s : rcnn.rpn.anchor_sizes) multi = multi || s.size() > 1;
+  if (multi) o.anchor_sizes = rcnn.rpn.anchor_sizes;
+  o.aspect_ratios = rcnn.rpn.aspect_ratios;
+  return o;
+}
+
+}  // namespace largedet::modeling
