@@ -1,0 +1,102 @@
+#include "largedet/engine/checkpointer.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ATen/ATen.h>
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
+
+namespace largedet::engine {
+namespace {
+
+constexpr const char* kStatePrefix = "__state__/";
+constexpr const char* kPointer = "last_checkpoint";
+
+std::string file_name(int64_t iteration) {
+  char name[64];
+  std::snprintf(name, sizeof name, "model_%07lld.safetensors", static_cast<long long>(iteration));
+  return name;
+}
+
+bool is_checkpoint_name(const std::string& name) {
+  return name.size() == std::string("model_0000000.safetensors").size() &&
+         name.rfind("model_", 0) == 0 && name.compare(name.size() - 12, 12, ".safetensors") == 0;
+}
+
+}  // namespace
+
+Checkpointer::Checkpointer(std::string directory, int keep_last)
+    : directory_(std::move(directory)), keep_last_(keep_last) {
+  if (::mkdir(directory_.c_str(), 0755) != 0 && errno != EEXIST)
+    throw Error("cannot create checkpoint directory", directory_, "check permissions");
+}
+
+std::string Checkpointer::save(const Checkpoint& checkpoint) const {
+  safetensors::TensorMap tensors = checkpoint.model;
+  for (const auto& [name, bytes] : checkpoint.state) {
+    auto blob = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(blob.data_ptr<uint8_t>()));
+    tensors.emplace(kStatePrefix + name, blob);
+  }
+  safetensors::Metadata metadata = checkpoint.metadata;
+  metadata["iteration"] = std::to_string(checkpoint.iteration);
+  std::string name = file_name(checkpoint.iteration);
+  std::string path = directory_ + "/" + name;
+  safetensors::save(path, tensors, metadata);
+  write_file_atomic(directory_ + "/" + kPointer, name + "\n");
+  prune();
+  return path;
+}
+
+std::optional<std::string> Checkpointer::last() const {
+  std::string pointer = directory_ + "/" + kPointer;
+  if (::access(pointer.c_str(), F_OK) != 0) return std::nullopt;
+  std::string name = read_file(pointer);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (!is_checkpoint_name(name))
+    throw Error("last_checkpoint names '" + name + "', not a checkpoint file", pointer,
+                "delete it to start over, or restore it");
+  return directory_ + "/" + name;
+}
+
+Checkpoint Checkpointer::load(const std::string& path) {
+  safetensors::Contents contents = safetensors::load(path);
+  Checkpoint checkpoint;
+  auto it = contents.metadata.find("iteration");
+  if (it == contents.metadata.end())
+    throw Error("not a LargeDet checkpoint (no iteration in its metadata)", path);
+  checkpoint.iteration = std::stoll(it->second);
+  contents.metadata.erase(it);
+  checkpoint.metadata = std::move(contents.metadata);
+  const std::string prefix = kStatePrefix;
+  for (auto& [name, tensor] : contents.tensors) {
+    if (name.rfind(prefix, 0) == 0) {
+      const char* bytes = reinterpret_cast<const char*>(tensor.data_ptr<uint8_t>());
+      checkpoint.state.emplace(name.substr(prefix.size()), std::string(bytes, tensor.numel()));
+    } else {
+      checkpoint.model.emplace(name, tensor);
+    }
+  }
+  return checkpoint;
+}
+
+void Checkpointer::prune() const {
+  if (keep_last_ <= 0) return;
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(directory_.c_str())) {
+    while (dirent* entry = ::readdir(dir))
+      if (is_checkpoint_name(entry->d_name)) names.push_back(entry->d_name);
+    ::closedir(dir);
+  }
+  std::sort(names.begin(), names.end());  // zero-padded iterations sort by number
+  for (size_t i = 0; i + keep_last_ < names.size(); ++i)
+    ::unlink((directory_ + "/" + names[i]).c_str());
+}
+
+}  // namespace largedet::engine
