@@ -76,18 +76,21 @@ Detection parse_detection(value entry, const CocoDataset& gt, ResultKind& kind) 
       throw json::FieldError("result has no \"bbox\", but results[0] has one: all or none");
     }
     det.area = det.bbox[2] * det.bbox[3];
-  } else {
-    if (det.segmentation.empty()) {
-      throw json::FieldError(
-          "result has no \"segmentation\", but results[0] is a mask result: all or none");
-    }
-    // Decode once here: the evaluator needs the runs anyway.
+  } else if (det.segmentation.empty()) {
+    throw json::FieldError(
+        "result has no \"segmentation\", but results[0] is a mask result: all or none");
+  }
+  if (!det.segmentation.empty()) {
+    // Decode once here (the evaluator needs the runs anyway), so that a bad mask is reported
+    // with its entry.
     try {
       Rle rle = segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
-      det.area = double(rle_area(rle));
-      if (!det.has_bbox) {
-        det.bbox = rle_to_bbox(rle);
-        det.has_bbox = true;
+      if (kind == ResultKind::kMasks) {
+        det.area = double(rle_area(rle));
+        if (!det.has_bbox) {
+          det.bbox = rle_to_bbox(rle);
+          det.has_bbox = true;
+        }
       }
       det.segmentation.kind = Segmentation::Kind::kRle;
       det.segmentation.polygons.clear();

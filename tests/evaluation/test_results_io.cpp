@@ -125,6 +125,13 @@ TEST(CocoResults, MalformedResultsNameTheEntry) {
                            gt);
       },
       {"results[0]", "segmentation", "sum to 30"});
+  expect_error(  // detectron2-style (boxes first): the mask is still checked
+      [&] {
+        parse_coco_results(R"([{"image_id": 2, "category_id": 9, "score": 1, "bbox": [0, 0, 1, 1],
+            "segmentation": {"size": [30, 30], "counts": "0162M0:N"}}])",
+                           gt);
+      },
+      {"results[0]", "segmentation", "sum to 30"});
 }
 
 TEST(CocoResults, BoxDetectionFromCorners) {
