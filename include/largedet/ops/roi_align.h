@@ -34,7 +34,8 @@ at::Tensor roi_align(const at::Tensor& input, const std::vector<at::Tensor>& box
 at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes);
 
 // The raw kernels (no autograd): forward, and the gradient with respect to the input of shape
-// (batch, channels, height, width).
+// (batch, channels, height, width). On the CPU that gradient comes in channels-last memory format
+// (NHWC strides; the kernel accumulates per pixel); call .contiguous() where NCHW storage matters.
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
                              const RoIAlignOptions& options);
 at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
