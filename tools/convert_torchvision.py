@@ -12,8 +12,6 @@ import json
 import struct
 import sys
 
-DTYPES = {}
-
 
 def _dtype_names():
     import torch

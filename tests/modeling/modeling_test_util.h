@@ -1,0 +1,63 @@
+// Helpers of the modeling tests: torchvision fixtures built at test time (cached per script
+// version in the test's working directory) and tensor comparisons.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "largedet/core/safetensors.h"
+
+namespace largedet::modeling::testing {
+
+inline std::string fixture_script() {
+  return std::string(LARGEDET_SOURCE_DIR) + "/tests/modeling/torchvision_fixtures.py";
+}
+
+// The fixture directory of `arch`, built by torchvision_fixtures.py when not cached yet; "" when
+// the venv has no torchvision (callers skip). A failing script fails the test.
+inline std::string torchvision_fixture(const std::string& arch) {
+  const std::string python = LARGEDET_PYTHON;
+  if (python.empty() || !std::filesystem::exists(python)) return "";
+  if (std::system(("\"" + python + "\" -c \"import torchvision\" > /dev/null 2>&1").c_str()) != 0)
+    return "";
+  struct stat st {};
+  std::string version;
+  for (auto f :
+       {fixture_script(), std::string(LARGEDET_SOURCE_DIR) + "/tools/convert_torchvision.py"}) {
+    if (::stat(f.c_str(), &st) == 0) version += "_" + std::to_string(st.st_mtime);
+  }
+  auto root = std::filesystem::current_path() / ("modeling_fixtures" + version);
+  std::filesystem::create_directories(root);
+  auto dir = root / arch;
+  if (std::filesystem::exists(dir / "io.safetensors")) return dir.string();
+  auto tmp = dir.string() + ".tmp" + std::to_string(::getpid());
+  std::string cmd = "\"" + python + "\" \"" + fixture_script() + "\" " + arch + " \"" + tmp + "\"";
+  if (std::system(cmd.c_str()) != 0) {
+    ADD_FAILURE() << "fixture script failed: " << cmd;
+    return "";
+  }
+  // Atomic: concurrent tests never see half a fixture; a concurrent winner's copy is as good.
+  std::error_code ec;
+  std::filesystem::rename(tmp, dir, ec);
+  if (ec) std::system(("rm -rf \"" + tmp + "\"").c_str());
+  return dir.string();
+}
+
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.numel() == 0 && b.numel() == 0) return 0;
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+}  // namespace largedet::modeling::testing
+
+#define LARGEDET_TORCHVISION_FIXTURE(var, arch)                                     \
+  const std::string var = ::largedet::modeling::testing::torchvision_fixture(arch); \
+  if (var.empty()) {                                                                \
+    if (::testing::Test::HasFailure()) return;                                      \
+    GTEST_SKIP() << "torchvision unavailable in " << LARGEDET_PYTHON;               \
+  }

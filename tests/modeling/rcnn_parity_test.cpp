@@ -1,0 +1,305 @@
+// Faster / Mask R-CNN against torchvision: identical weights (torchvision_fixtures.py through
+// tools/convert_torchvision.py) and images give the same FPN levels, proposals, detections and
+// training losses; parameter counts match; weights round-trip through safetensors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "largedet/core/config.h"
+#include "largedet/core/error.h"
+#include "largedet/core/safetensors.h"
+#include "largedet/modeling/detector.h"
+#include "modeling_test_util.h"
+
+namespace largedet::modeling {
+namespace {
+
+using testing::max_abs_diff;
+
+struct Fixture {
+  safetensors::Contents io;
+  std::map<std::string, torch::Tensor> weights;
+  torch::Tensor get(const std::string& k) const {
+    auto it = io.tensors.find(k);
+    if (it == io.tensors.end()) throw Error("fixture has no tensor " + k);
+    return it->second;
+  }
+  int64_t meta(const std::string& k) const { return std::stoll(io.metadata.at(k)); }
+};
+
+Fixture load_fixture(const std::string& dir) {
+  // The fixture ran on one thread; oneDNN's convolutions sum in a thread-dependent order, so one
+  // thread here too makes the features agree to the bit and the comparisons well-posed.
+  at::set_num_threads(1);
+  Fixture f;
+  f.io = safetensors::load(dir + "/io.safetensors");
+  f.weights = safetensors::load(dir + "/weights.safetensors").tensors;
+  return f;
+}
+
+// torchvision's FasterRCNN / MaskRCNN defaults with the fixture's classes and sizes, inputs in
+// 0..1 with torchvision's mean and std (so that normalisation is the same arithmetic).
+RCNNOptions torchvision_options(const Fixture& f, bool mask_on) {
+  RCNNOptions o;
+  o.backbone.depth = 50;
+  o.backbone.freeze_at = 2;
+  o.roi_heads.num_classes = f.meta("num_classes");
+  o.roi_heads.mask_on = mask_on;
+  o.transform.min_size = f.meta("min_size");
+  o.transform.max_size = f.meta("max_size");
+  o.transform.pixel_mean = {0.485, 0.456, 0.406};
+  o.transform.pixel_std = {0.229, 0.224, 0.225};
+  return o;
+}
+
+std::vector<torch::Tensor> images(const Fixture& f) { return {f.get("image.0"), f.get("image.1")}; }
+
+int64_t count_params(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+void check_eval_parity(const std::string& arch, bool mask_on) {
+  LARGEDET_TORCHVISION_FIXTURE(dir, arch);
+  torch::NoGradGuard no_grad;
+  auto f = load_fixture(dir);
+  GeneralizedRCNN model(torchvision_options(f, mask_on));
+  auto report = load_state_dict(*model, f.weights, /*strict=*/true);
+  EXPECT_TRUE(report.ok()) << report.str();
+  EXPECT_EQ(count_params(*model), f.meta("params_frozen_bn"));
+  model->eval();
+
+  // Stage by stage, so that a mismatch says where it starts.
+  auto batch = model->transform(images(f));
+  auto features = model->backbone->forward(batch.tensor);
+  ASSERT_EQ(features.size(), 5u);
+  for (size_t l = 0; l < features.size(); ++l) {
+    auto ref = f.get("feature." + std::to_string(l));
+    ASSERT_EQ(features[l].sizes(), ref.sizes()) << "level " << l;
+    EXPECT_LT(max_abs_diff(features[l], ref), 1e-4 * (1 + ref.abs().max().item<double>()))
+        << "level " << l;
+  }
+  auto proposals =
+      model->rpn->forward(features, {batch.tensor.size(2), batch.tensor.size(3)}, batch.image_sizes)
+          .first;
+  // For debugging a mismatch: LARGEDET_MODELING_DUMP=file.safetensors keeps our proposals.
+  if (const char* dump = std::getenv("LARGEDET_MODELING_DUMP")) {
+    safetensors::TensorMap m;
+    for (size_t i = 0; i < proposals.size(); ++i)
+      m["proposals." + std::to_string(i)] = proposals[i];
+    safetensors::save(dump, m);
+  }
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    auto ref = f.get("proposals." + std::to_string(i));
+    ASSERT_EQ(proposals[i].sizes(), ref.sizes()) << "image " << i;
+    // Proposals with exactly equal scores may come in either order (torchvision sorts them
+    // with an unstable sort): every proposal must be one of torchvision's (1e-3 px), and all but
+    // a few in the same place.
+    auto row_diff = (proposals[i] - ref).abs().amax(1);
+    EXPECT_GE((row_diff < 1e-3).sum().item<int64_t>(), ref.size(0) * 99 / 100) << "image " << i;
+    auto pairwise = (proposals[i].unsqueeze(1) - ref.unsqueeze(0)).abs().amax(2);  // [K, K]
+    EXPECT_LT(std::get<0>(pairwise.min(1)).max().item<double>(), 1e-3) << "image " << i;
+  }
+
+  auto dets = model->detect(images(f));
+  ASSERT_EQ(dets.size(), 2u);
+  for (size_t i = 0; i < dets.size(); ++i) {
+    auto s = std::to_string(i);
+    auto ref_boxes = f.get("boxes." + s);
+    ASSERT_EQ(dets[i].boxes.sizes(), ref_boxes.sizes()) << "image " << i;
+    EXPECT_GT(ref_boxes.size(0), 10) << "the fixture should detect something";
+    EXPECT_TRUE(torch::equal(dets[i].labels, f.get("labels." + s))) << "image " << i;
+    EXPECT_LT(max_abs_diff(dets[i].boxes, ref_boxes), 1e-3) << "image " << i;
+    EXPECT_LT(max_abs_diff(dets[i].scores, f.get("scores." + s)), 1e-4) << "image " << i;
+    if (mask_on) {
+      auto ref = f.get("masks." + s);
+      ASSERT_EQ(dets[i].masks.sizes(), ref.sizes());
+      double mad = (dets[i].masks - ref).abs().mean().item<double>();
+      EXPECT_LT(mad, 1e-3) << "image " << i;
+    }
+  }
+}
+
+void check_loss_parity(const std::string& arch, bool mask_on) {
+  LARGEDET_TORCHVISION_FIXTURE(dir, arch);
+  auto f = load_fixture(dir);
+  auto o = torchvision_options(f, mask_on);
+  GeneralizedRCNN model(o);
+  load_state_dict(*model, f.weights, true);
+  model->rpn->sampler = first_k_sampler(o.rpn.batch_size_per_image, o.rpn.positive_fraction);
+  model->roi_heads->sampler =
+      first_k_sampler(o.roi_heads.batch_size_per_image, o.roi_heads.positive_fraction);
+  model->train();
+  std::vector<Target> targets;
+  for (int i = 0; i < 2; ++i) {
+    auto s = std::to_string(i);
+    Target t{f.get("gt_boxes." + s), f.get("gt_labels." + s), {}};
+    if (mask_on) t.masks = f.get("gt_masks." + s);
+    targets.push_back(t);
+  }
+  auto losses = model->losses(images(f), targets);
+  std::vector<std::string> names = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier",
+                                    "loss_box_reg"};
+  if (mask_on) names.push_back("loss_mask");
+  EXPECT_EQ(losses.size(), names.size());
+  torch::Tensor total = torch::zeros({});
+  for (const auto& n : names) {
+    ASSERT_TRUE(losses.count(n)) << n;
+    double ref = f.get("loss." + n).item<double>();
+    double got = losses[n].item<double>();
+    EXPECT_NEAR(got, ref, 1e-4 * std::abs(ref) + 1e-7) << n;
+    total = total + losses[n];
+  }
+  total.backward();  // the losses are differentiable end to end
+  EXPECT_TRUE(model->roi_heads->fc6->weight.grad().defined());
+  EXPECT_TRUE(model->backbone->body->layers[1]->parameters()[0].grad().defined());
+  EXPECT_FALSE(model->backbone->body->conv1->weight.grad().defined());  // frozen stem
+}
+
+TEST(TorchvisionParity, FasterRCNNEval) { check_eval_parity("fasterrcnn", false); }
+TEST(TorchvisionParity, FasterRCNNTrainingLosses) { check_loss_parity("fasterrcnn", false); }
+TEST(TorchvisionParity, MaskRCNNEval) { check_eval_parity("maskrcnn", true); }
+TEST(TorchvisionParity, MaskRCNNTrainingLosses) { check_loss_parity("maskrcnn", true); }
+
+TEST(TorchvisionParity, ParameterCountOfTorchvisionBuilder) {
+  LARGEDET_TORCHVISION_FIXTURE(dir, "fasterrcnn");
+  auto f = load_fixture(dir);
+  auto o = torchvision_options(f, false);
+  o.backbone.norm = "BN";  // fasterrcnn_resnet50_fpn(weights_backbone=None) uses BatchNorm2d
+  o.backbone.freeze_at = 0;
+  GeneralizedRCNN model(o);
+  EXPECT_EQ(count_params(*model), f.meta("params_builder_bn"));
+  int64_t trainable = 0;
+  for (const auto& p : model->parameters())
+    if (p.requires_grad()) trainable += p.numel();
+  EXPECT_EQ(trainable, f.meta("trainable_builder_bn"));
+}
+
+TEST(Weights, SaveLoadRoundTripAndStrictErrors) {
+  RCNNOptions o;
+  o.backbone.depth = 18;
+  o.backbone.width_multiplier = 0.25;
+  o.fpn_channels = 32;
+  o.roi_heads.representation_size = 64;
+  o.roi_heads.num_classes = 4;
+  torch::manual_seed(1);
+  GeneralizedRCNN a(o);
+  torch::manual_seed(2);
+  GeneralizedRCNN b(o);
+  auto path = std::filesystem::temp_directory_path() /
+              ("largedet_weights_" + std::to_string(::getpid()) + ".safetensors");
+  save_weights(*a, path.string());
+  auto report = load_weights(*b, path.string(), true);
+  EXPECT_TRUE(report.ok()) << report.str();
+  auto sa = state_dict(*a), sb = state_dict(*b);
+  ASSERT_EQ(sa.size(), sb.size());
+  for (auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb[k])) << k;
+
+  o.roi_heads.num_classes = 6;
+  GeneralizedRCNN c(o);
+  auto loose = load_weights(*c, path.string(), false);
+  ASSERT_EQ(loose.mismatched.size(), 4u) << loose.str();  // cls_score and bbox_pred
+  EXPECT_NE(loose.str().find("roi_heads.box_predictor.cls_score.weight"), std::string::npos);
+  try {
+    load_weights(*c, path.string(), true);
+    FAIL() << "strict load of mismatched shapes succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cls_score"), std::string::npos) << e.what();
+  }
+  auto tensors = safetensors::load(path.string()).tensors;
+  tensors.erase("rpn.head.cls_logits.bias");
+  tensors["extra.weight"] = torch::zeros({1});
+  auto r = load_state_dict(*b, tensors, false);
+  EXPECT_EQ(r.missing, std::vector<std::string>{"rpn.head.cls_logits.bias"});
+  EXPECT_EQ(r.unexpected, std::vector<std::string>{"extra.weight"});
+  std::remove(path.c_str());
+}
+
+TEST(Detector, BuiltFromConfigTrainsAndDetectsOnNarrowNetwork) {
+  auto config = Config::defaults();
+  config.apply_overrides({"MODEL.BACKBONE.DEPTH=18", "MODEL.BACKBONE.WIDTH_MULTIPLIER=0.5",
+                          "MODEL.FPN.OUT_CHANNELS=32", "MODEL.ROI_BOX_HEAD.FC_DIM=64",
+                          "MODEL.NUM_CLASSES=3", "MODEL.MASK_ON=true",
+                          "MODEL.ROI_MASK_HEAD.CONV_DIM=16", "INPUT.MIN_SIZE_TEST=96",
+                          "INPUT.MAX_SIZE_TEST=160", "MODEL.BACKBONE.NORM=GN"});
+  auto det = build_detector(config);
+  auto* rcnn = dynamic_cast<GeneralizedRCNNImpl*>(det.get());
+  ASSERT_NE(rcnn, nullptr);
+  EXPECT_EQ(rcnn->roi_heads->options.num_classes, 4);
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> ims = {torch::rand({3, 100, 120}) * 255,
+                                    torch::rand({3, 90, 70}) * 255};
+  Target t0{torch::tensor({{10.f, 10.f, 60.f, 50.f}}), torch::tensor({2}, torch::kLong),
+            torch::zeros({1, 100, 120}, torch::kUInt8)};
+  t0.masks.slice(1, 10, 50).slice(2, 10, 60).fill_(1);
+  Target t1{torch::zeros({0, 4}), torch::zeros({0}, torch::kLong),
+            torch::zeros({0, 90, 70}, torch::kUInt8)};  // an image without objects
+  det->train();
+  auto losses = det->losses(ims, {t0, t1});
+  EXPECT_EQ(losses.size(), 5u);
+  torch::Tensor total = torch::zeros({});
+  for (auto& [k, v] : losses) {
+    EXPECT_TRUE(std::isfinite(v.item<double>())) << k;
+    total = total + v;
+  }
+  total.backward();
+  det->eval();
+  torch::NoGradGuard g;
+  auto dets = det->detect(ims);
+  ASSERT_EQ(dets.size(), 2u);
+  EXPECT_EQ(dets[0].masks.size(2), 100);
+  EXPECT_EQ(dets[1].masks.size(3), 70);
+  EXPECT_LE(dets[0].boxes.size(0), 100);
+
+  Target bad{torch::tensor({{10.f, 10.f, 5.f, 50.f}}), torch::tensor({1}, torch::kLong), {}};
+  det->train();
+  EXPECT_THROW(det->losses(std::vector<torch::Tensor>{ims[0]}, {bad}), Error);
+  config.apply_overrides({"MODEL.META_ARCHITECTURE=CascadeRCNN"});
+  EXPECT_THROW(build_detector(config), Error);
+}
+
+}  // namespace
+}  // namespace largedet::modeling
+
+namespace largedet::modeling {
+namespace {
+
+// tools/convert_torchvision.py --backbone on an ImageNet ResNet checkpoint (torch.save of a
+// state_dict): the body loads by name into a detector, nothing unexpected, the values intact.
+TEST(Weights, ConvertTorchvisionBackboneCheckpoint) {
+  const std::string python = LARGEDET_PYTHON;
+  if (python.empty() ||
+      std::system(("\"" + python + "\" -c \"import torchvision\" > /dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << "torchvision unavailable";
+  auto base =
+      std::filesystem::temp_directory_path() / ("largedet_convert_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(base);
+  auto pth = (base / "r18.pth").string(), out = (base / "r18.safetensors").string();
+  std::string make = "\"" + python +
+                     "\" -c \"import torch, torchvision; torch.manual_seed(0); "
+                     "torch.save(torchvision.models.resnet18().state_dict(), '" +
+                     pth + "')\"";
+  ASSERT_EQ(std::system(make.c_str()), 0);
+  std::string convert = "\"" + python + "\" \"" + LARGEDET_SOURCE_DIR +
+                        "/tools/convert_torchvision.py\" --backbone \"" + pth + "\" \"" + out +
+                        "\" > /dev/null";
+  ASSERT_EQ(std::system(convert.c_str()), 0);
+  RCNNOptions o;
+  o.backbone.depth = 18;
+  o.backbone.norm = "BN";
+  GeneralizedRCNN model(o);
+  auto report = load_weights(*model, out, false);
+  EXPECT_TRUE(report.unexpected.empty()) << report.str();
+  EXPECT_TRUE(report.mismatched.empty()) << report.str();
+  for (const auto& m : report.missing)
+    EXPECT_EQ(m.rfind("backbone.body.", 0), std::string::npos) << m;
+  auto file = safetensors::load(out).tensors;
+  EXPECT_TRUE(
+      torch::equal(model->backbone->body->conv1->weight, file.at("backbone.body.conv1.weight")));
+  EXPECT_FALSE(file.count("backbone.body.fc.weight"));
+  EXPECT_THROW(load_weights(*model, out, true), Error);  // the heads are missing
+  std::system(("rm -rf \"" + base.string() + "\"").c_str());
+}
+
+}  // namespace
+}  // namespace largedet::modeling
