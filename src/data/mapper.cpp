@@ -20,8 +20,9 @@ Sample map_encoded(const Record& record, const std::string& bytes, const MapperO
   Image decoded = decode_image(data, bytes.size(),
                                options.scaled_decode ? std::min(out_h, out_w) : 0, record.path);
   Sample sample;
-  sample.image = resize_bilinear(decoded, out_w, out_h);
-  if (flip) flip_horizontal(sample.image);
+  sample.image = std::move(decoded);  // resized and flipped by collate
+  sample.height = out_h;
+  sample.width = out_w;
   TransformParams params;
   // Record sizes, when known, are the coordinates of the boxes; they equal the file's.
   params.in_width = record.width > 0 ? record.width : in_w;

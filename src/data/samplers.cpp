@@ -20,8 +20,8 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {
 }
 
 DistributedSampler::DistributedSampler(int64_t size, int rank, int world_size, bool shuffle,
-                                       uint64_t seed)
-    : size_(size), rank_(rank), world_(world_size), shuffle_(shuffle), seed_(seed) {
+                                       uint64_t seed, bool pad)
+    : size_(size), rank_(rank), world_(world_size), shuffle_(shuffle), seed_(seed), pad_(pad) {
   LARGEDET_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "sampler: rank ", rank,
                  " of world size ", world_size);
   LARGEDET_CHECK(size > 0, "sampler: the dataset is empty",
@@ -36,7 +36,7 @@ std::vector<int64_t> DistributedSampler::epoch_indices(int64_t epoch) const {
     order.resize(static_cast<size_t>(size_));
     for (int64_t i = 0; i < size_; ++i) order[i] = i;
   }
-  const int64_t total = per_rank() * world_;
+  const int64_t total = pad_ ? per_rank() * world_ : size_;
   std::vector<int64_t> mine;
   mine.reserve(per_rank());
   for (int64_t p = rank_; p < total; p += world_) mine.push_back(order[p % size_]);
@@ -52,6 +52,8 @@ BatchSampler::BatchSampler(DistributedSampler sampler, const Dataset& dataset,
   landscape_.reserve(dataset.size());
   for (const auto& r : dataset.records) landscape_.push_back(r.width >= r.height);
   stream_ = sampler_.epoch_indices(epoch_);
+  LARGEDET_CHECK(!options.infinite || !stream_.empty(), "rank with no records in infinite mode",
+                 " (an unpadded sampler over fewer records than ranks)");
 }
 
 void BatchSampler::refill() {

@@ -88,6 +88,56 @@ Image resize_bilinear(const Image& image, int out_width, int out_height) {
   return out;
 }
 
+void resize_normalize_into(const Image& image, int out_width, int out_height, bool flip,
+                           const float mean[3], const float inv_std[3], float* planes,
+                           int64_t row_stride, int64_t plane_stride) {
+  LARGEDET_CHECK(out_width > 0 && out_height > 0 && image.pixels() > 0 && out_width <= row_stride &&
+                     out_height <= plane_stride / row_stride,
+                 "resize_normalize_into: ", image.width, "x", image.height, " -> ", out_width, "x",
+                 out_height);
+  auto tx = taps(image.width, out_width);
+  if (flip) std::reverse(tx.begin(), tx.end());
+  const auto ty = taps(image.height, out_height);
+  // Horizontal pass into three planar float buffers, only for the source rows the vertical pass
+  // reads; then per channel a vertical blend of two contiguous rows, which vectorises.
+  const size_t W = static_cast<size_t>(out_width);
+  std::vector<float> horizontal(3 * static_cast<size_t>(image.height) * W);
+  std::vector<uint8_t> needed(image.height, 0);
+  for (const auto& t : ty) needed[t.i0] = needed[t.i1] = 1;
+  for (int y = 0; y < image.height; ++y) {
+    if (!needed[y]) continue;
+    const uint8_t* src = image.rgb.data() + static_cast<size_t>(y) * image.width * 3;
+    float* h0 = horizontal.data() + (0 * image.height + y) * W;
+    float* h1 = horizontal.data() + (1 * static_cast<size_t>(image.height) + y) * W;
+    float* h2 = horizontal.data() + (2 * static_cast<size_t>(image.height) + y) * W;
+    for (size_t x = 0; x < W; ++x) {
+      const Taps& t = tx[x];
+      const uint8_t* a = src + 3 * t.i0;
+      const uint8_t* b = src + 3 * t.i1;
+      const float w1 = t.w1, w0 = 1.0f - t.w1;
+      h0[x] = a[0] * w0 + b[0] * w1;
+      h1[x] = a[1] * w0 + b[1] * w1;
+      h2[x] = a[2] * w0 + b[2] * w1;
+    }
+  }
+  const int64_t rows = plane_stride / row_stride;
+  for (int c = 0; c < 3; ++c) {
+    const float* plane = horizontal.data() + static_cast<size_t>(c) * image.height * W;
+    float* out = planes + c * plane_stride;
+    const float m = mean[c], k = inv_std[c];
+    for (int y = 0; y < out_height; ++y) {
+      const Taps& t = ty[y];
+      const float* a = plane + t.i0 * W;
+      const float* b = plane + t.i1 * W;
+      const float w1 = t.w1 * k, w0 = (1.0f - t.w1) * k, bias = -m * k;
+      float* dst = out + y * row_stride;
+      for (size_t x = 0; x < W; ++x) dst[x] = a[x] * w0 + b[x] * w1 + bias;
+      std::fill(dst + W, dst + row_stride, 0.0f);
+    }
+    std::fill(out + out_height * row_stride, out + rows * row_stride, 0.0f);
+  }
+}
+
 void flip_horizontal(Image& image) {
   for (int y = 0; y < image.height; ++y) {
     uint8_t* row = image.rgb.data() + static_cast<size_t>(y) * image.width * 3;

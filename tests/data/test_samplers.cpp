@@ -44,6 +44,17 @@ TEST(Samplers, ShardsAreDisjointCoverTheDatasetAndHaveEqualCounts) {
   }
 }
 
+TEST(Samplers, UnpaddedShardsReadEveryRecordExactlyOnce) {
+  std::multiset<int64_t> seen;
+  for (int rank = 0; rank < 4; ++rank) {
+    const auto idx = DistributedSampler(10, rank, 4, false, 0, false).epoch_indices(0);
+    EXPECT_EQ(idx.size(), rank < 2 ? 3u : 2u);
+    seen.insert(idx.begin(), idx.end());
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 10u);
+}
+
 TEST(Samplers, EpochsShuffleDifferentlyAndReproducibly) {
   DistributedSampler s(50, 1, 2, true, 9);
   EXPECT_EQ(s.epoch_indices(3), DistributedSampler(50, 1, 2, true, 9).epoch_indices(3));

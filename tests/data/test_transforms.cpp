@@ -48,6 +48,25 @@ TEST(Transforms, BilinearResizeMatchesTorchInterpolate) {
   }
 }
 
+TEST(Transforms, FusedResizeNormalisePadMatchesTorchAndFlips) {
+  const Image im = random_image(37, 23, 7);
+  const int ow = 80, oh = 50, W = 96, H = 64;
+  const float mean[3] = {10, 20, 30}, inv_std[3] = {0.5f, 1.0f, 2.0f};
+  at::Tensor ref = at::upsample_bilinear2d(
+      to_tensor(im).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat), {oh, ow}, false)[0];
+  ref = (ref - at::tensor({10.f, 20.f, 30.f}).view({3, 1, 1})) *
+        at::tensor({0.5f, 1.f, 2.f}).view({3, 1, 1});
+  for (bool flip : {false, true}) {
+    at::Tensor out = at::full({3, H, W}, 7.f);
+    resize_normalize_into(im, ow, oh, flip, mean, inv_std, out.data_ptr<float>(), W, H * W);
+    const at::Tensor valid = out.slice(1, 0, oh).slice(2, 0, ow);
+    const at::Tensor expected = flip ? ref.flip({2}) : ref;
+    EXPECT_LT((valid - expected).abs().max().item<float>(), 1e-3f) << "flip " << flip;
+    EXPECT_EQ(out.slice(1, oh).abs().max().item<float>(), 0.f);
+    EXPECT_EQ(out.slice(2, ow).abs().max().item<float>(), 0.f);
+  }
+}
+
 TEST(Transforms, FlipReversesColumns) {
   Image im = random_image(5, 3, 1);
   const at::Tensor before = to_tensor(im);

@@ -25,14 +25,18 @@
 
 namespace largedet::data {
 
-// One image after the mapper: still 8-bit HWC, so that collate converts and pads in one pass.
+// One image after the mapper. The pixels stay 8-bit HWC at their decoded size: collate resizes,
+// flips, normalises and pads them in one pass straight into the batch (resize_normalize_into),
+// which saves two full passes over the resized image. The targets are already transformed.
 struct Sample {
-  Image image;  // resized and maybe flipped
+  Image image;     // decoded (maybe by TurboJPEG's scaled decode), not yet resized or flipped
+  int height = 0;  // size after resizing; 0: the image's own size
+  int width = 0;
   Target target;
   int64_t image_id = 0;
   int64_t record_index = 0;  // position in Dataset::records
   int original_height = 0, original_width = 0;
-  bool flipped = false;
+  bool flipped = false;  // collate mirrors the pixels; the targets already are
 };
 
 struct Batch {

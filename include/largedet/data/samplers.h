@@ -21,8 +21,10 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
 // cover every record each epoch.
 class DistributedSampler {
  public:
+  // pad = false (evaluation): no wrap-around, so ranks may get one record fewer and no record is
+  // read twice.
   DistributedSampler(int64_t size, int rank = 0, int world_size = 1, bool shuffle = true,
-                     uint64_t seed = 0);
+                     uint64_t seed = 0, bool pad = true);
   std::vector<int64_t> epoch_indices(int64_t epoch) const;
   int64_t per_rank() const { return (size_ + world_ - 1) / world_; }
   int64_t size() const { return size_; }
@@ -32,6 +34,7 @@ class DistributedSampler {
   int rank_, world_;
   bool shuffle_;
   uint64_t seed_;
+  bool pad_;
 };
 
 struct BatchSamplerOptions {

@@ -28,6 +28,15 @@ Image resize_bilinear(const Image& image, int out_width, int out_height);
 // Reverses the columns in place.
 void flip_horizontal(Image& image);
 
+// Bilinear resize to out_width x out_height (same rule as resize_bilinear, without rounding to
+// 8 bits), optionally mirrored, normalised as (v - mean[c]) * inv_std[c], written as three float
+// planes: channel c, row y at planes + c * plane_stride + y * row_stride. Columns from out_width to
+// row_stride and rows from out_height to plane_stride / row_stride are set to 0 (the padding).
+// This is collate's inner loop: one pass from 8-bit HWC to the padded float batch.
+void resize_normalize_into(const Image& image, int out_width, int out_height, bool flip,
+                           const float mean[3], const float inv_std[3], float* planes,
+                           int64_t row_stride, int64_t plane_stride);
+
 // The per-image targets, in the coordinates of the transformed (resized, not padded) image.
 struct Target {
   at::Tensor boxes;        // [N, 4] float32, x1 y1 x2 y2, absolute pixels

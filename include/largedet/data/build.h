@@ -1,0 +1,29 @@
+// Datasets and loaders from the configuration (DATASETS.*, INPUT.*, DATALOADER.*,
+// SOLVER.IMS_PER_DEVICE, MODEL.PIXEL_MEAN/STD, MODEL.MASK_ON, SEED): what the trainer and the
+// evaluate command call.
+#pragma once
+
+#include <memory>
+
+#include "largedet/core/config.h"
+#include "largedet/data/loader.h"
+
+namespace largedet::data {
+
+// DATASETS.FORMAT coco: {TRAIN,TEST}_ANNOTATIONS is the instances JSON, {TRAIN,TEST}_IMAGES the
+// image directory. openimages: {TRAIN,TEST}_ANNOTATIONS is the boxes CSV, CLASS_DESCRIPTIONS the
+// class list, TRAIN_IMAGE_LABELS the optional image-level labels. Test sets keep every image.
+std::shared_ptr<Dataset> build_dataset(const Config& config, bool train);
+
+// Training: seeded shuffle sharded over ranks, aspect-ratio grouping, infinite iteration, random
+// sizes and flips. `start_iter` skips the batches a resumed run already consumed, so a resumed
+// run sees exactly the batches an uninterrupted one would.
+std::unique_ptr<DataLoader> build_train_loader(const Config& config,
+                                               std::shared_ptr<const Dataset> dataset, int rank,
+                                               int world_size, int64_t start_iter = 0);
+// Evaluation: every record once over all ranks (no padding), in order, no flip, test sizes.
+std::unique_ptr<DataLoader> build_test_loader(const Config& config,
+                                              std::shared_ptr<const Dataset> dataset, int rank,
+                                              int world_size);
+
+}  // namespace largedet::data

@@ -1,0 +1,88 @@
+// Loaders from the configuration: batch size, resume at an iteration, evaluation shards.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "data_test_util.h"
+#include "largedet/core/error.h"
+#include "largedet/data/build.h"
+#include "largedet/data/synthetic.h"
+
+namespace largedet::data {
+namespace {
+
+struct Fixture {
+  testing::TempDir dir;
+  SynthResult files;
+  Config config = Config::defaults();
+  Fixture() {
+    SynthOptions o;
+    o.out_dir = dir.path();
+    o.images = 14;
+    o.size = 64;
+    o.seed = 2;
+    files = write_synthetic_coco(o);
+    config.set("DATASETS.TRAIN_ANNOTATIONS", files.train_json);
+    config.set("DATASETS.TRAIN_IMAGES", files.train_dir);
+    config.set("DATASETS.TEST_ANNOTATIONS", files.val_json);
+    config.set("DATASETS.TEST_IMAGES", files.val_dir);
+    config.set("INPUT.MIN_SIZE_TRAIN", "[48, 64]");
+    config.set("INPUT.MAX_SIZE_TRAIN", "100");
+    config.set("INPUT.MIN_SIZE_TEST", "64");
+    config.set("SOLVER.IMS_PER_DEVICE", "2");
+    config.set("MODEL.MASK_ON", "true");
+  }
+};
+
+TEST(Build, TrainLoaderResumesAtAnIteration) {
+  Fixture f;
+  const auto dataset = build_dataset(f.config, true);
+  EXPECT_EQ(dataset->size(), 11u);
+  EXPECT_EQ(dataset->num_classes(), 4);
+  auto fresh = build_train_loader(f.config, dataset, 0, 1);
+  std::vector<Batch> batches;
+  for (int k = 0; k < 8; ++k) batches.push_back(*fresh->next());
+  for (const auto& b : batches) {
+    EXPECT_EQ(b.size(), 2);
+    EXPECT_TRUE(b.targets[0].masks.defined());
+  }
+  auto resumed = build_train_loader(f.config, dataset, 0, 1, 5);
+  for (int k = 5; k < 8; ++k) {
+    const Batch b = *resumed->next();
+    EXPECT_EQ(b.image_ids, batches[k].image_ids);
+    EXPECT_TRUE(at::equal(b.images, batches[k].images)) << k;
+  }
+}
+
+TEST(Build, TestLoadersCoverTheSplitOnceOverRanks) {
+  Fixture f;
+  const auto dataset = build_dataset(f.config, false);
+  EXPECT_EQ(dataset->size(), 3u);
+  std::multiset<int64_t> seen;
+  for (int rank = 0; rank < 2; ++rank) {
+    auto loader = build_test_loader(f.config, dataset, rank, 2);
+    while (auto b = loader->next()) {
+      for (size_t j = 0; j < b->image_ids.size(); ++j) {
+        seen.insert(b->image_ids[j]);
+        EXPECT_FALSE(b->flipped[j]);
+        EXPECT_EQ(std::min(b->image_sizes[j][0], b->image_sizes[j][1]), 64);
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 3u);
+}
+
+TEST(Build, ConfigErrorsNameTheKey) {
+  Fixture f;
+  f.config.set("DATASETS.FORMAT", "voc");
+  try {
+    build_dataset(f.config, true);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), "DATASETS.FORMAT");
+  }
+}
+
+}  // namespace
+}  // namespace largedet::data
