@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "largedet/ops/torchvision_oracle.h"
 
 namespace largedet::ops::testing {
