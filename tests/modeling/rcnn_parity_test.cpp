@@ -303,3 +303,60 @@ TEST(Weights, ConvertTorchvisionBackboneCheckpoint) {
 
 }  // namespace
 }  // namespace largedet::modeling
+
+namespace largedet::modeling {
+namespace {
+
+// The loader's data::Batch: raw (normalised here, padding zeroed) and pre-normalised batches give
+// the same detections, mapped back to the original image sizes.
+TEST(Detector, DataBatchAdapter) {
+  RCNNOptions o;
+  o.backbone.depth = 18;
+  o.backbone.width_multiplier = 0.25;
+  o.fpn_channels = 32;
+  o.roi_heads.representation_size = 64;
+  o.roi_heads.num_classes = 3;
+  o.roi_heads.score_thresh = 0.0;
+  torch::manual_seed(0);
+  GeneralizedRCNN model(o);
+  data::Batch raw;
+  raw.images = torch::rand({2, 3, 96, 128}) * 255;
+  raw.images[1].slice(1, 80).zero_();
+  raw.images[1].slice(2, 100).zero_();
+  raw.image_sizes = {{96, 128}, {80, 100}};
+  raw.original_sizes = {{192, 256}, {160, 200}};
+  raw.image_ids = {1, 2};
+  for (int i = 0; i < 2; ++i) {
+    data::Target t;
+    t.boxes = torch::tensor({{10.f, 12.f, 50.f, 60.f}});
+    t.labels = torch::tensor({1 + i}, torch::kLong);
+    raw.targets.push_back(t);
+  }
+  data::Batch normalized = raw;
+  auto mean = torch::tensor({123.675f, 116.28f, 103.53f}).view({1, 3, 1, 1});
+  auto std = torch::tensor({58.395f, 57.12f, 57.375f}).view({1, 3, 1, 1});
+  normalized.images = (raw.images - mean) / std;
+  normalized.images[1].slice(1, 80).zero_();  // detectron2: pad after normalising
+  normalized.images[1].slice(2, 100).zero_();
+
+  model->train();
+  auto losses = model->forward(raw, /*normalized=*/false);
+  EXPECT_EQ(losses.size(), 4u);
+  for (auto& [k, v] : losses) EXPECT_TRUE(std::isfinite(v.item<double>())) << k;
+  model->eval();
+  torch::NoGradGuard g;
+  auto a = model->detect(raw, false);
+  auto b = model->detect(normalized, true);
+  auto c = model->inference(model->transform.normalize(raw.images, {{96, 128}, {80, 100}}));
+  ASSERT_EQ(a.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_GT(a[i].boxes.size(0), 0);
+    ASSERT_EQ(a[i].boxes.sizes(), b[i].boxes.sizes());
+    EXPECT_LT(max_abs_diff(a[i].boxes, b[i].boxes), 1e-2);
+    EXPECT_LT(max_abs_diff(a[i].boxes, c[i].boxes * 2), 1e-4);  // original = 2 x resized
+    EXPECT_LE(a[i].boxes.select(1, 2).max().item<float>(), raw.original_sizes[i][1]);
+  }
+}
+
+}  // namespace
+}  // namespace largedet::modeling
