@@ -7,20 +7,18 @@
 
 namespace largedet::data {
 
-bool check_box(const std::array<double, 4>& b, double width, double height,
-               const std::string& where, BadInputLog& bad, std::array<float, 4>* out) {
+BoxCheck check_box(const std::array<double, 4>& b, double width, double height,
+                   std::array<float, 4>* out, std::string* why) {
   for (double v : b) {
     if (!std::isfinite(v)) {
-      bad.report(BadInput::kInvalidBox, "box has a NaN or infinite coordinate", where);
-      return false;
+      *why = "box has a NaN or infinite coordinate";
+      return BoxCheck::kInvalid;
     }
   }
   if (!(b[2] > b[0] && b[3] > b[1])) {
-    bad.report(BadInput::kInvalidBox,
-               detail::concat("box has zero or negative size [", b[0], ", ", b[1], ", ", b[2], ", ",
-                              b[3], "]"),
-               where);
-    return false;
+    *why = detail::concat("box has zero or negative size [", b[0], ", ", b[1], ", ", b[2], ", ",
+                          b[3], "]");
+    return BoxCheck::kInvalid;
   }
   std::array<double, 4> c = b;
   if (width > 0) {
@@ -32,18 +30,19 @@ bool check_box(const std::array<double, 4>& b, double width, double height,
     c[3] = std::clamp(c[3], 0.0, height);
   }
   if (!(c[2] > c[0] && c[3] > c[1])) {
-    bad.report(BadInput::kInvalidBox, "box lies outside its image", where);
-    return false;
+    *why = "box lies outside its image";
+    return BoxCheck::kInvalid;
   }
+  for (int k = 0; k < 4; ++k) (*out)[k] = static_cast<float>(c[k]);
   // Sub-pixel overshoot is rounding in the annotation tools (common in COCO): clipped silently.
   const double tolerance = width > 1 ? 1.0 : 1e-3;
   double overshoot = 0;
   for (int k = 0; k < 4; ++k) overshoot = std::max(overshoot, std::abs(c[k] - b[k]));
   if (overshoot > tolerance) {
-    bad.report(BadInput::kClippedBox, "box extends outside its image; clipped to it", where);
+    *why = "box extends outside its image; clipped to it";
+    return BoxCheck::kClipped;
   }
-  for (int k = 0; k < 4; ++k) (*out)[k] = static_cast<float>(c[k]);
-  return true;
+  return BoxCheck::kOk;
 }
 
 }  // namespace largedet::data

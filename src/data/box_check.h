@@ -8,11 +8,32 @@
 
 namespace largedet::data {
 
+enum class BoxCheck { kOk, kClipped, kInvalid };
+
 // Validates an xyxy box and clips it to [0, width] x [0, height] (no clipping where a size is
 // <= 0, i.e. unknown; pass 1 and 1 for normalised boxes). NaN/inf, zero or negative size and
-// boxes with nothing left inside the image are reported as kInvalidBox and give false; boxes that
-// needed clipping are reported as kClippedBox and kept.
-bool check_box(const std::array<double, 4>& xyxy, double width, double height,
-               const std::string& where, BadInputLog& bad, std::array<float, 4>* out);
+// boxes with nothing left inside the image give kInvalid with `why`; boxes clipped by more than
+// the rounding tolerance give kClipped. Cheap on the good path: the caller builds its message
+// (file, id) only for boxes that need one.
+BoxCheck check_box(const std::array<double, 4>& xyxy, double width, double height,
+                   std::array<float, 4>* out, std::string* why);
+
+// check_box, reporting to `bad` with the location from where() (called only when reporting).
+// Returns false when the box must be skipped.
+template <typename Where>
+bool check_box_and_report(const std::array<double, 4>& xyxy, double width, double height,
+                          BadInputLog& bad, std::array<float, 4>* out, Where&& where) {
+  std::string why;
+  switch (check_box(xyxy, width, height, out, &why)) {
+    case BoxCheck::kOk:
+      return true;
+    case BoxCheck::kClipped:
+      bad.report(BadInput::kClippedBox, why, where());
+      return true;
+    default:
+      bad.report(BadInput::kInvalidBox, why, where());
+      return false;
+  }
+}
 
 }  // namespace largedet::data

@@ -11,10 +11,13 @@
 
 namespace largedet::data {
 
-Dataset coco_to_dataset(const evaluation::CocoDataset& coco, const std::string& where,
-                        const CocoDatasetOptions& options) {
+namespace {
+
+// `movable` is `coco` itself when the caller gives up the parse (its segmentations are moved).
+Dataset to_dataset(const evaluation::CocoDataset& coco, evaluation::CocoDataset* movable,
+                   const std::string& where_name, const CocoDatasetOptions& options) {
   Dataset dataset;
-  dataset.name = where;
+  dataset.name = where_name;
   dataset.bad_input = std::make_shared<BadInputLog>(options.strict);
   BadInputLog& bad = *dataset.bad_input;
 
@@ -45,35 +48,44 @@ Dataset coco_to_dataset(const evaluation::CocoDataset& coco, const std::string& 
     record_of.emplace(image.id, i);
   }
 
-  for (const auto& a : coco.annotations) {
-    const std::string id = detail::concat(where, ": annotation id ", a.id);
+  for (size_t k = 0; k < coco.annotations.size(); ++k) {
+    const auto& a = coco.annotations[k];
+    // Built only when something is reported: 860K annotations must not each format a string.
+    auto where = [&] { return detail::concat(where_name, ": annotation id ", a.id); };
     auto record = record_of.find(a.image_id);
     if (record == record_of.end()) {
       bad.report(BadInput::kUnknownImage,
-                 detail::concat("annotation names unknown image id ", a.image_id), id);
+                 detail::concat("annotation names unknown image id ", a.image_id), where());
       continue;
     }
     auto label = label_of.find(a.category_id);
     if (label == label_of.end()) {
       bad.report(BadInput::kUnknownCategory,
-                 detail::concat("annotation names unknown category id ", a.category_id), id);
+                 detail::concat("annotation names unknown category id ", a.category_id), where());
       continue;
     }
     Record& r = records[record->second];
     Instance instance;
     if (!a.has_bbox) {
-      bad.report(BadInput::kInvalidBox, "annotation has no bbox", id);
+      bad.report(BadInput::kInvalidBox, "annotation has no bbox", where());
       continue;
     }
     const auto& b = a.bbox;
-    if (!check_box({static_cast<double>(b[0]), b[1], b[0] + b[2], b[1] + b[3]}, r.width, r.height,
-                   id, bad, &instance.box)) {
+    if (!check_box_and_report({b[0], b[1], b[0] + b[2], b[1] + b[3]}, r.width, r.height, bad,
+                              &instance.box, where)) {
       continue;
     }
     instance.label = label->second;
     instance.category_id = a.category_id;
     instance.iscrowd = a.iscrowd;
-    if (options.load_segmentation) instance.segmentation = a.segmentation;
+    if (options.load_segmentation) {
+      // Move the polygons out of a parse we own; copy otherwise.
+      if (movable) {
+        instance.segmentation = std::move(movable->annotations[k].segmentation);
+      } else {
+        instance.segmentation = a.segmentation;
+      }
+    }
     r.instances.push_back(std::move(instance));
   }
 
@@ -83,6 +95,13 @@ Dataset coco_to_dataset(const evaluation::CocoDataset& coco, const std::string& 
     dataset.records.push_back(std::move(r));
   }
   return dataset;
+}
+
+}  // namespace
+
+Dataset coco_to_dataset(const evaluation::CocoDataset& coco, const std::string& where,
+                        const CocoDatasetOptions& options) {
+  return to_dataset(coco, nullptr, where, options);
 }
 
 namespace {
@@ -106,9 +125,9 @@ Dataset parse_padded(const simdjson::padded_string& padded, const std::string& w
   check_first_stage(padded, where);
   evaluation::CocoParseOptions parse;
   parse.load_segmentation = options.load_segmentation;
-  return coco_to_dataset(
-      evaluation::parse_coco_json(std::string_view(padded.data(), padded.size()), where, parse),
-      where, options);
+  evaluation::CocoDataset coco =
+      evaluation::parse_coco_json(std::string_view(padded.data(), padded.size()), where, parse);
+  return to_dataset(coco, &coco, where, options);
 }
 
 }  // namespace

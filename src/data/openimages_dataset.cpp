@@ -89,15 +89,20 @@ Dataset load_openimages_dataset(const OpenImagesOptions& options) {
   for (size_t i = 0; i < boxes.size(); ++i) {
     const auto& b = boxes[i];
     // Line i + 2: the header is line 1.
-    const std::string where = detail::concat(options.boxes_csv, ":", i + 2, " (", b.image_id, ")");
+    auto where = [&] {
+      return detail::concat(options.boxes_csv, ":", i + 2, " (", b.image_id, ")");
+    };
     Record& r = record(b.image_id);  // listed even when none of its boxes is usable
     auto label = label_of.find(b.label);
     if (label == label_of.end()) {
-      bad.report(BadInput::kUnknownCategory, "box of unknown class " + b.label, where);
+      bad.report(BadInput::kUnknownCategory, "box of unknown class " + b.label, where());
       continue;
     }
     Instance instance;
-    if (!check_box({b.xmin, b.ymin, b.xmax, b.ymax}, 1.0, 1.0, where, bad, &instance.box)) continue;
+    if (!check_box_and_report({b.xmin, b.ymin, b.xmax, b.ymax}, 1.0, 1.0, bad, &instance.box,
+                              where)) {
+      continue;
+    }
     instance.label = label->second;
     instance.category_id = label->second;
     instance.is_group_of = b.is_group_of;
