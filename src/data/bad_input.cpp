@@ -21,6 +21,8 @@ const char* bad_input_name(BadInput kind) {
       return "invalid boxes";
     case BadInput::kClippedBox:
       return "clipped boxes";
+    case BadInput::kInvalidSegmentation:
+      return "invalid segmentations";
     default:
       return "?";
   }

@@ -13,6 +13,33 @@ namespace largedet::data {
 
 namespace {
 
+// Segmentations that the mask rasteriser could not handle sanely (found by fuzz_coco_json: a
+// polygon vertex at 1e33 made rle_from_polygon allocate 17 GB). Returns "" when fine.
+std::string segmentation_problem(const evaluation::Segmentation& s, int width, int height) {
+  using Kind = evaluation::Segmentation::Kind;
+  if (s.kind == Kind::kPolygons) {
+    const double w = width > 0 ? width : 1e5, h = height > 0 ? height : 1e5;
+    for (const auto& polygon : s.polygons) {
+      for (size_t i = 0; i < polygon.size(); ++i) {
+        const double v = polygon[i], limit = i % 2 == 0 ? w : h;
+        if (!std::isfinite(v) || v < -limit || v > 2 * limit) {
+          return detail::concat("polygon coordinate ", v, " lies far outside the ", width, "x",
+                                height, " image");
+        }
+      }
+    }
+  } else if (s.kind == Kind::kRle || s.kind == Kind::kCompressedRle) {
+    const bool known = width > 0 && height > 0;
+    if (known
+            ? (s.rle.h != static_cast<uint32_t>(height) || s.rle.w != static_cast<uint32_t>(width))
+            : uint64_t{s.rle.h} * s.rle.w > (uint64_t{1} << 27)) {
+      return detail::concat("RLE size [", s.rle.h, ", ", s.rle.w, "] is not the image's [", height,
+                            ", ", width, "]");
+    }
+  }
+  return "";
+}
+
 // `movable` is `coco` itself when the caller gives up the parse (its segmentations are moved).
 Dataset to_dataset(const evaluation::CocoDataset& coco, evaluation::CocoDataset* movable,
                    const std::string& where_name, const CocoDatasetOptions& options) {
@@ -79,6 +106,11 @@ Dataset to_dataset(const evaluation::CocoDataset& coco, evaluation::CocoDataset*
     instance.category_id = a.category_id;
     instance.iscrowd = a.iscrowd;
     if (options.load_segmentation) {
+      const std::string problem = segmentation_problem(a.segmentation, r.width, r.height);
+      if (!problem.empty()) {
+        bad.report(BadInput::kInvalidSegmentation, problem, where());
+        continue;
+      }
       // Move the polygons out of a parse we own; copy otherwise.
       if (movable) {
         instance.segmentation = std::move(movable->annotations[k].segmentation);

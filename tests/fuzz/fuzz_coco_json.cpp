@@ -16,7 +16,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     // Through the data layer's entry point, which guards the evaluation parser's first-stage
     // crash (see check_first_stage in src/data/coco_dataset.cpp), then the parser itself.
-    largedet::data::parse_coco_dataset(json, "fuzz.json");
+    const auto dataset = largedet::data::parse_coco_dataset(json, "fuzz.json");
+    for (const auto& record : dataset.records) {
+      if (static_cast<int64_t>(record.width) * record.height > (1 << 20)) continue;
+      for (const auto& instance : record.instances) {
+        if (instance.segmentation.empty()) continue;
+        try {  // what transform_instances does for masks
+          largedet::evaluation::segmentation_to_rle(instance.segmentation, record.height,
+                                                    record.width);
+        } catch (const largedet::Error&) {
+        }
+      }
+    }
     const auto coco = largedet::evaluation::parse_coco_json(json, "fuzz.json");
     for (const auto& a : coco.annotations) {
       const int64_t i = coco.image_index(a.image_id);
@@ -28,6 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           static_cast<uint64_t>(a.segmentation.rle.h) * a.segmentation.rle.w > (1u << 20)) {
         continue;
       }
+      // Polygons far outside the image make the evaluation layer's rle_from_polygon allocate by
+      // perimeter (a vertex at 1e33: 17 GB); the data layer refuses them (kInvalidSegmentation),
+      // and the evaluation layer has been told. Only sane polygons go to the rasteriser here.
+      bool sane = true;
+      for (const auto& polygon : a.segmentation.polygons) {
+        for (double v : polygon) sane &= v > -1e4 && v < 1e4;
+      }
+      if (!sane) continue;
       try {
         largedet::evaluation::segmentation_to_rle(a.segmentation, image.height, image.width);
       } catch (const largedet::Error&) {

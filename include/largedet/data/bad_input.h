@@ -19,6 +19,9 @@ enum class BadInput {
   kUnknownCategory,  // an annotation's category is not among the categories
   kInvalidBox,       // no box, zero or negative size, NaN/inf, or nothing left after clipping
   kClippedBox,       // a box partly outside its image, clipped to it
+  // a polygon with NaN/inf or far-out coordinates (beyond one image size outside), or an RLE whose
+  // size is not its image's: rasterising either could ask for gigabytes
+  kInvalidSegmentation,
   kCount
 };
 
