@@ -1,0 +1,291 @@
+// largedet bench model: one training step (forward, backward, SGD) and
+// inference per image of a detector, ours against torchvision's on the same
+// input size, batch, threads and device (torchvision runs in the .venv's
+// Python, built as the parity tests build it: ResNet-FPN with FrozenBatchNorm2d
+// and three trainable stages, 91 classes, random weights).
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "command_registry.h"
+#include "largedet/core/config.h"
+#include "largedet/core/error.h"
+#include "largedet/core/threads.h"
+#include "largedet/modeling/detector.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace modeling = largedet::modeling;
+
+struct BenchModelArgs {
+  std::string model = "faster_rcnn_R_50_FPN";
+  int batch = 2;
+  int size = 512;
+  int iterations = 5;
+  int threads = 0;
+  std::string device = "cpu";
+  std::string
+      python; // default: the .venv above the binary; "none" skips torchvision
+};
+
+std::string default_python() {
+  std::error_code ec;
+  auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (; !ec && !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    const auto python = dir / ".venv" / "bin" / "python";
+    if (std::filesystem::exists(python, ec))
+      return python.string();
+  }
+  return "";
+}
+
+double median_ms(int iterations, bool cuda, const std::function<void()> &fn) {
+  fn(); // warm-up
+  if (cuda)
+    torch::cuda::synchronize();
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    const auto start = Clock::now();
+    fn();
+    if (cuda)
+      torch::cuda::synchronize();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(Clock::now() - start)
+            .count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+struct ModelSpec {
+  std::string arch;
+  int depth;
+  bool mask;
+  std::string torchvision; // class name
+};
+
+ModelSpec spec(const std::string &name) {
+  if (name == "faster_rcnn_R_50_FPN")
+    return {"GeneralizedRCNN", 50, false, "FasterRCNN"};
+  if (name == "faster_rcnn_R_101_FPN")
+    return {"GeneralizedRCNN", 101, false, "FasterRCNN"};
+  if (name == "mask_rcnn_R_50_FPN")
+    return {"GeneralizedRCNN", 50, true, "MaskRCNN"};
+  if (name == "retinanet_R_50_FPN")
+    return {"RetinaNet", 50, false, "RetinaNet"};
+  throw largedet::Error(
+      "unknown model '" + name + "'", "--model",
+      "use faster_rcnn_R_50_FPN, faster_rcnn_R_101_FPN, mask_rcnn_R_50_FPN or "
+      "retinanet_R_50_FPN");
+}
+
+// torchvision's times as "train_ms infer_ms_per_image", or {-1, -1}.
+std::pair<double, double> torchvision_times(const BenchModelArgs &a,
+                                            const ModelSpec &s, int threads) {
+  std::string python = a.python.empty() ? default_python() : a.python;
+  if (python.empty() || python == "none")
+    return {-1, -1};
+  std::string script = R"PY(
+import sys, time, torch, torchvision
+from torchvision.models import resnet50, resnet101
+from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+from torchvision.ops.misc import FrozenBatchNorm2d
+cls, depth, batch, size, iters, threads, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+body = (resnet50 if depth == 50 else resnet101)(norm_layer=FrozenBatchNorm2d)
+if cls == "RetinaNet":
+    bb = _resnet_fpn_extractor(body, 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256))
+else:
+    bb = _resnet_fpn_extractor(body, 3)
+m = {"FasterRCNN": FasterRCNN, "MaskRCNN": MaskRCNN, "RetinaNet": RetinaNet}[cls](bb, 91, min_size=size, max_size=size).to(device)
+g = torch.Generator().manual_seed(0)
+images = [(torch.rand(3, size, size, generator=g)).to(device) for _ in range(batch)]
+targets = []
+for _ in range(batch):
+    xy = torch.rand(5, 2, generator=g) * size * 0.6
+    wh = 16 + torch.rand(5, 2, generator=g) * size * 0.3
+    t = {"boxes": torch.cat([xy, xy + wh], 1).to(device), "labels": torch.randint(1, 91, (5,), generator=g).to(device)}
+    if cls == "MaskRCNN":
+        t["masks"] = torch.zeros(5, size, size, dtype=torch.uint8, device=device)
+        for i in range(5):
+            b = t["boxes"][i].int().tolist(); t["masks"][i, b[1]:b[3], b[0]:b[2]] = 1
+    targets.append(t)
+opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.001, momentum=0.9, weight_decay=1e-4)
+def sync():
+    if device == "cuda": torch.cuda.synchronize()
+def step():
+    m.train(); loss = sum(m(images, targets).values()); opt.zero_grad(); loss.backward(); opt.step()
+def infer():
+    m.eval()
+    with torch.no_grad(): m(images)
+def median(fn):
+    fn(); sync(); ts = []
+    for _ in range(iters):
+        t0 = time.perf_counter(); fn(); sync(); ts.append((time.perf_counter() - t0) * 1000)
+    ts.sort(); return ts[len(ts) // 2]
+print("RESULT", median(step), median(infer) / batch)
+)PY";
+  auto dir = std::filesystem::temp_directory_path();
+  auto file =
+      dir / ("largedet_bench_model_" + std::to_string(::getpid()) + ".py");
+  {
+    FILE *f = std::fopen(file.c_str(), "w");
+    LARGEDET_CHECK(f, "bench model: cannot write ", file.string());
+    std::fputs(script.c_str(), f);
+    std::fclose(f);
+  }
+  std::string cmd = "'" + python + "' '" + file.string() + "' " +
+                    s.torchvision + " " + std::to_string(s.depth) + " " +
+                    std::to_string(a.batch) + " " + std::to_string(a.size) +
+                    " " + std::to_string(a.iterations) + " " +
+                    std::to_string(threads) + " " + a.device + " 2>/dev/null";
+  std::pair<double, double> result{-1, -1};
+  if (FILE *p = ::popen(cmd.c_str(), "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, p)) {
+      double t = 0, i = 0;
+      if (std::sscanf(line, "RESULT %lf %lf", &t, &i) == 2)
+        result = {t, i};
+    }
+    ::pclose(p);
+  }
+  std::remove(file.c_str());
+  return result;
+}
+
+void run(const BenchModelArgs &a) {
+  const bool cuda = a.device == "cuda";
+  LARGEDET_CHECK(!cuda || torch::cuda::is_available(),
+                 "bench model: --device cuda without a GPU");
+  LARGEDET_CHECK(
+      a.batch >= 1 && a.size >= 64 && a.iterations >= 1,
+      "bench model: need --batch >= 1, --size >= 64, --iterations >= 1");
+  const int threads = largedet::configure_threads(a.threads);
+  const auto s = spec(a.model);
+  auto config = largedet::Config::defaults();
+  config.apply_overrides(
+      {"MODEL.META_ARCHITECTURE=" + s.arch,
+       "MODEL.BACKBONE.DEPTH=" + std::to_string(s.depth),
+       std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
+       "MODEL.NUM_CLASSES=90", "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
+       "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
+  torch::manual_seed(0);
+  auto model = modeling::build_detector(config);
+  torch::Device device(cuda ? torch::kCUDA : torch::kCPU);
+  model->to(device);
+  // torchvision's 0..1 inputs and mean/std: the same images, the same
+  // arithmetic.
+  model->transform.options.pixel_mean = {0.485, 0.456, 0.406};
+  model->transform.options.pixel_std = {0.229, 0.224, 0.225};
+  std::vector<torch::Tensor> images;
+  std::vector<modeling::Target> targets;
+  for (int i = 0; i < a.batch; ++i) {
+    images.push_back(torch::rand({3, a.size, a.size}).to(device));
+    auto xy = torch::rand({5, 2}) * a.size * 0.6;
+    auto wh = 16 + torch::rand({5, 2}) * a.size * 0.3;
+    modeling::Target t{torch::cat({xy, xy + wh}, 1).to(device),
+                       torch::randint(1, 91, {5}, torch::kLong).to(device),
+                       {}};
+    if (s.mask) {
+      t.masks = torch::zeros({5, a.size, a.size}, torch::kUInt8);
+      auto b = t.boxes.to(torch::kInt).cpu();
+      for (int k = 0; k < 5; ++k) {
+        auto r = b[k];
+        t.masks[k]
+            .slice(0, r[1].item<int>(), r[3].item<int>())
+            .slice(1, r[0].item<int>(), r[2].item<int>())
+            .fill_(1);
+      }
+      t.masks = t.masks.to(device);
+    }
+    targets.push_back(t);
+  }
+  std::vector<torch::Tensor> trainable;
+  for (auto &p : model->parameters())
+    if (p.requires_grad())
+      trainable.push_back(p);
+  torch::optim::SGD opt(
+      trainable,
+      torch::optim::SGDOptions(0.001).momentum(0.9).weight_decay(1e-4));
+  const double train_ms = median_ms(a.iterations, cuda, [&] {
+    model->train();
+    auto losses = model->losses(images, targets);
+    torch::Tensor total =
+        torch::zeros({}, torch::TensorOptions().device(device));
+    for (auto &[k, v] : losses)
+      total = total + v;
+    opt.zero_grad();
+    total.backward();
+    opt.step();
+  });
+  const double infer_ms = median_ms(a.iterations, cuda,
+                                    [&] {
+                                      model->eval();
+                                      torch::NoGradGuard ng;
+                                      model->detect(images);
+                                    }) /
+                          a.batch;
+  std::printf("model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
+              "median of %d\n",
+              a.model.c_str(), a.batch, a.size, a.size, a.device.c_str(),
+              threads, a.iterations);
+  auto [tv_train, tv_infer] = torchvision_times(a, s, threads);
+  std::printf("  train step:  largedet %9.1f ms", train_ms);
+  if (tv_train > 0)
+    std::printf("   torchvision %9.1f ms   ratio (torchvision/largedet) %.2fx",
+                tv_train, tv_train / train_ms);
+  std::printf("\n  inference:   largedet %9.1f ms/image", infer_ms);
+  if (tv_infer > 0)
+    std::printf("   torchvision %9.1f ms/image   ratio %.2fx", tv_infer,
+                tv_infer / infer_ms);
+  std::printf("\n");
+  if (tv_train <= 0)
+    std::printf("  torchvision: unavailable (pass --python PATH)\n");
+}
+
+void setup_bench_model(CLI::App &cmd) {
+  auto args = std::make_shared<BenchModelArgs>();
+  cmd.add_option(
+         "--model", args->model,
+         "faster_rcnn_R_50_FPN, faster_rcnn_R_101_FPN, mask_rcnn_R_50_FPN, "
+         "retinanet_R_50_FPN")
+      ->capture_default_str();
+  cmd.add_option("--batch", args->batch, "images per step")
+      ->capture_default_str();
+  cmd.add_option("--size", args->size, "square input side in pixels")
+      ->capture_default_str();
+  cmd.add_option("--iterations,-n", args->iterations,
+                 "timed runs (median reported)")
+      ->capture_default_str();
+  cmd.add_option("--threads", args->threads,
+                 "intra-op threads (default: all usable cores)");
+  cmd.add_option("--device", args->device, "cpu or cuda")
+      ->capture_default_str();
+  cmd.add_option("--python", args->python,
+                 "Python with torchvision (default: the .venv above the "
+                 "binary; none: skip)");
+  cmd.callback([args] { run(*args); });
+}
+
+} // namespace
+
+LARGEDET_REGISTER_COMMAND(
+    "bench model",
+    "Time a detector's training step and inference per image, ours against "
+    "torchvision's on the same input, threads and device",
+    setup_bench_model);
