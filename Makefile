@@ -45,8 +45,9 @@ format:
 	git ls-files '*.h' '*.cpp' '*.cu' | xargs clang-format -i
 
 check-format:
-	@bad=$$(git ls-files '*.h' '*.cpp' '*.cu' | xargs clang-format --dry-run 2>&1 | grep -o '^[^:]*:[0-9]*' | cut -d: -f1 | sort -u); \
-	if [ -n "$$bad" ]; then echo "clang-format differs in:"; echo "$$bad"; echo "run: make format"; exit 1; fi
+	@bad=""; for f in $$(git ls-files '*.h' '*.cpp' '*.cu'); do \
+	  clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \
+	if [ -n "$$bad" ]; then echo "clang-format differs in:$$bad"; echo "run: make format"; exit 1; fi
 
 clean:
 	rm -rf $(BUILD)

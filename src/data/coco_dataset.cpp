@@ -138,23 +138,8 @@ Dataset coco_to_dataset(const evaluation::CocoDataset& coco, const std::string& 
 
 namespace {
 
-// WORKAROUND (remove once the evaluation parser handles it): evaluation::parse_coco_json reads
-// doc.current_location() after parser.iterate() itself failed, which dereferences null, so JSON
-// that fails simdjson's first stage (empty input, invalid UTF-8, an unclosed string, ...) crashed
-// the process; found by tests/fuzz (fuzz_coco_json, empty input). We run the first stage here and
-// turn its error into a largedet::Error. It costs one extra structural pass (~0.1 s per 100 MB).
-void check_first_stage(const simdjson::padded_string& padded, const std::string& where) {
-  simdjson::ondemand::parser parser;
-  auto doc = parser.iterate(padded);
-  if (doc.error()) {
-    throw Error(detail::concat("malformed JSON: ", simdjson::error_message(doc.error())),
-                where + " (near byte 0)", "the file is empty, truncated or not UTF-8 JSON");
-  }
-}
-
 Dataset parse_padded(const simdjson::padded_string& padded, const std::string& where,
                      const CocoDatasetOptions& options) {
-  check_first_stage(padded, where);
   evaluation::CocoParseOptions parse;
   parse.load_segmentation = options.load_segmentation;
   evaluation::CocoDataset coco =

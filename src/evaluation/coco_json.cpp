@@ -172,8 +172,13 @@ CocoDataset parse_padded(const simdjson::padded_string& json, const std::string&
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
   const char* base = json.data();
+  // A first-stage failure (empty input, invalid UTF-8, an unclosed string) leaves no document to
+  // ask for a location: report it before touching `doc` (found by tests/fuzz).
+  if (auto error = parser.iterate(json).get(doc)) {
+    throw Error(detail::concat("malformed JSON: ", simdjson::error_message(error)),
+                where + " (near byte 0)", "the file is empty, truncated or not UTF-8 JSON");
+  }
   try {
-    doc = parser.iterate(json);
     if (doc.type() != json_type::object) {
       throw Error("a COCO annotation file must be a JSON object", where,
                   "expected {\"images\": [...], \"annotations\": [...], \"categories\": [...]}");

@@ -2,7 +2,6 @@
 #include "largedet/modeling/detector.h"
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <set>
@@ -211,14 +210,7 @@ RCNNOptions rcnn_options_from_config(const Config& c) {
   o.backbone.norm = c.get<std::string>("MODEL.BACKBONE.NORM");
   o.fpn_channels = c.get<int64_t>("MODEL.FPN.OUT_CHANNELS");
   o.fpn_norm = c.get<std::string>("MODEL.FPN.NORM");
-  // Config has no nested-list getter: read the anchor sizes from the effective YAML.
-  auto sizes_node = YAML::Load(c.dump())["MODEL"]["ANCHOR_GENERATOR"]["SIZES"];
-  try {
-    o.rpn.anchor_sizes = sizes_node.as<std::vector<std::vector<double>>>();
-  } catch (const YAML::Exception&) {
-    throw Error("MODEL.ANCHOR_GENERATOR.SIZES is not a list of lists of numbers",
-                c.source("MODEL.ANCHOR_GENERATOR.SIZES"), "e.g. [[32], [64], [128], [256], [512]]");
-  }
+  o.rpn.anchor_sizes = c.get<std::vector<std::vector<double>>>("MODEL.ANCHOR_GENERATOR.SIZES");
   o.rpn.aspect_ratios = {c.get<std::vector<double>>("MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS")};
   o.rpn.pre_nms_top_n_train = c.get<int64_t>("MODEL.RPN.PRE_NMS_TOPK_TRAIN");
   o.rpn.pre_nms_top_n_test = c.get<int64_t>("MODEL.RPN.PRE_NMS_TOPK_TEST");

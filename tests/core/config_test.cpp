@@ -47,6 +47,9 @@ TEST_F(ConfigTest, DefaultsHaveTypedValues) {
   EXPECT_TRUE(c.get<bool>("SOLVER.LAMB.DECAY_SECOND_MOMENT"));
   EXPECT_EQ(c.source("SOLVER.BASE_LR"), "default");
   EXPECT_EQ(c.get_or<int>("NOT.A.KEY", 7), 7);
+  auto sizes = c.get<std::vector<std::vector<double>>>("MODEL.ANCHOR_GENERATOR.SIZES");
+  ASSERT_EQ(sizes.size(), 5u);
+  EXPECT_EQ(sizes[4], std::vector<double>{512});
 }
 
 TEST_F(ConfigTest, FileThenOverridesWin) {

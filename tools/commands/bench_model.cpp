@@ -35,35 +35,28 @@ struct BenchModelArgs {
   int iterations = 5;
   int threads = 0;
   std::string device = "cpu";
-  std::string
-      python; // default: the .venv above the binary; "none" skips torchvision
+  std::string python;  // default: the .venv above the binary; "none" skips torchvision
 };
 
 std::string default_python() {
   std::error_code ec;
   auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (; !ec && !dir.empty() && dir != dir.root_path();
-       dir = dir.parent_path()) {
+  for (; !ec && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
     const auto python = dir / ".venv" / "bin" / "python";
-    if (std::filesystem::exists(python, ec))
-      return python.string();
+    if (std::filesystem::exists(python, ec)) return python.string();
   }
   return "";
 }
 
-double median_ms(int iterations, bool cuda, const std::function<void()> &fn) {
-  fn(); // warm-up
-  if (cuda)
-    torch::cuda::synchronize();
+double median_ms(int iterations, bool cuda, const std::function<void()>& fn) {
+  fn();  // warm-up
+  if (cuda) torch::cuda::synchronize();
   std::vector<double> times;
   for (int i = 0; i < iterations; ++i) {
     const auto start = Clock::now();
     fn();
-    if (cuda)
-      torch::cuda::synchronize();
-    times.push_back(
-        std::chrono::duration<double, std::milli>(Clock::now() - start)
-            .count());
+    if (cuda) torch::cuda::synchronize();
+    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -73,30 +66,24 @@ struct ModelSpec {
   std::string arch;
   int depth;
   bool mask;
-  std::string torchvision; // class name
+  std::string torchvision;  // class name
 };
 
-ModelSpec spec(const std::string &name) {
-  if (name == "faster_rcnn_R_50_FPN")
-    return {"GeneralizedRCNN", 50, false, "FasterRCNN"};
-  if (name == "faster_rcnn_R_101_FPN")
-    return {"GeneralizedRCNN", 101, false, "FasterRCNN"};
-  if (name == "mask_rcnn_R_50_FPN")
-    return {"GeneralizedRCNN", 50, true, "MaskRCNN"};
-  if (name == "retinanet_R_50_FPN")
-    return {"RetinaNet", 50, false, "RetinaNet"};
-  throw largedet::Error(
-      "unknown model '" + name + "'", "--model",
-      "use faster_rcnn_R_50_FPN, faster_rcnn_R_101_FPN, mask_rcnn_R_50_FPN or "
-      "retinanet_R_50_FPN");
+ModelSpec spec(const std::string& name) {
+  if (name == "faster_rcnn_R_50_FPN") return {"GeneralizedRCNN", 50, false, "FasterRCNN"};
+  if (name == "faster_rcnn_R_101_FPN") return {"GeneralizedRCNN", 101, false, "FasterRCNN"};
+  if (name == "mask_rcnn_R_50_FPN") return {"GeneralizedRCNN", 50, true, "MaskRCNN"};
+  if (name == "retinanet_R_50_FPN") return {"RetinaNet", 50, false, "RetinaNet"};
+  throw largedet::Error("unknown model '" + name + "'", "--model",
+                        "use faster_rcnn_R_50_FPN, faster_rcnn_R_101_FPN, mask_rcnn_R_50_FPN or "
+                        "retinanet_R_50_FPN");
 }
 
 // torchvision's times as "train_ms infer_ms_per_image", or {-1, -1}.
-std::pair<double, double> torchvision_times(const BenchModelArgs &a,
-                                            const ModelSpec &s, int threads) {
+std::pair<double, double> torchvision_times(const BenchModelArgs& a, const ModelSpec& s,
+                                            int threads) {
   std::string python = a.python.empty() ? default_python() : a.python;
-  if (python.empty() || python == "none")
-    return {-1, -1};
+  if (python.empty() || python == "none") return {-1, -1};
   std::string script = R"PY(
 import sys, time, torch, torchvision
 from torchvision.models import resnet50, resnet101
@@ -141,26 +128,23 @@ def median(fn):
 print("RESULT", median(step), median(infer) / batch)
 )PY";
   auto dir = std::filesystem::temp_directory_path();
-  auto file =
-      dir / ("largedet_bench_model_" + std::to_string(::getpid()) + ".py");
+  auto file = dir / ("largedet_bench_model_" + std::to_string(::getpid()) + ".py");
   {
-    FILE *f = std::fopen(file.c_str(), "w");
+    FILE* f = std::fopen(file.c_str(), "w");
     LARGEDET_CHECK(f, "bench model: cannot write ", file.string());
     std::fputs(script.c_str(), f);
     std::fclose(f);
   }
-  std::string cmd = "'" + python + "' '" + file.string() + "' " +
-                    s.torchvision + " " + std::to_string(s.depth) + " " +
-                    std::to_string(a.batch) + " " + std::to_string(a.size) +
-                    " " + std::to_string(a.iterations) + " " +
+  std::string cmd = "'" + python + "' '" + file.string() + "' " + s.torchvision + " " +
+                    std::to_string(s.depth) + " " + std::to_string(a.batch) + " " +
+                    std::to_string(a.size) + " " + std::to_string(a.iterations) + " " +
                     std::to_string(threads) + " " + a.device + " 2>/dev/null";
   std::pair<double, double> result{-1, -1};
-  if (FILE *p = ::popen(cmd.c_str(), "r")) {
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
     char line[512];
     while (std::fgets(line, sizeof line, p)) {
       double t = 0, i = 0;
-      if (std::sscanf(line, "RESULT %lf %lf", &t, &i) == 2)
-        result = {t, i};
+      if (std::sscanf(line, "RESULT %lf %lf", &t, &i) == 2) result = {t, i};
     }
     ::pclose(p);
   }
@@ -168,22 +152,19 @@ print("RESULT", median(step), median(infer) / batch)
   return result;
 }
 
-void run(const BenchModelArgs &a) {
+void run(const BenchModelArgs& a) {
   const bool cuda = a.device == "cuda";
-  LARGEDET_CHECK(!cuda || torch::cuda::is_available(),
-                 "bench model: --device cuda without a GPU");
-  LARGEDET_CHECK(
-      a.batch >= 1 && a.size >= 64 && a.iterations >= 1,
-      "bench model: need --batch >= 1, --size >= 64, --iterations >= 1");
+  LARGEDET_CHECK(!cuda || torch::cuda::is_available(), "bench model: --device cuda without a GPU");
+  LARGEDET_CHECK(a.batch >= 1 && a.size >= 64 && a.iterations >= 1,
+                 "bench model: need --batch >= 1, --size >= 64, --iterations >= 1");
   const int threads = largedet::configure_threads(a.threads);
   const auto s = spec(a.model);
   auto config = largedet::Config::defaults();
-  config.apply_overrides(
-      {"MODEL.META_ARCHITECTURE=" + s.arch,
-       "MODEL.BACKBONE.DEPTH=" + std::to_string(s.depth),
-       std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
-       "MODEL.NUM_CLASSES=90", "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
-       "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
+  config.apply_overrides({"MODEL.META_ARCHITECTURE=" + s.arch,
+                          "MODEL.BACKBONE.DEPTH=" + std::to_string(s.depth),
+                          std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
+                          "MODEL.NUM_CLASSES=90", "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
+                          "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
   torch::manual_seed(0);
   auto model = modeling::build_detector(config);
   torch::Device device(cuda ? torch::kCUDA : torch::kCPU);
@@ -216,19 +197,15 @@ void run(const BenchModelArgs &a) {
     targets.push_back(t);
   }
   std::vector<torch::Tensor> trainable;
-  for (auto &p : model->parameters())
-    if (p.requires_grad())
-      trainable.push_back(p);
-  torch::optim::SGD opt(
-      trainable,
-      torch::optim::SGDOptions(0.001).momentum(0.9).weight_decay(1e-4));
+  for (auto& p : model->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  torch::optim::SGD opt(trainable,
+                        torch::optim::SGDOptions(0.001).momentum(0.9).weight_decay(1e-4));
   const double train_ms = median_ms(a.iterations, cuda, [&] {
     model->train();
     auto losses = model->losses(images, targets);
-    torch::Tensor total =
-        torch::zeros({}, torch::TensorOptions().device(device));
-    for (auto &[k, v] : losses)
-      total = total + v;
+    torch::Tensor total = torch::zeros({}, torch::TensorOptions().device(device));
+    for (auto& [k, v] : losses) total = total + v;
     opt.zero_grad();
     total.backward();
     opt.step();
@@ -240,52 +217,43 @@ void run(const BenchModelArgs &a) {
                                       model->detect(images);
                                     }) /
                           a.batch;
-  std::printf("model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
-              "median of %d\n",
-              a.model.c_str(), a.batch, a.size, a.size, a.device.c_str(),
-              threads, a.iterations);
+  std::printf(
+      "model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
+      "median of %d\n",
+      a.model.c_str(), a.batch, a.size, a.size, a.device.c_str(), threads, a.iterations);
   auto [tv_train, tv_infer] = torchvision_times(a, s, threads);
   std::printf("  train step:  largedet %9.1f ms", train_ms);
   if (tv_train > 0)
-    std::printf("   torchvision %9.1f ms   ratio (torchvision/largedet) %.2fx",
-                tv_train, tv_train / train_ms);
+    std::printf("   torchvision %9.1f ms   ratio (torchvision/largedet) %.2fx", tv_train,
+                tv_train / train_ms);
   std::printf("\n  inference:   largedet %9.1f ms/image", infer_ms);
   if (tv_infer > 0)
-    std::printf("   torchvision %9.1f ms/image   ratio %.2fx", tv_infer,
-                tv_infer / infer_ms);
+    std::printf("   torchvision %9.1f ms/image   ratio %.2fx", tv_infer, tv_infer / infer_ms);
   std::printf("\n");
-  if (tv_train <= 0)
-    std::printf("  torchvision: unavailable (pass --python PATH)\n");
+  if (tv_train <= 0) std::printf("  torchvision: unavailable (pass --python PATH)\n");
 }
 
-void setup_bench_model(CLI::App &cmd) {
+void setup_bench_model(CLI::App& cmd) {
   auto args = std::make_shared<BenchModelArgs>();
-  cmd.add_option(
-         "--model", args->model,
-         "faster_rcnn_R_50_FPN, faster_rcnn_R_101_FPN, mask_rcnn_R_50_FPN, "
-         "retinanet_R_50_FPN")
+  cmd.add_option("--model", args->model,
+                 "faster_rcnn_R_50_FPN, faster_rcnn_R_101_FPN, mask_rcnn_R_50_FPN, "
+                 "retinanet_R_50_FPN")
       ->capture_default_str();
-  cmd.add_option("--batch", args->batch, "images per step")
+  cmd.add_option("--batch", args->batch, "images per step")->capture_default_str();
+  cmd.add_option("--size", args->size, "square input side in pixels")->capture_default_str();
+  cmd.add_option("--iterations,-n", args->iterations, "timed runs (median reported)")
       ->capture_default_str();
-  cmd.add_option("--size", args->size, "square input side in pixels")
-      ->capture_default_str();
-  cmd.add_option("--iterations,-n", args->iterations,
-                 "timed runs (median reported)")
-      ->capture_default_str();
-  cmd.add_option("--threads", args->threads,
-                 "intra-op threads (default: all usable cores)");
-  cmd.add_option("--device", args->device, "cpu or cuda")
-      ->capture_default_str();
+  cmd.add_option("--threads", args->threads, "intra-op threads (default: all usable cores)");
+  cmd.add_option("--device", args->device, "cpu or cuda")->capture_default_str();
   cmd.add_option("--python", args->python,
                  "Python with torchvision (default: the .venv above the "
                  "binary; none: skip)");
   cmd.callback([args] { run(*args); });
 }
 
-} // namespace
+}  // namespace
 
-LARGEDET_REGISTER_COMMAND(
-    "bench model",
-    "Time a detector's training step and inference per image, ours against "
-    "torchvision's on the same input, threads and device",
-    setup_bench_model);
+LARGEDET_REGISTER_COMMAND("bench model",
+                          "Time a detector's training step and inference per image, ours against "
+                          "torchvision's on the same input, threads and device",
+                          setup_bench_model);

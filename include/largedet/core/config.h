@@ -28,7 +28,8 @@ class Config {
            const std::string& source = "code");
 
   bool has(const std::string& key) const;
-  // Typed getters: T is bool, int, int64_t, double, std::string, or a std::vector of those.
+  // Typed getters: T is bool, int, int64_t, double, std::string, a std::vector of those, or
+  // std::vector<std::vector<double>> (e.g. MODEL.ANCHOR_GENERATOR.SIZES).
   // Throw largedet::Error naming the key and where its value came from when it does not convert.
   template <typename T>
   T get(const std::string& key) const;
