@@ -13,6 +13,7 @@
 #include <string>
 #include <tuple>
 
+#include "bench_timing.h"
 #include "command_registry.h"
 #include "largedet/core/error.h"
 #include "largedet/data/coco_dataset.h"
@@ -20,7 +21,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using largedet::tools::BenchClock;
+using largedet::tools::seconds_since;
 namespace data = largedet::data;
 
 struct BenchDataArgs {
@@ -36,10 +38,6 @@ struct BenchDataArgs {
   int repeats = 3;
   bool annotations_only = false;
 };
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // CPU seconds of this process: the machine is shared, so wall-clock rates understate what one
 // core does; we report both.
@@ -86,7 +84,7 @@ Rate throughput(const std::shared_ptr<data::Dataset>& d, const BenchDataArgs& a,
   data::DataLoader loader(d, data::BatchSampler(data::DistributedSampler(d->size()), *d, so),
                           loader_options(a, workers));
   for (int k = 0; k < 3; ++k) loader.next();  // warm up (page cache, allocator, prefetch)
-  const auto t = Clock::now();
+  const auto t = BenchClock::now();
   const double cpu = process_cpu_seconds();
   int64_t images = 0;
   for (int k = 0; k < a.batches; ++k) images += loader.next()->size();
@@ -137,13 +135,13 @@ void run(const BenchDataArgs& a) {
   for (int r = 0; r < a.repeats; ++r) {
     data::CocoDatasetOptions o;
     o.image_root = images;
-    auto t = Clock::now();
+    auto t = BenchClock::now();
     records = data::load_coco_dataset(ann, o).size();
     total = std::min(total, seconds_since(t));
-    t = Clock::now();
+    t = BenchClock::now();
     const auto coco = largedet::evaluation::load_coco_json(ann);
     parse = std::min(parse, seconds_since(t));
-    t = Clock::now();
+    t = BenchClock::now();
     data::coco_to_dataset(coco, ann, o);
     view = std::min(view, seconds_since(t));
   }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench_timing.h"
 #include "command_registry.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
@@ -20,7 +21,8 @@
 namespace {
 
 using namespace largedet::evaluation;
-using Clock = std::chrono::steady_clock;
+using largedet::tools::BenchClock;
+using largedet::tools::seconds_since;
 
 struct BenchEvalArgs {
   int images = 5000;
@@ -32,10 +34,6 @@ struct BenchEvalArgs {
   std::string script = "bench/eval_pycocotools.py";
   bool skip_python = false;
 };
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 std::vector<double> star_polygon(std::mt19937& rng, double cx, double cy, double radius) {
   std::uniform_real_distribution<double> u(0, 1);
@@ -148,7 +146,7 @@ struct Timing {
 
 Timing run_ours(const std::string& gt_path, const std::string& results_path, IouType type,
                 int threads) {
-  const auto start = Clock::now();
+  const auto start = BenchClock::now();
   const CocoDataset gt = load_coco_json(gt_path);
   const auto detections = load_coco_results(results_path, gt);
   CocoEvalParams params;
@@ -190,7 +188,7 @@ void run_bench_eval(const BenchEvalArgs& args_in) {
   const std::string bbox_path = args.workdir + "/dets_bbox.json";
   const std::string segm_path = args.workdir + "/dets_segm.json";
   {
-    const auto start = Clock::now();
+    const auto start = BenchClock::now();
     CocoDataset gt;
     std::vector<Detection> boxes, masks;
     make_synthetic(args, gt, boxes, masks);

@@ -17,6 +17,7 @@
 
 #include <unistd.h>
 
+#include "bench_timing.h"
 #include "command_registry.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
@@ -25,7 +26,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using largedet::tools::median_ms;
 namespace modeling = largedet::modeling;
 
 struct BenchModelArgs {
@@ -46,20 +47,6 @@ std::string default_python() {
     if (std::filesystem::exists(python, ec)) return python.string();
   }
   return "";
-}
-
-double median_ms(int iterations, bool cuda, const std::function<void()>& fn) {
-  fn();  // warm-up
-  if (cuda) torch::cuda::synchronize();
-  std::vector<double> times;
-  for (int i = 0; i < iterations; ++i) {
-    const auto start = Clock::now();
-    fn();
-    if (cuda) torch::cuda::synchronize();
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 struct ModelSpec {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "command_registry.h"
 #include "largedet/core/error.h"
 #include "largedet/core/threads.h"
@@ -22,7 +23,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using largedet::tools::median_ms;
 namespace ops = largedet::ops;
 
 struct BenchOpsArgs {
@@ -42,21 +43,6 @@ std::string default_torchvision_lib() {
     if (std::filesystem::exists(python, ec)) return ops::torchvision::find_library(python.string());
   }
   return "";
-}
-
-// Median wall time of fn() in milliseconds, after one warm-up call.
-double time_ms(int iterations, bool cuda, const std::function<void()>& fn) {
-  fn();
-  if (cuda) torch::cuda::synchronize();
-  std::vector<double> times;
-  for (int i = 0; i < iterations; ++i) {
-    const auto start = Clock::now();
-    fn();
-    if (cuda) torch::cuda::synchronize();
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 at::Tensor random_boxes(int64_t n, double width, double height, double min_side, double max_side) {
@@ -125,8 +111,8 @@ void run(const BenchOpsArgs& args) {
             features[l].size(3), 2, aligned);
       }
     };
-    const double a = time_ms(args.iterations, cuda, ours);
-    const double b = time_ms(args.iterations, cuda, theirs);
+    const double a = median_ms(args.iterations, cuda, ours);
+    const double b = median_ms(args.iterations, cuda, theirs);
     bool same = true;
     for (int64_t l = 0; l < 4; ++l) {
       const double scale = theirs_out[l].abs().max().item<double>();
@@ -136,12 +122,12 @@ void run(const BenchOpsArgs& args) {
         std::string("roi_align fwd+bwd 2x512 RoIs, 256 ch, 7x7") + (aligned ? ", aligned" : ""), a,
         b, same);
     // Forward alone.
-    const double fa = time_ms(args.iterations, cuda, [&] {
+    const double fa = median_ms(args.iterations, cuda, [&] {
       for (int64_t l = 0; l < 4; ++l)
         ours_out[l] = ops::roi_align_forward(
             features[l], level_rois[l], ops::RoIAlignOptions{7, 7, 1.0 / (4 << l), 2, aligned});
     });
-    const double fb = time_ms(args.iterations, cuda, [&] {
+    const double fb = median_ms(args.iterations, cuda, [&] {
       for (int64_t l = 0; l < 4; ++l)
         theirs_out[l] = ops::torchvision::roi_align(features[l], level_rois[l], 1.0 / (4 << l), 7,
                                                     7, 2, aligned);
@@ -159,9 +145,9 @@ void run(const BenchOpsArgs& args) {
       auto s = at::rand({n}).to(device);
       at::Tensor keep_ours, keep_theirs;
       const double a =
-          time_ms(args.iterations, cuda, [&] { keep_ours = ops::nms(b, s, threshold); });
-      const double t = time_ms(args.iterations, cuda,
-                               [&] { keep_theirs = ops::torchvision::nms(b, s, threshold); });
+          median_ms(args.iterations, cuda, [&] { keep_ours = ops::nms(b, s, threshold); });
+      const double t = median_ms(args.iterations, cuda,
+                                 [&] { keep_theirs = ops::torchvision::nms(b, s, threshold); });
       char name[64];
       std::snprintf(name, sizeof(name), "nms %lld boxes, IoU %.1f (kept %lld)",
                     static_cast<long long>(n), threshold,

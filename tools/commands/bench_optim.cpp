@@ -13,13 +13,16 @@
 #include <memory>
 #include <vector>
 
+#include "bench_timing.h"
 #include "command_registry.h"
 #include "largedet/core/threads.h"
 #include "largedet/solver/lamb.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using largedet::tools::BenchClock;
+using largedet::tools::median_ms;
+using largedet::tools::seconds_since;
 
 // (shape, how many tensors) of fasterrcnn_resnet50_fpn's parameters, from torchvision 0.26.
 const std::vector<std::pair<std::vector<int64_t>, int>> kFasterRcnnR50Fpn = {
@@ -62,10 +65,6 @@ const std::vector<std::pair<std::vector<int64_t>, int>> kFasterRcnnR50Fpn = {
     {{364, 1024}, 1},
     {{364}, 1}};
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -77,7 +76,7 @@ double copy_bandwidth(int repeats) {
   std::vector<char> a(bytes, 1), b(bytes, 2);
   std::vector<double> times;
   for (int r = 0; r < repeats; ++r) {
-    auto start = Clock::now();
+    auto start = BenchClock::now();
     at::parallel_for(0, bytes, 1 << 20, [&](int64_t begin, int64_t end) {
       std::memcpy(b.data() + begin, a.data() + begin, end - begin);
     });
@@ -138,14 +137,8 @@ void run(const BenchArgs& args) {
   double naive = 0, pmd = 0;
   for (const auto& [name, make] : optimizers) {
     auto optimizer = make();
-    optimizer->step();  // allocates state
-    std::vector<double> times;
-    for (int r = 0; r < args.repeats; ++r) {
-      auto start = Clock::now();
-      optimizer->step();
-      times.push_back(seconds_since(start));
-    }
-    double t = median(times);
+    // The warm-up step allocates the optimizer state.
+    double t = median_ms(args.repeats, false, [&] { optimizer->step(); }) / 1e3;
     if (name.rfind("LAMB, naive", 0) == 0) naive = t;
     if (name.rfind("PMD-LAMB", 0) == 0) pmd = t;
     std::printf("%-30s %12.1f %14.2f\n", name.c_str(), t * 1e3, t / floor_s);
