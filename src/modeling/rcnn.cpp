@@ -418,15 +418,22 @@ std::vector<Detections> RoIHeadsImpl::postprocess(const torch::Tensor& class_log
     auto keep = ops::remove_small_boxes(boxes, 1e-2);
     boxes = boxes.index_select(0, keep), scores = scores.index_select(0, keep),
     labels = labels.index_select(0, keep);
-    keep = ops::batched_nms(boxes, scores, labels, options.nms_thresh);
-    keep = keep.narrow(0, 0, std::min(options.detections_per_img, keep.numel()));
-    Detections d;
-    d.boxes = boxes.index_select(0, keep);
-    d.scores = scores.index_select(0, keep);
-    d.labels = labels.index_select(0, keep);
-    out.push_back(d);
+    out.push_back(
+        select_detections(boxes, scores, labels, options.nms_thresh, options.detections_per_img));
   }
   return out;
+}
+
+Detections select_detections(const torch::Tensor& boxes, const torch::Tensor& scores,
+                             const torch::Tensor& labels, double nms_thresh,
+                             int64_t max_detections) {
+  auto keep = ops::batched_nms(boxes, scores, labels, nms_thresh);
+  keep = keep.narrow(0, 0, std::min(max_detections, keep.numel()));
+  Detections d;
+  d.boxes = boxes.index_select(0, keep);
+  d.scores = scores.index_select(0, keep);
+  d.labels = labels.index_select(0, keep);
+  return d;
 }
 
 torch::Tensor paste_masks_torchvision(const torch::Tensor& masks, const torch::Tensor& boxes,

@@ -207,13 +207,7 @@ std::vector<Detections> RetinaNetImpl::inference(const ImageList& images) {
       scores.push_back(top_s);
     }
     auto b = torch::cat(boxes, 0), s = torch::cat(scores, 0), lab = torch::cat(labels, 0);
-    auto keep = ops::batched_nms(b, s, lab, options.nms_thresh);
-    keep = keep.narrow(0, 0, std::min(options.detections_per_img, keep.numel()));
-    Detections d;
-    d.boxes = b.index_select(0, keep);
-    d.scores = s.index_select(0, keep);
-    d.labels = lab.index_select(0, keep);
-    out.push_back(d);
+    out.push_back(select_detections(b, s, lab, options.nms_thresh, options.detections_per_img));
   }
   return out;
 }

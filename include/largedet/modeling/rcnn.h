@@ -113,6 +113,12 @@ struct Detections {
                          // Detector::detect, [D, 1, H, W] probabilities pasted into the image
 };
 
+// The last step of every detector's inference on one image: per-class NMS at `nms_thresh`, then
+// the `max_detections` highest-scoring survivors (batched_nms returns them by descending score).
+Detections select_detections(const torch::Tensor& boxes, const torch::Tensor& scores,
+                             const torch::Tensor& labels, double nms_thresh,
+                             int64_t max_detections);
+
 struct RoIHeadsImpl : torch::nn::Module {
   RoIHeadsImpl(int64_t in_channels, RoIHeadsOptions options, uint64_t seed = 0);
   // features: the pooled levels (P2-P5; extras excluded); proposals per image. In training (with
