@@ -12,7 +12,7 @@ APT_PACKAGES := build-essential cmake ccache clang-format clang libclang-rt-14-d
   libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev pkg-config
 PY_PACKAGES := torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION) pycocotools tensorboard numpy
 
-.PHONY: deps apt-deps venv build test format check-format clean
+.PHONY: deps apt-deps venv build test demo format check-format clean
 
 deps: apt-deps venv
 
@@ -40,6 +40,10 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Trains a small detector on synthetic data on two local workers and prints its COCO AP.
+demo: build
+	BUILD=$(BUILD) bash scripts/demo.sh
 
 format:
 	git ls-files '*.h' '*.cpp' '*.cu' | xargs clang-format -i

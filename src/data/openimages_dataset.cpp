@@ -64,6 +64,7 @@ Dataset load_openimages_dataset(const OpenImagesOptions& options) {
                     options.class_descriptions_csv + ":" + std::to_string(n));
       }
       dataset.class_names.push_back(fields[1]);
+      dataset.class_mids.push_back(fields[0]);
       dataset.category_ids.push_back(static_cast<int64_t>(dataset.class_names.size()));
       label_of[fields[0]] = static_cast<int64_t>(dataset.class_names.size());
     }

@@ -86,6 +86,13 @@ Checkpoint Checkpointer::load(const std::string& path) {
   return checkpoint;
 }
 
+safetensors::TensorMap load_model_tensors(const std::string& path) {
+  safetensors::TensorMap tensors = safetensors::load(path).tensors;
+  for (auto it = tensors.begin(); it != tensors.end();)
+    it = it->first.rfind(kStatePrefix, 0) == 0 ? tensors.erase(it) : std::next(it);
+  return tensors;
+}
+
 void Checkpointer::prune() const {
   if (keep_last_ <= 0) return;
   std::vector<std::string> names;

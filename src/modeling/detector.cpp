@@ -191,6 +191,13 @@ LossMap GeneralizedRCNNImpl::losses(const ImageList& images, const std::vector<T
   return losses;
 }
 
+void GeneralizedRCNNImpl::reseed(uint64_t seed) {
+  rpn->sampler =
+      random_sampler(options.rpn.batch_size_per_image, options.rpn.positive_fraction, seed);
+  roi_heads->sampler = random_sampler(options.roi_heads.batch_size_per_image,
+                                      options.roi_heads.positive_fraction, seed + 1);
+}
+
 std::vector<Detections> GeneralizedRCNNImpl::inference(const ImageList& images) {
   auto features = backbone->forward(images.tensor);
   auto proposals =

@@ -1,16 +1,20 @@
 // largedet evaluate: score detections the way pycocotools (COCO bbox/segm) or the OpenImages
-// challenge (oid) would. This file holds the --annotations/--results mode; the trainer's
-// --config/--weights mode (run a model, then the same evaluators in memory) joins it later.
+// challenge (oid) would: either a results file (--annotations/--results), or a model run over the
+// configured test set on every rank (--config/--weights, engine/evaluator.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_timing.h"
 #include "command_registry.h"
+#include "largedet/core/config.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
+#include "largedet/engine/evaluator.h"
+#include "largedet/engine/runtime.h"
 #include "largedet/evaluation/coco_eval.h"
 #include "largedet/evaluation/openimages_eval.h"
 
@@ -21,14 +25,14 @@ using nlohmann::json;
 
 struct EvaluateArgs {
   std::string annotations, results, labels, output;
+  std::string config, weights;
+  std::vector<std::string> overrides;
   std::vector<std::string> types = {"bbox"};
   int threads = 0;
   bool per_category = false;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using largedet::tools::seconds_since;
 
 json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
@@ -77,16 +81,42 @@ void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
   }
 }
 
+// Runs the model on every rank; rank 0 prints the summary and writes --output.
+void evaluate_model(const EvaluateArgs& args) {
+  const auto config = largedet::Config::from_file(args.config, args.overrides);
+  const auto runtime = largedet::engine::setup_runtime(config);
+  auto model = largedet::engine::load_detector(config, args.weights, runtime.device);
+  largedet::engine::EvalOptions options;
+  if (!args.output.empty()) options.results_path = args.output + ".detections";
+  const auto scalars = largedet::engine::evaluate_detector(*model, config, runtime.device, options);
+  if (runtime.rank() != 0 || args.output.empty()) return;
+  json stats = json::object();
+  for (const auto& [name, value] : scalars) stats[name] = number_or_null(value);
+  largedet::write_file_atomic(args.output, stats.dump(2) + "\n");
+}
+
 void setup_evaluate(CLI::App& cmd) {
   auto args = std::make_shared<EvaluateArgs>();
-  cmd.add_option("--annotations,-a", args->annotations,
-                 "ground truth: COCO annotation JSON (bbox, segm) or OpenImages boxes CSV (oid)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd.add_option("--results,-r", args->results,
-                 "detections: COCO results JSON (bbox, segm) or OpenImages detections CSV (oid)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  auto* annotations = cmd.add_option(
+      "--annotations,-a", args->annotations,
+      "ground truth: COCO annotation JSON (bbox, segm) or OpenImages boxes CSV (oid)");
+  annotations->check(CLI::ExistingFile);
+  auto* results = cmd.add_option(
+      "--results,-r", args->results,
+      "detections: COCO results JSON (bbox, segm) or OpenImages detections CSV (oid)");
+  results->check(CLI::ExistingFile);
+  auto* config = cmd.add_option("--config,-c", args->config,
+                                "recipe YAML: run --weights over its test set instead (every "
+                                "rank under a launcher; the types follow the recipe)");
+  config->check(CLI::ExistingFile);
+  auto* weights = cmd.add_option("--weights,-w", args->weights,
+                                 "checkpoint or weights file (model_final.safetensors)");
+  weights->check(CLI::ExistingFile);
+  cmd.add_option("overrides", args->overrides, "--config mode: KEY=VALUE overrides");
+  annotations->needs(results)->excludes(config);
+  results->needs(annotations)->excludes(config);
+  config->needs(weights);
+  weights->needs(config);
   cmd.add_option("--type,-t", args->types, "bbox, segm (both: bbox,segm) or oid")
       ->delimiter(',')
       ->check(CLI::IsMember({"bbox", "segm", "oid"}))
@@ -94,10 +124,17 @@ void setup_evaluate(CLI::App& cmd) {
   cmd.add_option("--labels", args->labels,
                  "oid: verified image-level labels CSV (ImageID,LabelName,Confidence)")
       ->check(CLI::ExistingFile);
-  cmd.add_option("--output,-o", args->output, "write the statistics as JSON here");
+  cmd.add_option("--output,-o", args->output,
+                 "write the statistics as JSON here (--config mode: the detections too, to "
+                 "OUTPUT.detections)");
   cmd.add_option("--threads", args->threads, "worker threads (default: every usable core)");
   cmd.add_flag("--per-category", args->per_category, "print a per-category AP table");
   cmd.callback([args] {
+    if (!args->config.empty()) return evaluate_model(*args);
+    if (args->annotations.empty()) {
+      throw largedet::Error("nothing to evaluate", "largedet evaluate",
+                            "pass --annotations and --results, or --config and --weights");
+    }
     const bool oid = std::find(args->types.begin(), args->types.end(), "oid") != args->types.end();
     if (oid && args->types.size() > 1) {
       throw largedet::Error("--type oid cannot be combined with bbox or segm", "--type");

@@ -44,6 +44,8 @@ struct Dataset {
   // written back with the original ids.
   std::vector<std::string> class_names;
   std::vector<int64_t> category_ids;
+  // OpenImages: class_mids[label - 1] is the class MID (/m/...) the challenge's files use.
+  std::vector<std::string> class_mids;
   // Bad input met while loading; the loader keeps reporting into it (decode failures).
   std::shared_ptr<BadInputLog> bad_input = std::make_shared<BadInputLog>();
 

@@ -38,4 +38,8 @@ class Checkpointer {
   int keep_last_;
 };
 
+// The model tensors of a checkpoint or of a plain weights file (modeling::save_weights), without
+// the state blobs: what `largedet evaluate --weights` and `largedet infer` load.
+safetensors::TensorMap load_model_tensors(const std::string& path);
+
 }  // namespace largedet::engine

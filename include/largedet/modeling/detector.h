@@ -74,6 +74,11 @@ struct DetectorImpl : torch::nn::Module {
   // Detections in each image's original coordinates (Batch::original_sizes).
   std::vector<Detections> detect(const data::Batch& batch, bool normalized = true);
 
+  // Restarts every random choice the model makes in training (the R-CNN samplers) from `seed`.
+  // The trainer reseeds before each step from (SEED, iteration, rank, micro-step), so a resumed
+  // run draws exactly what an uninterrupted one would, with no generator state in checkpoints.
+  virtual void reseed(uint64_t /*seed*/) {}
+
   Transform transform;
 };
 
@@ -94,6 +99,7 @@ struct GeneralizedRCNNImpl : DetectorImpl {
   explicit GeneralizedRCNNImpl(RCNNOptions options);
   LossMap losses(const ImageList& images, const std::vector<Target>& targets) override;
   std::vector<Detections> inference(const ImageList& images) override;
+  void reseed(uint64_t seed) override;
   using DetectorImpl::losses;
 
   RCNNOptions options;

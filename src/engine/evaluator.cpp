@@ -1,0 +1,264 @@
+#include "largedet/engine/evaluator.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
+#include "largedet/core/logging.h"
+#include "largedet/data/build.h"
+#include "largedet/distributed/collectives.h"
+#include "largedet/evaluation/coco_eval.h"
+
+namespace largedet::engine {
+
+namespace {
+
+using evaluation::Detection;
+using evaluation::OidDetection;
+
+std::string format_double(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.17g", v);
+  return buffer;
+}
+
+// What one rank sends to rank 0: the image ids it ran (so that an image a bad-input replacement
+// brought to two ranks is scored once) and its detections as text.
+struct Shard {
+  std::vector<int64_t> image_ids;
+  std::string detections;
+};
+
+std::string encode_shard(const Shard& shard) {
+  std::ostringstream out;
+  out << shard.image_ids.size();
+  for (int64_t id : shard.image_ids) out << ' ' << id;
+  out << '\n' << shard.detections;
+  return out.str();
+}
+
+Shard decode_shard(const std::string& blob) {
+  Shard shard;
+  const size_t newline = blob.find('\n');
+  LARGEDET_CHECK(newline != std::string::npos, "evaluation: malformed detections from a rank");
+  std::istringstream head(blob.substr(0, newline));
+  size_t n = 0;
+  head >> n;
+  shard.image_ids.resize(n);
+  for (auto& id : shard.image_ids) head >> id;
+  shard.detections = blob.substr(newline + 1);
+  return shard;
+}
+
+std::string oid_csv_lines(const std::vector<OidDetection>& detections) {
+  std::string text;
+  for (const auto& d : detections) {
+    text += d.image_id + "," + d.label + "," + format_double(d.score) + "," +
+            format_double(d.xmin) + "," + format_double(d.ymin) + "," + format_double(d.xmax) +
+            "," + format_double(d.ymax) + "\n";
+  }
+  return text;
+}
+
+std::vector<OidDetection> parse_oid_lines(const std::string& text) {
+  std::vector<OidDetection> detections;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    OidDetection d;
+    std::string cell;
+    std::getline(fields, d.image_id, ',');
+    std::getline(fields, d.label, ',');
+    double* values[] = {&d.score, &d.xmin, &d.ymin, &d.xmax, &d.ymax};
+    for (double* v : values) {
+      std::getline(fields, cell, ',');
+      *v = std::stod(cell);
+    }
+    detections.push_back(std::move(d));
+  }
+  return detections;
+}
+
+// The images of `ids` not yet claimed by an earlier rank; claims them.
+std::set<int64_t> claim(const std::vector<int64_t>& ids, std::set<int64_t>& claimed) {
+  std::set<int64_t> mine;
+  for (int64_t id : ids)
+    if (claimed.insert(id).second) mine.insert(id);
+  return mine;
+}
+
+std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
+                                         const Config& config, const EvalOptions& options) {
+  const auto gt = evaluation::load_coco_json(config.get<std::string>("DATASETS.TEST_ANNOTATIONS"));
+  std::vector<Detection> detections;
+  std::set<int64_t> claimed;
+  for (const auto& blob : blobs) {
+    Shard shard = decode_shard(blob);
+    const auto mine = claim(shard.image_ids, claimed);
+    for (auto& d : evaluation::parse_coco_results(shard.detections, gt, "gathered detections"))
+      if (mine.count(d.image_id)) detections.push_back(std::move(d));
+  }
+  if (!options.results_path.empty())
+    evaluation::save_coco_results(options.results_path, detections, &gt);
+  std::vector<evaluation::IouType> types = {evaluation::IouType::kBbox};
+  if (config.get<bool>("MODEL.MASK_ON")) types.push_back(evaluation::IouType::kSegm);
+  std::map<std::string, double> scalars;
+  for (auto type : types) {
+    evaluation::CocoEvalParams params;
+    params.iou_type = type;
+    const auto result = evaluation::evaluate_coco(gt, detections, params);
+    const std::string name = evaluation::iou_type_name(type);
+    if (options.print)
+      std::cout << "Evaluate annotation type *" << name << "*\n" << result.summary();
+    for (size_t i = 0; i < result.stats.size(); ++i)
+      scalars[name + "/" + evaluation::kStatNames[i]] = result.stats[i];
+  }
+  return scalars;
+}
+
+std::map<std::string, double> score_openimages(const std::vector<std::string>& blobs,
+                                               const Config& config, const EvalOptions& options) {
+  const auto boxes =
+      evaluation::load_oid_boxes_csv(config.get<std::string>("DATASETS.TEST_ANNOTATIONS"));
+  const auto labels_csv = config.get<std::string>("DATASETS.TEST_IMAGE_LABELS");
+  const auto labels = labels_csv.empty() ? std::vector<evaluation::OidImageLabel>{}
+                                         : evaluation::load_oid_image_labels_csv(labels_csv);
+  std::vector<OidDetection> detections;
+  std::set<int64_t> claimed;
+  for (const auto& blob : blobs) {
+    Shard shard = decode_shard(blob);
+    if (claim(shard.image_ids, claimed).size() != shard.image_ids.size()) {
+      log::warning() << "evaluation: an image reached two ranks (bad-input replacement); its "
+                        "detections count twice";
+    }
+    auto lines = parse_oid_lines(shard.detections);
+    detections.insert(detections.end(), lines.begin(), lines.end());
+  }
+  if (!options.results_path.empty()) {
+    write_file_atomic(options.results_path,
+                      "ImageID,LabelName,Score,XMin,YMin,XMax,YMax\n" + oid_csv_lines(detections));
+  }
+  const auto result = evaluation::evaluate_openimages(boxes, labels, detections);
+  if (options.print) std::cout << result.summary().substr(0, result.summary().find('\n') + 1);
+  return {{"oid/mAP@0.5", result.map}};
+}
+
+}  // namespace
+
+std::vector<Detection> to_coco_detections(const modeling::Detections& detections, int64_t image_id,
+                                          const data::Dataset& dataset) {
+  auto boxes = detections.boxes.to(torch::kCPU, torch::kDouble).contiguous();
+  auto scores = detections.scores.to(torch::kCPU, torch::kDouble).contiguous();
+  auto labels = detections.labels.to(torch::kCPU, torch::kLong).contiguous();
+  torch::Tensor masks;
+  if (detections.masks.defined()) {
+    // Column-major (pycocotools' Fortran order): transpose each [H, W] mask before encoding.
+    masks = (detections.masks.select(1, 0) > 0.5).to(torch::kCPU, torch::kUInt8);
+    masks = masks.transpose(1, 2).contiguous();
+  }
+  const auto* b = boxes.data_ptr<double>();
+  std::vector<Detection> out;
+  for (int64_t i = 0; i < scores.size(0); ++i) {
+    const int64_t label = labels[i].item<int64_t>();
+    LARGEDET_CHECK(label >= 1 && label <= dataset.num_classes(), "detection label ", label,
+                   " outside the dataset's 1..", dataset.num_classes(),
+                   ": does MODEL.NUM_CLASSES match the test set?");
+    Detection d = evaluation::box_detection(image_id, dataset.category_ids[label - 1],
+                                            scores[i].item<double>(), b[4 * i], b[4 * i + 1],
+                                            b[4 * i + 2], b[4 * i + 3]);
+    if (masks.defined()) {
+      const auto h = static_cast<uint32_t>(masks.size(2)), w = static_cast<uint32_t>(masks.size(1));
+      d.segmentation.kind = evaluation::Segmentation::Kind::kRle;
+      d.segmentation.rle = evaluation::rle_encode(masks[i].data_ptr<uint8_t>(), h, w);
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<OidDetection> to_oid_detections(const modeling::Detections& detections,
+                                            const data::Record& record,
+                                            const data::Dataset& dataset, int64_t height,
+                                            int64_t width) {
+  auto boxes = detections.boxes.to(torch::kCPU, torch::kDouble).contiguous();
+  auto scores = detections.scores.to(torch::kCPU, torch::kDouble);
+  auto labels = detections.labels.to(torch::kCPU, torch::kLong);
+  LARGEDET_CHECK(dataset.class_mids.size() == dataset.class_names.size(),
+                 "OpenImages evaluation needs the class MIDs (DATASETS.CLASS_DESCRIPTIONS)");
+  const auto* b = boxes.data_ptr<double>();
+  std::vector<OidDetection> out;
+  for (int64_t i = 0; i < scores.size(0); ++i) {
+    const int64_t label = labels[i].item<int64_t>();
+    LARGEDET_CHECK(label >= 1 && label <= dataset.num_classes(), "detection label ", label,
+                   " outside the dataset's 1..", dataset.num_classes());
+    OidDetection d;
+    d.image_id = record.source_id;
+    d.label = dataset.class_mids[label - 1];
+    d.score = scores[i].item<double>();
+    d.xmin = b[4 * i] / width;
+    d.ymin = b[4 * i + 1] / height;
+    d.xmax = b[4 * i + 2] / width;
+    d.ymax = b[4 * i + 3] / height;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, const Config& config,
+                                                const c10::Device& device,
+                                                const EvalOptions& options) {
+  auto group = distributed::default_group();
+  const int rank = group ? group->rank() : 0;
+  const int world = group ? group->size() : 1;
+  const bool openimages = config.get<std::string>("DATASETS.FORMAT") == "openimages";
+  const auto start = std::chrono::steady_clock::now();
+
+  auto dataset = data::build_dataset(config, /*train=*/false);
+  auto loader = data::build_test_loader(config, dataset, rank, world);
+  model.eval();
+  torch::NoGradGuard no_grad;
+  Shard shard;
+  std::set<int64_t> seen;
+  std::vector<Detection> coco;
+  std::vector<OidDetection> oid;
+  while (auto batch = loader->next()) {
+    auto detections = model.detect(batch->to(device));
+    for (size_t i = 0; i < detections.size(); ++i) {
+      const int64_t id = batch->image_ids[i];
+      if (!seen.insert(id).second) continue;  // a bad-input replacement repeated an image
+      shard.image_ids.push_back(id);
+      if (openimages) {
+        const auto& record = dataset->records[static_cast<size_t>(id)];
+        auto d = to_oid_detections(detections[i], record, *dataset, batch->original_sizes[i][0],
+                                   batch->original_sizes[i][1]);
+        oid.insert(oid.end(), d.begin(), d.end());
+      } else {
+        auto d = to_coco_detections(detections[i], id, *dataset);
+        coco.insert(coco.end(), std::make_move_iterator(d.begin()),
+                    std::make_move_iterator(d.end()));
+      }
+    }
+  }
+  shard.detections = openimages ? oid_csv_lines(oid) : evaluation::coco_results_to_json(coco);
+  if (dataset->bad_input->total() > 0)
+    log::warning() << "test set " << dataset->bad_input->summary();
+
+  auto blobs = distributed::gather_bytes(encode_shard(shard), 0, group.get());
+  if (rank != 0) return {};
+  size_t images = 0;
+  for (const auto& blob : blobs) images += decode_shard(blob).image_ids.size();
+  log::info() << "inference on " << images << " test images over " << world << " rank(s) took "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+              << " s";
+  return openimages ? score_openimages(blobs, config, options) : score_coco(blobs, config, options);
+}
+
+}  // namespace largedet::engine

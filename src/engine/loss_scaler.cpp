@@ -1,0 +1,48 @@
+#include "largedet/engine/loss_scaler.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "largedet/core/error.h"
+
+namespace largedet::engine {
+
+LossScaler::LossScaler(bool enabled, LossScalerOptions options)
+    : enabled_(enabled), options_(options), scale_(options.init_scale) {
+  LARGEDET_CHECK(options.init_scale > 0 && options.growth_factor > 1 &&
+                     options.backoff_factor > 0 && options.backoff_factor < 1 &&
+                     options.growth_interval > 0,
+                 "loss scaler: AMP.INIT_SCALE must be > 0 and AMP.GROWTH_INTERVAL >= 1");
+}
+
+bool LossScaler::update(bool found_inf) {
+  if (!enabled_) return true;
+  if (found_inf) {
+    scale_ *= options_.backoff_factor;
+    good_steps_ = 0;
+    return false;
+  }
+  if (++good_steps_ == options_.growth_interval) {
+    scale_ *= options_.growth_factor;
+    good_steps_ = 0;
+  }
+  return true;
+}
+
+std::string LossScaler::state() const {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%a %lld", scale_, static_cast<long long>(good_steps_));
+  return buffer;
+}
+
+void LossScaler::load_state(const std::string& state) {
+  double scale = 0;
+  long long good = -1;
+  LARGEDET_CHECK(
+      std::sscanf(state.c_str(), "%la %lld", &scale, &good) == 2 && scale > 0 && good >= 0,
+      "loss scaler: malformed state \"", state, "\" in the checkpoint");
+  scale_ = scale;
+  good_steps_ = good;
+}
+
+}  // namespace largedet::engine

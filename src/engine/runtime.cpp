@@ -1,0 +1,53 @@
+#include "largedet/engine/runtime.h"
+
+#include <torch/cuda.h>
+
+#include "largedet/core/error.h"
+#include "largedet/core/logging.h"
+#include "largedet/core/threads.h"
+#include "largedet/engine/checkpointer.h"
+
+namespace largedet::engine {
+
+namespace {
+
+c10::Device configured_device(const Config& config, int local_rank) {
+  const auto name = config.get<std::string>("MODEL.DEVICE");
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw Error("MODEL.DEVICE is cuda but no CUDA device is available",
+                  config.source("MODEL.DEVICE"), "set MODEL.DEVICE=cpu");
+    }
+    const int count = static_cast<int>(torch::cuda::device_count());
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+  }
+  throw Error("unknown MODEL.DEVICE \"" + name + "\"", config.source("MODEL.DEVICE"),
+              "use cpu or cuda");
+}
+
+}  // namespace
+
+Runtime setup_runtime(const Config& config) {
+  log::set_level(log::parse_level(config.get<std::string>("LOG_LEVEL")));
+  distributed::ContextOptions context;
+  context.backend = config.get<std::string>("DISTRIBUTED.BACKEND");
+  context.timeout = std::chrono::seconds(config.get<int64_t>("DISTRIBUTED.TIMEOUT_SECONDS"));
+  Runtime runtime;
+  runtime.group = distributed::init(context);
+  configure_threads(config.get<int>("NUM_THREADS"), runtime.group->context().local_world_size);
+  runtime.device = configured_device(config, runtime.group->context().local_rank);
+  return runtime;
+}
+
+std::shared_ptr<modeling::DetectorImpl> load_detector(const Config& config,
+                                                      const std::string& weights,
+                                                      const c10::Device& device) {
+  auto model = modeling::build_detector(config);
+  modeling::load_state_dict(*model, load_model_tensors(weights), /*strict=*/true, weights);
+  model->to(device);
+  model->eval();
+  return model;
+}
+
+}  // namespace largedet::engine

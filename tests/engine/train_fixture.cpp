@@ -1,0 +1,89 @@
+#include "train_fixture.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "largedet/data/synthetic.h"
+
+namespace largedet::test {
+
+std::string write_tiny_recipe(const std::string& dir, int images) {
+  data::SynthOptions synth;
+  synth.out_dir = dir + "/data";
+  synth.images = images;
+  synth.size = 96;
+  synth.val_fraction = 0.25;
+  synth.max_objects = 3;
+  synth.seed = 7;
+  data::write_synthetic_coco(synth);
+  const std::string recipe = dir + "/tiny.yaml";
+  std::ofstream(recipe) << "MODEL:\n"
+                           "  NUM_CLASSES: 4\n"
+                           "  BACKBONE: {DEPTH: 18, WIDTH_MULTIPLIER: 0.125, FREEZE_AT: 0, "
+                           "NORM: SyncBN}\n"
+                           "  FPN: {OUT_CHANNELS: 16}\n"
+                           "  ANCHOR_GENERATOR: {SIZES: [[8], [16], [32], [64], [128]]}\n"
+                           "  RPN: {PRE_NMS_TOPK_TRAIN: 200, POST_NMS_TOPK_TRAIN: 100, "
+                           "PRE_NMS_TOPK_TEST: 100, POST_NMS_TOPK_TEST: 50, "
+                           "BATCH_SIZE_PER_IMAGE: 32}\n"
+                           "  ROI_HEADS: {BATCH_SIZE_PER_IMAGE: 32}\n"
+                           "  ROI_BOX_HEAD: {FC_DIM: 32}\n"
+                           "INPUT: {MIN_SIZE_TRAIN: [64, 72], MAX_SIZE_TRAIN: 96, "
+                           "MIN_SIZE_TEST: 72, MAX_SIZE_TEST: 96}\n"
+                           "DATASETS:\n"
+                           "  TRAIN_ANNOTATIONS: " +
+                               dir + "/data/annotations/instances_train.json\n" +
+                               "  TRAIN_IMAGES: " + dir + "/data/train\n" +
+                               "  TEST_ANNOTATIONS: " + dir +
+                               "/data/annotations/instances_val.json\n" + "  TEST_IMAGES: " + dir +
+                               "/data/val\n" +
+                               "DATALOADER: {NUM_WORKERS: 1}\n"
+                               "NUM_THREADS: 1\n"
+                               "SOLVER:\n"
+                               "  OPTIMIZER: pmd_lamb\n"
+                               "  IMS_PER_BATCH: 4\n"
+                               "  IMS_PER_DEVICE: 2\n"
+                               "  REFERENCE_BATCH: 4\n"
+                               "  BASE_LR: 0.01\n"
+                               "  MAX_ITER: 4\n"
+                               "  STEPS: [3]\n"
+                               "  WARMUP_ITERS: 2\n"
+                               "  LAMB: {DECAY_PERIOD: 3}\n"
+                               "  CHECKPOINT_PERIOD: 2\n"
+                               "  LOG_PERIOD: 2\n";
+  return recipe;
+}
+
+Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides) {
+  return Config::from_file(recipe, overrides);
+}
+
+ShellRun run_shell(const std::string& command) {
+  ShellRun run;
+  std::FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run;
+}
+
+std::string quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace largedet::test

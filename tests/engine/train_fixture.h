@@ -1,0 +1,27 @@
+// A tiny synthetic dataset and detector recipe that train in seconds on one core, shared by the
+// trainer tests, and a shell runner for the CLI tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "largedet/core/config.h"
+#include "temp_dir.h"
+
+namespace largedet::test {
+
+// Writes `images` synthetic images (96 px long side) under dir/data and a recipe dir/tiny.yaml:
+// ResNet-18 at 1/8 width with SyncBN, FPN 16, PMD-LAMB, batch 4 in micro-batches of 2,
+// multistep schedule (independent of MAX_ITER), no evaluation unless asked.
+std::string write_tiny_recipe(const std::string& dir, int images = 24);
+Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides = {});
+
+struct ShellRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+ShellRun run_shell(const std::string& command);
+std::string quote(const std::string& text);
+std::string read_text(const std::string& path);
+
+}  // namespace largedet::test

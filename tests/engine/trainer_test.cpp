@@ -1,0 +1,220 @@
+// End-to-end trainer runs on CPU with a tiny detector: one rank in-process, two ranks through
+// `largedet launch`, resume exactness, the NaN guard, signals, bad input and config errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "largedet/core/error.h"
+#include "largedet/core/safetensors.h"
+#include "largedet/engine/checkpointer.h"
+#include "largedet/engine/trainer.h"
+#include "train_fixture.h"
+
+namespace {
+
+using largedet::test::quote;
+using largedet::test::read_text;
+using largedet::test::run_shell;
+using largedet::test::TempDir;
+using largedet::test::tiny_config;
+using largedet::test::write_tiny_recipe;
+
+std::vector<nlohmann::json> metrics_lines(const std::string& run_dir) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+void expect_same_tensors(const std::string& a, const std::string& b) {
+  auto x = largedet::safetensors::load(a).tensors;
+  auto y = largedet::safetensors::load(b).tensors;
+  ASSERT_EQ(x.size(), y.size());
+  for (const auto& [name, tensor] : x) {
+    ASSERT_TRUE(y.count(name)) << name;
+    EXPECT_TRUE(tensor.equal(y.at(name))) << name << " differs";
+  }
+}
+
+TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::string run = dir.path() + "/run";
+  largedet::engine::TrainOptions options;
+  options.output_dir = run;
+  auto result = largedet::engine::train(tiny_config(recipe, {"TEST.EVAL_PERIOD=4"}), options);
+  EXPECT_EQ(result.iteration, 4);
+  EXPECT_FALSE(result.interrupted);
+  EXPECT_EQ(result.skipped_steps, 0);
+  EXPECT_EQ(result.bad_inputs, 0);
+  ASSERT_TRUE(result.evaluation.count("bbox/AP"));
+  EXPECT_GE(result.evaluation.at("bbox/AP"), 0.0);
+
+  auto lines = metrics_lines(run);
+  ASSERT_EQ(lines.size(), 3u);  // iterations 2 and 4, then the evaluation at 4
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(lines[i]["iteration"], 2 * (i + 1));
+    for (const char* key :
+         {"lr", "total_loss", "loss_classifier", "loss_box_reg", "loss_objectness",
+          "loss_rpn_box_reg", "data_time", "time", "images_per_second", "memory_mb"})
+      EXPECT_TRUE(lines[i].contains(key)) << key;
+    const double sum =
+        lines[i]["loss_classifier"].get<double>() + lines[i]["loss_box_reg"].get<double>() +
+        lines[i]["loss_objectness"].get<double>() + lines[i]["loss_rpn_box_reg"].get<double>();
+    EXPECT_NEAR(lines[i]["total_loss"].get<double>(), sum, 1e-6);
+  }
+  EXPECT_EQ(lines[2]["iteration"], 4);
+  EXPECT_DOUBLE_EQ(lines[2]["bbox/AP"].get<double>(), result.evaluation.at("bbox/AP"));
+
+  // Checkpoints at 2 and 4 (both kept), the pointer, final weights, config and events.
+  largedet::engine::Checkpointer checkpointer(run, 3);
+  ASSERT_TRUE(checkpointer.last().has_value());
+  EXPECT_EQ(*checkpointer.last(), run + "/model_0000004.safetensors");
+  auto checkpoint = largedet::engine::Checkpointer::load(run + "/model_0000002.safetensors");
+  EXPECT_EQ(checkpoint.iteration, 2);
+  for (const char* state : {"optimizer", "scheduler", "scaler", "rng/cpu"})
+    EXPECT_TRUE(checkpoint.state.count(state)) << state;
+  EXPECT_NE(checkpoint.metadata["config"].find("pmd_lamb"), std::string::npos);
+  EXPECT_EQ(::access((run + "/model_final.safetensors").c_str(), F_OK), 0);
+  EXPECT_NE(read_text(run + "/config.yaml").find("IMS_PER_BATCH: 4"), std::string::npos);
+
+  // `largedet evaluate --config --weights` scores the final weights exactly as training did.
+  auto eval = run_shell(quote(LARGEDET_CLI) + " evaluate --config " + quote(recipe) +
+                        " --weights " + quote(run + "/model_final.safetensors") + " --output " +
+                        quote(dir.path() + "/stats.json"));
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("Average Precision"), std::string::npos) << eval.output;
+  auto stats = nlohmann::json::parse(read_text(dir.path() + "/stats.json"));
+  EXPECT_DOUBLE_EQ(stats["bbox/AP"].get<double>(), result.evaluation.at("bbox/AP"));
+  EXPECT_FALSE(read_text(dir.path() + "/stats.json.detections").empty());
+}
+
+TEST(Trainer, ResumedRunEndsBitIdentical) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  largedet::engine::TrainOptions straight;
+  straight.output_dir = dir.path() + "/straight";
+  largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=5"}), straight);
+
+  largedet::engine::TrainOptions stopped;
+  stopped.output_dir = dir.path() + "/resumed";
+  auto first = largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=3"}), stopped);
+  EXPECT_EQ(first.iteration, 3);
+  stopped.resume = true;
+  auto second = largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=5"}), stopped);
+  EXPECT_EQ(second.start_iteration, 3);
+  EXPECT_EQ(second.iteration, 5);
+  // Steps 4 and 5 use the restored moments, schedule, data position and sampler seeds: any
+  // difference there would show in the weights.
+  expect_same_tensors(dir.path() + "/straight/model_final.safetensors",
+                      dir.path() + "/resumed/model_final.safetensors");
+}
+
+TEST(Trainer, NonFiniteLossesAreSkippedThenStopTheRun) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  // A zero pixel std makes every input Inf/NaN, so every loss is non-finite.
+  auto config = tiny_config(
+      recipe, {"MODEL.PIXEL_STD=[0, 0, 0]", "SOLVER.MAX_BAD_STEPS=3", "SOLVER.MAX_ITER=10"});
+  try {
+    largedet::engine::train(config, options);
+    FAIL() << "training should stop";
+  } catch (const largedet::Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("3 steps in a row had non-finite losses"), std::string::npos) << message;
+    EXPECT_NE(message.find("loss_"), std::string::npos) << message;
+    EXPECT_NE(message.find("iteration 3"), std::string::npos) << message;
+  }
+}
+
+TEST(Trainer, UnreadableImageIsSkippedAndCounted) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  std::ofstream(dir.path() + "/data/train/000001.jpg", std::ios::trunc) << "not a jpeg";
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  auto result = largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=6"}), options);
+  EXPECT_EQ(result.iteration, 6);
+  EXPECT_EQ(result.bad_inputs, 1);
+}
+
+TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path(), 8);
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  auto expect_error = [&](const std::vector<std::string>& overrides, const std::string& text) {
+    try {
+      largedet::engine::train(tiny_config(recipe, overrides), options);
+      ADD_FAILURE() << "no error for " << overrides[0];
+    } catch (const largedet::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  expect_error({"SOLVER.IMS_PER_DEVICE=3"}, "not a multiple of SOLVER.IMS_PER_DEVICE");
+  expect_error({"MODEL.NUM_CLASSES=80"}, "the training set has 4 classes");
+  expect_error({"MODEL.DEVICE=tpu"}, "unknown MODEL.DEVICE");
+  expect_error({"AMP.DTYPE=fp8"}, "use bf16 or fp16");
+  // Through the CLI: a misspelt key names the closest one and the command fails.
+  auto run = run_shell(quote(LARGEDET_CLI) + " train --config " + quote(recipe) +
+                       " SOLVER.BASE_LRR=0.1 --output " + quote(dir.path() + "/cli"));
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.output.find("SOLVER.BASE_LR"), std::string::npos) << run.output;
+}
+
+TEST(Trainer, SigintSavesACheckpointAndExitsCleanly) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::string run = dir.path() + "/run";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl(LARGEDET_CLI, LARGEDET_CLI, "train", "--config", recipe.c_str(), "--output",
+            run.c_str(), "SOLVER.MAX_ITER=100000", "SOLVER.LOG_PERIOD=1", "LOG_LEVEL=warning",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait for the first logged iteration, then interrupt.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (read_text(run + "/metrics.jsonl").empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  largedet::engine::Checkpointer checkpointer(run, 0);
+  ASSERT_TRUE(checkpointer.last().has_value());
+  auto checkpoint = largedet::engine::Checkpointer::load(*checkpointer.last());
+  EXPECT_GE(checkpoint.iteration, 1);
+  EXPECT_LT(checkpoint.iteration, 100000);
+}
+
+TEST(Trainer, TwoRanksThroughLaunch) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::string run = dir.path() + "/run";
+  auto launch = run_shell(quote(LARGEDET_CLI) + " launch --nproc-per-node 2 --master-port 0 -- " +
+                          quote(LARGEDET_CLI) + " train --config " + quote(recipe) + " --output " +
+                          quote(run) + " TEST.EVAL_PERIOD=4");
+  ASSERT_EQ(launch.exit_code, 0) << launch.output;
+  EXPECT_NE(launch.output.find("rank 1/2"), std::string::npos) << launch.output;
+  EXPECT_NE(launch.output.find("2 rank(s) x 1 micro-batch(es) x 2"), std::string::npos)
+      << launch.output;
+  auto lines = metrics_lines(run);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1]["images_per_second"].is_number(), true);
+  EXPECT_TRUE(lines[2].contains("bbox/AP"));
+  EXPECT_EQ(::access((run + "/model_0000004.safetensors").c_str(), F_OK), 0);
+}
+
+}  // namespace

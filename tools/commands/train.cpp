@@ -1,0 +1,47 @@
+// largedet train: the trainer (engine/trainer.h) from a recipe plus KEY=VALUE overrides.
+#include <iostream>
+
+#include "command_registry.h"
+#include "largedet/core/config.h"
+#include "largedet/engine/trainer.h"
+
+namespace {
+
+struct TrainArgs {
+  std::string file;
+  std::vector<std::string> overrides;
+  std::string output;
+  bool resume = false;
+};
+
+void setup_train(CLI::App& cmd) {
+  auto args = std::make_shared<TrainArgs>();
+  cmd.add_option("--config,-c", args->file, "recipe YAML (see configs/)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd.add_option("overrides", args->overrides,
+                 "KEY=VALUE overrides, e.g. SOLVER.IMS_PER_BATCH=1024 SOLVER.BASE_LR=0.02");
+  cmd.add_option("--output,-o", args->output,
+                 "run directory: checkpoints, metrics.jsonl, TensorBoard events, config.yaml "
+                 "(default: OUTPUT_DIR)");
+  cmd.add_flag("--resume", args->resume,
+               "continue from the run directory's last checkpoint (starts fresh when there is "
+               "none)");
+  cmd.footer(
+      "Several processes: largedet launch --nproc-per-node N -- largedet train ... (or torchrun, "
+      "mpirun, srun). SIGINT/SIGTERM save a checkpoint and exit; --resume continues.");
+  cmd.callback([args] {
+    const auto config = largedet::Config::from_file(args->file, args->overrides);
+    largedet::engine::TrainOptions options;
+    options.output_dir = args->output;
+    options.resume = args->resume;
+    largedet::engine::train(config, options);
+  });
+}
+
+}  // namespace
+
+LARGEDET_REGISTER_COMMAND("train",
+                          "Train a detector: iteration-based, data-parallel over ranks, with "
+                          "checkpoints, metrics, periodic evaluation and --resume",
+                          setup_train);
