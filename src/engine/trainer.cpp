@@ -267,6 +267,12 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   optimizer_ = solver::build_optimizer(config, *model_);
   scheduler_ =
       std::make_unique<solver::LRScheduler>(solver::build_lr_scheduler(config, *optimizer_));
+  // SOLVER.SCALE_SCHEDULE shrinks MAX_ITER with the warmup and steps (same number of epochs).
+  if (scheduler_->schedule().options().max_iter != max_iter_) {
+    log::info() << "SOLVER.SCALE_SCHEDULE: " << max_iter_ << " reference iterations become "
+                << scheduler_->schedule().options().max_iter << " at this batch size";
+    max_iter_ = scheduler_->schedule().options().max_iter;
+  }
 
   const bool amp = config.get<bool>("AMP.ENABLED") && device_.is_cuda();
   const auto amp_dtype = config.get<std::string>("AMP.DTYPE");

@@ -85,6 +85,18 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
   EXPECT_EQ(::access((run + "/model_final.safetensors").c_str(), F_OK), 0);
   EXPECT_NE(read_text(run + "/config.yaml").find("IMS_PER_BATCH: 4"), std::string::npos);
 
+  // TensorBoard itself reads the same scalars from the run directory.
+  auto events = run_shell(quote(LARGEDET_PYTHON) + " " + LARGEDET_SOURCE_DIR +
+                          "/tests/engine/read_events.py " + quote(run));
+  if (events.exit_code == 0) {
+    EXPECT_NE(events.output.find("total_loss 2 "), std::string::npos) << events.output;
+    EXPECT_NE(events.output.find("lr 4 "), std::string::npos) << events.output;
+    EXPECT_NE(events.output.find("bbox/AP 4 "), std::string::npos) << events.output;
+  } else {
+    EXPECT_NE(events.output.find("No module named 'tensorboard'"), std::string::npos)
+        << events.output;
+  }
+
   // `largedet evaluate --config --weights` scores the final weights exactly as training did.
   auto eval = run_shell(quote(LARGEDET_CLI) + " evaluate --config " + quote(recipe) +
                         " --weights " + quote(run + "/model_final.safetensors") + " --output " +
@@ -94,6 +106,19 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
   auto stats = nlohmann::json::parse(read_text(dir.path() + "/stats.json"));
   EXPECT_DOUBLE_EQ(stats["bbox/AP"].get<double>(), result.evaluation.at("bbox/AP"));
   EXPECT_FALSE(read_text(dir.path() + "/stats.json.detections").empty());
+
+  // Pictures: detections drawn into PNGs (one per input image), and the run's curves.
+  auto infer = run_shell(quote(LARGEDET_CLI) + " infer --config " + quote(recipe) + " --weights " +
+                         quote(run + "/model_0000004.safetensors") + " --input " +
+                         quote(dir.path() + "/data/val") + " --output " +
+                         quote(dir.path() + "/pictures") + " --score-threshold 0");
+  ASSERT_EQ(infer.exit_code, 0) << infer.output;
+  EXPECT_EQ(::access((dir.path() + "/pictures/000019.png").c_str(), F_OK), 0) << infer.output;
+  EXPECT_NE(infer.output.find("detection(s) with score >= 0"), std::string::npos);
+  auto plot = run_shell(quote(LARGEDET_CLI) + " plot " + quote(run) + " --output " +
+                        quote(dir.path() + "/curves.png"));
+  ASSERT_EQ(plot.exit_code, 0) << plot.output;
+  EXPECT_EQ(::access((dir.path() + "/curves.png").c_str(), F_OK), 0);
 }
 
 TEST(Trainer, ResumedRunEndsBitIdentical) {
@@ -215,6 +240,21 @@ TEST(Trainer, TwoRanksThroughLaunch) {
   EXPECT_EQ(lines[1]["images_per_second"].is_number(), true);
   EXPECT_TRUE(lines[2].contains("bbox/AP"));
   EXPECT_EQ(::access((run + "/model_0000004.safetensors").c_str(), F_OK), 0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Trainer, ScaleScheduleShortensTheRun) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path(), 8);
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  // Global batch 4 against a reference of 2: half the iterations for the same epochs.
+  auto result = largedet::engine::train(
+      tiny_config(recipe, {"SOLVER.REFERENCE_BATCH=2", "SOLVER.SCALE_SCHEDULE=true"}), options);
+  EXPECT_EQ(result.iteration, 2);
 }
 
 }  // namespace
