@@ -7,19 +7,11 @@
 #include <memory>
 #include <string>
 
+#include "common/shell.h"
 #include "largedet/distributed/process_group.h"
 
 namespace largedet::test {
 
-struct Run {
-  int code = -1;       // the launcher's exit code
-  std::string output;  // its stdout and stderr, interleaved
-};
-
-// Runs `sh -c command` and captures its output.
-Run run_shell(const std::string& command);
-// Single-quotes `text` for sh.
-std::string quote(const std::string& text);
 // `env ... largedet launch --nproc-per-node N --master-port 0 <launch_args> -- <this binary>
 //  --gtest_filter=DistWorker.DISABLED_<worker>`.
 Run launch_workers(int nproc, const std::string& worker,

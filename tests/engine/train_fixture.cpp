@@ -1,8 +1,5 @@
 #include "train_fixture.h"
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -59,24 +56,6 @@ std::string write_tiny_recipe(const std::string& dir, int images) {
 
 Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides) {
   return Config::from_file(recipe, overrides);
-}
-
-ShellRun run_shell(const std::string& command) {
-  ShellRun run;
-  std::FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return run;
-}
-
-std::string quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string read_text(const std::string& path) {

@@ -1,10 +1,11 @@
 // A tiny synthetic dataset and detector recipe that train in seconds on one core, shared by the
-// trainer tests, and a shell runner for the CLI tests.
+// trainer tests.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "common/shell.h"
 #include "largedet/core/config.h"
 #include "temp_dir.h"
 
@@ -16,12 +17,6 @@ namespace largedet::test {
 std::string write_tiny_recipe(const std::string& dir, int images = 24);
 Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides = {});
 
-struct ShellRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-ShellRun run_shell(const std::string& command);
-std::string quote(const std::string& text);
 std::string read_text(const std::string& path);
 
 }  // namespace largedet::test

@@ -88,7 +88,7 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
   // TensorBoard itself reads the same scalars from the run directory.
   auto events = run_shell(quote(LARGEDET_PYTHON) + " " + LARGEDET_SOURCE_DIR +
                           "/tests/engine/read_events.py " + quote(run));
-  if (events.exit_code == 0) {
+  if (events.code == 0) {
     EXPECT_NE(events.output.find("total_loss 2 "), std::string::npos) << events.output;
     EXPECT_NE(events.output.find("lr 4 "), std::string::npos) << events.output;
     EXPECT_NE(events.output.find("bbox/AP 4 "), std::string::npos) << events.output;
@@ -101,7 +101,7 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
   auto eval = run_shell(quote(LARGEDET_CLI) + " evaluate --config " + quote(recipe) +
                         " --weights " + quote(run + "/model_final.safetensors") + " --output " +
                         quote(dir.path() + "/stats.json"));
-  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  ASSERT_EQ(eval.code, 0) << eval.output;
   EXPECT_NE(eval.output.find("Average Precision"), std::string::npos) << eval.output;
   auto stats = nlohmann::json::parse(read_text(dir.path() + "/stats.json"));
   EXPECT_DOUBLE_EQ(stats["bbox/AP"].get<double>(), result.evaluation.at("bbox/AP"));
@@ -112,12 +112,12 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
                          quote(run + "/model_0000004.safetensors") + " --input " +
                          quote(dir.path() + "/data/val") + " --output " +
                          quote(dir.path() + "/pictures") + " --score-threshold 0");
-  ASSERT_EQ(infer.exit_code, 0) << infer.output;
+  ASSERT_EQ(infer.code, 0) << infer.output;
   EXPECT_EQ(::access((dir.path() + "/pictures/000019.png").c_str(), F_OK), 0) << infer.output;
   EXPECT_NE(infer.output.find("detection(s) with score >= 0"), std::string::npos);
   auto plot = run_shell(quote(LARGEDET_CLI) + " plot " + quote(run) + " --output " +
                         quote(dir.path() + "/curves.png"));
-  ASSERT_EQ(plot.exit_code, 0) << plot.output;
+  ASSERT_EQ(plot.code, 0) << plot.output;
   EXPECT_EQ(::access((dir.path() + "/curves.png").c_str(), F_OK), 0);
 }
 
@@ -192,7 +192,7 @@ TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
   // Through the CLI: a misspelt key names the closest one and the command fails.
   auto run = run_shell(quote(LARGEDET_CLI) + " train --config " + quote(recipe) +
                        " SOLVER.BASE_LRR=0.1 --output " + quote(dir.path() + "/cli"));
-  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.code, 1);
   EXPECT_NE(run.output.find("SOLVER.BASE_LR"), std::string::npos) << run.output;
 }
 
@@ -231,7 +231,7 @@ TEST(Trainer, TwoRanksThroughLaunch) {
   auto launch = run_shell(quote(LARGEDET_CLI) + " launch --nproc-per-node 2 --master-port 0 -- " +
                           quote(LARGEDET_CLI) + " train --config " + quote(recipe) + " --output " +
                           quote(run) + " TEST.EVAL_PERIOD=4");
-  ASSERT_EQ(launch.exit_code, 0) << launch.output;
+  ASSERT_EQ(launch.code, 0) << launch.output;
   EXPECT_NE(launch.output.find("rank 1/2"), std::string::npos) << launch.output;
   EXPECT_NE(launch.output.find("2 rank(s) x 1 micro-batch(es) x 2"), std::string::npos)
       << launch.output;
