@@ -42,7 +42,8 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Trains a small detector on synthetic data on two local workers and prints its COCO AP.
-demo: build
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target largedet_cli
 	BUILD=$(BUILD) bash scripts/demo.sh
 
 format:
