@@ -246,6 +246,11 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   checkpointer_ =
       std::make_unique<Checkpointer>(output_dir_, config.get<int>("SOLVER.CHECKPOINTS_KEPT"));
 
+  if (eval_period_ > 0 && config.get<std::string>("DATASETS.TEST_ANNOTATIONS").empty()) {
+    throw Error("TEST.EVAL_PERIOD is " + std::to_string(eval_period_) + " but there is no test set",
+                config.source("TEST.EVAL_PERIOD"),
+                "set DATASETS.TEST_ANNOTATIONS (and TEST_IMAGES), or TEST.EVAL_PERIOD=0");
+  }
   dataset_ = data::build_dataset(config, /*train=*/true);
   if (dataset_->num_classes() != config.get<int64_t>("MODEL.NUM_CLASSES")) {
     throw Error("the training set has " + std::to_string(dataset_->num_classes()) +

@@ -1,9 +1,12 @@
 #include "train_fixture.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
 #include "largedet/data/synthetic.h"
+#include "largedet/evaluation/coco_json.h"
 
 namespace largedet::test {
 
@@ -52,6 +55,32 @@ std::string write_tiny_recipe(const std::string& dir, int images) {
                                "  CHECKPOINT_PERIOD: 2\n"
                                "  LOG_PERIOD: 2\n";
   return recipe;
+}
+
+std::vector<std::string> write_openimages_csvs(const std::string& dir) {
+  ::mkdir((dir + "/oi").c_str(), 0755);
+  const auto train = evaluation::load_coco_json(dir + "/data/annotations/instances_train.json");
+  {
+    std::ofstream classes(dir + "/oi/classes.csv");
+    for (const auto& c : train.categories) classes << "/m/" << c.id << "," << c.name << "\n";
+  }
+  for (const std::string split : {"train", "val"}) {
+    const auto gt =
+        evaluation::load_coco_json(dir + "/data/annotations/instances_" + split + ".json");
+    std::ofstream csv(dir + "/oi/" + split + ".csv");
+    csv << "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,"
+           "IsGroupOf,IsDepiction,IsInside\n";
+    for (const auto& a : gt.annotations) {
+      const auto& image = gt.images[static_cast<size_t>(gt.image_index(a.image_id))];
+      const std::string id = image.file_name.substr(0, image.file_name.find('.'));
+      csv << id << ",synth,/m/" << a.category_id << ",1," << a.bbox[0] / image.width << ","
+          << (a.bbox[0] + a.bbox[2]) / image.width << "," << a.bbox[1] / image.height << ","
+          << (a.bbox[1] + a.bbox[3]) / image.height << ",0,0,0,0,0\n";
+    }
+  }
+  return {"DATASETS.FORMAT=openimages", "DATASETS.TRAIN_ANNOTATIONS=" + dir + "/oi/train.csv",
+          "DATASETS.TEST_ANNOTATIONS=" + dir + "/oi/val.csv",
+          "DATASETS.CLASS_DESCRIPTIONS=" + dir + "/oi/classes.csv"};
 }
 
 Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides) {

@@ -15,6 +15,9 @@ namespace largedet::test {
 // ResNet-18 at 1/8 width with SyncBN, FPN 16, PMD-LAMB, batch 4 in micro-batches of 2,
 // multistep schedule (independent of MAX_ITER), no evaluation unless asked.
 std::string write_tiny_recipe(const std::string& dir, int images = 24);
+// The same synthetic data as OpenImages CSVs under dir/oi (classes.csv, train.csv, val.csv; image
+// ids are the file stems); returns the overrides that select them.
+std::vector<std::string> write_openimages_csvs(const std::string& dir);
 Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides = {});
 
 std::string read_text(const std::string& path);

@@ -258,3 +258,47 @@ TEST(Trainer, ScaleScheduleShortensTheRun) {
 }
 
 }  // namespace
+
+namespace {
+
+// Mask R-CNN (segm evaluation through RLE-encoded masks), RetinaNet, and OpenImages data with its
+// mAP@0.5: each trains two iterations and evaluates through the trainer.
+TEST(Trainer, MaskRCNNRetinaNetAndOpenImagesTrainAndEvaluate) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::vector<std::string> common = {"SOLVER.MAX_ITER=2", "TEST.EVAL_PERIOD=2"};
+  auto run = [&](const std::string& name, std::vector<std::string> overrides) {
+    overrides.insert(overrides.end(), common.begin(), common.end());
+    largedet::engine::TrainOptions options;
+    options.output_dir = dir.path() + "/" + name;
+    return largedet::engine::train(tiny_config(recipe, overrides), options).evaluation;
+  };
+  auto mask = run("mask", {"MODEL.MASK_ON=true"});
+  ASSERT_TRUE(mask.count("segm/AP")) << "no segm evaluation";
+  EXPECT_GE(mask.at("segm/AP"), 0.0);
+  EXPECT_TRUE(mask.count("bbox/AP"));
+  auto retina = run("retinanet", {"MODEL.META_ARCHITECTURE=RetinaNet"});
+  ASSERT_TRUE(retina.count("bbox/AP"));
+  EXPECT_GE(retina.at("bbox/AP"), 0.0);
+  auto oid = run("openimages", largedet::test::write_openimages_csvs(dir.path()));
+  ASSERT_TRUE(oid.count("oid/mAP@0.5"));
+  EXPECT_GE(oid.at("oid/mAP@0.5"), 0.0);
+  EXPECT_LE(oid.at("oid/mAP@0.5"), 1.0);
+}
+
+TEST(Trainer, EvaluationWithoutATestSetFailsBeforeTraining) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path(), 8);
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  try {
+    largedet::engine::train(
+        tiny_config(recipe, {"TEST.EVAL_PERIOD=2", "DATASETS.TEST_ANNOTATIONS=\"\""}), options);
+    FAIL() << "no error";
+  } catch (const largedet::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("TEST.EVAL_PERIOD"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(::access((dir.path() + "/run/model_0000002.safetensors").c_str(), F_OK), 0);
+}
+
+}  // namespace
