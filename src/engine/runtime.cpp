@@ -29,7 +29,9 @@ c10::Device configured_device(const Config& config, int local_rank) {
 }  // namespace
 
 Runtime setup_runtime(const Config& config) {
-  log::set_level(log::parse_level(config.get<std::string>("LOG_LEVEL")));
+  // A recipe's LOG_LEVEL wins over the built-in default, not over `largedet --log-level`.
+  if (config.source("LOG_LEVEL") != "default")
+    log::set_level(log::parse_level(config.get<std::string>("LOG_LEVEL")));
   distributed::ContextOptions context;
   context.backend = config.get<std::string>("DISTRIBUTED.BACKEND");
   context.timeout = std::chrono::seconds(config.get<int64_t>("DISTRIBUTED.TIMEOUT_SECONDS"));
