@@ -16,6 +16,7 @@
 #include "largedet/core/error.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"
+#include "roi_align_bilinear.h"
 #endif
 
 namespace largedet::ops {
@@ -81,33 +82,18 @@ void compute_samples(const RoiGeometry<T>& g, int height, int width, int64_t poo
           const T xx = g.start_w + pw * g.bin_w +
                        static_cast<T>(ix + .5f) * g.bin_w / static_cast<T>(g.grid_w);
           Sample<T>& s = samples[k++];
-          T y = yy, x = xx;
-          if (y < -1.0 || y > height || x < -1.0 || x > width) {
+          int y_low, x_low, y_high, x_high;
+          T w1, w2, w3, w4;
+          if (!detail::bilinear_neighbours(height, width, yy, xx, y_low, x_low, y_high, x_high, w1,
+                                           w2, w3, w4)) {
             s = Sample<T>{0, 0, 0, 0, T(0), T(0), T(0), T(0)};
             continue;
           }
-          if (y <= 0) y = 0;
-          if (x <= 0) x = 0;
-          int y_low = static_cast<int>(y), x_low = static_cast<int>(x), y_high, x_high;
-          if (y_low >= height - 1) {
-            y_high = y_low = height - 1;
-            y = static_cast<T>(y_low);
-          } else {
-            y_high = y_low + 1;
-          }
-          if (x_low >= width - 1) {
-            x_high = x_low = width - 1;
-            x = static_cast<T>(x_low);
-          } else {
-            x_high = x_low + 1;
-          }
-          const T ly = y - y_low, lx = x - x_low;
-          const T hy = T(1) - ly, hx = T(1) - lx;
           s.pos1 = y_low * width + x_low;
           s.pos2 = y_low * width + x_high;
           s.pos3 = y_high * width + x_low;
           s.pos4 = y_high * width + x_high;
-          s.w1 = hy * hx, s.w2 = hy * lx, s.w3 = ly * hx, s.w4 = ly * lx;
+          s.w1 = w1, s.w2 = w2, s.w3 = w3, s.w4 = w4;
         }
       }
     }

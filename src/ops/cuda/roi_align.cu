@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <ATen/cuda/Atomic.cuh>
 
+#include "../roi_align_bilinear.h"
 #include "cuda_ops.h"
 
 namespace largedet::ops::cuda {
@@ -44,32 +45,6 @@ __device__ inline Geometry geometry(const T* roi, double spatial_scale, int pool
   return g;
 }
 
-// Neighbours and weights of one sampling point; false when the point is outside the map.
-template <typename T>
-__device__ inline bool bilinear(int height, int width, T y, T x, int& y_low, int& x_low,
-                                int& y_high, int& x_high, T& w1, T& w2, T& w3, T& w4) {
-  if (y < -1.0 || y > height || x < -1.0 || x > width) return false;
-  if (y <= 0) y = 0;
-  if (x <= 0) x = 0;
-  y_low = static_cast<int>(y);
-  x_low = static_cast<int>(x);
-  if (y_low >= height - 1) {
-    y_high = y_low = height - 1;
-    y = static_cast<T>(y_low);
-  } else {
-    y_high = y_low + 1;
-  }
-  if (x_low >= width - 1) {
-    x_high = x_low = width - 1;
-    x = static_cast<T>(x_low);
-  } else {
-    x_high = x_low + 1;
-  }
-  const T ly = y - y_low, lx = x - x_low, hy = T(1) - ly, hx = T(1) - lx;
-  w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx;
-  return true;
-}
-
 // T: the storage type; A: the arithmetic type (float for half and bfloat16).
 template <typename T, typename A>
 __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
@@ -97,7 +72,8 @@ __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
             start_w + pw * bin_w + static_cast<A>(ix + .5f) * bin_w / static_cast<A>(g.grid_w);
         int y0, x0, y1, x1;
         A w1, w2, w3, w4;
-        if (!bilinear<A>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4)) continue;
+        if (!detail::bilinear_neighbours<A>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4))
+          continue;
         sum += w1 * static_cast<A>(plane[y0 * width + x0]) +
                w2 * static_cast<A>(plane[y0 * width + x1]) +
                w3 * static_cast<A>(plane[y1 * width + x0]) +
@@ -134,7 +110,8 @@ __global__ void backward_kernel(int64_t total, const T* __restrict__ grad,
             start_w + pw * bin_w + static_cast<T>(ix + .5f) * bin_w / static_cast<T>(g.grid_w);
         int y0, x0, y1, x1;
         T w1, w2, w3, w4;
-        if (!bilinear<T>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4)) continue;
+        if (!detail::bilinear_neighbours<T>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4))
+          continue;
         gpuAtomicAdd(plane + y0 * width + x0, gb * w1 / count);
         gpuAtomicAdd(plane + y0 * width + x1, gb * w2 / count);
         gpuAtomicAdd(plane + y1 * width + x0, gb * w3 / count);
