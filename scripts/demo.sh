@@ -34,7 +34,11 @@ cp "$DEMO"/data/val/00072[1-4].jpg "$DEMO/sample/"
 echo "== 4/4 curves in $DEMO/curves.png"
 "$LARGEDET" plot "$DEMO/run" --output "$DEMO/curves.png"
 
-ap=$(grep -o '"bbox/AP":[0-9.eE+-]*' "$DEMO/run/metrics.jsonl" | tail -1 | cut -d: -f2)
+ap=$(grep -o '"bbox/AP":[0-9.eE+-]*' "$DEMO/run/metrics.jsonl" | tail -1 | cut -d: -f2 || true)
+if [ -z "$ap" ]; then
+  echo "no bbox/AP in $DEMO/run/metrics.jsonl: the final evaluation did not run (see the log above)"
+  exit 1
+fi
 printf '\nLargeDet demo: bbox AP %.3f on the synthetic val split (target >= 0.50); training plus evaluation took %d:%02d (target <= 10:00)\n' \
   "$ap" $((elapsed / 60)) $((elapsed % 60))
 echo "pictures: $DEMO/pictures/*.png, curves: $DEMO/curves.png, run: $DEMO/run"

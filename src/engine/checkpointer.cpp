@@ -86,6 +86,16 @@ Checkpoint Checkpointer::load(const std::string& path) {
   return checkpoint;
 }
 
+std::string checkpoint_path(const std::string& directory, int64_t iteration) {
+  return directory + "/" + file_name(iteration);
+}
+
+int64_t iteration_of(const std::string& path) {
+  const std::string name = path.substr(path.find_last_of('/') + 1);
+  if (!is_checkpoint_name(name)) throw Error("not a checkpoint file name", path);
+  return std::stoll(name.substr(6, 7));
+}
+
 safetensors::TensorMap load_model_tensors(const std::string& path) {
   safetensors::TensorMap tensors = safetensors::load(path).tensors;
   for (auto it = tensors.begin(); it != tensors.end();)

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <set>
@@ -13,6 +14,7 @@
 #include "largedet/core/logging.h"
 #include "largedet/data/build.h"
 #include "largedet/distributed/collectives.h"
+#include "largedet/engine/agreement.h"
 #include "largedet/evaluation/coco_eval.h"
 
 namespace largedet::engine {
@@ -87,7 +89,8 @@ std::vector<OidDetection> parse_oid_lines(const std::string& text) {
   return detections;
 }
 
-// The images of `ids` not yet claimed by an earlier rank; claims them.
+// The images of `ids` not yet claimed by an earlier rank; claims them. (A bad-input replacement
+// can bring an image to two ranks; its detections must count once.)
 std::set<int64_t> claim(const std::vector<int64_t>& ids, std::set<int64_t>& claimed) {
   std::set<int64_t> mine;
   for (int64_t id : ids)
@@ -132,15 +135,16 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
   const auto labels = labels_csv.empty() ? std::vector<evaluation::OidImageLabel>{}
                                          : evaluation::load_oid_image_labels_csv(labels_csv);
   std::vector<OidDetection> detections;
-  std::set<int64_t> claimed;
+  std::set<std::string> claimed;  // ImageIDs scored already (from an earlier rank)
   for (const auto& blob : blobs) {
-    Shard shard = decode_shard(blob);
-    if (claim(shard.image_ids, claimed).size() != shard.image_ids.size()) {
-      log::warning() << "evaluation: an image reached two ranks (bad-input replacement); its "
-                        "detections count twice";
+    std::set<std::string> mine;
+    for (auto& d : parse_oid_lines(decode_shard(blob).detections)) {
+      if (!claimed.count(d.image_id)) {
+        mine.insert(d.image_id);
+        detections.push_back(std::move(d));
+      }
     }
-    auto lines = parse_oid_lines(shard.detections);
-    detections.insert(detections.end(), lines.begin(), lines.end());
+    claimed.insert(mine.begin(), mine.end());
   }
   if (!options.results_path.empty()) {
     write_file_atomic(options.results_path,
@@ -149,6 +153,13 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
   const auto result = evaluation::evaluate_openimages(boxes, labels, detections);
   if (options.print) std::cout << result.summary().substr(0, result.summary().find('\n') + 1);
   return {{"oid/mAP@0.5", result.map}};
+}
+
+// A diverged model can output NaN boxes or scores: the results formats have no NaN, and AP counts
+// a dropped detection as missed, which is what it is.
+bool finite_detection(const double* box, double score) {
+  return std::isfinite(box[0]) && std::isfinite(box[1]) && std::isfinite(box[2]) &&
+         std::isfinite(box[3]) && std::isfinite(score);
 }
 
 }  // namespace
@@ -171,6 +182,7 @@ std::vector<Detection> to_coco_detections(const modeling::Detections& detections
     LARGEDET_CHECK(label >= 1 && label <= dataset.num_classes(), "detection label ", label,
                    " outside the dataset's 1..", dataset.num_classes(),
                    ": does MODEL.NUM_CLASSES match the test set?");
+    if (!finite_detection(b + 4 * i, scores[i].item<double>())) continue;
     Detection d = evaluation::box_detection(image_id, dataset.category_ids[label - 1],
                                             scores[i].item<double>(), b[4 * i], b[4 * i + 1],
                                             b[4 * i + 2], b[4 * i + 3]);
@@ -191,14 +203,14 @@ std::vector<OidDetection> to_oid_detections(const modeling::Detections& detectio
   auto boxes = detections.boxes.to(torch::kCPU, torch::kDouble).contiguous();
   auto scores = detections.scores.to(torch::kCPU, torch::kDouble);
   auto labels = detections.labels.to(torch::kCPU, torch::kLong);
-  LARGEDET_CHECK(dataset.class_mids.size() == dataset.class_names.size(),
-                 "OpenImages evaluation needs the class MIDs (DATASETS.CLASS_DESCRIPTIONS)");
   const auto* b = boxes.data_ptr<double>();
   std::vector<OidDetection> out;
   for (int64_t i = 0; i < scores.size(0); ++i) {
     const int64_t label = labels[i].item<int64_t>();
-    LARGEDET_CHECK(label >= 1 && label <= dataset.num_classes(), "detection label ", label,
-                   " outside the dataset's 1..", dataset.num_classes());
+    LARGEDET_CHECK(label >= 1 && label <= static_cast<int64_t>(dataset.class_mids.size()),
+                   "detection label ", label, " has no class MID (the dataset has ",
+                   dataset.class_mids.size(), ")");
+    if (!finite_detection(b + 4 * i, scores[i].item<double>())) continue;
     OidDetection d;
     d.image_id = record.source_id;
     d.label = dataset.class_mids[label - 1];
@@ -222,6 +234,16 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   const auto start = std::chrono::steady_clock::now();
 
   auto dataset = data::build_dataset(config, /*train=*/false);
+  // Checked on every rank before any inference, so that all fail alike instead of one rank
+  // throwing mid-way while the others wait to gather.
+  const auto num_classes = config.get<int64_t>("MODEL.NUM_CLASSES");
+  if (dataset->num_classes() != num_classes) {
+    throw Error("the test set has " + std::to_string(dataset->num_classes()) +
+                    " classes but MODEL.NUM_CLASSES is " + std::to_string(num_classes),
+                dataset->name, "evaluate on a test set with the training set's classes");
+  }
+  LARGEDET_CHECK(!openimages || dataset->class_mids.size() == dataset->class_names.size(),
+                 "OpenImages evaluation needs the class MIDs (DATASETS.CLASS_DESCRIPTIONS)");
   auto loader = data::build_test_loader(config, dataset, rank, world);
   model.eval();
   torch::NoGradGuard no_grad;
@@ -252,13 +274,17 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
     log::warning() << "test set " << dataset->bad_input->summary();
 
   auto blobs = distributed::gather_bytes(encode_shard(shard), 0, group.get());
-  if (rank != 0) return {};
-  size_t images = 0;
-  for (const auto& blob : blobs) images += decode_shard(blob).image_ids.size();
-  log::info() << "inference on " << images << " test images over " << world << " rank(s) took "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
-              << " s";
-  return openimages ? score_openimages(blobs, config, options) : score_coco(blobs, config, options);
+  std::map<std::string, double> scalars;
+  run_and_agree(group.get(), rank == 0, "scoring the evaluation", [&] {
+    size_t images = 0;
+    for (const auto& blob : blobs) images += decode_shard(blob).image_ids.size();
+    log::info() << "inference on " << images << " test images over " << world << " rank(s) took "
+                << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                << " s";
+    scalars =
+        openimages ? score_openimages(blobs, config, options) : score_coco(blobs, config, options);
+  });
+  return scalars;
 }
 
 }  // namespace largedet::engine

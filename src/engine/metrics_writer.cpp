@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
 
 namespace largedet::engine {
 
@@ -11,6 +12,23 @@ MetricsWriter::MetricsWriter(const std::string& directory, bool tensorboard)
     : jsonl_path_(directory + "/metrics.jsonl"), jsonl_(jsonl_path_, std::ios::app) {
   if (!jsonl_) throw Error("cannot open metrics file", jsonl_path_, "check the output directory");
   if (tensorboard) events_ = std::make_unique<EventWriter>(directory);
+}
+
+void MetricsWriter::drop_after(const std::string& directory, int64_t iteration) {
+  const std::string path = directory + "/metrics.jsonl";
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    const auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_object() && parsed.value("iteration", int64_t{0}) > iteration) {
+      dropped = true;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped) write_file_atomic(path, kept);
 }
 
 void MetricsWriter::write(int64_t iteration, const std::map<std::string, double>& scalars) {

@@ -26,6 +26,7 @@
 #include "largedet/data/seed.h"
 #include "largedet/distributed/collectives.h"
 #include "largedet/distributed/gradient_sync.h"
+#include "largedet/engine/agreement.h"
 #include "largedet/engine/checkpointer.h"
 #include "largedet/engine/evaluator.h"
 #include "largedet/engine/loss_scaler.h"
@@ -97,10 +98,10 @@ std::string archive_bytes(const std::function<void(torch::serialize::OutputArchi
   return out.str();
 }
 
-void load_archive(const std::string& bytes,
+void load_archive(const std::string& bytes, const c10::Device& device,
                   const std::function<void(torch::serialize::InputArchive&)>& load) {
   torch::serialize::InputArchive archive;
-  archive.load_from(bytes.data(), bytes.size());
+  archive.load_from(bytes.data(), bytes.size(), device);
   load(archive);
 }
 
@@ -178,6 +179,24 @@ class PeriodAverages {
   std::map<std::string, double> sums_, counts_;
 };
 
+// The periodic evaluation's test set, loaded at the start rather than hours later at the first
+// evaluation: it must exist and name the training set's classes in the same order.
+void check_test_set(const Config& config, const data::Dataset& train) {
+  if (config.get<std::string>("DATASETS.TEST_ANNOTATIONS").empty()) {
+    throw Error("TEST.EVAL_PERIOD is " + config.get<std::string>("TEST.EVAL_PERIOD") +
+                    " but there is no test set",
+                config.source("TEST.EVAL_PERIOD"),
+                "set DATASETS.TEST_ANNOTATIONS (and TEST_IMAGES), or TEST.EVAL_PERIOD=0");
+  }
+  const auto test = data::build_dataset(config, /*train=*/false);
+  if (test->category_ids != train.category_ids || test->class_mids != train.class_mids) {
+    throw Error("the test set's classes differ from the training set's (" +
+                    std::to_string(test->num_classes()) + " vs " +
+                    std::to_string(train.num_classes()) + ", or another order)",
+                test->name, "evaluate on a split of the same dataset");
+  }
+}
+
 class Trainer {
  public:
   Trainer(const Config& config, const TrainOptions& options);
@@ -185,6 +204,9 @@ class Trainer {
 
  private:
   void resume_or_start();
+  std::optional<std::string> checkpoint_to_resume();
+  void load_checkpoint(const std::string& path);
+  std::string write_checkpoint(int64_t iteration);
   void step(int64_t iteration);
   void log_period(int64_t iteration, double elapsed_iteration_time);
   void evaluate(int64_t iteration);
@@ -246,12 +268,13 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   checkpointer_ =
       std::make_unique<Checkpointer>(output_dir_, config.get<int>("SOLVER.CHECKPOINTS_KEPT"));
 
-  if (eval_period_ > 0 && config.get<std::string>("DATASETS.TEST_ANNOTATIONS").empty()) {
-    throw Error("TEST.EVAL_PERIOD is " + std::to_string(eval_period_) + " but there is no test set",
-                config.source("TEST.EVAL_PERIOD"),
-                "set DATASETS.TEST_ANNOTATIONS (and TEST_IMAGES), or TEST.EVAL_PERIOD=0");
-  }
   dataset_ = data::build_dataset(config, /*train=*/true);
+  if (eval_period_ > 0) check_test_set(config, *dataset_);
+  if (world_ > 1 && config.get<std::string>("MODEL.BACKBONE.NORM") == "BN") {
+    log::warning() << "MODEL.BACKBONE.NORM is BN on " << world_
+                   << " ranks: each rank keeps its own running statistics (checkpoints hold rank "
+                      "0's); SyncBN normalises over the global batch";
+  }
   if (dataset_->num_classes() != config.get<int64_t>("MODEL.NUM_CLASSES")) {
     throw Error("the training set has " + std::to_string(dataset_->num_classes()) +
                     " classes but MODEL.NUM_CLASSES is " +
@@ -293,33 +316,60 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   scaler_ = std::make_unique<LossScaler>(amp && autocast_dtype_ == at::kHalf, scaler_options);
 }
 
-void Trainer::resume_or_start() {
+// Rank 0 picks the checkpoint and tells the others, so that all ranks resume from the same
+// iteration even where their views of the directory differ; each rank then loads it itself.
+std::optional<std::string> Trainer::checkpoint_to_resume() {
   std::optional<std::string> last;
-  if (resume_) last = checkpointer_->last();
-  if (resume_ && !last)
-    log::info() << "no checkpoint in " << output_dir_ << ": starting from scratch";
-  if (last) {
-    Checkpoint checkpoint = Checkpointer::load(*last);
-    modeling::load_state_dict(*model_, checkpoint.model, /*strict=*/true, *last);
-    auto state = [&](const std::string& name) -> const std::string& {
-      auto it = checkpoint.state.find(name);
-      if (it == checkpoint.state.end())
-        throw Error("the checkpoint has no " + name + " state", *last, "was it written by train?");
-      return it->second;
-    };
-    load_archive(state("optimizer"), [&](auto& a) { optimizer_->load(a); });
-    load_archive(state("scheduler"), [&](auto& a) { scheduler_->load(a); });
-    scaler_->load_state(state("scaler"));
-    const std::string& rng = state("rng/cpu");
-    auto rng_state = torch::empty({static_cast<int64_t>(rng.size())}, torch::kByte);
-    std::memcpy(rng_state.data_ptr(), rng.data(), rng.size());
-    at::Generator generator = at::detail::getDefaultCPUGenerator();
-    generator.set_state(rng_state);
-    result_.start_iteration = checkpoint.iteration;
-    auto saved_config = checkpoint.metadata.find("config");
-    if (saved_config != checkpoint.metadata.end() && saved_config->second != config_.dump())
-      log::warning() << "the configuration differs from the one " << *last << " was trained with";
-    log::info() << "resumed from " << *last << " at iteration " << checkpoint.iteration;
+  if (rank_ == 0 && resume_) last = checkpointer_->last();
+  auto iteration =
+      torch::full({1}, last ? static_cast<double>(iteration_of(*last)) : -1.0, torch::kDouble);
+  distributed::broadcast(iteration, 0, group_.get());
+  const auto chosen = static_cast<int64_t>(iteration.item<double>());
+  if (chosen < 0) {
+    if (resume_) log::info() << "no checkpoint in " << output_dir_ << ": starting from scratch";
+    return std::nullopt;
+  }
+  return checkpoint_path(output_dir_, chosen);
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  Checkpoint checkpoint = Checkpointer::load(path);
+  modeling::load_state_dict(*model_, checkpoint.model, /*strict=*/true, path);
+  auto state = [&](const std::string& name) -> const std::string& {
+    auto it = checkpoint.state.find(name);
+    if (it == checkpoint.state.end())
+      throw Error("the checkpoint has no " + name + " state", path, "was it written by train?");
+    return it->second;
+  };
+  // The optimizer's state tensors come back on this rank's device (rank 0 saved them from its
+  // own, and a GPU run may resume on the CPU).
+  load_archive(state("optimizer"), device_, [&](auto& a) { optimizer_->load(a); });
+  load_archive(state("scheduler"), c10::Device(c10::kCPU), [&](auto& a) { scheduler_->load(a); });
+  scaler_->load_state(state("scaler"));
+  const std::string& rng = state("rng/cpu");
+  auto rng_state = torch::empty({static_cast<int64_t>(rng.size())}, torch::kByte);
+  std::memcpy(rng_state.data_ptr(), rng.data(), rng.size());
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng_state);
+  result_.start_iteration = checkpoint.iteration;
+  auto saved_config = checkpoint.metadata.find("config");
+  if (saved_config != checkpoint.metadata.end() && saved_config->second != config_.dump())
+    log::warning() << "the configuration differs from the one " << path << " was trained with";
+  auto consumed = checkpoint.metadata.find("batches_consumed_per_rank");
+  if (consumed != checkpoint.metadata.end() &&
+      std::stoll(consumed->second) != checkpoint.iteration * plan_.micro_batches) {
+    log::warning() << "the checkpoint was written with " << consumed->second
+                   << " batches per rank consumed, this run counts "
+                   << checkpoint.iteration * plan_.micro_batches
+                   << " (world size or SOLVER.IMS_PER_DEVICE changed): the data order differs "
+                      "from an uninterrupted run";
+  }
+  log::info() << "resumed from " << path << " at iteration " << checkpoint.iteration;
+}
+
+void Trainer::resume_or_start() {
+  if (auto path = checkpoint_to_resume()) {
+    run_and_agree(group_.get(), true, "loading " + *path, [&] { load_checkpoint(*path); });
   }
   result_.iteration = result_.start_iteration;
   if (world_ > 1) {
@@ -329,14 +379,22 @@ void Trainer::resume_or_start() {
   }
   loader_ = data::build_train_loader(config_, dataset_, rank_, world_,
                                      result_.start_iteration * plan_.micro_batches);
-  if (rank_ == 0) {
+  run_and_agree(group_.get(), rank_ == 0, "writing to " + output_dir_, [&] {
+    // Lines past the checkpoint come from a run that crashed after it: they are redone now.
+    MetricsWriter::drop_after(output_dir_, result_.start_iteration);
     metrics_ = std::make_unique<MetricsWriter>(output_dir_);
     write_file_atomic(output_dir_ + "/config.yaml", config_.dump());
-  }
+  });
 }
 
 std::string Trainer::save_checkpoint(int64_t iteration) {
-  if (rank_ != 0) return "";
+  std::string path;
+  run_and_agree(group_.get(), rank_ == 0, "saving the checkpoint",
+                [&] { path = write_checkpoint(iteration); });
+  return path;
+}
+
+std::string Trainer::write_checkpoint(int64_t iteration) {
   Checkpoint checkpoint;
   checkpoint.iteration = iteration;
   for (auto& [name, tensor] : modeling::state_dict(*model_))
@@ -356,8 +414,7 @@ std::string Trainer::save_checkpoint(int64_t iteration) {
 void Trainer::step(int64_t iteration) {
   scheduler_->set_iteration(iteration);
   optimizer_->zero_grad(/*set_to_none=*/false);
-  std::map<std::string, double> losses;
-  bool finite = true;
+  std::map<std::string, torch::Tensor> loss_sums;  // over micro-batches, on the device
   double data_time = 0;
   for (int64_t micro = 0; micro < plan_.micro_batches; ++micro) {
     const auto data_start = Clock::now();
@@ -375,21 +432,36 @@ void Trainer::step(int64_t iteration) {
     for (const auto& [name, loss] : loss_map) {
       total = total.defined() ? total + loss.to(torch::kFloat) : loss.to(torch::kFloat);
     }
-    const double divisor = static_cast<double>(plan_.micro_batches);
-    (total * (scaler_->scale() / divisor)).backward();
-    double total_value = 0;
+    (total * (scaler_->scale() / static_cast<double>(plan_.micro_batches))).backward();
     for (const auto& [name, loss] : loss_map) {
-      const double v = loss.detach().to(torch::kDouble).item<double>();
-      losses[name] += v / divisor;
-      total_value += v / divisor;
-      if (!std::isfinite(v)) {
+      auto value = loss.detach().to(torch::kDouble);
+      auto& sum = loss_sums[name];
+      sum = sum.defined() ? sum + value : value;
+    }
+  }
+  if (sync_) sync_->finish();
+
+  // The losses reach the host once per step (each .item() would wait for the GPU).
+  std::map<std::string, double> losses;
+  bool finite = true;
+  {
+    std::vector<torch::Tensor> sums;
+    for (const auto& [name, sum] : loss_sums) sums.push_back(sum);
+    const auto values = torch::stack(sums).to(torch::kCPU);
+    size_t i = 0;
+    double total = 0;
+    for (const auto& [name, sum] : loss_sums) {
+      const double mean = values[static_cast<int64_t>(i++)].item<double>() /
+                          static_cast<double>(plan_.micro_batches);
+      losses[name] = mean;
+      total += mean;
+      if (!std::isfinite(mean)) {
         finite = false;
         bad_losses_.insert(name);
       }
     }
-    losses["total_loss"] += total_value;
+    losses["total_loss"] = total;
   }
-  if (sync_) sync_->finish();
 
   // fp16: gradients back to their true scale; an overflow anywhere skips the step.
   bool overflow = false;
@@ -429,8 +501,8 @@ void Trainer::step(int64_t iteration) {
       throw Error("training diverged: " + std::to_string(bad_in_a_row_) +
                       " steps in a row had non-finite losses (" + names + ")",
                   "iteration " + std::to_string(iteration + 1),
-                  "lower SOLVER.BASE_LR, lengthen SOLVER.WARMUP_ITERS, or set "
-                  "SOLVER.MAX_GRAD_NORM; then --resume from the last checkpoint");
+                  "lower SOLVER.BASE_LR or lengthen SOLVER.WARMUP_ITERS (with LAMB, or set "
+                  "SOLVER.MAX_GRAD_NORM); then --resume from the last checkpoint");
     }
     bad_losses_.clear();
     return;
@@ -456,17 +528,17 @@ void Trainer::log_period(int64_t iteration, double iteration_time) {
   scalars["time"] = iteration_time;
   scalars["images_per_second"] = global_batch / iteration_time;
   scalars["memory_mb"] = memory_mb(device_);
-  if (rank_ != 0) return;
-  metrics_->write(iteration, scalars);
-  last_logged_ = scalars;
+  run_and_agree(group_.get(), rank_ == 0, "writing metrics",
+                [&] { metrics_->write(iteration, scalars); });
+  if (rank_ == 0) last_logged_ = scalars;
 }
 
 void Trainer::evaluate(int64_t iteration) {
   auto scalars = evaluate_detector(*model_, config_, device_);
   model_->train();
-  if (rank_ != 0) return;
-  metrics_->write(iteration, scalars);
-  result_.evaluation = scalars;
+  run_and_agree(group_.get(), rank_ == 0, "writing metrics",
+                [&] { metrics_->write(iteration, scalars); });
+  if (rank_ == 0) result_.evaluation = scalars;
 }
 
 TrainResult Trainer::run() {
@@ -485,7 +557,8 @@ TrainResult Trainer::run() {
     result_.iteration = done;
     ++period_iterations;
     const bool last = done == max_iter_;
-    if (done % log_period_ == 0 || last || stop_requested_) {
+    const bool log_now = done % log_period_ == 0 || last || stop_requested_;
+    if (log_now) {
       const double per_iteration = seconds(Clock::now() - period_start) / period_iterations;
       log_period(done, per_iteration);
       if (rank_ == 0 && !last_logged_.empty()) {
@@ -500,8 +573,6 @@ TrainResult Trainer::run() {
              << format_duration(progress.eta_seconds(done));
         log::info() << line.str();
       }
-      period_start = Clock::now();
-      period_iterations = 0;
     }
     if (rank_ == 0) {
       std::ostringstream status;
@@ -518,13 +589,17 @@ TrainResult Trainer::run() {
       return result_;
     }
     if (eval_period_ > 0 && (done % eval_period_ == 0 || last)) evaluate(done);
+    if (log_now) {  // the next period's timing starts after this one's checkpoint and evaluation
+      period_start = Clock::now();
+      period_iterations = 0;
+    }
   }
   result_.bad_inputs = dataset_->bad_input->total();
-  if (rank_ == 0) {
+  run_and_agree(group_.get(), rank_ == 0, "saving the final weights", [&] {
     modeling::save_weights(*model_, output_dir_ + "/model_final.safetensors");
     log::info() << "final weights: " << output_dir_ << "/model_final.safetensors; "
                 << dataset_->bad_input->summary();
-  }
+  });
   return result_;
 }
 

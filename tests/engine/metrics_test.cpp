@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/shell.h"
 #include "largedet/engine/event_writer.h"
 #include "largedet/engine/metrics_writer.h"
 #include "temp_dir.h"
@@ -13,14 +14,10 @@
 namespace largedet::engine {
 namespace {
 
+// The command's output, or "FAILED: <output>" when it exits with an error.
 std::string run(const std::string& command) {
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    char buffer[4096];
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-    if (::pclose(pipe) != 0) return "FAILED: " + out;
-  }
-  return out;
+  const auto result = test::run_shell(command);
+  return result.code == 0 ? result.output : "FAILED: " + result.output;
 }
 
 TEST(EventWriter, Crc32cMatchesTheStandardCheckValue) {
@@ -69,6 +66,28 @@ TEST(MetricsWriter, WritesOneJsonObjectPerLine) {
   EXPECT_EQ(a["total_loss"], 2.5);
   EXPECT_TRUE(a["bad"].is_null());
   EXPECT_EQ(b["iteration"], 2);
+}
+
+}  // namespace
+}  // namespace largedet::engine
+
+namespace largedet::engine {
+namespace {
+
+TEST(MetricsWriter, DropAfterRemovesTheLinesARestartRedoes) {
+  test::TempDir dir;
+  {
+    MetricsWriter writer(dir.path(), /*tensorboard=*/false);
+    for (int64_t it : {2, 4, 6}) writer.write(it, {{"total_loss", 1.0 / it}});
+  }
+  MetricsWriter::drop_after(dir.path(), 4);
+  std::ifstream in(dir.path() + "/metrics.jsonl");
+  std::vector<int64_t> iterations;
+  std::string line;
+  while (std::getline(in, line))
+    iterations.push_back(nlohmann::json::parse(line)["iteration"].get<int64_t>());
+  EXPECT_EQ(iterations, (std::vector<int64_t>{2, 4}));
+  MetricsWriter::drop_after(dir.path() + "/missing", 0);  // no file: nothing to do
 }
 
 }  // namespace

@@ -132,10 +132,16 @@ TEST(Trainer, ResumedRunEndsBitIdentical) {
   stopped.output_dir = dir.path() + "/resumed";
   auto first = largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=3"}), stopped);
   EXPECT_EQ(first.iteration, 3);
+  // As if the first run had crashed after logging iteration 4: the resumed run redoes it.
+  std::ofstream(stopped.output_dir + "/metrics.jsonl", std::ios::app)
+      << "{\"iteration\": 4, \"total_loss\": 9.0}\n";
   stopped.resume = true;
   auto second = largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=5"}), stopped);
   EXPECT_EQ(second.start_iteration, 3);
   EXPECT_EQ(second.iteration, 5);
+  std::vector<int64_t> logged;
+  for (const auto& line : metrics_lines(stopped.output_dir)) logged.push_back(line["iteration"]);
+  EXPECT_EQ(logged, (std::vector<int64_t>{2, 3, 4, 5}));
   // Steps 4 and 5 use the restored moments, schedule, data position and sampler seeds: any
   // difference there would show in the weights.
   expect_same_tensors(dir.path() + "/straight/model_final.safetensors",

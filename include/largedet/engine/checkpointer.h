@@ -38,6 +38,11 @@ class Checkpointer {
   int keep_last_;
 };
 
+// DIR/model_<iteration, 7 digits>.safetensors.
+std::string checkpoint_path(const std::string& directory, int64_t iteration);
+// The iteration in a checkpoint's file name (.../model_0001234.safetensors -> 1234).
+int64_t iteration_of(const std::string& path);
+
 // The model tensors of a checkpoint or of a plain weights file (modeling::save_weights), without
 // the state blobs: what `largedet evaluate --weights` and `largedet infer` load.
 safetensors::TensorMap load_model_tensors(const std::string& path);

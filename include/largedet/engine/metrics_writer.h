@@ -18,6 +18,8 @@ class MetricsWriter {
   // `scalars` holds every value of the period (lr, each loss, total_loss, data_time, ...).
   void write(int64_t iteration, const std::map<std::string, double>& scalars);
   const std::string& jsonl_path() const { return jsonl_path_; }
+  // Removes DIR/metrics.jsonl's lines past `iteration` (a resumed run redoes them).
+  static void drop_after(const std::string& directory, int64_t iteration);
 
  private:
   std::string jsonl_path_;
