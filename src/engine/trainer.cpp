@@ -64,7 +64,6 @@ class StopSignals {
     std::signal(SIGINT, old_int_);
     std::signal(SIGTERM, old_term_);
   }
-  bool requested() const { return g_stop_signal != 0; }
 
  private:
   void (*old_int_)(int);
@@ -110,11 +109,13 @@ std::string tensor_bytes(const torch::Tensor& t) {
   return std::string(static_cast<const char*>(c.data_ptr()), c.nbytes());
 }
 
-// Peak GPU memory allocated by tensors on CUDA; the process's resident memory on the CPU.
+// Peak GPU memory allocated by tensors since the last call (one log period) on CUDA; the
+// process's resident memory on the CPU.
 double memory_mb(const c10::Device& device) {
 #ifdef LARGEDET_WITH_CUDA
   if (device.is_cuda()) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
     return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
   }
 #endif
