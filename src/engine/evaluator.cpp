@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -23,12 +22,6 @@ namespace {
 
 using evaluation::Detection;
 using evaluation::OidDetection;
-
-std::string format_double(double v) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", v);
-  return buffer;
-}
 
 // What one rank sends to rank 0: the image ids it ran (so that an image a bad-input replacement
 // brought to two ranks is scored once) and its detections as text.
@@ -56,37 +49,6 @@ Shard decode_shard(const std::string& blob) {
   for (auto& id : shard.image_ids) head >> id;
   shard.detections = blob.substr(newline + 1);
   return shard;
-}
-
-std::string oid_csv_lines(const std::vector<OidDetection>& detections) {
-  std::string text;
-  for (const auto& d : detections) {
-    text += d.image_id + "," + d.label + "," + format_double(d.score) + "," +
-            format_double(d.xmin) + "," + format_double(d.ymin) + "," + format_double(d.xmax) +
-            "," + format_double(d.ymax) + "\n";
-  }
-  return text;
-}
-
-std::vector<OidDetection> parse_oid_lines(const std::string& text) {
-  std::vector<OidDetection> detections;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream fields(line);
-    OidDetection d;
-    std::string cell;
-    std::getline(fields, d.image_id, ',');
-    std::getline(fields, d.label, ',');
-    double* values[] = {&d.score, &d.xmin, &d.ymin, &d.xmax, &d.ymax};
-    for (double* v : values) {
-      std::getline(fields, cell, ',');
-      *v = std::stod(cell);
-    }
-    detections.push_back(std::move(d));
-  }
-  return detections;
 }
 
 // The images of `ids` not yet claimed by an earlier rank; claims them. (A bad-input replacement
@@ -136,9 +98,10 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
                                          : evaluation::load_oid_image_labels_csv(labels_csv);
   std::vector<OidDetection> detections;
   std::set<std::string> claimed;  // ImageIDs scored already (from an earlier rank)
-  for (const auto& blob : blobs) {
+  for (size_t r = 0; r < blobs.size(); ++r) {
     std::set<std::string> mine;
-    for (auto& d : parse_oid_lines(decode_shard(blob).detections)) {
+    for (auto& d : evaluation::parse_oid_detections_csv(
+             decode_shard(blobs[r]).detections, "detections from rank " + std::to_string(r))) {
       if (!claimed.count(d.image_id)) {
         mine.insert(d.image_id);
         detections.push_back(std::move(d));
@@ -147,8 +110,7 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
     claimed.insert(mine.begin(), mine.end());
   }
   if (!options.results_path.empty()) {
-    write_file_atomic(options.results_path,
-                      "ImageID,LabelName,Score,XMin,YMin,XMax,YMax\n" + oid_csv_lines(detections));
+    write_file_atomic(options.results_path, evaluation::oid_detections_to_csv(detections));
   }
   const auto result = evaluation::evaluate_openimages(boxes, labels, detections);
   if (options.print) std::cout << result.summary().substr(0, result.summary().find('\n') + 1);
@@ -269,7 +231,8 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
       }
     }
   }
-  shard.detections = openimages ? oid_csv_lines(oid) : evaluation::coco_results_to_json(coco);
+  shard.detections =
+      openimages ? evaluation::oid_detections_to_csv(oid) : evaluation::coco_results_to_json(coco);
   if (dataset->bad_input->total() > 0)
     log::warning() << "test set " << dataset->bad_input->summary();
 

@@ -3,8 +3,10 @@
 // these files; a quote is rejected rather than misread.
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <unordered_map>
 
 #include "largedet/core/error.h"
@@ -15,8 +17,10 @@ namespace {
 
 class CsvReader {
  public:
-  CsvReader(const std::string& path, std::vector<std::string> required) : path_(path), in_(path) {
-    if (!in_) throw Error("cannot open the CSV file", path, "check the path");
+  // `name` says where the text came from in messages (a path, "detections from rank 1").
+  CsvReader(std::istream& in, std::string name, const std::vector<std::string>& required)
+      : path_(std::move(name)), in_(in) {
+    const std::string& path = path_;
     std::string header;
     if (!std::getline(in_, header)) throw Error("the CSV file is empty", path);
     ++line_;
@@ -80,16 +84,46 @@ class CsvReader {
   }
 
   std::string path_;
-  std::ifstream in_;
+  std::istream& in_;
   size_t line_ = 0;
   std::vector<std::string> fields_;
   std::unordered_map<std::string, size_t> columns_;
 };
 
+std::ifstream open_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot open the CSV file", path, "check the path");
+  return in;
+}
+
+std::vector<OidDetection> read_detections(std::istream& in, const std::string& name) {
+  CsvReader csv(in, name, {"ImageID", "LabelName", "Score", "XMin", "YMin", "XMax", "YMax"});
+  std::vector<OidDetection> dets;
+  while (csv.next()) {
+    OidDetection d;
+    d.image_id = csv.text("ImageID");
+    d.label = csv.text("LabelName");
+    d.score = csv.number("Score");
+    d.xmin = csv.number("XMin");
+    d.ymin = csv.number("YMin");
+    d.xmax = csv.number("XMax");
+    d.ymax = csv.number("YMax");
+    dets.push_back(std::move(d));
+  }
+  return dets;
+}
+
+std::string format_double(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.17g", v);
+  return buffer;
+}
+
 }  // namespace
 
 std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
-  CsvReader csv(path, {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"});
+  auto in = open_csv(path);
+  CsvReader csv(in, path, {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"});
   std::vector<OidBox> boxes;
   while (csv.next()) {
     OidBox b;
@@ -107,7 +141,8 @@ std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
 }
 
 std::vector<OidImageLabel> load_oid_image_labels_csv(const std::string& path) {
-  CsvReader csv(path, {"ImageID", "LabelName", "Confidence"});
+  auto in = open_csv(path);
+  CsvReader csv(in, path, {"ImageID", "LabelName", "Confidence"});
   std::vector<OidImageLabel> labels;
   while (csv.next()) {
     labels.push_back({csv.text("ImageID"), csv.text("LabelName"), csv.number("Confidence") > 0});
@@ -116,20 +151,24 @@ std::vector<OidImageLabel> load_oid_image_labels_csv(const std::string& path) {
 }
 
 std::vector<OidDetection> load_oid_detections_csv(const std::string& path) {
-  CsvReader csv(path, {"ImageID", "LabelName", "Score", "XMin", "YMin", "XMax", "YMax"});
-  std::vector<OidDetection> dets;
-  while (csv.next()) {
-    OidDetection d;
-    d.image_id = csv.text("ImageID");
-    d.label = csv.text("LabelName");
-    d.score = csv.number("Score");
-    d.xmin = csv.number("XMin");
-    d.ymin = csv.number("YMin");
-    d.xmax = csv.number("XMax");
-    d.ymax = csv.number("YMax");
-    dets.push_back(std::move(d));
+  auto in = open_csv(path);
+  return read_detections(in, path);
+}
+
+std::vector<OidDetection> parse_oid_detections_csv(const std::string& text,
+                                                   const std::string& where) {
+  std::istringstream in(text);
+  return read_detections(in, where);
+}
+
+std::string oid_detections_to_csv(const std::vector<OidDetection>& detections) {
+  std::string text = "ImageID,LabelName,Score,XMin,YMin,XMax,YMax\n";
+  for (const auto& d : detections) {
+    text += d.image_id + "," + d.label + "," + format_double(d.score) + "," +
+            format_double(d.xmin) + "," + format_double(d.ymin) + "," + format_double(d.xmax) +
+            "," + format_double(d.ymax) + "\n";
   }
-  return dets;
+  return text;
 }
 
 }  // namespace largedet::evaluation

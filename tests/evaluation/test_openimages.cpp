@@ -125,3 +125,26 @@ TEST(OpenImages, CsvFilesReadByHeaderAndErrorsNameTheLine) {
 
 }  // namespace
 }  // namespace largedet::evaluation
+
+TEST(OpenImagesCsv, DetectionsRoundTripThroughTextExactly) {
+  std::vector<largedet::evaluation::OidDetection> detections = {
+      {"img1", "/m/a", 0.1 + 0.2, 1.0 / 3, 0.25, 2.0 / 3, 0.75},
+      {"img2", "/m/b", 1e-300, 0.0, 0.0, 1.0, 1.0}};
+  const std::string text = largedet::evaluation::oid_detections_to_csv(detections);
+  const auto back = largedet::evaluation::parse_oid_detections_csv(text, "rank 1");
+  ASSERT_EQ(back.size(), detections.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    EXPECT_EQ(back[i].image_id, detections[i].image_id);
+    EXPECT_EQ(back[i].label, detections[i].label);
+    EXPECT_EQ(back[i].score, detections[i].score);
+    EXPECT_EQ(back[i].xmin, detections[i].xmin);
+    EXPECT_EQ(back[i].ymax, detections[i].ymax);
+  }
+  try {
+    largedet::evaluation::parse_oid_detections_csv(
+        "ImageID,LabelName,Score,XMin,YMin,XMax,YMax\nimg,/m/a,oops,0,0,1,1\n", "rank 1");
+    FAIL() << "no error";
+  } catch (const largedet::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 1:2"), std::string::npos) << e.what();
+  }
+}

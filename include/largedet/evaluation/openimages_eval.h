@@ -68,5 +68,10 @@ OidEvalResult evaluate_openimages(const std::vector<OidBox>& groundtruth,
 std::vector<OidBox> load_oid_boxes_csv(const std::string& path);
 std::vector<OidImageLabel> load_oid_image_labels_csv(const std::string& path);
 std::vector<OidDetection> load_oid_detections_csv(const std::string& path);
+// The detections CSV from text (`where` names it in errors), and the text of one, header
+// included, with 17 significant digits so that reading it back gives the same doubles.
+std::vector<OidDetection> parse_oid_detections_csv(const std::string& text,
+                                                   const std::string& where = "<detections>");
+std::string oid_detections_to_csv(const std::vector<OidDetection>& detections);
 
 }  // namespace largedet::evaluation
