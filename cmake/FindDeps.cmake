@@ -35,6 +35,12 @@ if(LARGEDET_CUDA AND TARGET torch_cuda)
 endif()
 message(STATUS "LargeDet: Torch ${Torch_VERSION}, CUDA kernels: ${LARGEDET_WITH_CUDA}")
 
+# at::parallel_for is a header template: without -fopenmp in our own compile it silently runs on
+# one thread. Linking OpenMP makes our kernels share Torch's pool; libgomp.so.1 resolves to the
+# wheel's copy (RUNPATH), so at::set_num_threads governs them too.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+list(APPEND TORCH_LIBRARIES OpenMP::OpenMP_CXX)
+
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(simdjson REQUIRED)

@@ -2,6 +2,8 @@
 // torchvision's kernels; MultiScaleRoIAlign against its definition and torchvision's module.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -161,6 +163,27 @@ TEST(RoIAlign, ForwardAndBackwardMatchDoubleReference) {
         at::allclose(gif.to(at::kDouble), reference_backward(gs, rs, o, input.sizes()), 1e-5, 1e-5))
         << describe(cfg);
   }
+}
+
+// Forward splits the RoIs over the threads and backward the channels: either way each output
+// sums the same terms in the same order, so the bits do not depend on the thread count.
+TEST(RoIAlign, SameBitsOnOneAndTwoThreads) {
+  at::manual_seed(22);
+  auto input = at::randn({2, 40, 13, 17});
+  auto rois = test_rois(30, 2, 13 / 0.5, 17 / 0.5, at::kFloat);
+  RoIAlignOptions o{7, 7, 0.5, 2, true};
+  auto grad = at::randn({rois.size(0), 40, 7, 7});
+  const int threads = at::get_num_threads();
+  auto run = [&](int n) {
+    at::set_num_threads(n);
+    return std::make_pair(roi_align_forward(input, rois, o),
+                          roi_align_backward(grad, rois, o, 2, 40, 13, 17));
+  };
+  auto [out1, grad1] = run(1);
+  auto [out2, grad2] = run(2);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(at::equal(out1, out2));
+  EXPECT_TRUE(at::equal(grad1, grad2));
 }
 
 TEST(RoIAlign, GradientMatchesFiniteDifferences) {

@@ -200,6 +200,26 @@ TEST(PmdLamb, WithoutDecayOrTrustRatioEqualsTorchAdam) {
   EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-7)) << (a - b).abs().max().item<double>();
 }
 
+// The norms are summed over fixed-size chunks, so a run resumed on another number of threads
+// still takes the same steps, bit for bit.
+TEST(PmdLamb, FusedStepsAreTheSameOnOneAndTwoThreads) {
+  auto run = [](int threads) {
+    at::set_num_threads(threads);
+    torch::manual_seed(5);
+    auto p = torch::randn({5 * (1 << 14) + 123}).set_requires_grad(true);
+    Lamb lamb({p}, LambOptions(0.01).weight_decay(0.01).decay_period(3));
+    for (int s = 0; s < 4; ++s) {
+      p.mutable_grad() = torch::randn_like(p);
+      lamb.step();
+    }
+    return p.detach().clone();
+  };
+  const int threads = at::get_num_threads();
+  auto one = run(1), two = run(2);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one, two)) << (one - two).abs().max().item<double>();
+}
+
 TEST(PmdLamb, RejectsInvalidOptions) {
   auto p = torch::zeros({2}, torch::requires_grad());
   EXPECT_THROW(Lamb({p}, LambOptions(-1)), std::exception);
