@@ -6,33 +6,45 @@
 
 namespace largedet::data {
 
+namespace {
+
+std::string split_of(bool train) { return train ? "TRAIN" : "TEST"; }
+
+bool filter_empty(const Config& config, bool train) {
+  return train && config.get<bool>("DATASETS.FILTER_EMPTY_ANNOTATIONS");
+}
+
+}  // namespace
+
+CocoDatasetOptions coco_dataset_options(const Config& config, bool train) {
+  CocoDatasetOptions o;
+  o.image_root = config.get<std::string>("DATASETS." + split_of(train) + "_IMAGES");
+  o.filter_empty = filter_empty(config, train);
+  o.load_segmentation = config.get<bool>("MODEL.MASK_ON") || !train;
+  o.strict = config.get<bool>("DATALOADER.STRICT");
+  return o;
+}
+
 std::shared_ptr<Dataset> build_dataset(const Config& config, bool train) {
-  const std::string split = train ? "TRAIN" : "TEST";
+  const std::string split = split_of(train);
   const std::string format = config.get<std::string>("DATASETS.FORMAT");
   const std::string annotations = config.get<std::string>("DATASETS." + split + "_ANNOTATIONS");
-  const std::string images = config.get<std::string>("DATASETS." + split + "_IMAGES");
-  const bool strict = config.get<bool>("DATALOADER.STRICT");
-  const bool filter_empty = train && config.get<bool>("DATASETS.FILTER_EMPTY_ANNOTATIONS");
   if (annotations.empty()) {
     throw Error("no annotation file configured", "DATASETS." + split + "_ANNOTATIONS",
                 "set it, e.g. to the instances JSON that `largedet synth` writes");
   }
   if (format == "coco") {
-    CocoDatasetOptions o;
-    o.image_root = images;
-    o.filter_empty = filter_empty;
-    o.load_segmentation = config.get<bool>("MODEL.MASK_ON") || !train;
-    o.strict = strict;
-    return std::make_shared<Dataset>(load_coco_dataset(annotations, o));
+    return std::make_shared<Dataset>(
+        load_coco_dataset(annotations, coco_dataset_options(config, train)));
   }
   if (format == "openimages") {
     OpenImagesOptions o;
     o.boxes_csv = annotations;
     o.class_descriptions_csv = config.get<std::string>("DATASETS.CLASS_DESCRIPTIONS");
     if (train) o.image_labels_csv = config.get<std::string>("DATASETS.TRAIN_IMAGE_LABELS");
-    o.image_root = images;
-    o.filter_empty = filter_empty;
-    o.strict = strict;
+    o.image_root = config.get<std::string>("DATASETS." + split + "_IMAGES");
+    o.filter_empty = filter_empty(config, train);
+    o.strict = config.get<bool>("DATALOADER.STRICT");
     return std::make_shared<Dataset>(load_openimages_dataset(o));
   }
   throw Error("unknown dataset format \"" + format + "\"", "DATASETS.FORMAT",

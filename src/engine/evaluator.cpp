@@ -61,8 +61,10 @@ std::set<int64_t> claim(const std::vector<int64_t>& ids, std::set<int64_t>& clai
 }
 
 std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
-                                         const Config& config, const EvalOptions& options) {
-  const auto gt = evaluation::load_coco_json(config.get<std::string>("DATASETS.TEST_ANNOTATIONS"));
+                                         const Config& config, const TestSet& test,
+                                         const EvalOptions& options) {
+  LARGEDET_CHECK(test.coco, "evaluation: the scoring rank has no COCO ground truth");
+  const evaluation::CocoDataset& gt = *test.coco;
   std::vector<Detection> detections;
   std::set<int64_t> claimed;
   for (const auto& blob : blobs) {
@@ -90,12 +92,7 @@ std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
 }
 
 std::map<std::string, double> score_openimages(const std::vector<std::string>& blobs,
-                                               const Config& config, const EvalOptions& options) {
-  const auto boxes =
-      evaluation::load_oid_boxes_csv(config.get<std::string>("DATASETS.TEST_ANNOTATIONS"));
-  const auto labels_csv = config.get<std::string>("DATASETS.TEST_IMAGE_LABELS");
-  const auto labels = labels_csv.empty() ? std::vector<evaluation::OidImageLabel>{}
-                                         : evaluation::load_oid_image_labels_csv(labels_csv);
+                                               const TestSet& test, const EvalOptions& options) {
   std::vector<OidDetection> detections;
   std::set<std::string> claimed;  // ImageIDs scored already (from an earlier rank)
   for (size_t r = 0; r < blobs.size(); ++r) {
@@ -112,7 +109,7 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
   if (!options.results_path.empty()) {
     write_file_atomic(options.results_path, evaluation::oid_detections_to_csv(detections));
   }
-  const auto result = evaluation::evaluate_openimages(boxes, labels, detections);
+  const auto result = evaluation::evaluate_openimages(test.oid_boxes, test.oid_labels, detections);
   if (options.print) std::cout << result.summary().substr(0, result.summary().find('\n') + 1);
   return {{"oid/mAP@0.5", result.map}};
 }
@@ -186,8 +183,51 @@ std::vector<OidDetection> to_oid_detections(const modeling::Detections& detectio
   return out;
 }
 
+namespace {
+
+TestSet read_test_set(const Config& config, bool with_ground_truth) {
+  TestSet test;
+  const auto annotations = config.get<std::string>("DATASETS.TEST_ANNOTATIONS");
+  if (config.get<std::string>("DATASETS.FORMAT") == "coco" && !annotations.empty()) {
+    auto coco = evaluation::load_coco_json(annotations);
+    test.dataset = std::make_shared<data::Dataset>(data::coco_to_dataset(
+        coco, annotations, data::coco_dataset_options(config, /*train=*/false)));
+    if (with_ground_truth) test.coco = std::make_shared<evaluation::CocoDataset>(std::move(coco));
+  } else {
+    test.dataset = data::build_dataset(config, /*train=*/false);  // names a missing file or format
+    if (with_ground_truth) {
+      test.oid_boxes = evaluation::load_oid_boxes_csv(annotations);
+      const auto labels = config.get<std::string>("DATASETS.TEST_IMAGE_LABELS");
+      if (!labels.empty()) test.oid_labels = evaluation::load_oid_image_labels_csv(labels);
+    }
+  }
+  // Checked on every rank before any inference, so that all fail alike instead of one rank
+  // throwing mid-way while the others wait to gather.
+  const auto& dataset = *test.dataset;
+  const auto num_classes = config.get<int64_t>("MODEL.NUM_CLASSES");
+  if (dataset.num_classes() != num_classes) {
+    throw Error("the test set has " + std::to_string(dataset.num_classes()) +
+                    " classes but MODEL.NUM_CLASSES is " + std::to_string(num_classes),
+                dataset.name, "evaluate on a test set with the training set's classes");
+  }
+  LARGEDET_CHECK(config.get<std::string>("DATASETS.FORMAT") != "openimages" ||
+                     dataset.class_mids.size() == dataset.class_names.size(),
+                 "OpenImages evaluation needs the class MIDs (DATASETS.CLASS_DESCRIPTIONS)");
+  return test;
+}
+
+}  // namespace
+
+TestSet load_test_set(const Config& config, bool with_ground_truth) {
+  // Only the scoring rank reads the ground truth files, so a failure there must stop every rank.
+  TestSet test;
+  run_and_agree(distributed::default_group().get(), true, "loading the test set",
+                [&] { test = read_test_set(config, with_ground_truth); });
+  return test;
+}
+
 std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, const Config& config,
-                                                const c10::Device& device,
+                                                const TestSet& test, const c10::Device& device,
                                                 const EvalOptions& options) {
   auto group = distributed::default_group();
   const int rank = group ? group->rank() : 0;
@@ -195,17 +235,7 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   const bool openimages = config.get<std::string>("DATASETS.FORMAT") == "openimages";
   const auto start = std::chrono::steady_clock::now();
 
-  auto dataset = data::build_dataset(config, /*train=*/false);
-  // Checked on every rank before any inference, so that all fail alike instead of one rank
-  // throwing mid-way while the others wait to gather.
-  const auto num_classes = config.get<int64_t>("MODEL.NUM_CLASSES");
-  if (dataset->num_classes() != num_classes) {
-    throw Error("the test set has " + std::to_string(dataset->num_classes()) +
-                    " classes but MODEL.NUM_CLASSES is " + std::to_string(num_classes),
-                dataset->name, "evaluate on a test set with the training set's classes");
-  }
-  LARGEDET_CHECK(!openimages || dataset->class_mids.size() == dataset->class_names.size(),
-                 "OpenImages evaluation needs the class MIDs (DATASETS.CLASS_DESCRIPTIONS)");
+  const auto& dataset = test.dataset;
   auto loader = data::build_test_loader(config, dataset, rank, world);
   model.eval();
   torch::NoGradGuard no_grad;
@@ -244,8 +274,8 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
     log::info() << "inference on " << images << " test images over " << world << " rank(s) took "
                 << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
                 << " s";
-    scalars =
-        openimages ? score_openimages(blobs, config, options) : score_coco(blobs, config, options);
+    scalars = openimages ? score_openimages(blobs, test, options)
+                         : score_coco(blobs, config, test, options);
   });
   return scalars;
 }

@@ -180,22 +180,24 @@ class PeriodAverages {
   std::map<std::string, double> sums_, counts_;
 };
 
-// The periodic evaluation's test set, loaded at the start rather than hours later at the first
-// evaluation: it must exist and name the training set's classes in the same order.
-void check_test_set(const Config& config, const data::Dataset& train) {
+// The periodic evaluation's test set, loaded once at the start rather than hours later at the
+// first evaluation: it must exist and name the training set's classes in the same order.
+TestSet load_checked_test_set(const Config& config, const data::Dataset& train, bool scores) {
   if (config.get<std::string>("DATASETS.TEST_ANNOTATIONS").empty()) {
     throw Error("TEST.EVAL_PERIOD is " + config.get<std::string>("TEST.EVAL_PERIOD") +
                     " but there is no test set",
                 config.source("TEST.EVAL_PERIOD"),
                 "set DATASETS.TEST_ANNOTATIONS (and TEST_IMAGES), or TEST.EVAL_PERIOD=0");
   }
-  const auto test = data::build_dataset(config, /*train=*/false);
-  if (test->category_ids != train.category_ids || test->class_mids != train.class_mids) {
+  TestSet test = load_test_set(config, scores);
+  const data::Dataset& set = *test.dataset;
+  if (set.category_ids != train.category_ids || set.class_mids != train.class_mids) {
     throw Error("the test set's classes differ from the training set's (" +
-                    std::to_string(test->num_classes()) + " vs " +
+                    std::to_string(set.num_classes()) + " vs " +
                     std::to_string(train.num_classes()) + ", or another order)",
-                test->name, "evaluate on a split of the same dataset");
+                set.name, "evaluate on a split of the same dataset");
   }
+  return test;
 }
 
 class Trainer {
@@ -229,6 +231,7 @@ class Trainer {
   at::ScalarType autocast_dtype_ = at::kBFloat16;
   std::unique_ptr<distributed::GradientSync> sync_;
   std::shared_ptr<data::Dataset> dataset_;
+  TestSet test_set_;  // when TEST.EVAL_PERIOD > 0
   std::unique_ptr<data::DataLoader> loader_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<MetricsWriter> metrics_;
@@ -270,7 +273,7 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
       std::make_unique<Checkpointer>(output_dir_, config.get<int>("SOLVER.CHECKPOINTS_KEPT"));
 
   dataset_ = data::build_dataset(config, /*train=*/true);
-  if (eval_period_ > 0) check_test_set(config, *dataset_);
+  if (eval_period_ > 0) test_set_ = load_checked_test_set(config, *dataset_, rank_ == 0);
   if (world_ > 1 && config.get<std::string>("MODEL.BACKBONE.NORM") == "BN") {
     log::warning() << "MODEL.BACKBONE.NORM is BN on " << world_
                    << " ranks: each rank keeps its own running statistics (checkpoints hold rank "
@@ -535,7 +538,7 @@ void Trainer::log_period(int64_t iteration, double iteration_time) {
 }
 
 void Trainer::evaluate(int64_t iteration) {
-  auto scalars = evaluate_detector(*model_, config_, device_);
+  auto scalars = evaluate_detector(*model_, config_, test_set_, device_);
   model_->train();
   run_and_agree(group_.get(), rank_ == 0, "writing metrics",
                 [&] { metrics_->write(iteration, scalars); });

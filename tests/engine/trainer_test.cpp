@@ -342,6 +342,18 @@ TEST(Trainer, TwoRanksResumeBitIdenticalAndEvaluateAcrossRanks) {
   auto a = nlohmann::json::parse(read_text(dir.path() + "/one.json"));
   auto b = nlohmann::json::parse(read_text(dir.path() + "/two.json"));
   EXPECT_EQ(a, b);
+
+  // Only rank 0 reads the ground truth: a file missing there stops both ranks, not just one.
+  std::string oid;
+  for (const auto& o : largedet::test::write_openimages_csvs(dir.path())) oid += " " + quote(o);
+  auto missing = run_shell(quote(LARGEDET_CLI) + " launch --nproc-per-node 2 --master-port 0 -- " +
+                           quote(LARGEDET_CLI) + " evaluate --config " + quote(recipe) +
+                           " --weights " + weights + oid +
+                           " DATASETS.TEST_IMAGE_LABELS=" + quote(dir.path() + "/no_labels.csv"));
+  EXPECT_NE(missing.code, 0) << missing.output;
+  EXPECT_NE(missing.output.find("no_labels.csv"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("loading the test set failed on another rank"), std::string::npos)
+      << missing.output;
 }
 
 }  // namespace

@@ -88,7 +88,9 @@ void evaluate_model(const EvaluateArgs& args) {
   auto model = largedet::engine::load_detector(config, args.weights, runtime.device);
   largedet::engine::EvalOptions options;
   if (!args.output.empty()) options.results_path = args.output + ".detections";
-  const auto scalars = largedet::engine::evaluate_detector(*model, config, runtime.device, options);
+  const auto test = largedet::engine::load_test_set(config, runtime.rank() == 0);
+  const auto scalars =
+      largedet::engine::evaluate_detector(*model, config, test, runtime.device, options);
   if (runtime.rank() != 0 || args.output.empty()) return;
   json stats = json::object();
   for (const auto& [name, value] : scalars) stats[name] = number_or_null(value);

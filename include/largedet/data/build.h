@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "largedet/core/config.h"
+#include "largedet/data/coco_dataset.h"
 #include "largedet/data/loader.h"
 
 namespace largedet::data {
@@ -14,6 +15,9 @@ namespace largedet::data {
 // image directory. openimages: {TRAIN,TEST}_ANNOTATIONS is the boxes CSV, CLASS_DESCRIPTIONS the
 // class list, TRAIN_IMAGE_LABELS the optional image-level labels. Test sets keep every image.
 std::shared_ptr<Dataset> build_dataset(const Config& config, bool train);
+// The COCO reading options build_dataset uses for a split, for callers that parse the file
+// themselves (the evaluation keeps the parse as its ground truth) and call coco_to_dataset.
+CocoDatasetOptions coco_dataset_options(const Config& config, bool train);
 
 // Training: seeded shuffle sharded over ranks, aspect-ratio grouping, infinite iteration, random
 // sizes and flips. `start_iter` skips the batches a resumed run already consumed, so a resumed

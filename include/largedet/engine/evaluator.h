@@ -9,17 +9,32 @@
 #include <c10/core/Device.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "largedet/core/config.h"
 #include "largedet/data/batch.h"
 #include "largedet/data/records.h"
+#include "largedet/evaluation/coco_json.h"
 #include "largedet/evaluation/openimages_eval.h"
 #include "largedet/evaluation/results.h"
 #include "largedet/modeling/detector.h"
 
 namespace largedet::engine {
+
+// The test set, read once per run: the records every rank runs the model over and, on the rank
+// that scores, the ground truth (for COCO the one parse of the file serves both).
+struct TestSet {
+  std::shared_ptr<const data::Dataset> dataset;
+  std::shared_ptr<const evaluation::CocoDataset> coco;  // DATASETS.FORMAT coco
+  std::vector<evaluation::OidBox> oid_boxes;            // openimages: TEST_ANNOTATIONS
+  std::vector<evaluation::OidImageLabel> oid_labels;    // openimages: TEST_IMAGE_LABELS
+};
+
+// Reads DATASETS.TEST_*; the ground truth only `with_ground_truth` (rank 0). Checks that the set
+// has MODEL.NUM_CLASSES classes (and the class MIDs OpenImages results need).
+TestSet load_test_set(const Config& config, bool with_ground_truth);
 
 struct EvalOptions {
   bool print = true;         // rank 0 prints the COCO summary / the OpenImages mAP line
@@ -28,8 +43,9 @@ struct EvalOptions {
 
 // Scalars on rank 0 ("bbox/AP", "bbox/AP50", ..., "segm/AP", ..., or "oid/mAP@0.5"), in [0, 1];
 // an empty map on the other ranks. Leaves the model in eval mode.
+// Every rank calls it with the set from load_test_set (with the ground truth on rank 0).
 std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, const Config& config,
-                                                const c10::Device& device,
+                                                const TestSet& test, const c10::Device& device,
                                                 const EvalOptions& options = {});
 
 // One image's detections as COCO results (dataset category ids, masks thresholded at 0.5 and

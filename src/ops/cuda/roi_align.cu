@@ -45,6 +45,24 @@ __device__ inline Geometry geometry(const T* roi, double spatial_scale, int pool
   return g;
 }
 
+// Calls visit(y0, x0, y1, x1, w1, w2, w3, w4) for each in-map sampling point of output bin
+// (ph, pw): the forward reads those four neighbours, the backward scatters into them.
+template <typename A, typename Visit>
+__device__ inline void for_each_sample(const Geometry& g, A start_h, A start_w, A bin_h, A bin_w,
+                                       int ph, int pw, int height, int width, Visit visit) {
+  for (int iy = 0; iy < g.grid_h; ++iy) {
+    const A y = start_h + ph * bin_h + static_cast<A>(iy + .5f) * bin_h / static_cast<A>(g.grid_h);
+    for (int ix = 0; ix < g.grid_w; ++ix) {
+      const A x =
+          start_w + pw * bin_w + static_cast<A>(ix + .5f) * bin_w / static_cast<A>(g.grid_w);
+      int y0, x0, y1, x1;
+      A w1, w2, w3, w4;
+      if (detail::bilinear_neighbours<A>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4))
+        visit(y0, x0, y1, x1, w1, w2, w3, w4);
+    }
+  }
+}
+
 // T: the storage type; A: the arithmetic type (float for half and bfloat16).
 template <typename T, typename A>
 __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
@@ -64,22 +82,13 @@ __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
                                    start_h, start_w, bin_h, bin_w);
     const T* plane = input + (g.batch * channels + c) * height * width;
     A sum = 0;
-    for (int iy = 0; iy < g.grid_h; ++iy) {
-      const A y =
-          start_h + ph * bin_h + static_cast<A>(iy + .5f) * bin_h / static_cast<A>(g.grid_h);
-      for (int ix = 0; ix < g.grid_w; ++ix) {
-        const A x =
-            start_w + pw * bin_w + static_cast<A>(ix + .5f) * bin_w / static_cast<A>(g.grid_w);
-        int y0, x0, y1, x1;
-        A w1, w2, w3, w4;
-        if (!detail::bilinear_neighbours<A>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4))
-          continue;
-        sum += w1 * static_cast<A>(plane[y0 * width + x0]) +
-               w2 * static_cast<A>(plane[y0 * width + x1]) +
-               w3 * static_cast<A>(plane[y1 * width + x0]) +
-               w4 * static_cast<A>(plane[y1 * width + x1]);
-      }
-    }
+    for_each_sample<A>(g, start_h, start_w, bin_h, bin_w, ph, pw, height, width,
+                       [&](int y0, int x0, int y1, int x1, A w1, A w2, A w3, A w4) {
+                         sum += w1 * static_cast<A>(plane[y0 * width + x0]) +
+                                w2 * static_cast<A>(plane[y0 * width + x1]) +
+                                w3 * static_cast<A>(plane[y1 * width + x0]) +
+                                w4 * static_cast<A>(plane[y1 * width + x1]);
+                       });
     const A count = static_cast<A>(max(g.grid_h * g.grid_w, 1));
     output[index] = static_cast<T>(sum / count);
   }
@@ -102,22 +111,13 @@ __global__ void backward_kernel(int64_t total, const T* __restrict__ grad,
     T* plane = grad_input + (g.batch * channels + c) * height * width;
     const T gb = grad[index];
     const T count = static_cast<T>(g.grid_h * g.grid_w);
-    for (int iy = 0; iy < g.grid_h; ++iy) {
-      const T y =
-          start_h + ph * bin_h + static_cast<T>(iy + .5f) * bin_h / static_cast<T>(g.grid_h);
-      for (int ix = 0; ix < g.grid_w; ++ix) {
-        const T x =
-            start_w + pw * bin_w + static_cast<T>(ix + .5f) * bin_w / static_cast<T>(g.grid_w);
-        int y0, x0, y1, x1;
-        T w1, w2, w3, w4;
-        if (!detail::bilinear_neighbours<T>(height, width, y, x, y0, x0, y1, x1, w1, w2, w3, w4))
-          continue;
-        gpuAtomicAdd(plane + y0 * width + x0, gb * w1 / count);
-        gpuAtomicAdd(plane + y0 * width + x1, gb * w2 / count);
-        gpuAtomicAdd(plane + y1 * width + x0, gb * w3 / count);
-        gpuAtomicAdd(plane + y1 * width + x1, gb * w4 / count);
-      }
-    }
+    for_each_sample<T>(g, start_h, start_w, bin_h, bin_w, ph, pw, height, width,
+                       [&](int y0, int x0, int y1, int x1, T w1, T w2, T w3, T w4) {
+                         gpuAtomicAdd(plane + y0 * width + x0, gb * w1 / count);
+                         gpuAtomicAdd(plane + y0 * width + x1, gb * w2 / count);
+                         gpuAtomicAdd(plane + y1 * width + x0, gb * w3 / count);
+                         gpuAtomicAdd(plane + y1 * width + x1, gb * w4 / count);
+                       });
   }
 }
 
