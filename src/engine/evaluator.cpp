@@ -63,7 +63,6 @@ std::set<int64_t> claim(const std::vector<int64_t>& ids, std::set<int64_t>& clai
 std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
                                          const Config& config, const TestSet& test,
                                          const EvalOptions& options) {
-  LARGEDET_CHECK(test.coco, "evaluation: the scoring rank has no COCO ground truth");
   const evaluation::CocoDataset& gt = *test.coco;
   std::vector<Detection> detections;
   std::set<int64_t> claimed;
@@ -187,12 +186,14 @@ namespace {
 
 TestSet read_test_set(const Config& config, bool with_ground_truth) {
   TestSet test;
+  test.has_ground_truth = with_ground_truth;
   const auto annotations = config.get<std::string>("DATASETS.TEST_ANNOTATIONS");
-  if (config.get<std::string>("DATASETS.FORMAT") == "coco" && !annotations.empty()) {
-    auto coco = evaluation::load_coco_json(annotations);
+  const bool coco = config.get<std::string>("DATASETS.FORMAT") == "coco";
+  if (coco && with_ground_truth && !annotations.empty()) {
+    auto gt = evaluation::load_coco_json(annotations);
     test.dataset = std::make_shared<data::Dataset>(data::coco_to_dataset(
-        coco, annotations, data::coco_dataset_options(config, /*train=*/false)));
-    if (with_ground_truth) test.coco = std::make_shared<evaluation::CocoDataset>(std::move(coco));
+        gt, annotations, data::coco_dataset_options(config, /*train=*/false)));
+    test.coco = std::make_shared<evaluation::CocoDataset>(std::move(gt));
   } else {
     test.dataset = data::build_dataset(config, /*train=*/false);  // names a missing file or format
     if (with_ground_truth) {
@@ -269,6 +270,8 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   auto blobs = distributed::gather_bytes(encode_shard(shard), 0, group.get());
   std::map<std::string, double> scalars;
   run_and_agree(group.get(), rank == 0, "scoring the evaluation", [&] {
+    LARGEDET_CHECK(test.has_ground_truth && (openimages || test.coco),
+                   "evaluation: rank 0's test set was loaded without its ground truth");
     size_t images = 0;
     for (const auto& blob : blobs) images += decode_shard(blob).image_ids.size();
     log::info() << "inference on " << images << " test images over " << world << " rank(s) took "

@@ -273,17 +273,17 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
       std::make_unique<Checkpointer>(output_dir_, config.get<int>("SOLVER.CHECKPOINTS_KEPT"));
 
   dataset_ = data::build_dataset(config, /*train=*/true);
-  if (eval_period_ > 0) test_set_ = load_checked_test_set(config, *dataset_, rank_ == 0);
-  if (world_ > 1 && config.get<std::string>("MODEL.BACKBONE.NORM") == "BN") {
-    log::warning() << "MODEL.BACKBONE.NORM is BN on " << world_
-                   << " ranks: each rank keeps its own running statistics (checkpoints hold rank "
-                      "0's); SyncBN normalises over the global batch";
-  }
   if (dataset_->num_classes() != config.get<int64_t>("MODEL.NUM_CLASSES")) {
     throw Error("the training set has " + std::to_string(dataset_->num_classes()) +
                     " classes but MODEL.NUM_CLASSES is " +
                     std::to_string(config.get<int64_t>("MODEL.NUM_CLASSES")),
                 config.source("MODEL.NUM_CLASSES"), "set MODEL.NUM_CLASSES to the dataset's count");
+  }
+  if (eval_period_ > 0) test_set_ = load_checked_test_set(config, *dataset_, rank_ == 0);
+  if (world_ > 1 && config.get<std::string>("MODEL.BACKBONE.NORM") == "BN") {
+    log::warning() << "MODEL.BACKBONE.NORM is BN on " << world_
+                   << " ranks: each rank keeps its own running statistics (checkpoints hold rank "
+                      "0's); SyncBN normalises over the global batch";
   }
 
   torch::manual_seed(seed_);

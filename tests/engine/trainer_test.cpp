@@ -193,6 +193,8 @@ TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
   };
   expect_error({"SOLVER.IMS_PER_DEVICE=3"}, "not a multiple of SOLVER.IMS_PER_DEVICE");
   expect_error({"MODEL.NUM_CLASSES=80"}, "the training set has 4 classes");
+  // Also when the test set is loaded at start-up: the training set is what to fix it against.
+  expect_error({"MODEL.NUM_CLASSES=80", "TEST.EVAL_PERIOD=2"}, "the training set has 4 classes");
   expect_error({"MODEL.DEVICE=tpu"}, "unknown MODEL.DEVICE");
   expect_error({"AMP.DTYPE=fp8"}, "use bf16 or fp16");
   // Through the CLI: a misspelt key names the closest one and the command fails.

@@ -200,8 +200,9 @@ TEST(PmdLamb, WithoutDecayOrTrustRatioEqualsTorchAdam) {
   EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-7)) << (a - b).abs().max().item<double>();
 }
 
-// The norms are summed over fixed-size chunks, so a run resumed on another number of threads
-// still takes the same steps, bit for bit.
+// A run resumed on another number of threads must take the same steps, bit for bit: a tensor
+// split wrongly over the threads, or a race between them, shows here. (The norms' summation order
+// is fixed by the chunks; were it not, the float step would rarely show it.)
 TEST(PmdLamb, FusedStepsAreTheSameOnOneAndTwoThreads) {
   auto run = [](int threads) {
     at::set_num_threads(threads);

@@ -27,6 +27,7 @@ namespace largedet::engine {
 // that scores, the ground truth (for COCO the one parse of the file serves both).
 struct TestSet {
   std::shared_ptr<const data::Dataset> dataset;
+  bool has_ground_truth = false;                        // loaded with_ground_truth
   std::shared_ptr<const evaluation::CocoDataset> coco;  // DATASETS.FORMAT coco
   std::vector<evaluation::OidBox> oid_boxes;            // openimages: TEST_ANNOTATIONS
   std::vector<evaluation::OidImageLabel> oid_labels;    // openimages: TEST_IMAGE_LABELS
