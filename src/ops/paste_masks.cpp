@@ -2,12 +2,11 @@
 // (grid_sample) implementation for CUDA tensors.
 #include "largedet/ops/paste_masks.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 #include <vector>
 
 #include "largedet/core/error.h"
+#include "largedet/core/parallel.h"
 
 namespace largedet::ops {
 namespace {

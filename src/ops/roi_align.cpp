@@ -7,13 +7,13 @@
 // backward pass.
 #include "largedet/ops/roi_align.h"
 
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 #include <vector>
 
 #include "largedet/core/error.h"
+#include "largedet/core/parallel.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"
 #include "roi_align_bilinear.h"

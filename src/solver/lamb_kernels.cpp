@@ -1,10 +1,11 @@
 #include "lamb_kernels.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "largedet/core/parallel.h"
 
 namespace largedet::solver::detail {
 namespace {

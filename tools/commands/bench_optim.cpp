@@ -1,7 +1,6 @@
 // largedet bench optim: one optimizer step over a parameter set shaped like torchvision's Faster
 // R-CNN R50-FPN (41,808,406 parameters in 189 tensors), for torch SGD and AdamW, LAMB as a naive
 // composition of ATen ops, and our fused LAMB and PMD-LAMB, against the bytes each must move.
-#include <ATen/Parallel.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -15,6 +14,7 @@
 
 #include "bench_timing.h"
 #include "command_registry.h"
+#include "largedet/core/parallel.h"
 #include "largedet/core/threads.h"
 #include "largedet/solver/lamb.h"
 
