@@ -96,18 +96,25 @@ std::ifstream open_csv(const std::string& path) {
   return in;
 }
 
+// The columns a ground-truth box and a detection share.
+template <typename Row>
+Row read_labelled_box(const CsvReader& csv) {
+  Row row;
+  row.image_id = csv.text("ImageID");
+  row.label = csv.text("LabelName");
+  row.xmin = csv.number("XMin");
+  row.xmax = csv.number("XMax");
+  row.ymin = csv.number("YMin");
+  row.ymax = csv.number("YMax");
+  return row;
+}
+
 std::vector<OidDetection> read_detections(std::istream& in, const std::string& name) {
   CsvReader csv(in, name, {"ImageID", "LabelName", "Score", "XMin", "YMin", "XMax", "YMax"});
   std::vector<OidDetection> dets;
   while (csv.next()) {
-    OidDetection d;
-    d.image_id = csv.text("ImageID");
-    d.label = csv.text("LabelName");
+    auto d = read_labelled_box<OidDetection>(csv);
     d.score = csv.number("Score");
-    d.xmin = csv.number("XMin");
-    d.ymin = csv.number("YMin");
-    d.xmax = csv.number("XMax");
-    d.ymax = csv.number("YMax");
     dets.push_back(std::move(d));
   }
   return dets;
@@ -126,13 +133,7 @@ std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
   CsvReader csv(in, path, {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"});
   std::vector<OidBox> boxes;
   while (csv.next()) {
-    OidBox b;
-    b.image_id = csv.text("ImageID");
-    b.label = csv.text("LabelName");
-    b.xmin = csv.number("XMin");
-    b.xmax = csv.number("XMax");
-    b.ymin = csv.number("YMin");
-    b.ymax = csv.number("YMax");
+    auto b = read_labelled_box<OidBox>(csv);
     b.is_group_of = csv.number("IsGroupOf") != 0;
     if (b.xmax < b.xmin || b.ymax < b.ymin) csv.fail("box has XMax < XMin or YMax < YMin");
     boxes.push_back(std::move(b));
