@@ -188,8 +188,8 @@ TestSet read_test_set(const Config& config, bool with_ground_truth) {
   TestSet test;
   test.has_ground_truth = with_ground_truth;
   const auto annotations = config.get<std::string>("DATASETS.TEST_ANNOTATIONS");
-  const bool coco = config.get<std::string>("DATASETS.FORMAT") == "coco";
-  if (coco && with_ground_truth && !annotations.empty()) {
+  const auto format = config.get<std::string>("DATASETS.FORMAT");
+  if (format == "coco" && with_ground_truth && !annotations.empty()) {
     auto gt = evaluation::load_coco_json(annotations);
     test.dataset = std::make_shared<data::Dataset>(data::coco_to_dataset(
         gt, annotations, data::coco_dataset_options(config, /*train=*/false)));
@@ -211,8 +211,7 @@ TestSet read_test_set(const Config& config, bool with_ground_truth) {
                     " classes but MODEL.NUM_CLASSES is " + std::to_string(num_classes),
                 dataset.name, "evaluate on a test set with the training set's classes");
   }
-  LARGEDET_CHECK(config.get<std::string>("DATASETS.FORMAT") != "openimages" ||
-                     dataset.class_mids.size() == dataset.class_names.size(),
+  LARGEDET_CHECK(format != "openimages" || dataset.class_mids.size() == dataset.class_names.size(),
                  "OpenImages evaluation needs the class MIDs (DATASETS.CLASS_DESCRIPTIONS)");
   return test;
 }
@@ -270,7 +269,7 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   auto blobs = distributed::gather_bytes(encode_shard(shard), 0, group.get());
   std::map<std::string, double> scalars;
   run_and_agree(group.get(), rank == 0, "scoring the evaluation", [&] {
-    LARGEDET_CHECK(test.has_ground_truth && (openimages || test.coco),
+    LARGEDET_CHECK(test.has_ground_truth,
                    "evaluation: rank 0's test set was loaded without its ground truth");
     size_t images = 0;
     for (const auto& blob : blobs) images += decode_shard(blob).image_ids.size();
