@@ -2,11 +2,50 @@
 # `make demo`: synthetic shapes dataset -> PMD-LAMB + SyncBN Faster R-CNN on two local workers
 # -> COCO evaluation -> a detections picture and a curves picture. Run from the repository root
 # after `make build`; BUILD and DEMO name the build and output directories.
+# Exits non-zero when the final bbox AP misses TARGET_AP (not when it misses the time target:
+# timings depend on the machine and its load). `scripts/demo.sh --check-only` re-checks the AP of
+# an existing $DEMO/run without training again.
 set -euo pipefail
 BUILD=${BUILD:-build}
 DEMO=${DEMO:-demo}
 LARGEDET="$BUILD/bin/largedet"
 RECIPE=configs/synthetic/demo.yaml
+# The recorded run reaches 0.585 (README), and the same machine gives the same numbers every time;
+# another CPU, thread count or LibTorch build sums in another order and drifts a little, so the
+# target leaves a margin. Below it, the recipe or the code has stopped learning as it should.
+TARGET_AP=0.50
+
+# The last bbox/AP in $DEMO/run/metrics.jsonl (the final evaluation's), or nothing.
+final_ap() {
+  grep -o '"bbox/AP":[0-9.eE+-]*' "$DEMO/run/metrics.jsonl" 2>/dev/null | tail -1 | cut -d: -f2 \
+    || true
+}
+
+# Prints the verdict line (with the time when given) and fails when the AP is under the target.
+check_ap() {
+  local ap elapsed=${1:-}
+  ap=$(final_ap)
+  if [ -z "$ap" ]; then
+    echo "no bbox/AP in $DEMO/run/metrics.jsonl: the final evaluation did not run (see the log above)"
+    return 1
+  fi
+  local time=""
+  if [ -n "$elapsed" ]; then
+    time=$(printf '; training plus evaluation took %d:%02d (target <= 10:00)' \
+      $((elapsed / 60)) $((elapsed % 60)))
+  fi
+  printf '\nLargeDet demo: bbox AP %.3f on the synthetic val split (target >= %s)%s\n' \
+    "$ap" "$TARGET_AP" "$time"
+  if ! awk -v ap="$ap" -v target="$TARGET_AP" 'BEGIN { exit !(ap >= target) }'; then
+    echo "FAILED: bbox AP $ap is below the target $TARGET_AP"
+    return 1
+  fi
+}
+
+if [ "${1:-}" = "--check-only" ]; then
+  check_ap
+  exit
+fi
 
 echo "== 1/4 synthetic dataset in $DEMO/data"
 "$LARGEDET" synth --out "$DEMO/data" --images 800 --size 256 --val-fraction 0.1 --max-objects 4 \
@@ -34,11 +73,5 @@ cp "$DEMO"/data/val/00072[1-4].jpg "$DEMO/sample/"
 echo "== 4/4 curves in $DEMO/curves.png"
 "$LARGEDET" plot "$DEMO/run" --output "$DEMO/curves.png"
 
-ap=$(grep -o '"bbox/AP":[0-9.eE+-]*' "$DEMO/run/metrics.jsonl" | tail -1 | cut -d: -f2 || true)
-if [ -z "$ap" ]; then
-  echo "no bbox/AP in $DEMO/run/metrics.jsonl: the final evaluation did not run (see the log above)"
-  exit 1
-fi
-printf '\nLargeDet demo: bbox AP %.3f on the synthetic val split (target >= 0.50); training plus evaluation took %d:%02d (target <= 10:00)\n' \
-  "$ap" $((elapsed / 60)) $((elapsed % 60))
 echo "pictures: $DEMO/pictures/*.png, curves: $DEMO/curves.png, run: $DEMO/run"
+check_ap "$elapsed"

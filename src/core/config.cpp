@@ -1,14 +1,17 @@
 #include "largedet/core/config.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <set>
 
+#include "largedet/core/config_schema.h"
 #include "largedet/core/error.h"
 
 namespace largedet {
-
-const char* default_config_yaml();  // config_defaults.cpp
 
 namespace {
 
@@ -81,6 +84,93 @@ const char* type_name() {
   return "a list";
 }
 
+bool is_bool_text(const std::string& t) {
+  return t == "true" || t == "false" || t == "True" || t == "False";
+}
+
+bool is_int_text(const std::string& t) {
+  size_t i = (!t.empty() && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
+  if (i == t.size()) return false;
+  for (; i < t.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(t[i]))) return false;
+  return true;
+}
+
+bool parse_number(const std::string& t, double* out) {
+  if (t.empty()) return false;
+  char* end = nullptr;
+  *out = std::strtod(t.c_str(), &end);
+  return end == t.c_str() + t.size() && std::isfinite(*out);
+}
+
+// One text per value, so that 1, 1.0 and 1.0e0 (or True and true) compare equal.
+std::string canonical(const YAML::Node& node) {
+  if (node.IsSequence()) {
+    std::string out = "[";
+    for (size_t i = 0; i < node.size(); ++i) out += (i ? ", " : "") + canonical(node[i]);
+    return out + "]";
+  }
+  if (!node.IsScalar()) return "";
+  const std::string text = node.Scalar();
+  if (is_bool_text(text)) return text == "true" || text == "True" ? "true" : "false";
+  double number;
+  if (node.Tag() != "!" && parse_number(text, &number)) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.15g", number);
+    return buffer;
+  }
+  return text;
+}
+
+// detectron2 writes tuples, which its YAML files hold as strings: "(60000, 80000)",
+// '("coco_2017_train",)'. They become YAML flow sequences.
+YAML::Node tuple_to_sequence(const std::string& text) {
+  std::string out;
+  char quote = 0;
+  for (char c : text) {
+    if (quote) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '(') {
+      c = '[';
+    } else if (c == ')') {
+      c = ']';
+    }
+    out += c;
+  }
+  // A trailing comma ends a one-element tuple; YAML sequences do not take one.
+  std::string cleaned;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == ',') {
+      size_t j = i + 1;
+      while (j < out.size() && std::isspace(static_cast<unsigned char>(out[j]))) ++j;
+      if (j < out.size() && out[j] == ']') continue;
+    }
+    cleaned += out[i];
+  }
+  return YAML::Load(cleaned);
+}
+
+bool is_list(ValueType type) {
+  return type == ValueType::kIntList || type == ValueType::kFloatList ||
+         type == ValueType::kStringList || type == ValueType::kFloatLists;
+}
+
+ValueType element_type(ValueType type) {
+  switch (type) {
+    case ValueType::kIntList:
+      return ValueType::kInt;
+    case ValueType::kFloatList:
+    case ValueType::kFloatLists:
+      return ValueType::kFloat;
+    case ValueType::kStringList:
+      return ValueType::kString;
+    default:
+      return type;
+  }
+}
+
 }  // namespace
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
@@ -96,9 +186,40 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best;
 }
 
+Config::Config(const Config& other) : root_(YAML::Clone(other.root_)), sources_(other.sources_) {}
+
+// YAML::Node's assignment writes into the node it refers to: reset() rebinds instead.
+Config& Config::operator=(const Config& other) {
+  if (this != &other) {
+    root_.reset(YAML::Clone(other.root_));
+    sources_ = other.sources_;
+  }
+  return *this;
+}
+
+Config::Config(Config&& other) noexcept : sources_(std::move(other.sources_)) {
+  root_.reset(other.root_);
+}
+
+Config& Config::operator=(Config&& other) noexcept {
+  root_.reset(other.root_);
+  sources_ = std::move(other.sources_);
+  return *this;
+}
+
 Config Config::defaults() {
   Config config;
-  config.root_ = YAML::Load(default_config_yaml());
+  config.root_ = YAML::Node(YAML::NodeType::Map);
+  for (const auto& spec : config_schema()) {
+    auto parts = split_key(spec.key);
+    YAML::Node node = config.root_;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      if (!node[parts[i]]) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      node.reset(node[parts[i]]);
+    }
+    node[parts.back()] = spec.type == ValueType::kString ? YAML::Node(spec.default_yaml)
+                                                         : YAML::Load(spec.default_yaml);
+  }
   return config;
 }
 
@@ -138,16 +259,44 @@ void Config::merge_node(const YAML::Node& node, const std::string& prefix,
     std::string key = prefix + name;
     std::string where = location(file, item.first.Mark());
     YAML::Node current = lookup(key);
-    if (!current) unknown_key(key, where);
+    if (!current) {
+      if (item.second.IsMap() && covers_unsupported(key)) {
+        merge_node(item.second, key + ".", file);
+        continue;
+      }
+      check_unsupported(key, item.second, where);
+      continue;
+    }
     if (current.IsMap()) {
       if (!item.second.IsMap() && !item.second.IsNull())
         throw Error("'" + key + "' is a section and needs nested keys, not a value", where);
       merge_node(item.second, key + ".", file);
     } else {
       if (item.second.IsMap()) throw Error("'" + key + "' takes a value, not nested keys", where);
-      set(key, YAML::Dump(item.second), where);
+      set_node(key, item.second, where);
     }
   }
+}
+
+bool Config::covers_unsupported(const std::string& section) const {
+  for (const auto& u : unsupported_detectron2_keys())
+    if (u.key.rfind(section + ".", 0) == 0) return true;
+  return false;
+}
+
+void Config::check_unsupported(const std::string& key, const YAML::Node& value,
+                               const std::string& where) const {
+  const UnsupportedKey* unsupported = find_unsupported_key(key);
+  if (!unsupported) unknown_key(key, where);
+  // Writing detectron2's default changes nothing, so detectron2 recipes that spell it out load.
+  if (!unsupported->detectron2_default.empty() && value.IsDefined() &&
+      canonical(value) == canonical(YAML::Load(unsupported->detectron2_default)))
+    return;
+  throw Error("detectron2 key " + key + " is not supported by LargeDet: " + unsupported->reason,
+              where,
+              unsupported->detectron2_default.empty()
+                  ? "remove it from the recipe"
+                  : "remove it or set detectron2's default, " + unsupported->detectron2_default);
 }
 
 void Config::apply_overrides(const std::vector<std::string>& overrides) {
@@ -157,30 +306,145 @@ void Config::apply_overrides(const std::vector<std::string>& overrides) {
       throw Error("override '" + item + "' is not KEY=VALUE", "command line",
                   "write e.g. SOLVER.BASE_LR=0.02");
     std::string key = item.substr(0, eq);
-    if (!lookup(key)) unknown_key(key, "command line");
+    if (!lookup(key)) {
+      check_unsupported(key, parse_value(key, item.substr(eq + 1), "command line"), "command line");
+      continue;
+    }
     if (lookup(key).IsMap())
       throw Error("'" + key + "' is a section; override one of its keys", "command line");
     set(key, item.substr(eq + 1), "command line");
   }
 }
 
-void Config::set(const std::string& key, const std::string& yaml_value, const std::string& source) {
-  auto parts = split_key(key);
-  YAML::Node node = root_;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    node.reset(node[parts[i]]);
-    if (!node || !node.IsMap()) unknown_key(key, source);
-  }
-  if (!node[parts.back()] || node[parts.back()].IsMap()) unknown_key(key, source);
-  YAML::Node value;
+YAML::Node Config::parse_value(const std::string& key, const std::string& yaml_value,
+                               const std::string& source) {
   try {
-    value = YAML::Load(yaml_value);
+    return YAML::Load(yaml_value);
   } catch (const YAML::ParserException& e) {
     throw Error("cannot parse the value of '" + key + "': " + e.msg, source);
   }
-  if (value.IsMap()) throw Error("'" + key + "' takes a value, not nested keys", source);
+}
+
+void Config::set(const std::string& key, const std::string& yaml_value, const std::string& source) {
+  const KeySpec* spec = find_key_spec(key);
+  if (!spec) unknown_key(key, source);
+  set_node(key, parse_value(key, yaml_value, source), source);
+}
+
+void Config::set_node(const std::string& key, const YAML::Node& raw, const std::string& source) {
+  const KeySpec* spec = find_key_spec(key);
+  if (!spec) unknown_key(key, source);
+  YAML::Node value = normalized(*spec, raw, source);
+  auto parts = split_key(key);
+  YAML::Node node = root_;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) node.reset(node[parts[i]]);
   node[parts.back()] = value;
   sources_[key] = source;
+}
+
+YAML::Node Config::normalized(const KeySpec& spec, const YAML::Node& raw,
+                              const std::string& source) {
+  const std::string& key = spec.key;
+  auto fail = [&](const std::string& why) -> Error {
+    return Error("'" + key + "' must be " + value_type_name(spec.type) + why + ", got '" +
+                     (raw.IsScalar() ? raw.Scalar() : YAML::Dump(raw)) + "'",
+                 source);
+  };
+  if (raw.Tag().find("python") != std::string::npos)
+    throw Error("'" + key + "' holds a Python expression (" + raw.Tag() +
+                    "), which LargeDet does not evaluate",
+                source, "write the value out as a YAML list");
+  if (raw.IsMap()) throw Error("'" + key + "' takes a value, not nested keys", source);
+  // Node assignment writes through to the node referred to: rebind with reset().
+  YAML::Node value = YAML::Clone(raw);
+  if (is_list(spec.type)) {
+    if (value.IsNull()) value.reset(YAML::Node(YAML::NodeType::Sequence));
+    if (value.IsScalar()) {
+      const std::string text = value.Scalar();
+      const auto first = text.find_first_not_of(" \t");
+      if (first != std::string::npos && text[first] == '(') {
+        try {
+          value.reset(tuple_to_sequence(text));
+        } catch (const YAML::Exception&) {
+          throw fail(" (a tuple that could not be read)");
+        }
+      }
+    }
+    if (value.IsScalar()) {
+      YAML::Node list(YAML::NodeType::Sequence);
+      list.push_back(value);
+      value.reset(list);
+    }
+    // detectron2 broadcasts one flat list to every level: [0.5, 1, 2] means [[0.5, 1, 2]].
+    if (spec.type == ValueType::kFloatLists && value.size() > 0 && !value[0].IsSequence()) {
+      YAML::Node outer(YAML::NodeType::Sequence);
+      outer.push_back(value);
+      value.reset(outer);
+    }
+  } else if (value.IsSequence()) {
+    throw fail("");
+  }
+  if (value.IsNull()) {
+    if (spec.type == ValueType::kString) return YAML::Node(std::string());
+    if (spec.default_yaml == "null") return value;
+    throw fail("");
+  }
+  // Type and range of every scalar.
+  std::function<void(const YAML::Node&, ValueType)> check = [&](const YAML::Node& n,
+                                                                ValueType type) {
+    if (type == ValueType::kFloatLists || n.IsSequence()) {
+      if (!n.IsSequence()) throw fail("");
+      for (const auto& element : n) {
+        if (element.IsSequence() && type != ValueType::kFloatLists) throw fail("");
+        if (type == ValueType::kFloatLists && !element.IsSequence()) throw fail("");
+        check(element, type == ValueType::kFloatLists ? ValueType::kFloatList : type);
+      }
+      return;
+    }
+    if (!n.IsScalar()) throw fail("");
+    const ValueType scalar = element_type(type);
+    const std::string text = n.Scalar();
+    double number = 0;
+    switch (scalar) {
+      case ValueType::kBool:
+        if (!is_bool_text(text)) throw fail("");
+        return;
+      case ValueType::kString:
+        return;
+      case ValueType::kInt:
+        if (!is_int_text(text)) throw fail("");
+        number = std::stod(text);
+        break;
+      default:
+        if (!parse_number(text, &number)) throw fail("");
+        break;
+    }
+    if (spec.min && number < *spec.min)
+      throw Error(
+          "'" + key + "' is " + text + ", below its minimum " + canonical(YAML::Node(*spec.min)),
+          source, spec.help);
+    if (spec.max && number > *spec.max)
+      throw Error(
+          "'" + key + "' is " + text + ", above its maximum " + canonical(YAML::Node(*spec.max)),
+          source, spec.help);
+  };
+  check(value, spec.type);
+  if (!spec.choices.empty()) {
+    const std::string text =
+        spec.type == ValueType::kString && value.IsScalar() ? value.Scalar() : canonical(value);
+    if (std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end()) {
+      std::string list;
+      for (const auto& c : spec.choices)
+        list += (list.empty() ? "" : ", ") + (c.empty() ? "\"\"" : c);
+      const std::string close = closest_match(text, spec.choices);
+      throw Error(
+          "'" + key + "' is '" + text + "', which LargeDet does not build (" + spec.help + ")",
+          source,
+          "use " + list +
+              (close.empty() || close == text ? "" : "; did you mean '" + close + "'?"));
+    }
+  }
+  return value;
 }
 
 YAML::Node Config::lookup(const std::string& key) const {
@@ -207,6 +471,12 @@ void Config::unknown_key(const std::string& key, const std::string& where) const
 bool Config::has(const std::string& key) const {
   YAML::Node node = lookup(key);
   return node.IsDefined() && !node.IsMap();
+}
+
+bool Config::is_null(const std::string& key) const {
+  YAML::Node node = lookup(key);
+  if (!node.IsDefined()) unknown_key(key, "code");
+  return node.IsNull();
 }
 
 std::string Config::source(const std::string& key) const {
@@ -249,10 +519,28 @@ template std::vector<std::string> Config::get<std::vector<std::string>>(const st
 template std::vector<std::vector<double>> Config::get<std::vector<std::vector<double>>>(
     const std::string&) const;
 
+std::string Config::value_text(const std::string& key) const {
+  YAML::Node node = lookup(key);
+  if (!node.IsDefined()) unknown_key(key, "code");
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
 std::string Config::dump() const {
   YAML::Emitter out;
   out << root_;
   return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::string> Config::detectron2_differences() const {
+  std::vector<std::string> out;
+  for (const auto& spec : config_schema()) {
+    if (spec.detectron2_default.empty() || sources_.count(spec.key)) continue;
+    out.push_back(spec.key + ": " + canonical(lookup(spec.key)) + " here, " +
+                  spec.detectron2_default + " in detectron2");
+  }
+  return out;
 }
 
 std::vector<std::string> Config::keys() const {

@@ -176,6 +176,18 @@ Contents parse(const void* data, size_t size, const std::string& name) {
 }
 
 Contents load(const std::string& path) {
+  auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (path.rfind("detectron2://", 0) == 0 || path.find("://") != std::string::npos)
+    throw Error("LargeDet does not download weights", path,
+                "convert torchvision's ImageNet weights with tools/convert_torchvision.py "
+                "(see README) and set MODEL.WEIGHTS to the .safetensors file");
+  if (ends_with(".pkl") || ends_with(".pth") || ends_with(".pt"))
+    throw Error("LargeDet reads safetensors weights, not pickled ones", path,
+                "convert torchvision's weights with tools/convert_torchvision.py; detectron2's "
+                ".pkl (MSRA/Caffe2 layout) cannot be read");
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     throw Error(std::string("cannot open: ") + std::strerror(errno), path, "check the path");

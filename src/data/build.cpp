@@ -1,5 +1,9 @@
 #include "largedet/data/build.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
 #include "largedet/core/error.h"
 #include "largedet/data/coco_dataset.h"
 #include "largedet/data/openimages_dataset.h"
@@ -11,10 +15,64 @@ namespace {
 std::string split_of(bool train) { return train ? "TRAIN" : "TEST"; }
 
 bool filter_empty(const Config& config, bool train) {
-  return train && config.get<bool>("DATASETS.FILTER_EMPTY_ANNOTATIONS");
+  return train && config.get<bool>("DATALOADER.FILTER_EMPTY_ANNOTATIONS");
+}
+
+struct BuiltinDataset {
+  std::string annotations, images;  // relative to the datasets root
+};
+
+// detectron2's builtin COCO instance splits (data/datasets/builtin.py) and their layout.
+const std::map<std::string, BuiltinDataset>& builtin_datasets() {
+  static const std::map<std::string, BuiltinDataset> datasets = {
+      {"coco_2014_train", {"coco/annotations/instances_train2014.json", "coco/train2014"}},
+      {"coco_2014_val", {"coco/annotations/instances_val2014.json", "coco/val2014"}},
+      {"coco_2014_minival", {"coco/annotations/instances_minival2014.json", "coco/val2014"}},
+      {"coco_2014_valminusminival",
+       {"coco/annotations/instances_valminusminival2014.json", "coco/val2014"}},
+      {"coco_2017_train", {"coco/annotations/instances_train2017.json", "coco/train2017"}},
+      {"coco_2017_val", {"coco/annotations/instances_val2017.json", "coco/val2017"}},
+      {"coco_2017_val_100", {"coco/annotations/instances_val2017_100.json", "coco/val2017"}},
+  };
+  return datasets;
 }
 
 }  // namespace
+
+std::string datasets_root() {
+  const char* env = std::getenv("DETECTRON2_DATASETS");
+  return env && *env ? env : "datasets";
+}
+
+void resolve_dataset_names(Config& config) {
+  for (const std::string split : {"TRAIN", "TEST"}) {
+    const std::string names_key = "DATASETS." + split;
+    const auto names = config.get<std::vector<std::string>>(names_key);
+    if (names.empty()) continue;
+    if (names.size() > 1)
+      throw Error(names_key + " names " + std::to_string(names.size()) +
+                      " datasets; LargeDet reads one per split",
+                  config.source(names_key),
+                  "merge them into one COCO file and set DATASETS." + split + "_ANNOTATIONS");
+    auto it = builtin_datasets().find(names[0]);
+    if (it == builtin_datasets().end()) {
+      std::string known;
+      for (const auto& [name, d] : builtin_datasets()) known += (known.empty() ? "" : ", ") + name;
+      throw Error("unknown dataset name '" + names[0] + "'",
+                  names_key + " (" + config.source(names_key) + ")",
+                  "use one of " + known + ", or set DATASETS." + split + "_ANNOTATIONS and " +
+                      split + "_IMAGES");
+    }
+    const std::string root = datasets_root();
+    const std::string source =
+        names_key + " '" + names[0] + "' under $DETECTRON2_DATASETS (" + root + ")";
+    // Explicit paths win over the name.
+    if (config.get<std::string>("DATASETS." + split + "_ANNOTATIONS").empty())
+      config.set("DATASETS." + split + "_ANNOTATIONS", root + "/" + it->second.annotations, source);
+    if (config.get<std::string>("DATASETS." + split + "_IMAGES").empty())
+      config.set("DATASETS." + split + "_IMAGES", root + "/" + it->second.images, source);
+  }
+}
 
 CocoDatasetOptions coco_dataset_options(const Config& config, bool train) {
   CocoDatasetOptions o;
@@ -29,10 +87,18 @@ std::shared_ptr<Dataset> build_dataset(const Config& config, bool train) {
   const std::string split = split_of(train);
   const std::string format = config.get<std::string>("DATASETS.FORMAT");
   const std::string annotations = config.get<std::string>("DATASETS." + split + "_ANNOTATIONS");
+  const std::string key = "DATASETS." + split + "_ANNOTATIONS";
   if (annotations.empty()) {
-    throw Error("no annotation file configured", "DATASETS." + split + "_ANNOTATIONS",
-                "set it, e.g. to the instances JSON that `largedet synth` writes");
+    throw Error("no " + std::string(train ? "training" : "test") + " set configured", key,
+                "set DATASETS." + split + " to a detectron2 name (coco_2017_" +
+                    (train ? "train" : "val") + ") or " + key +
+                    " to an instances JSON, e.g. the one `largedet synth` writes");
   }
+  if (!std::filesystem::is_regular_file(annotations))
+    throw Error("no annotation file at " + annotations, key + " (" + config.source(key) + ")",
+                "download the dataset there, point $DETECTRON2_DATASETS at the folder holding "
+                "coco/, or set " +
+                    key);
   if (format == "coco") {
     return std::make_shared<Dataset>(
         load_coco_dataset(annotations, coco_dataset_options(config, train)));
@@ -60,11 +126,13 @@ LoaderOptions loader_options(const Config& config, bool train) {
   o.seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
   if (train) {
     o.mapper.min_sizes = config.get<std::vector<int>>("INPUT.MIN_SIZE_TRAIN");
+    o.mapper.min_size_range = config.get<std::string>("INPUT.MIN_SIZE_TRAIN_SAMPLING") == "range";
+    if (o.mapper.min_size_range &&
+        (o.mapper.min_sizes.size() != 2 || o.mapper.min_sizes[0] > o.mapper.min_sizes[1]))
+      throw Error("INPUT.MIN_SIZE_TRAIN_SAMPLING range needs INPUT.MIN_SIZE_TRAIN [min, max]",
+                  config.source("INPUT.MIN_SIZE_TRAIN"), "write e.g. (640, 800)");
     o.mapper.max_size = config.get<int>("INPUT.MAX_SIZE_TRAIN");
-    const std::string flip = config.get<std::string>("INPUT.RANDOM_FLIP");
-    LARGEDET_CHECK(flip == "horizontal" || flip == "none", "INPUT.RANDOM_FLIP is \"", flip,
-                   "\"; use horizontal or none");
-    o.mapper.random_flip = flip == "horizontal";
+    o.mapper.random_flip = config.get<std::string>("INPUT.RANDOM_FLIP") == "horizontal";
   } else {
     o.mapper.min_sizes = {config.get<int>("INPUT.MIN_SIZE_TEST")};
     o.mapper.max_size = config.get<int>("INPUT.MAX_SIZE_TEST");

@@ -13,7 +13,14 @@ Sample map_encoded(const Record& record, const std::string& bytes, const MapperO
   int in_w = 0, in_h = 0;
   read_image_size(data, bytes.size(), &in_w, &in_h, record.path);
   const uint64_t r1 = mix_seed(seed, 1), r2 = mix_seed(seed, 2);
-  const int short_side = options.min_sizes[r1 % options.min_sizes.size()];
+  LARGEDET_CHECK(!options.min_size_range || options.min_sizes.size() == 2,
+                 "range sampling needs INPUT.MIN_SIZE_TRAIN [min, max]");
+  const int short_side =
+      options.min_size_range
+          ? options.min_sizes[0] +
+                static_cast<int>(
+                    r1 % static_cast<uint64_t>(options.min_sizes[1] - options.min_sizes[0] + 1))
+          : options.min_sizes[r1 % options.min_sizes.size()];
   const bool flip = options.random_flip && (r2 >> 63) != 0;
   const auto [out_h, out_w] = resize_shortest_edge_size(in_h, in_w, short_side, options.max_size);
 

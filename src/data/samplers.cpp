@@ -25,7 +25,7 @@ DistributedSampler::DistributedSampler(int64_t size, int rank, int world_size, b
   LARGEDET_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "sampler: rank ", rank,
                  " of world size ", world_size);
   LARGEDET_CHECK(size > 0, "sampler: the dataset is empty",
-                 " (were all images filtered out? see DATASETS.FILTER_EMPTY_ANNOTATIONS)");
+                 " (were all images filtered out? see DATALOADER.FILTER_EMPTY_ANNOTATIONS)");
 }
 
 std::vector<int64_t> DistributedSampler::epoch_indices(int64_t epoch) const {

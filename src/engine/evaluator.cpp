@@ -11,10 +11,12 @@
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
+#include "largedet/core/threads.h"
 #include "largedet/data/build.h"
 #include "largedet/distributed/collectives.h"
 #include "largedet/engine/agreement.h"
 #include "largedet/evaluation/coco_eval.h"
+#include "largedet/modeling/detector.h"
 
 namespace largedet::engine {
 
@@ -60,6 +62,11 @@ std::set<int64_t> claim(const std::vector<int64_t>& ids, std::set<int64_t>& clai
   return mine;
 }
 
+// What the evaluators resolve threads <= 0 to.
+int scoring_threads(const EvalOptions& options) {
+  return options.threads > 0 ? options.threads : usable_cores();
+}
+
 std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
                                          const Config& config, const TestSet& test,
                                          const EvalOptions& options) {
@@ -80,10 +87,14 @@ std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
   for (auto type : types) {
     evaluation::CocoEvalParams params;
     params.iou_type = type;
-    const auto result = evaluation::evaluate_coco(gt, detections, params);
+    params.threads = options.threads;
     const std::string name = evaluation::iou_type_name(type);
-    if (options.print)
+    log::debug() << "scoring " << name << " on " << scoring_threads(options) << " thread(s)";
+    const auto result = evaluation::evaluate_coco(gt, detections, params);
+    if (options.print) {
       std::cout << "Evaluate annotation type *" << name << "*\n" << result.summary();
+      if (options.per_category) std::cout << result.category_table();
+    }
     for (size_t i = 0; i < result.stats.size(); ++i)
       scalars[name + "/" + evaluation::kStatNames[i]] = result.stats[i];
   }
@@ -108,8 +119,16 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
   if (!options.results_path.empty()) {
     write_file_atomic(options.results_path, evaluation::oid_detections_to_csv(detections));
   }
-  const auto result = evaluation::evaluate_openimages(test.oid_boxes, test.oid_labels, detections);
-  if (options.print) std::cout << result.summary().substr(0, result.summary().find('\n') + 1);
+  evaluation::OidEvalParams params;
+  params.threads = options.threads;
+  log::debug() << "scoring oid on " << scoring_threads(options) << " thread(s)";
+  const auto result =
+      evaluation::evaluate_openimages(test.oid_boxes, test.oid_labels, detections, params);
+  if (options.print) {
+    // The summary's first line is the mAP; the per-class APs follow it.
+    const std::string summary = result.summary();
+    std::cout << (options.per_category ? summary : summary.substr(0, summary.find('\n') + 1));
+  }
   return {{"oid/mAP@0.5", result.map}};
 }
 
@@ -139,7 +158,7 @@ std::vector<Detection> to_coco_detections(const modeling::Detections& detections
     const int64_t label = labels[i].item<int64_t>();
     LARGEDET_CHECK(label >= 1 && label <= dataset.num_classes(), "detection label ", label,
                    " outside the dataset's 1..", dataset.num_classes(),
-                   ": does MODEL.NUM_CLASSES match the test set?");
+                   ": does the recipe's NUM_CLASSES match the test set?");
     if (!finite_detection(b + 4 * i, scores[i].item<double>())) continue;
     Detection d = evaluation::box_detection(image_id, dataset.category_ids[label - 1],
                                             scores[i].item<double>(), b[4 * i], b[4 * i + 1],
@@ -205,10 +224,11 @@ TestSet read_test_set(const Config& config, bool with_ground_truth) {
   // Checked on every rank before any inference, so that all fail alike instead of one rank
   // throwing mid-way while the others wait to gather.
   const auto& dataset = *test.dataset;
-  const auto num_classes = config.get<int64_t>("MODEL.NUM_CLASSES");
+  const std::string classes_key = modeling::num_classes_key(config);
+  const auto num_classes = config.get<int64_t>(classes_key);
   if (dataset.num_classes() != num_classes) {
-    throw Error("the test set has " + std::to_string(dataset.num_classes()) +
-                    " classes but MODEL.NUM_CLASSES is " + std::to_string(num_classes),
+    throw Error("the test set has " + std::to_string(dataset.num_classes()) + " classes but " +
+                    classes_key + " is " + std::to_string(num_classes),
                 dataset.name, "evaluate on a test set with the training set's classes");
   }
   LARGEDET_CHECK(format != "openimages" || dataset.class_mids.size() == dataset.class_names.size(),

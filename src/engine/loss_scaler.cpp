@@ -9,10 +9,10 @@ namespace largedet::engine {
 
 LossScaler::LossScaler(bool enabled, LossScalerOptions options)
     : enabled_(enabled), options_(options), scale_(options.init_scale) {
-  LARGEDET_CHECK(options.init_scale > 0 && options.growth_factor > 1 &&
-                     options.backoff_factor > 0 && options.backoff_factor < 1 &&
-                     options.growth_interval > 0,
-                 "loss scaler: AMP.INIT_SCALE must be > 0 and AMP.GROWTH_INTERVAL >= 1");
+  LARGEDET_CHECK(
+      options.init_scale > 0 && options.growth_factor > 1 && options.backoff_factor > 0 &&
+          options.backoff_factor < 1 && options.growth_interval > 0,
+      "loss scaler: SOLVER.AMP.INIT_SCALE must be > 0 and SOLVER.AMP.GROWTH_INTERVAL >= 1");
 }
 
 bool LossScaler::update(bool found_inf) {

@@ -1,11 +1,14 @@
 #include "largedet/engine/runtime.h"
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
 #include "largedet/core/threads.h"
+#include "largedet/data/build.h"
 #include "largedet/engine/checkpointer.h"
+#include "largedet/solver/batch_scaling.h"
 
 namespace largedet::engine {
 
@@ -39,7 +42,14 @@ Runtime setup_runtime(const Config& config) {
   runtime.group = distributed::init(context);
   configure_threads(config.get<int>("NUM_THREADS"), runtime.group->context().local_world_size);
   runtime.device = configured_device(config, runtime.group->context().local_rank);
+  at::globalContext().setBenchmarkCuDNN(config.get<bool>("CUDNN_BENCHMARK"));
   return runtime;
+}
+
+std::vector<std::string> resolve_recipe(Config& config, int world_size) {
+  data::resolve_dataset_names(config);
+  modeling::resolve_architecture(config);
+  return solver::apply_batch_scaling(config, world_size);
 }
 
 std::shared_ptr<modeling::DetectorImpl> load_detector(const Config& config,

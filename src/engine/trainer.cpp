@@ -215,7 +215,7 @@ class Trainer {
   void evaluate(int64_t iteration);
   std::string save_checkpoint(int64_t iteration);
 
-  const Config& config_;
+  Config config_;  // the recipe as this run uses it (resolve_recipe)
   std::string output_dir_;
   bool resume_;
   std::shared_ptr<distributed::ProcessGroup> group_;
@@ -246,16 +246,30 @@ class Trainer {
   std::set<std::string> bad_losses_;  // this step's non-finite losses
 };
 
-Trainer::Trainer(const Config& config, const TrainOptions& options)
-    : config_(config),
-      output_dir_(options.output_dir.empty() ? config.get<std::string>("OUTPUT_DIR")
+Trainer::Trainer(const Config& recipe, const TrainOptions& options)
+    : config_(recipe),
+      output_dir_(options.output_dir.empty() ? recipe.get<std::string>("OUTPUT_DIR")
                                              : options.output_dir),
       resume_(options.resume) {
-  const Runtime runtime = setup_runtime(config);
+  const Runtime runtime = setup_runtime(recipe);
   group_ = runtime.group;
   rank_ = runtime.rank();
   world_ = runtime.world_size();
   device_ = runtime.device;
+  // What a detectron2 recipe gets from us where it relies on detectron2's defaults.
+  if (recipe.source("VERSION") != "default") {
+    const auto differences = recipe.detectron2_differences();
+    if (!differences.empty()) {
+      auto warning = log::warning();
+      warning << "this detectron2 recipe (VERSION " << recipe.get<int>("VERSION") << ") relies on "
+              << differences.size()
+              << " defaults where LargeDet keeps torchvision's behaviour (set them to get "
+                 "detectron2's):";
+      for (const auto& d : differences) warning << "\n  " << d;
+    }
+  }
+  for (const auto& note : resolve_recipe(config_, world_)) log::info() << note;
+  const Config& config = config_;
   plan_ = plan_batches(config, world_);
   seed_ = static_cast<uint64_t>(config.get<int64_t>("SEED"));
   max_iter_ = config.get<int64_t>("SOLVER.MAX_ITER");
@@ -273,15 +287,16 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
       std::make_unique<Checkpointer>(output_dir_, config.get<int>("SOLVER.CHECKPOINTS_KEPT"));
 
   dataset_ = data::build_dataset(config, /*train=*/true);
-  if (dataset_->num_classes() != config.get<int64_t>("MODEL.NUM_CLASSES")) {
+  const std::string classes_key = modeling::num_classes_key(config);
+  if (dataset_->num_classes() != config.get<int64_t>(classes_key)) {
     throw Error("the training set has " + std::to_string(dataset_->num_classes()) +
-                    " classes but MODEL.NUM_CLASSES is " +
-                    std::to_string(config.get<int64_t>("MODEL.NUM_CLASSES")),
-                config.source("MODEL.NUM_CLASSES"), "set MODEL.NUM_CLASSES to the dataset's count");
+                    " classes but " + classes_key + " is " +
+                    std::to_string(config.get<int64_t>(classes_key)),
+                config.source(classes_key), "set " + classes_key + " to the dataset's count");
   }
   if (eval_period_ > 0) test_set_ = load_checked_test_set(config, *dataset_, rank_ == 0);
-  if (world_ > 1 && config.get<std::string>("MODEL.BACKBONE.NORM") == "BN") {
-    log::warning() << "MODEL.BACKBONE.NORM is BN on " << world_
+  if (world_ > 1 && config.get<std::string>("MODEL.RESNETS.NORM") == "BN") {
+    log::warning() << "MODEL.RESNETS.NORM is BN on " << world_
                    << " ranks: each rank keeps its own running statistics (checkpoints hold rank "
                       "0's); SyncBN normalises over the global batch";
   }
@@ -299,24 +314,18 @@ Trainer::Trainer(const Config& config, const TrainOptions& options)
   optimizer_ = solver::build_optimizer(config, *model_);
   scheduler_ =
       std::make_unique<solver::LRScheduler>(solver::build_lr_scheduler(config, *optimizer_));
-  // SOLVER.SCALE_SCHEDULE shrinks MAX_ITER with the warmup and steps (same number of epochs).
-  if (scheduler_->schedule().options().max_iter != max_iter_) {
-    log::info() << "SOLVER.SCALE_SCHEDULE: " << max_iter_ << " reference iterations become "
-                << scheduler_->schedule().options().max_iter << " at this batch size";
-    max_iter_ = scheduler_->schedule().options().max_iter;
-  }
 
-  const bool amp = config.get<bool>("AMP.ENABLED") && device_.is_cuda();
-  const auto amp_dtype = config.get<std::string>("AMP.DTYPE");
-  LARGEDET_CHECK(amp_dtype == "bf16" || amp_dtype == "fp16", "AMP.DTYPE is \"", amp_dtype, "\" (",
-                 config.source("AMP.DTYPE"), "); use bf16 or fp16");
-  if (config.get<bool>("AMP.ENABLED") && !device_.is_cuda())
-    log::warning() << "AMP.ENABLED is ignored on the CPU: training in float32";
+  const bool amp = config.get<bool>("SOLVER.AMP.ENABLED") && device_.is_cuda();
+  const auto amp_dtype = config.get<std::string>("SOLVER.AMP.DTYPE");
+  LARGEDET_CHECK(amp_dtype == "bf16" || amp_dtype == "fp16", "SOLVER.AMP.DTYPE is \"", amp_dtype,
+                 "\" (", config.source("SOLVER.AMP.DTYPE"), "); use bf16 or fp16");
+  if (config.get<bool>("SOLVER.AMP.ENABLED") && !device_.is_cuda())
+    log::warning() << "SOLVER.AMP.ENABLED is ignored on the CPU: training in float32";
   autocast_ = amp;
   autocast_dtype_ = amp_dtype == "fp16" ? at::kHalf : at::kBFloat16;
   LossScalerOptions scaler_options;
-  scaler_options.init_scale = config.get<double>("AMP.INIT_SCALE");
-  scaler_options.growth_interval = config.get<int64_t>("AMP.GROWTH_INTERVAL");
+  scaler_options.init_scale = config.get<double>("SOLVER.AMP.INIT_SCALE");
+  scaler_options.growth_interval = config.get<int64_t>("SOLVER.AMP.GROWTH_INTERVAL");
   scaler_ = std::make_unique<LossScaler>(amp && autocast_dtype_ == at::kHalf, scaler_options);
 }
 

@@ -83,14 +83,6 @@ void register_norm(const std::string& name, NormFactory factory) {
   registry.factories[name] = std::move(factory);
 }
 
-std::vector<std::string> registered_norms() {
-  auto& registry = norm_registry();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  std::vector<std::string> names;
-  for (const auto& [n, f] : registry.factories) names.push_back(n);
-  return names;
-}
-
 // ---------------------------------------------------------------------------------------------
 // ResNet
 
@@ -105,34 +97,36 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64
 torch::nn::AnyModule norm_module(torch::nn::Module& parent, const std::string& name,
                                  const std::string& norm, int64_t channels) {
   auto m = make_norm(norm, channels);
-  LARGEDET_CHECK(!m.is_empty(), "ResNet needs a norm (MODEL.BACKBONE.NORM is empty)");
+  LARGEDET_CHECK(!m.is_empty(), "ResNet needs a norm (MODEL.RESNETS.NORM is empty)");
   parent.register_module(name, m.ptr());
   return m;
 }
 
 }  // namespace
 
-ResNetBlockImpl::ResNetBlockImpl(bool bottleneck, int64_t inplanes, int64_t planes, int64_t stride,
-                                 const std::string& norm)
-    : bottleneck(bottleneck) {
-  int64_t expansion = bottleneck ? 4 : 1;
+ResNetBlockImpl::ResNetBlockImpl(const ResNetBlockOptions& o) : bottleneck(o.bottleneck) {
   if (bottleneck) {
-    conv1 = register_module("conv1", conv(inplanes, planes, 1, 1, 0));
-    bn1 = norm_module(*this, "bn1", norm, planes);
-    conv2 = register_module("conv2", conv(planes, planes, 3, stride, 1));
-    bn2 = norm_module(*this, "bn2", norm, planes);
-    conv3 = register_module("conv3", conv(planes, planes * expansion, 1, 1, 0));
-    bn3 = norm_module(*this, "bn3", norm, planes * expansion);
+    const int64_t stride1 = o.stride_in_1x1 ? o.stride : 1;
+    conv1 = register_module("conv1", conv(o.in_channels, o.width, 1, stride1, 0));
+    bn1 = norm_module(*this, "bn1", o.norm, o.width);
+    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.width, o.width, 3)
+                                                           .stride(o.stride / stride1)
+                                                           .padding(1)
+                                                           .groups(o.groups)
+                                                           .bias(false)));
+    bn2 = norm_module(*this, "bn2", o.norm, o.width);
+    conv3 = register_module("conv3", conv(o.width, o.out_channels, 1, 1, 0));
+    bn3 = norm_module(*this, "bn3", o.norm, o.out_channels);
   } else {
-    conv1 = register_module("conv1", conv(inplanes, planes, 3, stride, 1));
-    bn1 = norm_module(*this, "bn1", norm, planes);
-    conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
-    bn2 = norm_module(*this, "bn2", norm, planes);
+    conv1 = register_module("conv1", conv(o.in_channels, o.out_channels, 3, o.stride, 1));
+    bn1 = norm_module(*this, "bn1", o.norm, o.out_channels);
+    conv2 = register_module("conv2", conv(o.out_channels, o.out_channels, 3, 1, 1));
+    bn2 = norm_module(*this, "bn2", o.norm, o.out_channels);
   }
-  if (stride != 1 || inplanes != planes * expansion) {
+  if (o.stride != 1 || o.in_channels != o.out_channels) {
     downsample = torch::nn::Sequential();
-    downsample->push_back(conv(inplanes, planes * expansion, 1, stride, 0));
-    downsample->push_back(make_norm(norm, planes * expansion));
+    downsample->push_back(conv(o.in_channels, o.out_channels, 1, o.stride, 0));
+    downsample->push_back(make_norm(o.norm, o.out_channels));
     register_module("downsample", downsample);
   }
 }
@@ -172,32 +166,44 @@ ResNetImpl::ResNetImpl(ResNetOptions opts) : options(std::move(opts)) {
       break;
     default:
       throw Error("unsupported ResNet depth " + std::to_string(options.depth),
-                  "MODEL.BACKBONE.DEPTH", "use 18, 34, 50, 101 or 152");
+                  "MODEL.RESNETS.DEPTH", "use 18, 34, 50, 101 or 152");
   }
-  LARGEDET_CHECK(options.width_multiplier > 0, "ResNet: width multiplier ",
-                 options.width_multiplier, " must be > 0");
   LARGEDET_CHECK(options.freeze_at >= 0 && options.freeze_at <= 5, "ResNet: freeze_at ",
                  options.freeze_at, " outside [0, 5] (MODEL.BACKBONE.FREEZE_AT)");
   for (auto l : options.returned_layers)
     LARGEDET_CHECK(l >= 1 && l <= 4, "ResNet: returned layer ", l, " outside [1, 4]");
-  auto scaled = [&](int64_t c) {
-    return std::max<int64_t>(1, static_cast<int64_t>(std::lround(c * options.width_multiplier)));
-  };
-  int64_t inplanes = scaled(64);
-  conv1 = register_module("conv1", conv(3, inplanes, 7, 2, 3));
-  bn1 = norm_module(*this, "bn1", options.norm, inplanes);
-  int64_t expansion = bottleneck ? 4 : 1;
+  const int64_t res2_out =
+      options.res2_out_channels > 0 ? options.res2_out_channels : (bottleneck ? 256 : 64);
+  const int64_t res2_width = options.num_groups * options.width_per_group;
+  LARGEDET_CHECK(options.stem_out_channels > 0 && res2_width > 0 && res2_out > 0,
+                 "ResNet: widths must be positive (MODEL.RESNETS.*)");
+  if (!bottleneck && (options.num_groups != 1 || res2_out != res2_width))
+    throw Error("ResNet-" + std::to_string(options.depth) + " has basic blocks: they need " +
+                    "MODEL.RESNETS.NUM_GROUPS 1 and RES2_OUT_CHANNELS equal to WIDTH_PER_GROUP " +
+                    "(got " + std::to_string(options.num_groups) + ", " + std::to_string(res2_out) +
+                    " and " + std::to_string(options.width_per_group) + ")",
+                "MODEL.RESNETS", "for ResNet-18/34 set MODEL.RESNETS.RES2_OUT_CHANNELS: 64");
+  int64_t in_channels = options.stem_out_channels;
+  conv1 = register_module("conv1", conv(3, in_channels, 7, 2, 3));
+  bn1 = norm_module(*this, "bn1", options.norm, in_channels);
   int64_t last = *std::max_element(options.returned_layers.begin(), options.returned_layers.end());
   for (int64_t i = 0; i < last; ++i) {
-    int64_t planes = scaled(64 << i);
     torch::nn::Sequential layer;
     for (int64_t b = 0; b < blocks[i]; ++b) {
-      int64_t stride = (b == 0 && i > 0) ? 2 : 1;
-      layer->push_back(ResNetBlock(bottleneck, inplanes, planes, stride, options.norm));
-      inplanes = planes * expansion;
+      ResNetBlockOptions block;
+      block.bottleneck = bottleneck;
+      block.in_channels = in_channels;
+      block.width = res2_width << i;
+      block.out_channels = res2_out << i;
+      block.stride = (b == 0 && i > 0) ? 2 : 1;
+      block.groups = options.num_groups;
+      block.stride_in_1x1 = options.stride_in_1x1;
+      block.norm = options.norm;
+      layer->push_back(ResNetBlock(block));
+      in_channels = block.out_channels;
     }
     layers.push_back(register_module("layer" + std::to_string(i + 1), layer));
-    stage_channels_.push_back(inplanes);
+    stage_channels_.push_back(in_channels);
   }
   // torchvision's initialisation: He (fan_out) for convs, norms at identity.
   for (auto& m : modules(/*include_self=*/false)) {

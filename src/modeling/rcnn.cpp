@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "largedet/core/error.h"
+#include "largedet/modeling/roi_head_layers.h"
 #include "largedet/ops/boxes.h"
 #include "largedet/ops/nms.h"
 #include "largedet/ops/sampler.h"
@@ -27,26 +28,6 @@ SamplerFn random_sampler(int64_t batch_size_per_image, double positive_fraction,
   auto sampler = std::make_shared<ops::BalancedPositiveNegativeSampler>(batch_size_per_image,
                                                                         positive_fraction, seed);
   return [sampler](const std::vector<torch::Tensor>& labels) { return (*sampler)(labels); };
-}
-
-SamplerFn first_k_sampler(int64_t batch_size_per_image, double positive_fraction) {
-  return [=](const std::vector<torch::Tensor>& labels_per_image) {
-    std::vector<torch::Tensor> pos, neg;
-    for (const auto& labels : labels_per_image) {
-      auto positive = torch::nonzero(labels >= 1).view(-1);
-      auto negative = torch::nonzero(labels == 0).view(-1);
-      int64_t num_pos = std::min<int64_t>(
-          positive.numel(), static_cast<int64_t>(batch_size_per_image * positive_fraction));
-      int64_t num_neg = std::min<int64_t>(negative.numel(), batch_size_per_image - num_pos);
-      auto p = torch::zeros_like(labels, torch::kBool);
-      auto n = torch::zeros_like(labels, torch::kBool);
-      p.index_fill_(0, positive.narrow(0, 0, num_pos), true);
-      n.index_fill_(0, negative.narrow(0, 0, num_neg), true);
-      pos.push_back(p);
-      neg.push_back(n);
-    }
-    return std::make_pair(pos, neg);
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,11 +174,11 @@ std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forwar
     auto sampled = torch::cat({pos, neg}, 0);
     auto all_labels = torch::cat(labels, 0);
     auto all_targets = torch::cat(regression_targets, 0);
-    losses["loss_rpn_box_reg"] =
+    losses["loss_rpn_loc"] =
         torch::smooth_l1_loss(del.index_select(0, pos), all_targets.index_select(0, pos),
-                              at::Reduction::Sum, 1.0 / 9) /
+                              at::Reduction::Sum, options.smooth_l1_beta) /
         static_cast<double>(sampled.numel());
-    losses["loss_objectness"] = torch::binary_cross_entropy_with_logits(
+    losses["loss_rpn_cls"] = torch::binary_cross_entropy_with_logits(
         obj.flatten().index_select(0, sampled), all_labels.index_select(0, sampled));
   }
   return {result, losses};
@@ -208,38 +189,32 @@ std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forwar
 
 RoIHeadsImpl::RoIHeadsImpl(int64_t in_channels, RoIHeadsOptions opts, uint64_t seed)
     : options(std::move(opts)),
-      box_roi_pool(options.box_pool_size, options.box_sampling_ratio),
-      mask_roi_pool(options.mask_pool_size, options.mask_sampling_ratio),
+      box_roi_pool(options.box_pool_size, options.box_sampling_ratio, 224, 4,
+                   options.box_pool_aligned),
+      mask_roi_pool(options.mask_pool_size, options.mask_sampling_ratio, 224, 4,
+                    options.mask_pool_aligned),
       box_coder(options.box_weights),
       matcher(options.fg_iou_thresh, options.bg_iou_thresh, false),
       sampler(random_sampler(options.batch_size_per_image, options.positive_fraction, seed)) {
   LARGEDET_CHECK(options.num_classes >= 2, "ROI heads: ", options.num_classes,
-                 " classes (background included) is too few (MODEL.NUM_CLASSES)");
-  int64_t r = options.representation_size;
-  auto box_head = std::make_shared<torch::nn::Module>();
-  fc6 = box_head->register_module(
-      "fc6", torch::nn::Linear(in_channels * options.box_pool_size * options.box_pool_size, r));
-  fc7 = box_head->register_module("fc7", torch::nn::Linear(r, r));
-  register_module("box_head", box_head);
+                 " classes (background included) is too few (MODEL.ROI_HEADS.NUM_CLASSES)");
+  const auto box_head_options = BoxHeadOptions(in_channels, options.box_pool_size)
+                                    .num_conv(options.box_num_conv)
+                                    .conv_dim(options.box_conv_dim)
+                                    .num_fc(options.box_num_fc)
+                                    .fc_dim(options.representation_size)
+                                    .norm(options.box_norm);
+  box_head = register_module("box_head", make_box_head(box_head_options));
+  const int64_t r = box_head_out_channels(box_head_options);
   auto predictor = std::make_shared<torch::nn::Module>();
   cls_score = predictor->register_module("cls_score", torch::nn::Linear(r, options.num_classes));
   bbox_pred =
       predictor->register_module("bbox_pred", torch::nn::Linear(r, options.num_classes * 4));
   register_module("box_predictor", predictor);
   if (options.mask_on) {
-    mask_head = torch::nn::ModuleList();
-    int64_t c = in_channels;
-    for (auto out : options.mask_layers) {
-      torch::nn::Sequential block;
-      auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(c, out, 3).padding(1));
-      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
-      torch::nn::init::zeros_(conv->bias);
-      block->push_back(conv);
-      block->push_back(torch::nn::ReLU());
-      mask_head->push_back(block);
-      c = out;
-    }
-    register_module("mask_head", mask_head);
+    mask_head = register_module(
+        "mask_head", make_mask_head(in_channels, options.mask_layers, options.mask_norm));
+    const int64_t c = options.mask_layers.empty() ? in_channels : options.mask_layers.back();
     auto mp = std::make_shared<torch::nn::Module>();
     conv5_mask = mp->register_module(
         "conv5_mask",
@@ -262,7 +237,7 @@ torch::Tensor RoIHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
                                         const std::vector<torch::Tensor>& boxes,
                                         const ImageSizes& image_sizes) {
   auto x = mask_roi_pool(features, boxes, image_sizes);
-  for (const auto& block : *mask_head) x = block->as<torch::nn::Sequential>()->forward(x);
+  if (!mask_head->is_empty()) x = mask_head->forward(x);
   return mask_fcn_logits->forward(torch::relu(conv5_mask->forward(x)));
 }
 
@@ -308,8 +283,8 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
 
   int64_t pooled_levels = std::min<int64_t>(4, features.size());
   std::vector<torch::Tensor> pooled(features.begin(), features.begin() + pooled_levels);
-  auto x = box_roi_pool(pooled, proposals, image_sizes).flatten(1);
-  x = torch::relu(fc7->forward(torch::relu(fc6->forward(x))));
+  auto x = box_roi_pool(pooled, proposals, image_sizes);
+  x = box_head->forward(x);
   auto class_logits = cls_score->forward(x);
   auto box_regression = bbox_pred->forward(x);
 
@@ -319,15 +294,15 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
     // fastrcnn_loss
     auto all_labels = torch::cat(labels, 0);
     auto all_targets = torch::cat(regression_targets, 0);
-    losses["loss_classifier"] = torch::cross_entropy_loss(class_logits, all_labels);
+    losses["loss_cls"] = torch::cross_entropy_loss(class_logits, all_labels);
     auto pos = torch::nonzero(all_labels > 0).view(-1);
     auto labels_pos = all_labels.index_select(0, pos);
-    auto reg = box_regression.reshape({class_logits.size(0), -1, 4});
+    auto reg = box_regression.reshape({class_logits.size(0), options.num_classes, 4});
     auto reg_pos = reg.index_select(0, pos)
                        .gather(1, labels_pos.view({-1, 1, 1}).expand({-1, 1, 4}))
                        .squeeze(1);
     losses["loss_box_reg"] = torch::smooth_l1_loss(reg_pos, all_targets.index_select(0, pos),
-                                                   at::Reduction::Sum, 1.0 / 9) /
+                                                   at::Reduction::Sum, options.smooth_l1_beta) /
                              static_cast<double>(all_labels.numel());
     if (options.mask_on) {
       // maskrcnn_loss: positives only; targets are the GT bitmaps RoIAligned at each proposal.
@@ -393,7 +368,8 @@ std::vector<Detections> RoIHeadsImpl::postprocess(const torch::Tensor& class_log
                                                   const ImageSizes& image_sizes) {
   int64_t num_classes = class_logits.size(-1);
   auto all_props = torch::cat(proposals, 0);
-  auto pred_boxes = box_coder.decode(box_regression, all_props).reshape({all_props.size(0), -1, 4});
+  auto pred_boxes = box_coder.decode(box_regression, all_props)
+                        .reshape({all_props.size(0), options.num_classes, 4});
   auto pred_scores = torch::softmax(class_logits, -1);
   auto n = counts(proposals);
   auto boxes_list = pred_boxes.split_with_sizes(n, 0);

@@ -84,7 +84,7 @@ RetinaNetImpl::RetinaNetImpl(RetinaNetOptions opts)
   LARGEDET_CHECK(
       options.box_loss == "l1" || options.box_loss == "smooth_l1" || options.box_loss == "giou",
       "RetinaNet: unknown box loss '", options.box_loss,
-      "' (MODEL.RETINANET.BOX_LOSS: l1, smooth_l1 or giou)");
+      "' (MODEL.RETINANET.BBOX_REG_LOSS_TYPE: l1, smooth_l1 or giou)");
   transform.options = options.transform;
   backbone = register_module("backbone", BackboneWithFPN(options.backbone, options.fpn_channels,
                                                          options.fpn_norm, options.extra));
@@ -100,9 +100,10 @@ RetinaNetImpl::RetinaNetImpl(RetinaNetOptions opts)
   reg_convs = reg->register_module("conv", conv_tower(c, options.num_convs, options.head_norm));
   bbox_reg = reg->register_module(
       "bbox_reg", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, a * 4, 3).padding(1)));
-  // torchvision: N(0, 0.01) weights; the classifier's bias gives every class prior 0.01.
+  // torchvision: N(0, 0.01) weights; the classifier's bias gives every class the prior.
   torch::nn::init::normal_(cls_logits->weight, 0, 0.01);
-  torch::nn::init::constant_(cls_logits->bias, -std::log((1 - 0.01) / 0.01));
+  torch::nn::init::constant_(cls_logits->bias,
+                             -std::log((1 - options.prior_prob) / options.prior_prob));
   torch::nn::init::normal_(bbox_reg->weight, 0, 0.01);
   torch::nn::init::zeros_(bbox_reg->bias);
   head->register_module("classification_head", cls);
@@ -166,14 +167,14 @@ LossMap RetinaNetImpl::losses(const ImageList& images, const std::vector<Target>
         auto target = box_coder.encode(gt, a);
         loss = options.box_loss == "l1"
                    ? torch::l1_loss(reg, target, at::Reduction::Sum)
-                   : torch::smooth_l1_loss(reg, target, at::Reduction::Sum, 1.0);
+                   : torch::smooth_l1_loss(reg, target, at::Reduction::Sum, options.smooth_l1_beta);
       }
     }
     box_losses.push_back(loss / num_fg);
   }
   double n = static_cast<double>(std::max<size_t>(1, targets.size()));
-  return {{"classification", torch::stack(cls_losses).sum() / n},
-          {"bbox_regression", torch::stack(box_losses).sum() / n}};
+  return {{"loss_cls", torch::stack(cls_losses).sum() / n},
+          {"loss_box_reg", torch::stack(box_losses).sum() / n}};
 }
 
 std::vector<Detections> RetinaNetImpl::inference(const ImageList& images) {
@@ -219,11 +220,20 @@ RetinaNetOptions retinanet_options_from_config(const Config& c) {
   o.backbone.returned_layers = {2, 3, 4};
   o.fpn_channels = rcnn.fpn_channels;
   o.fpn_norm = rcnn.fpn_norm;
-  o.num_classes = rcnn.roi_heads.num_classes;
+  o.num_classes = c.get<int64_t>("MODEL.RETINANET.NUM_CLASSES") + 1;
   o.num_convs = c.get<int64_t>("MODEL.RETINANET.NUM_CONVS");
+  auto iou = c.get<std::vector<double>>("MODEL.RETINANET.IOU_THRESHOLDS");
+  if (iou.size() != 2 || iou[0] > iou[1])
+    throw Error("MODEL.RETINANET.IOU_THRESHOLDS needs [background, foreground], increasing",
+                c.source("MODEL.RETINANET.IOU_THRESHOLDS"));
+  o.bg_iou_thresh = iou[0];
+  o.fg_iou_thresh = iou[1];
+  o.prior_prob = c.get<double>("MODEL.RETINANET.PRIOR_PROB");
   o.focal_alpha = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_ALPHA");
   o.focal_gamma = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_GAMMA");
-  o.box_loss = c.get<std::string>("MODEL.RETINANET.BOX_LOSS");
+  o.box_loss = c.get<std::string>("MODEL.RETINANET.BBOX_REG_LOSS_TYPE");
+  o.smooth_l1_beta = c.get<double>("MODEL.RETINANET.SMOOTH_L1_LOSS_BETA");
+  o.detections_per_img = c.get<int64_t>("TEST.DETECTIONS_PER_IMAGE");
   o.topk_candidates = c.get<int64_t>("MODEL.RETINANET.TOPK_CANDIDATES_TEST");
   o.score_thresh = c.get<double>("MODEL.RETINANET.SCORE_THRESH_TEST");
   o.nms_thresh = c.get<double>("MODEL.RETINANET.NMS_THRESH_TEST");

@@ -24,10 +24,6 @@ Enum parse_choice(const std::string& name, const std::vector<std::pair<std::stri
               "use one of: " + list + (close.empty() ? "" : "; did you mean '" + close + "'?"));
 }
 
-int64_t scaled_iterations(int64_t iterations, double ratio) {
-  return static_cast<int64_t>(std::llround(static_cast<double>(iterations) / ratio));
-}
-
 }  // namespace
 
 ScalingRule parse_scaling_rule(const std::string& name, const std::string& where) {
@@ -48,38 +44,18 @@ WarmupMethod parse_warmup_method(const std::string& name, const std::string& whe
 
 DecayMethod parse_decay_method(const std::string& name, const std::string& where) {
   return parse_choice<DecayMethod>(name,
-                                   {{"multistep", DecayMethod::kMultiStep},
-                                    {"cosine", DecayMethod::kCosine},
-                                    {"poly", DecayMethod::kPoly}},
+                                   {{"WarmupMultiStepLR", DecayMethod::kMultiStep},
+                                    {"WarmupCosineLR", DecayMethod::kCosine},
+                                    {"WarmupPolyLR", DecayMethod::kPoly}},
                                    where);
 }
 
 LRSchedule::LRSchedule(LRScheduleOptions options) : options_(std::move(options)) {
   auto& o = options_;
-  LARGEDET_CHECK(o.global_batch > 0 && o.reference_batch > 0,
-                 "LR schedule: global and reference batch must be positive (got ", o.global_batch,
-                 " and ", o.reference_batch, ")");
   LARGEDET_CHECK(o.warmup_iters >= 0, "LR schedule: warmup_iters must be >= 0");
   LARGEDET_CHECK(o.warmup_factor > 0 && o.warmup_factor <= 1,
                  "LR schedule: warmup_factor must be in (0, 1], got ", o.warmup_factor);
   LARGEDET_CHECK(o.max_iter > 0, "LR schedule: max_iter must be positive");
-  const double ratio = static_cast<double>(o.global_batch) / o.reference_batch;
-  switch (o.scaling_rule) {
-    case ScalingRule::kLinear:
-      scale_ = ratio;
-      break;
-    case ScalingRule::kSqrt:
-      scale_ = std::sqrt(ratio);
-      break;
-    case ScalingRule::kNone:
-      scale_ = 1;
-      break;
-  }
-  if (o.scale_schedule) {
-    o.warmup_iters = scaled_iterations(o.warmup_iters, ratio);
-    o.max_iter = std::max<int64_t>(1, scaled_iterations(o.max_iter, ratio));
-    for (auto& step : o.steps) step = scaled_iterations(step, ratio);
-  }
   LARGEDET_CHECK(std::is_sorted(o.steps.begin(), o.steps.end()),
                  "LR schedule: steps must be increasing");
 }
@@ -121,12 +97,11 @@ double LRSchedule::decay(int64_t iteration) const {
 
 LRSchedule LRSchedule::from_config(const Config& config) {
   LRScheduleOptions o;
+  LARGEDET_CHECK(config.get<int64_t>("SOLVER.REFERENCE_BATCH") == 0 &&
+                     !config.get<bool>("SOLVER.SCALE_SCHEDULE"),
+                 "LRSchedule::from_config: apply_batch_scaling first (SOLVER.REFERENCE_BATCH is ",
+                 config.get<int64_t>("SOLVER.REFERENCE_BATCH"), ")");
   o.base_lr = config.get<double>("SOLVER.BASE_LR");
-  o.global_batch = config.get<int64_t>("SOLVER.IMS_PER_BATCH");
-  o.reference_batch = config.get<int64_t>("SOLVER.REFERENCE_BATCH");
-  o.scaling_rule =
-      parse_scaling_rule(config.get<std::string>("SOLVER.SCALING_RULE"),
-                         "SOLVER.SCALING_RULE (" + config.source("SOLVER.SCALING_RULE") + ")");
   o.warmup_method =
       parse_warmup_method(config.get<std::string>("SOLVER.WARMUP_METHOD"),
                           "SOLVER.WARMUP_METHOD (" + config.source("SOLVER.WARMUP_METHOD") + ")");
@@ -139,8 +114,7 @@ LRSchedule LRSchedule::from_config(const Config& config) {
   o.gamma = config.get<double>("SOLVER.GAMMA");
   o.max_iter = config.get<int64_t>("SOLVER.MAX_ITER");
   o.poly_power = config.get<double>("SOLVER.POLY_POWER");
-  o.cosine_end_factor = config.get<double>("SOLVER.COSINE_END_FACTOR");
-  o.scale_schedule = config.get<bool>("SOLVER.SCALE_SCHEDULE");
+  o.cosine_end_factor = o.base_lr > 0 ? config.get<double>("SOLVER.BASE_LR_END") / o.base_lr : 0.0;
   return LRSchedule(o);
 }
 

@@ -90,15 +90,123 @@ TEST_F(ConfigTest, UnknownOverrideSuggestsClosestKey) {
   EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER=1"}); }).find("section"), std::string::npos);
 }
 
-TEST_F(ConfigTest, TypeErrorsNameKeyAndSource) {
-  std::string path = write("bad.yaml", "SOLVER:\n  BASE_LR: fast\n  MAX_ITER: 1.5\n");
-  Config c = Config::from_file(path);
-  std::string what = error_of([&] { c.get<double>("SOLVER.BASE_LR"); });
+TEST_F(ConfigTest, TypeErrorsAreRefusedWhenSetNamingKeyAndSource) {
+  // Refused at load, so `config --dump` and `train` refuse the same recipe.
+  std::string path = write("bad.yaml", "SOLVER:\n  BASE_LR: fast\n");
+  std::string what = error_of([&] { Config::from_file(path); });
   EXPECT_NE(what.find("'SOLVER.BASE_LR' must be a number"), std::string::npos) << what;
   EXPECT_NE(what.find(path + ":2"), std::string::npos) << what;
-  EXPECT_NE(error_of([&] { c.get<int>("SOLVER.MAX_ITER"); }).find("integer"), std::string::npos);
-  c.apply_overrides({"SOLVER.NESTEROV=yes"});
-  EXPECT_NE(error_of([&] { c.get<bool>("SOLVER.NESTEROV"); }).find("boolean"), std::string::npos);
+  Config c = Config::defaults();
+  EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER.MAX_ITER=1.5"}); }).find("integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER.NESTEROV=yes"}); }).find("boolean"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER.STEPS=[1, x]"}); }).find("integers"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { c.apply_overrides({"MODEL.DEVICE=[cpu]"}); }).find("a string"),
+            std::string::npos);
+  // Nothing changed by the refused values.
+  EXPECT_EQ(c.get<int64_t>("SOLVER.MAX_ITER"), 90000);
+}
+
+TEST_F(ConfigTest, RangesAndAllowedValues) {
+  Config c = Config::defaults();
+  std::string what = error_of([&] { c.apply_overrides({"MODEL.RPN.POSITIVE_FRACTION=1.5"}); });
+  EXPECT_NE(what.find("above its maximum 1"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"SOLVER.IMS_PER_BATCH=0"}); });
+  EXPECT_NE(what.find("below its minimum 1"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"MODEL.RESNETS.DEPTH=42"}); });
+  EXPECT_NE(what.find("use 18, 34, 50, 101, 152"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"SOLVER.OPTIMIZER=lamm"}); });
+  EXPECT_NE(what.find("did you mean 'lamb'"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"MODEL.RESNETS.RES5_DILATION=2"}); });
+  EXPECT_NE(what.find("which LargeDet does not build (only 1"), std::string::npos) << what;
+  // Equal values in other spellings pass: 1.0 for 1, True for true.
+  c.apply_overrides({"MODEL.RPN.LOSS_WEIGHT=1", "MODEL.ROI_HEADS.PROPOSAL_APPEND_GT=True",
+                     "MODEL.RPN.IOU_LABELS=[0, -1, 1]"});
+}
+
+TEST_F(ConfigTest, Detectron2ValueForms) {
+  std::string path =
+      write("d2.yaml",
+            "SOLVER:\n  STEPS: (60000, 80000)\n"
+            "DATASETS:\n  TRAIN: (\"coco_2017_train\",)\n"
+            "INPUT:\n  MIN_SIZE_TRAIN: (640, 672, 704)\n"
+            "MODEL:\n  MASK_ON: False\n"
+            "  ANCHOR_GENERATOR:\n    ASPECT_RATIOS: [0.5, 1.0, 2.0]\n"
+            "  RESNETS:\n    OUT_FEATURES: [\"res2\", \"res3\", \"res4\", \"res5\"]\n"
+            "  ROI_HEADS:\n    NUM_CLASSES: 80\n");
+  Config c = Config::from_file(path);
+  EXPECT_EQ(c.get<std::vector<int64_t>>("SOLVER.STEPS"), (std::vector<int64_t>{60000, 80000}));
+  EXPECT_EQ(c.get<std::vector<std::string>>("DATASETS.TRAIN"),
+            std::vector<std::string>{"coco_2017_train"});
+  EXPECT_EQ(c.get<std::vector<int>>("INPUT.MIN_SIZE_TRAIN"), (std::vector<int>{640, 672, 704}));
+  EXPECT_FALSE(c.get<bool>("MODEL.MASK_ON"));
+  // A flat list is detectron2's "same ratios for every level".
+  EXPECT_EQ(c.get<std::vector<std::vector<double>>>("MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS"),
+            (std::vector<std::vector<double>>{{0.5, 1.0, 2.0}}));
+  c.apply_overrides({"INPUT.MIN_SIZE_TRAIN=800"});
+  EXPECT_EQ(c.get<std::vector<int>>("INPUT.MIN_SIZE_TRAIN"), std::vector<int>{800});
+  // detectron2's Base-RetinaNet computes its sizes in Python; we say so instead of guessing.
+  std::string eval = write("eval.yaml",
+                           "MODEL:\n  ANCHOR_GENERATOR:\n    SIZES: !!python/object/apply:eval "
+                           "[\"[[x, x * 2**(1.0/3)] for x in [32, 64]]\"]\n");
+  std::string what = error_of([&] { Config::from_file(eval); });
+  EXPECT_NE(what.find("Python expression"), std::string::npos) << what;
+  EXPECT_NE(what.find("eval.yaml:3"), std::string::npos) << what;
+}
+
+TEST_F(ConfigTest, UnsupportedDetectron2KeysSaySoAndAcceptTheirDefault) {
+  std::string path = write("kp.yaml", "MODEL:\n  KEYPOINT_ON: True\n");
+  std::string what = error_of([&] { Config::from_file(path); });
+  EXPECT_NE(what.find("detectron2 key MODEL.KEYPOINT_ON is not supported by LargeDet"),
+            std::string::npos)
+      << what;
+  EXPECT_NE(what.find("kp.yaml:2"), std::string::npos) << what;
+  // Writing detectron2's own default changes nothing and loads.
+  std::string quiet = write("quiet.yaml",
+                            "MODEL:\n  KEYPOINT_ON: False\n  LOAD_PROPOSALS: false\n"
+                            "INPUT:\n  CROP:\n    ENABLED: False\n"
+                            "TEST:\n  AUG:\n    ENABLED: false\n");
+  Config c = Config::from_file(quiet);
+  EXPECT_FALSE(c.has("MODEL.KEYPOINT_ON"));
+  what = error_of(
+      [&] { Config::from_file(write("crop.yaml", "INPUT:\n  CROP:\n    ENABLED: true\n")); });
+  EXPECT_NE(what.find("INPUT.CROP.ENABLED is not supported"), std::string::npos) << what;
+  // A whole unsupported section.
+  what = error_of([&] {
+    Config::from_file(write("kph.yaml", "MODEL:\n  ROI_KEYPOINT_HEAD:\n    NUM_KEYPOINTS: 17\n"));
+  });
+  EXPECT_NE(what.find("keypoint detection is not implemented"), std::string::npos) << what;
+  Config d = Config::defaults();
+  what = error_of([&] { d.apply_overrides({"SOLVER.CLIP_GRADIENTS.ENABLED=true"}); });
+  EXPECT_NE(what.find("SOLVER.MAX_GRAD_NORM"), std::string::npos) << what;
+}
+
+TEST_F(ConfigTest, CopiesAreIndependent) {
+  Config a = Config::defaults();
+  Config b = a;
+  b.apply_overrides({"SOLVER.BASE_LR=0.5"});
+  EXPECT_DOUBLE_EQ(a.get<double>("SOLVER.BASE_LR"), 0.02);
+  a = b;
+  b.apply_overrides({"SOLVER.BASE_LR=0.25"});
+  EXPECT_DOUBLE_EQ(a.get<double>("SOLVER.BASE_LR"), 0.5);
+}
+
+TEST_F(ConfigTest, Detectron2DifferencesListWhatARecipeDidNotSet) {
+  Config c = Config::defaults();
+  auto differences = c.detectron2_differences();
+  auto mentions = [&](const std::string& key) {
+    for (const auto& d : differences)
+      if (d.rfind(key + ":", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_TRUE(mentions("MODEL.RESNETS.STRIDE_IN_1X1"));
+  EXPECT_TRUE(mentions("MODEL.ROI_BOX_HEAD.POOLER_TYPE"));
+  EXPECT_TRUE(mentions("MODEL.PIXEL_STD"));
+  c.apply_overrides({"MODEL.RESNETS.STRIDE_IN_1X1=true"});
+  differences = c.detectron2_differences();
+  EXPECT_FALSE(mentions("MODEL.RESNETS.STRIDE_IN_1X1"));
 }
 
 TEST_F(ConfigTest, SyntaxErrorsAndMissingFiles) {
@@ -113,11 +221,12 @@ TEST_F(ConfigTest, SyntaxErrorsAndMissingFiles) {
 
 TEST_F(ConfigTest, DumpRoundTrips) {
   Config c = Config::defaults();
-  c.apply_overrides({"SOLVER.BASE_LR=0.125", "MODEL.NUM_CLASSES=4"});
+  c.apply_overrides({"SOLVER.BASE_LR=0.125", "MODEL.ROI_HEADS.NUM_CLASSES=4", "MODEL.FPN.NORM=GN",
+                     "SOLVER.STEPS=(10, 20)"});
   std::string path = write("dump.yaml", c.dump());
   Config again = Config::from_file(path);
   EXPECT_DOUBLE_EQ(again.get<double>("SOLVER.BASE_LR"), 0.125);
-  EXPECT_EQ(again.get<int>("MODEL.NUM_CLASSES"), 4);
+  EXPECT_EQ(again.get<int>("MODEL.ROI_HEADS.NUM_CLASSES"), 4);
   EXPECT_EQ(again.dump(), c.dump());
 }
 

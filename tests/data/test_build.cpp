@@ -1,6 +1,7 @@
 // Loaders from the configuration: batch size, resume at an iteration, evaluation shards.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "data_test_util.h"
@@ -75,13 +76,68 @@ TEST(Build, TestLoadersCoverTheSplitOnceOverRanks) {
 
 TEST(Build, ConfigErrorsNameTheKey) {
   Fixture f;
-  f.config.set("DATASETS.FORMAT", "voc");
+  try {
+    f.config.set("DATASETS.FORMAT", "voc");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'DATASETS.FORMAT' is 'voc'"), std::string::npos)
+        << e.what();
+  }
+  f.config.set("DATASETS.TRAIN_ANNOTATIONS", f.dir.path() + "/missing.json");
   try {
     build_dataset(f.config, true);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(e.where(), "DATASETS.FORMAT");
+    EXPECT_NE(std::string(e.what()).find("no annotation file at " + f.dir.path() + "/missing.json"),
+              std::string::npos)
+        << e.what();
   }
+}
+
+TEST(Build, Detectron2DatasetNamesResolveUnderDetectron2Datasets) {
+  Config c = Config::defaults();
+  c.apply_overrides({"DATASETS.TRAIN=(\"coco_2017_train\",)", "DATASETS.TEST=coco_2017_val_100"});
+  unsetenv("DETECTRON2_DATASETS");
+  Config by_default = c;
+  resolve_dataset_names(by_default);
+  EXPECT_EQ(by_default.get<std::string>("DATASETS.TRAIN_ANNOTATIONS"),
+            "datasets/coco/annotations/instances_train2017.json");
+  EXPECT_EQ(by_default.get<std::string>("DATASETS.TEST_IMAGES"), "datasets/coco/val2017");
+  setenv("DETECTRON2_DATASETS", "/data/d2", 1);
+  // Explicit paths win over the name, key by key.
+  c.apply_overrides({"DATASETS.TRAIN_IMAGES=/fast/train2017"});
+  resolve_dataset_names(c);
+  unsetenv("DETECTRON2_DATASETS");
+  EXPECT_EQ(c.get<std::string>("DATASETS.TRAIN_ANNOTATIONS"),
+            "/data/d2/coco/annotations/instances_train2017.json");
+  EXPECT_EQ(c.get<std::string>("DATASETS.TRAIN_IMAGES"), "/fast/train2017");
+  EXPECT_EQ(c.get<std::string>("DATASETS.TEST_ANNOTATIONS"),
+            "/data/d2/coco/annotations/instances_val2017_100.json");
+  EXPECT_NE(c.source("DATASETS.TRAIN_ANNOTATIONS").find("coco_2017_train"), std::string::npos);
+  Config unknown = Config::defaults();
+  unknown.apply_overrides({"DATASETS.TRAIN=lvis_v1_train"});
+  EXPECT_THROW(resolve_dataset_names(unknown), Error);
+  Config several = Config::defaults();
+  several.apply_overrides({"DATASETS.TRAIN=[coco_2017_train, coco_2014_train]"});
+  EXPECT_THROW(resolve_dataset_names(several), Error);
+}
+
+TEST(Build, RangeSamplingDrawsEveryShortSideInTheRange) {
+  Fixture f;
+  f.config.set("INPUT.MIN_SIZE_TRAIN", "(40, 44)");
+  f.config.set("INPUT.MIN_SIZE_TRAIN_SAMPLING", "range");
+  f.config.set("DATALOADER.ASPECT_RATIO_GROUPING", "false");
+  const auto dataset = build_dataset(f.config, true);
+  auto loader = build_train_loader(f.config, dataset, 0, 1);
+  std::set<int64_t> short_sides;
+  for (int k = 0; k < 40; ++k) {
+    const Batch b = *loader->next();
+    for (const auto& [h, w] : b.image_sizes) short_sides.insert(std::min(h, w));
+  }
+  // Choice sampling of (40, 44) would give only 40 and 44.
+  EXPECT_EQ(short_sides, (std::set<int64_t>{40, 41, 42, 43, 44}));
+  f.config.set("INPUT.MIN_SIZE_TRAIN", "(40, 44, 48)");
+  EXPECT_THROW(build_train_loader(f.config, dataset, 0, 1), Error);
 }
 
 }  // namespace

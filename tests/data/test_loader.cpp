@@ -2,8 +2,11 @@
 // bad images (missing, corrupt) skipped, counted and replaced, or errors in strict mode.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <set>
+#include <thread>
 
 #include "data_test_util.h"
 #include "largedet/core/error.h"
@@ -158,11 +161,29 @@ TEST(Loader, StopsCleanlyMidEpoch) {
   BatchSamplerOptions so;
   so.batch_size = 2;
   so.infinite = true;
-  {
-    DataLoader loader(d, BatchSampler(DistributedSampler(d->size()), *d, so), loader_options(3));
-    ASSERT_TRUE(loader.next().has_value());
-  }  // the destructor joins the workers while they wait on a full prefetch queue
-  SUCCEED();
+  // The loader lives on a thread of its own, so that a destructor that never returns fails this
+  // test at the deadline instead of hanging the run.
+  std::promise<size_t> first_batch;
+  auto result = first_batch.get_future();
+  std::thread owner([d, so, promise = std::move(first_batch)]() mutable {
+    size_t images = 0;
+    {
+      DataLoader loader(d, BatchSampler(DistributedSampler(d->size()), *d, so), loader_options(3));
+      auto batch = loader.next();
+      images = batch ? batch->image_ids.size() : 0;
+      // Time for the workers to fill the prefetch queue, so that the destructor has to wake
+      // workers that wait on a full queue: the case a missed wake-up would hang.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    promise.set_value(images);
+  });
+  if (result.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    owner.detach();  // stuck in the destructor: nothing can end it from here
+    FAIL() << "the DataLoader's destructor did not return within 60 s";
+  }
+  owner.join();
+  EXPECT_EQ(result.get(), 2u);
+  EXPECT_EQ(d.use_count(), 1) << "a worker outlived the loader and still holds the dataset";
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "eval_test_util.h"
 
 #include <dirent.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -219,9 +218,7 @@ void write_text(const std::string& path, const std::string& text) {
 }
 
 std::string coco_vectors_dir() {
-  std::string dir = std::string(LARGEDET_SOURCE_DIR) + "/../shared/testdata/coco_eval";
-  struct stat st;
-  return ::stat((dir + "/expected.json").c_str(), &st) == 0 ? dir : "";
+  return std::string(LARGEDET_SOURCE_DIR) + "/tests/evaluation/data/coco_eval";
 }
 
 uint32_t run_seed() {

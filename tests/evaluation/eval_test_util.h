@@ -32,7 +32,8 @@ std::string make_temp_dir();
 void remove_temp_dir(const std::string& dir);
 void write_text(const std::string& path, const std::string& text);
 
-// The directory of the checked-in COCO vectors, or "" when absent.
+// The directory of the checked-in COCO vectors (tests/evaluation/data/coco_eval, written by
+// tests/evaluation/make_coco_vectors.py).
 std::string coco_vectors_dir();
 
 // A seed that changes every run unless LARGEDET_TEST_SEED pins it.

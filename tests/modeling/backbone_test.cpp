@@ -5,6 +5,7 @@
 #include "largedet/core/error.h"
 #include "largedet/distributed/sync_batch_norm.h"
 #include "largedet/modeling/backbone.h"
+#include "modeling_test_util.h"
 
 namespace largedet::modeling {
 namespace {
@@ -77,7 +78,7 @@ TEST(Norms, RegisteredNormReachesTheBackboneByName) {
   ResNetOptions o;
   o.depth = 18;
   o.norm = "CountingBN";
-  o.width_multiplier = 0.25;
+  testing::narrow(o, 0.25);
   ResNet net(o);
   // stem 1 + 8 blocks x 2 + 3 downsamples
   EXPECT_EQ(built, 1 + 16 + 3);
@@ -101,7 +102,7 @@ TEST(ResNet, ParameterCountsEqualTorchvision) {
 TEST(ResNet, TorchvisionLayoutNamesAndStrides) {
   ResNetOptions o;
   o.depth = 50;
-  o.width_multiplier = 0.25;
+  testing::narrow(o, 0.25);
   ResNet net(o);
   auto params = net->named_parameters();
   auto buffers = net->named_buffers();
@@ -130,7 +131,7 @@ TEST(ResNet, FreezeAtFreezesStemAndStages) {
     ResNetOptions o;
     o.depth = 18;
     o.norm = "BN";
-    o.width_multiplier = 0.25;
+    testing::narrow(o, 0.25);
     o.freeze_at = freeze_at;
     ResNet net(o);
     for (const auto& p : net->named_parameters()) {
@@ -144,7 +145,7 @@ TEST(ResNet, FreezeAtFreezesStemAndStages) {
 TEST(ResNet, BasicBlockAndBadDepth) {
   ResNetOptions o;
   o.depth = 34;
-  o.width_multiplier = 0.5;
+  testing::narrow(o, 0.5);
   o.returned_layers = {2, 3, 4};
   ResNet net(o);
   EXPECT_EQ(net->out_channels(), (std::vector<int64_t>{64, 128, 256}));
@@ -156,7 +157,7 @@ TEST(ResNet, BasicBlockAndBadDepth) {
 TEST(FPN, LevelsAndExtraBlocks) {
   ResNetOptions o;
   o.depth = 18;
-  o.width_multiplier = 0.25;
+  testing::narrow(o, 0.25);
   BackboneWithFPN rcnn(o, 32, "", FPNExtra::kMaxPool);
   auto x = torch::randn({2, 3, 128, 96});
   auto p = rcnn->forward(x);

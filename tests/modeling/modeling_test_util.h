@@ -1,18 +1,32 @@
 // Helpers of the modeling tests: torchvision fixtures built at test time (cached per script
-// version in the test's working directory) and tensor comparisons.
+// version in the test's working directory), the deterministic sampler both sides use, and tensor
+// comparisons.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "largedet/core/safetensors.h"
+#include "largedet/modeling/backbone.h"
+#include "largedet/modeling/rcnn.h"
 
 namespace largedet::modeling::testing {
+
+// A ResNet `factor` times as wide as torchvision's (stem, every stage), for fast tests.
+inline void narrow(ResNetOptions& o, double factor) {
+  auto scaled = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * factor)); };
+  o.stem_out_channels = scaled(64);
+  o.width_per_group = scaled(64);
+  o.res2_out_channels = scaled(o.depth >= 50 ? 256 : 64);
+}
 
 inline std::string fixture_script() {
   return std::string(LARGEDET_SOURCE_DIR) + "/tests/modeling/torchvision_fixtures.py";
@@ -46,6 +60,28 @@ inline std::string torchvision_fixture(const std::string& arch) {
   std::filesystem::rename(tmp, dir, ec);
   if (ec) std::system(("rm -rf \"" + tmp + "\"").c_str());
   return dir.string();
+}
+
+// The first positives and negatives in index order, no randomness: the parity tests feed
+// torchvision the same rule (torchvision_fixtures.py), so that both sides sample the same examples.
+inline SamplerFn first_k_sampler(int64_t batch_size_per_image, double positive_fraction) {
+  return [=](const std::vector<torch::Tensor>& labels_per_image) {
+    std::vector<torch::Tensor> pos, neg;
+    for (const auto& labels : labels_per_image) {
+      auto positive = torch::nonzero(labels >= 1).view(-1);
+      auto negative = torch::nonzero(labels == 0).view(-1);
+      int64_t num_pos = std::min<int64_t>(
+          positive.numel(), static_cast<int64_t>(batch_size_per_image * positive_fraction));
+      int64_t num_neg = std::min<int64_t>(negative.numel(), batch_size_per_image - num_pos);
+      auto p = torch::zeros_like(labels, torch::kBool);
+      auto n = torch::zeros_like(labels, torch::kBool);
+      p.index_fill_(0, positive.narrow(0, 0, num_pos), true);
+      n.index_fill_(0, negative.narrow(0, 0, num_neg), true);
+      pos.push_back(p);
+      neg.push_back(n);
+    }
+    return std::make_pair(pos, neg);
+  };
 }
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

@@ -13,6 +13,7 @@
 namespace largedet::modeling {
 namespace {
 
+using testing::first_k_sampler;
 using testing::max_abs_diff;
 
 struct Fixture {
@@ -138,20 +139,23 @@ void check_loss_parity(const std::string& arch, bool mask_on) {
     targets.push_back(t);
   }
   auto losses = model->losses(images(f), targets);
-  std::vector<std::string> names = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier",
-                                    "loss_box_reg"};
-  if (mask_on) names.push_back("loss_mask");
+  // Ours (detectron2's names) -> torchvision's, as the fixture stores them.
+  std::vector<std::pair<std::string, std::string>> names = {{"loss_rpn_cls", "loss_objectness"},
+                                                            {"loss_rpn_loc", "loss_rpn_box_reg"},
+                                                            {"loss_cls", "loss_classifier"},
+                                                            {"loss_box_reg", "loss_box_reg"}};
+  if (mask_on) names.push_back({"loss_mask", "loss_mask"});
   EXPECT_EQ(losses.size(), names.size());
   torch::Tensor total = torch::zeros({});
-  for (const auto& n : names) {
+  for (const auto& [n, theirs] : names) {
     ASSERT_TRUE(losses.count(n)) << n;
-    double ref = f.get("loss." + n).item<double>();
+    double ref = f.get("loss." + theirs).item<double>();
     double got = losses[n].item<double>();
     EXPECT_NEAR(got, ref, 1e-4 * std::abs(ref) + 1e-7) << n;
     total = total + losses[n];
   }
   total.backward();  // the losses are differentiable end to end
-  EXPECT_TRUE(model->roi_heads->fc6->weight.grad().defined());
+  EXPECT_TRUE(model->roi_heads->box_head->named_parameters()["fc6.weight"].grad().defined());
   EXPECT_TRUE(model->backbone->body->layers[1]->parameters()[0].grad().defined());
   EXPECT_FALSE(model->backbone->body->conv1->weight.grad().defined());  // frozen stem
 }
@@ -178,7 +182,7 @@ TEST(TorchvisionParity, ParameterCountOfTorchvisionBuilder) {
 TEST(Weights, SaveLoadRoundTripAndStrictErrors) {
   RCNNOptions o;
   o.backbone.depth = 18;
-  o.backbone.width_multiplier = 0.25;
+  testing::narrow(o.backbone, 0.25);
   o.fpn_channels = 32;
   o.roi_heads.representation_size = 64;
   o.roi_heads.num_classes = 4;
@@ -217,11 +221,12 @@ TEST(Weights, SaveLoadRoundTripAndStrictErrors) {
 
 TEST(Detector, BuiltFromConfigTrainsAndDetectsOnNarrowNetwork) {
   auto config = Config::defaults();
-  config.apply_overrides({"MODEL.BACKBONE.DEPTH=18", "MODEL.BACKBONE.WIDTH_MULTIPLIER=0.5",
+  config.apply_overrides({"MODEL.RESNETS.DEPTH=18", "MODEL.RESNETS.STEM_OUT_CHANNELS=32",
+                          "MODEL.RESNETS.WIDTH_PER_GROUP=32", "MODEL.RESNETS.RES2_OUT_CHANNELS=32",
                           "MODEL.FPN.OUT_CHANNELS=32", "MODEL.ROI_BOX_HEAD.FC_DIM=64",
-                          "MODEL.NUM_CLASSES=3", "MODEL.MASK_ON=true",
+                          "MODEL.ROI_HEADS.NUM_CLASSES=3", "MODEL.MASK_ON=true",
                           "MODEL.ROI_MASK_HEAD.CONV_DIM=16", "INPUT.MIN_SIZE_TEST=96",
-                          "INPUT.MAX_SIZE_TEST=160", "MODEL.BACKBONE.NORM=GN"});
+                          "INPUT.MAX_SIZE_TEST=160", "MODEL.RESNETS.NORM=GN"});
   auto det = build_detector(config);
   auto* rcnn = dynamic_cast<GeneralizedRCNNImpl*>(det.get());
   ASSERT_NE(rcnn, nullptr);
@@ -254,8 +259,7 @@ TEST(Detector, BuiltFromConfigTrainsAndDetectsOnNarrowNetwork) {
   Target bad{torch::tensor({{10.f, 10.f, 5.f, 50.f}}), torch::tensor({1}, torch::kLong), {}};
   det->train();
   EXPECT_THROW(det->losses(std::vector<torch::Tensor>{ims[0]}, {bad}), Error);
-  config.apply_overrides({"MODEL.META_ARCHITECTURE=CascadeRCNN"});
-  EXPECT_THROW(build_detector(config), Error);
+  EXPECT_THROW(config.apply_overrides({"MODEL.META_ARCHITECTURE=CascadeRCNN"}), Error);
 }
 
 }  // namespace
@@ -312,7 +316,7 @@ namespace {
 TEST(Detector, DataBatchAdapter) {
   RCNNOptions o;
   o.backbone.depth = 18;
-  o.backbone.width_multiplier = 0.25;
+  testing::narrow(o.backbone, 0.25);
   o.fpn_channels = 32;
   o.roi_heads.representation_size = 64;
   o.roi_heads.num_classes = 3;

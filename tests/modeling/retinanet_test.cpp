@@ -83,21 +83,26 @@ TEST(TorchvisionParity, RetinaNetEvalAndLosses) {
     targets.push_back({get("gt_boxes." + s), get("gt_labels." + s), {}});
   }
   auto losses = model->losses(images, targets);
-  for (const char* n : {"classification", "bbox_regression"}) {
+  EXPECT_EQ(losses.size(), 2u);
+  // Ours (detectron2's names) -> torchvision's, as the fixture stores them.
+  for (auto [n, theirs] : {std::pair<const char*, const char*>{"loss_cls", "classification"},
+                           {"loss_box_reg", "bbox_regression"}}) {
     ASSERT_TRUE(losses.count(n)) << n;
-    double ref = get(std::string("loss.") + n).item<double>();
+    double ref = get(std::string("loss.") + theirs).item<double>();
     EXPECT_NEAR(losses[n].item<double>(), ref, 1e-4 * std::abs(ref)) << n;
   }
-  (losses["classification"] + losses["bbox_regression"]).backward();
+  (losses["loss_cls"] + losses["loss_box_reg"]).backward();
   EXPECT_TRUE(model->cls_logits->weight.grad().defined());
 }
 
 TEST(RetinaNet, BuiltFromConfig) {
   auto config = Config::defaults();
-  config.apply_overrides({"MODEL.META_ARCHITECTURE=RetinaNet", "MODEL.BACKBONE.DEPTH=18",
-                          "MODEL.BACKBONE.WIDTH_MULTIPLIER=0.25", "MODEL.FPN.OUT_CHANNELS=32",
-                          "MODEL.NUM_CLASSES=3", "MODEL.RETINANET.BOX_LOSS=giou",
-                          "INPUT.MIN_SIZE_TEST=64", "INPUT.MAX_SIZE_TEST=96"});
+  config.apply_overrides({"MODEL.META_ARCHITECTURE=RetinaNet", "MODEL.RESNETS.DEPTH=18",
+                          "MODEL.RESNETS.STEM_OUT_CHANNELS=16", "MODEL.RESNETS.WIDTH_PER_GROUP=16",
+                          "MODEL.RESNETS.RES2_OUT_CHANNELS=16", "MODEL.FPN.OUT_CHANNELS=32",
+                          "MODEL.RETINANET.NUM_CLASSES=3",
+                          "MODEL.RETINANET.BBOX_REG_LOSS_TYPE=giou", "INPUT.MIN_SIZE_TEST=64",
+                          "INPUT.MAX_SIZE_TEST=96"});
   auto det = build_detector(config);
   auto* retina = dynamic_cast<RetinaNetImpl*>(det.get());
   ASSERT_NE(retina, nullptr);
@@ -106,12 +111,17 @@ TEST(RetinaNet, BuiltFromConfig) {
   det->train();
   auto losses = det->losses(
       ims, {{torch::tensor({{5.f, 5.f, 40.f, 30.f}}), torch::tensor({1}, torch::kLong), {}}});
-  EXPECT_TRUE(std::isfinite(losses["bbox_regression"].item<double>()));
+  ASSERT_TRUE(losses.count("loss_box_reg"));
+  EXPECT_TRUE(std::isfinite(losses["loss_box_reg"].item<double>()));
   det->eval();
   torch::NoGradGuard g;
   EXPECT_EQ(det->detect(ims).size(), 1u);
-  config.apply_overrides({"MODEL.RETINANET.BOX_LOSS=l2"});
-  EXPECT_THROW(build_detector(config), Error);
+  EXPECT_THROW(config.apply_overrides({"MODEL.RETINANET.BBOX_REG_LOSS_TYPE=l2"}), Error);
+  RetinaNetOptions bad;
+  bad.backbone.depth = 18;
+  testing::narrow(bad.backbone, 0.25);
+  bad.box_loss = "l2";  // the options struct is checked too, for library users
+  EXPECT_THROW(RetinaNet{bad}, Error);
 }
 
 }  // namespace

@@ -7,9 +7,9 @@ Writes OUT_DIR/weights.safetensors (the model's state_dict through tools/convert
 and OUT_DIR/io.safetensors: the input images (0..1 floats), the eval-mode detections per image,
 intermediate results (FPN levels, RPN proposals), and training-mode losses on given targets with
 the samplers replaced by a deterministic first-k rule that the C++ side reproduces
-(modeling::first_k_sampler). The weights are random (fixed seed), the FrozenBN statistics
-calibrated on the images so that activations have realistic scales, and the classifier logits
-scaled so that scores are spread out (near-ties would make the comparison ill-posed).
+(first_k_sampler in modeling_test_util.h). The weights are random (fixed seed), the FrozenBN
+statistics calibrated on the images so that activations have realistic scales, and the classifier
+logits scaled so that scores are spread out (near-ties would make the comparison ill-posed).
 """
 import os
 import sys

@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-#include "largedet/ops/torchvision_oracle.h"
+#include "oracle/torchvision_oracle.h"
 
 namespace largedet::ops::testing {
 

@@ -1,4 +1,4 @@
-// PMD-LAMB against an independent double-precision implementation of the DESIGN.md formulas.
+// PMD-LAMB against an independent double-precision implementation of docs/solver.md's formulas.
 #include <gtest/gtest.h>
 #include <torch/optim/adam.h>
 #include <torch/torch.h>

@@ -12,8 +12,6 @@ namespace {
 LRScheduleOptions base() {
   LRScheduleOptions o;
   o.base_lr = 0.02;
-  o.global_batch = 16;
-  o.reference_batch = 16;
   o.warmup_iters = 100;
   o.warmup_factor = 0.001;
   o.steps = {600, 800};
@@ -71,47 +69,26 @@ TEST(LRSchedule, CosineAndPoly) {
   EXPECT_DOUBLE_EQ(p.factor(1000), 0.0);
 }
 
-TEST(LRSchedule, ScalingRules) {
-  auto o = base();
-  o.global_batch = 1024;
-  LRSchedule linear(o);
-  EXPECT_DOUBLE_EQ(linear.scale(), 64);
-  EXPECT_DOUBLE_EQ(linear.lr(100), 0.02 * 64);
-  o.scaling_rule = ScalingRule::kSqrt;
-  EXPECT_DOUBLE_EQ(LRSchedule(o).scale(), 8);
-  o.scaling_rule = ScalingRule::kNone;
-  EXPECT_DOUBLE_EQ(LRSchedule(o).scale(), 1);
-}
-
-TEST(LRSchedule, ScaleScheduleShrinksIterationsByTheBatchRatio) {
-  auto o = base();
-  o.global_batch = 64;  // 4x the reference
-  o.scale_schedule = true;
-  LRSchedule s(o);
-  EXPECT_EQ(s.options().warmup_iters, 25);
-  EXPECT_EQ(s.options().max_iter, 250);
-  EXPECT_EQ(s.options().steps, (std::vector<int64_t>{150, 200}));
-  EXPECT_NEAR(s.factor(150), 4 * 0.1, 1e-12);
-}
-
 TEST(LRSchedule, FromConfigAndBadNames) {
   Config config = Config::defaults();
-  config.apply_overrides({"SOLVER.IMS_PER_BATCH=1024", "SOLVER.REFERENCE_BATCH=16",
-                          "SOLVER.LR_SCHEDULER_NAME=cosine", "SOLVER.WARMUP_ITERS=10"});
+  config.apply_overrides({"SOLVER.LR_SCHEDULER_NAME=WarmupCosineLR", "SOLVER.WARMUP_ITERS=10",
+                          "SOLVER.BASE_LR_END=0.002"});
   LRSchedule s = LRSchedule::from_config(config);
-  EXPECT_DOUBLE_EQ(s.scale(), 64);
   EXPECT_EQ(s.options().decay, DecayMethod::kCosine);
-  config.apply_overrides({"SOLVER.WARMUP_METHOD=linaer"});
+  EXPECT_DOUBLE_EQ(s.options().cosine_end_factor, 0.1);       // BASE_LR_END / BASE_LR
+  EXPECT_NEAR(s.lr(10), 0.02, 1e-8);                          // warmup done, cosine barely started
+  EXPECT_THROW(parse_decay_method("cosine", "here"), Error);  // detectron2's names only
+  EXPECT_EQ(parse_decay_method("WarmupPolyLR", "here"), DecayMethod::kPoly);
   try {
-    LRSchedule::from_config(config);
+    parse_warmup_method("linaer", "SOLVER.WARMUP_METHOD");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'linear'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("SOLVER.WARMUP_METHOD"), std::string::npos);
   }
-  auto o = base();
-  o.reference_batch = 0;
-  EXPECT_THROW(LRSchedule{o}, Error);
+  // A config whose batch scaling was not applied is refused, not silently left unscaled.
+  config.apply_overrides({"SOLVER.REFERENCE_BATCH=16"});
+  EXPECT_THROW(LRSchedule::from_config(config), Error);
 }
 
 }  // namespace

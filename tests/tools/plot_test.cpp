@@ -81,7 +81,7 @@ std::string write_training_run(const std::string& root, const std::string& name,
     const double loss = start * (1 - i / 30.0);
     lines.push_back("{\"iteration\":" + std::to_string(i * 20 + 19) +
                     ",\"lr\":0.01,\"total_loss\":" + std::to_string(loss) +
-                    ",\"loss_classifier\":0.3,\"time\":0.5}");
+                    ",\"loss_cls\":0.3,\"time\":0.5}");
   }
   if (ap >= 0) lines.push_back("{\"iteration\":399,\"bbox/AP\":" + std::to_string(ap) + "}");
   return write_run(root, name, lines);

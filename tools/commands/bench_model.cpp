@@ -147,11 +147,11 @@ void run(const BenchModelArgs& a) {
   const int threads = largedet::configure_threads(a.threads);
   const auto s = spec(a.model);
   auto config = largedet::Config::defaults();
-  config.apply_overrides({"MODEL.META_ARCHITECTURE=" + s.arch,
-                          "MODEL.BACKBONE.DEPTH=" + std::to_string(s.depth),
-                          std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
-                          "MODEL.NUM_CLASSES=90", "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
-                          "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
+  config.apply_overrides(
+      {"MODEL.META_ARCHITECTURE=" + s.arch, "MODEL.RESNETS.DEPTH=" + std::to_string(s.depth),
+       std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
+       "MODEL.ROI_HEADS.NUM_CLASSES=90", "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
+       "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
   torch::manual_seed(0);
   auto model = modeling::build_detector(config);
   torch::Device device(cuda ? torch::kCUDA : torch::kCPU);

@@ -19,7 +19,7 @@
 #include "largedet/core/threads.h"
 #include "largedet/ops/nms.h"
 #include "largedet/ops/roi_align.h"
-#include "largedet/ops/torchvision_oracle.h"
+#include "oracle/torchvision_oracle.h"
 
 namespace {
 

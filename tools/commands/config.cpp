@@ -1,8 +1,12 @@
 // largedet config: print or check the effective configuration.
+#include <cstdlib>
+#include <iomanip>
 #include <iostream>
 
 #include "command_registry.h"
 #include "largedet/core/config.h"
+#include "largedet/core/config_schema.h"
+#include "largedet/engine/runtime.h"
 
 namespace {
 
@@ -11,22 +15,43 @@ struct ConfigArgs {
   std::vector<std::string> overrides;
   bool dump = false;
   bool keys = false;
+  bool raw = false;
 };
+
+// The launcher's WORLD_SIZE (torchrun's convention), 1 outside a launcher.
+int world_size_from_environment() {
+  const char* env = std::getenv("WORLD_SIZE");
+  return env && *env ? std::max(1, std::atoi(env)) : 1;
+}
 
 void setup_config(CLI::App& cmd) {
   auto args = std::make_shared<ConfigArgs>();
   cmd.add_option("--config,-c", args->file, "recipe YAML (default: the built-in defaults)")
       ->check(CLI::ExistingFile);
   cmd.add_flag("--dump", args->dump, "print the effective configuration as YAML");
-  cmd.add_flag("--keys", args->keys, "print every known key with where its value came from");
+  cmd.add_flag("--keys", args->keys,
+               "print every key: value, where it came from, type, whether the name is "
+               "detectron2's or LargeDet's, and what it does");
+  cmd.add_flag("--raw", args->raw,
+               "show the recipe's values as written, before dataset names, architecture "
+               "defaults and batch scaling (for $WORLD_SIZE ranks) are applied");
   cmd.add_option("overrides", args->overrides, "KEY=VALUE overrides, e.g. SOLVER.BASE_LR=0.02");
   cmd.callback([args] {
     largedet::Config config = largedet::Config::defaults();
     if (!args->file.empty()) config.merge_file(args->file);
     config.apply_overrides(args->overrides);
+    if (!args->raw) {
+      for (const auto& note :
+           largedet::engine::resolve_recipe(config, world_size_from_environment()))
+        std::cerr << "# " << note << "\n";
+    }
     if (args->keys) {
-      for (const auto& key : config.keys())
-        std::cout << key << "  # " << config.source(key) << "\n";
+      for (const auto& spec : largedet::config_schema()) {
+        std::cout << spec.key << " = " << config.value_text(spec.key) << "  # "
+                  << config.source(spec.key) << "; "
+                  << (spec.origin == largedet::KeyOrigin::kDetectron2 ? "detectron2" : "LargeDet")
+                  << " key, " << largedet::value_type_name(spec.type) << "; " << spec.help << "\n";
+      }
     }
     if (args->dump || !args->keys) std::cout << config.dump();
   });

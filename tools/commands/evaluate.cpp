@@ -13,6 +13,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
+#include "largedet/core/threads.h"
 #include "largedet/engine/evaluator.h"
 #include "largedet/engine/runtime.h"
 #include "largedet/evaluation/coco_eval.h"
@@ -83,10 +84,15 @@ void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
 
 // Runs the model on every rank; rank 0 prints the summary and writes --output.
 void evaluate_model(const EvaluateArgs& args) {
-  const auto config = largedet::Config::from_file(args.config, args.overrides);
+  auto config = largedet::Config::from_file(args.config, args.overrides);
   const auto runtime = largedet::engine::setup_runtime(config);
+  largedet::engine::resolve_recipe(config, runtime.world_size());
+  // An explicit --threads bounds the whole command, the model's forward included.
+  if (args.threads > 0) largedet::configure_threads(args.threads);
   auto model = largedet::engine::load_detector(config, args.weights, runtime.device);
   largedet::engine::EvalOptions options;
+  options.per_category = args.per_category;
+  options.threads = args.threads;
   if (!args.output.empty()) options.results_path = args.output + ".detections";
   const auto test = largedet::engine::load_test_set(config, runtime.rank() == 0);
   const auto scalars =
@@ -129,7 +135,9 @@ void setup_evaluate(CLI::App& cmd) {
   cmd.add_option("--output,-o", args->output,
                  "write the statistics as JSON here (--config mode: the detections too, to "
                  "OUTPUT.detections)");
-  cmd.add_option("--threads", args->threads, "worker threads (default: every usable core)");
+  cmd.add_option("--threads", args->threads,
+                 "scoring threads; with --config also the model's intra-op threads, instead "
+                 "of the recipe's (default: every usable core)");
   cmd.add_flag("--per-category", args->per_category, "print a per-category AP table");
   cmd.callback([args] {
     if (!args->config.empty()) return evaluate_model(*args);

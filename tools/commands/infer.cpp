@@ -80,8 +80,9 @@ std::vector<largedet::tools::DrawnDetection> drawn(const largedet::modeling::Det
 }
 
 void run_infer(const InferArgs& args) {
-  const auto config = largedet::Config::from_file(args.config, args.overrides);
+  auto config = largedet::Config::from_file(args.config, args.overrides);
   const auto runtime = largedet::engine::setup_runtime(config);
+  largedet::engine::resolve_recipe(config, runtime.world_size());
   auto model = largedet::engine::load_detector(config, args.weights, runtime.device);
   const auto names = class_names(config);
   fs::create_directories(args.output);

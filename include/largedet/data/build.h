@@ -11,6 +11,14 @@
 
 namespace largedet::data {
 
+// $DETECTRON2_DATASETS, or "datasets" when it is unset (detectron2's convention).
+std::string datasets_root();
+// Gives DATASETS.{TRAIN,TEST}_{ANNOTATIONS,IMAGES} the paths of the detectron2 dataset named in
+// DATASETS.TRAIN / DATASETS.TEST (coco_2017_train, ...: detectron2's layout under
+// datasets_root()), where the recipe did not set them itself. Several names, or a name LargeDet
+// does not know, are errors that say what to do.
+void resolve_dataset_names(Config& config);
+
 // DATASETS.FORMAT coco: {TRAIN,TEST}_ANNOTATIONS is the instances JSON, {TRAIN,TEST}_IMAGES the
 // image directory. openimages: {TRAIN,TEST}_ANNOTATIONS is the boxes CSV, CLASS_DESCRIPTIONS the
 // class list, TRAIN_IMAGE_LABELS the optional image-level labels. Test sets keep every image.

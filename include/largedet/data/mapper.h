@@ -14,9 +14,12 @@ namespace largedet::data {
 
 struct MapperOptions {
   std::vector<int> min_sizes{800};  // INPUT.MIN_SIZE_TRAIN: one chosen per image at random
-  int max_size = 1333;              // INPUT.MAX_SIZE_TRAIN
-  bool random_flip = true;          // INPUT.RANDOM_FLIP horizontal (p = 0.5)
-  bool scaled_decode = true;        // use TurboJPEG's 1/2..1/8 decode when downsizing >= 2x
+  // INPUT.MIN_SIZE_TRAIN_SAMPLING range: the short side is uniform in [min_sizes[0],
+  // min_sizes[1]] instead of one of min_sizes.
+  bool min_size_range = false;
+  int max_size = 1333;        // INPUT.MAX_SIZE_TRAIN
+  bool random_flip = true;    // INPUT.RANDOM_FLIP horizontal (p = 0.5)
+  bool scaled_decode = true;  // use TurboJPEG's 1/2..1/8 decode when downsizing >= 2x
   TargetOptions target;
 };
 

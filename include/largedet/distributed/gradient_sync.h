@@ -1,5 +1,5 @@
 // GradientSync: data-parallel gradient averaging that overlaps communication with backward
-// (DESIGN.md, "Gradient sync").
+// (docs/distributed.md, "GradientSync").
 //
 //   GradientSync sync(*model);            // broadcasts rank 0's parameters and buffers, checks
 //                                         // every rank has the same names and shapes

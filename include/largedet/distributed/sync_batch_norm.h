@@ -1,9 +1,9 @@
 // SyncBatchNorm2d: BatchNorm2d whose training statistics span every rank of the process group, so
-// that a global batch of 1K images split over many GPUs normalises as one batch (DESIGN.md,
-// "Synchronized BatchNorm"). Forward: one allreduce of the packed per-channel [sum, sumsq, count];
-// backward: one allreduce of [sum(dy), sum(dy * xhat)]. Count-weighted, so uneven and empty local
-// batches are exact; with world size 1 (or no group) it equals torch::nn::BatchNorm2d. Parameter
-// and buffer names match BatchNorm2d, so state dicts are interchangeable.
+// that a global batch of 1K images split over many GPUs normalises as one batch
+// (docs/distributed.md, "SyncBN"). Forward: one allreduce of the packed per-channel [sum, sumsq,
+// count]; backward: one allreduce of [sum(dy), sum(dy * xhat)]. Count-weighted, so uneven and empty
+// local batches are exact; with world size 1 (or no group) it equals torch::nn::BatchNorm2d.
+// Parameter and buffer names match BatchNorm2d, so state dicts are interchangeable.
 //
 // Gradients of weight and bias are this rank's share (as with BatchNorm2d on the local batch
 // after a loss that sums over the global batch); GradientSync averages them with the rest.

@@ -34,12 +34,14 @@ struct TestSet {
 };
 
 // Reads DATASETS.TEST_*; the ground truth only `with_ground_truth` (rank 0). Checks that the set
-// has MODEL.NUM_CLASSES classes (and the class MIDs OpenImages results need).
+// has the recipe's NUM_CLASSES classes (and the class MIDs OpenImages results need).
 TestSet load_test_set(const Config& config, bool with_ground_truth);
 
 struct EvalOptions {
-  bool print = true;         // rank 0 prints the COCO summary / the OpenImages mAP line
-  std::string results_path;  // rank 0 writes the gathered detections here (.json / .csv)
+  bool print = true;          // rank 0 prints the COCO summary / the OpenImages mAP line
+  bool per_category = false;  // with print: also the per-category AP table / per-class APs
+  int threads = 0;            // rank 0's scoring threads; <= 0: every usable core
+  std::string results_path;   // rank 0 writes the gathered detections here (.json / .csv)
 };
 
 // Scalars on rank 0 ("bbox/AP", "bbox/AP50", ..., "segm/AP", ..., or "oid/mAP@0.5"), in [0, 1];

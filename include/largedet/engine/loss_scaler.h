@@ -11,10 +11,10 @@
 namespace largedet::engine {
 
 struct LossScalerOptions {
-  double init_scale = 65536.0;  // AMP.INIT_SCALE
+  double init_scale = 65536.0;  // SOLVER.AMP.INIT_SCALE
   double growth_factor = 2.0;
   double backoff_factor = 0.5;
-  int64_t growth_interval = 2000;  // AMP.GROWTH_INTERVAL
+  int64_t growth_interval = 2000;  // SOLVER.AMP.GROWTH_INTERVAL
 };
 
 class LossScaler {

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "largedet/core/config.h"
 #include "largedet/distributed/process_group.h"
@@ -22,6 +23,12 @@ struct Runtime {
 };
 
 Runtime setup_runtime(const Config& config);
+
+// The recipe as a run on `world_size` ranks uses it, written back into `config`: detectron2
+// dataset names become paths (data::resolve_dataset_names), the architecture's feature keys are
+// filled and checked (modeling::resolve_architecture), and batch, LR and schedule are scaled
+// (solver::apply_batch_scaling). Returns what changed and why, for the log. Idempotent.
+std::vector<std::string> resolve_recipe(Config& config, int world_size);
 
 // The configured detector with the model tensors of `weights` (a checkpoint or a weights file;
 // every tensor must match), on `device`, in eval mode.

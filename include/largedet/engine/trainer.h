@@ -1,5 +1,5 @@
-// The training loop behind `largedet train` (DESIGN.md, engine layer). Iteration-based, as
-// detectron2: SOLVER.MAX_ITER optimizer steps of SOLVER.IMS_PER_BATCH images in total over all
+// The training loop behind `largedet train` (docs/architecture.md, engine layer). Iteration-based,
+// as detectron2: SOLVER.MAX_ITER optimizer steps of SOLVER.IMS_PER_BATCH images in total over all
 // ranks, each rank taking IMS_PER_BATCH / world_size of them in micro-batches of
 // SOLVER.IMS_PER_DEVICE (gradient accumulation when there is more than one).
 //

@@ -37,7 +37,6 @@ using NormFactory = std::function<torch::nn::AnyModule(int64_t channels)>;
 torch::nn::AnyModule make_norm(const std::string& name, int64_t channels);
 // Adds or replaces a norm by name (e.g. a test's norm, or another synchronised BN).
 void register_norm(const std::string& name, NormFactory factory);
-std::vector<std::string> registered_norms();
 
 // ---------------------------------------------------------------------------------------------
 // ResNet
@@ -48,16 +47,31 @@ struct ResNetOptions {
   // Stages frozen (requires_grad false), detectron2's meaning: 0 none, 1 the stem (conv1, bn1),
   // 2 stem + layer1, ... 5 everything. torchvision's trainable_layers = 5 - freeze_at.
   int64_t freeze_at = 2;
-  // Scales every stage's width (stem 64, planes 64..512), for narrow test and demo networks.
-  double width_multiplier = 1.0;
+  // Widths in detectron2's terms (MODEL.RESNETS.*): res2's 3x3 conv has num_groups x
+  // width_per_group channels and res2 outputs res2_out_channels (0: 256 for bottlenecks, 64 for
+  // basic blocks); each later stage doubles both. ResNeXt-50 32x4d is num_groups 32,
+  // width_per_group 4. Narrow test and demo networks shrink all three with the stem.
+  int64_t stem_out_channels = 64;
+  int64_t res2_out_channels = 0;
+  int64_t width_per_group = 64;
+  int64_t num_groups = 1;
+  // The bottleneck's stride on its 1x1 conv (MSRA / detectron2 weights) instead of its 3x3
+  // (torchvision's "ResNet v1.5", the default).
+  bool stride_in_1x1 = false;
   // Stages whose outputs forward() returns, 1 = layer1 (stride 4) .. 4 = layer4 (stride 32).
   std::vector<int64_t> returned_layers = {1, 2, 3, 4};
 };
 
-// torchvision's Bottleneck (expansion 4) or BasicBlock (expansion 1).
+// torchvision's Bottleneck (`width` channels inside, groups on the 3x3) or BasicBlock.
+struct ResNetBlockOptions {
+  bool bottleneck = true;
+  int64_t in_channels = 0, width = 0, out_channels = 0, stride = 1, groups = 1;
+  bool stride_in_1x1 = false;
+  std::string norm = "FrozenBN";
+};
+
 struct ResNetBlockImpl : torch::nn::Module {
-  ResNetBlockImpl(bool bottleneck, int64_t inplanes, int64_t planes, int64_t stride,
-                  const std::string& norm);
+  explicit ResNetBlockImpl(const ResNetBlockOptions& options);
   torch::Tensor forward(torch::Tensor x);
 
   bool bottleneck;

@@ -110,9 +110,16 @@ struct GeneralizedRCNNImpl : DetectorImpl {
 TORCH_MODULE(GeneralizedRCNN);
 
 // MODEL.META_ARCHITECTURE: GeneralizedRCNN (MODEL.MASK_ON picks Mask R-CNN) or RetinaNet;
-// MODEL.NUM_CLASSES counts the object classes (background excluded), INPUT.*_TEST sizes.
+// MODEL.ROI_HEADS.NUM_CLASSES or MODEL.RETINANET.NUM_CLASSES counts the object classes
+// (background excluded), INPUT.*_TEST sizes.
 std::shared_ptr<DetectorImpl> build_detector(const Config& config);
 RCNNOptions rcnn_options_from_config(const Config& config);
+// Gives the keys that depend on the architecture (MODEL.BACKBONE.NAME, MODEL.RESNETS.OUT_FEATURES,
+// MODEL.FPN.IN_FEATURES, the heads' IN_FEATURES) the architecture's value where nothing set them,
+// and refuses values LargeDet does not build, naming the key and the value to write.
+void resolve_architecture(Config& config);
+// The key that holds the number of classes for the recipe's architecture.
+std::string num_classes_key(const Config& config);
 
 // ---------------------------------------------------------------------------------------------
 // Weights (torchvision names: a converted torchvision state_dict loads as is)

@@ -36,9 +36,6 @@ using SamplerFn = std::function<std::pair<std::vector<torch::Tensor>, std::vecto
     const std::vector<torch::Tensor>& labels)>;
 // ops::BalancedPositiveNegativeSampler (random, seeded).
 SamplerFn random_sampler(int64_t batch_size_per_image, double positive_fraction, uint64_t seed);
-// The first positives and negatives in index order, no randomness: for tests that compare losses
-// with another implementation fed the same rule.
-SamplerFn first_k_sampler(int64_t batch_size_per_image, double positive_fraction);
 
 // ---------------------------------------------------------------------------------------------
 // RPN
@@ -65,13 +62,14 @@ struct RPNOptions {
   double positive_fraction = 0.5;
   double score_thresh = 0.0;
   double min_size = 1e-3;
+  double smooth_l1_beta = 1.0 / 9;  // torchvision's; detectron2 uses 0 (L1)
 };
 
 struct RegionProposalNetworkImpl : torch::nn::Module {
   RegionProposalNetworkImpl(int64_t in_channels, RPNOptions options, uint64_t seed = 0);
   // features: [N, C, H_l, W_l] per level; padded_size: the batch tensor's (H, W). Returns the
   // proposals per image ([K_i, 4], no gradient) and, when training with targets, the losses
-  // loss_objectness and loss_rpn_box_reg.
+  // loss_rpn_cls and loss_rpn_loc.
   std::pair<std::vector<torch::Tensor>, LossMap> forward(
       const std::vector<torch::Tensor>& features, std::pair<int64_t, int64_t> padded_size,
       const ImageSizes& image_sizes, const std::vector<Target>* targets = nullptr);
@@ -89,9 +87,15 @@ TORCH_MODULE(RegionProposalNetwork);
 // ROI heads
 
 struct RoIHeadsOptions {
-  int64_t num_classes = 91;  // including background
-  int64_t representation_size = 1024;
+  int64_t num_classes = 91;            // including background
+  int64_t representation_size = 1024;  // the box head's FC width
+  // The box head's convs (roi_head_layers.h): 0 is torchvision's TwoMLPHead with 2 FCs.
+  int64_t box_num_conv = 0, box_conv_dim = 256, box_num_fc = 2;
+  std::string box_norm, mask_norm;  // the heads' conv norms (make_norm names; "" none)
   int64_t box_pool_size = 7, box_sampling_ratio = 2;
+  // RoIAlign with the half-pixel shift (detectron2's ROIAlignV2) instead of torchvision's.
+  bool box_pool_aligned = false, mask_pool_aligned = false;
+  double smooth_l1_beta = 1.0 / 9;
   double fg_iou_thresh = 0.5, bg_iou_thresh = 0.5;
   int64_t batch_size_per_image = 512;
   double positive_fraction = 0.25;
@@ -121,19 +125,21 @@ Detections select_detections(const torch::Tensor& boxes, const torch::Tensor& sc
 
 struct RoIHeadsImpl : torch::nn::Module {
   RoIHeadsImpl(int64_t in_channels, RoIHeadsOptions options, uint64_t seed = 0);
-  // features: the pooled levels (P2-P5; extras excluded); proposals per image. In training (with
-  // targets) returns losses loss_classifier, loss_box_reg (and loss_mask); otherwise detections
-  // in the network's input coordinates.
+  // features: every FPN level the RPN saw (P2-P6); only the first four (P2-P5) are pooled, as
+  // torchvision's MultiScaleRoIAlign over featmap_names 0-3. proposals per image. In training
+  // (with targets) returns losses loss_cls, loss_box_reg (and loss_mask); otherwise detections in
+  // the network's input coordinates.
   std::pair<std::vector<Detections>, LossMap> forward(const std::vector<torch::Tensor>& features,
                                                       std::vector<torch::Tensor> proposals,
                                                       const ImageSizes& image_sizes,
                                                       const std::vector<Target>* targets = nullptr);
 
   RoIHeadsOptions options;
-  // box_head.fc6 / fc7, box_predictor.cls_score / bbox_pred, mask_head.i.0,
+  // box_head (roi_head_layers.h), box_predictor.cls_score / bbox_pred, mask_head.i.0,
   // mask_predictor.conv5_mask / mask_fcn_logits: torchvision's names.
-  torch::nn::Linear fc6{nullptr}, fc7{nullptr}, cls_score{nullptr}, bbox_pred{nullptr};
-  torch::nn::ModuleList mask_head{nullptr};  // of Sequential(conv, relu)
+  torch::nn::Sequential box_head{nullptr};
+  torch::nn::Linear cls_score{nullptr}, bbox_pred{nullptr};
+  torch::nn::Sequential mask_head{nullptr};  // of Sequential(conv, [norm,] relu)
   torch::nn::ConvTranspose2d conv5_mask{nullptr};
   torch::nn::Conv2d mask_fcn_logits{nullptr};
   ops::MultiScaleRoIAlign box_roi_pool, mask_roi_pool;

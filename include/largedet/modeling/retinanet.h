@@ -31,7 +31,9 @@ struct RetinaNetOptions {
   std::vector<std::vector<double>> aspect_ratios = {{0.5, 1.0, 2.0}};
   double fg_iou_thresh = 0.5, bg_iou_thresh = 0.4;
   double focal_alpha = 0.25, focal_gamma = 2.0;
-  std::string box_loss = "l1";  // l1 (torchvision), smooth_l1 (beta 1), giou
+  std::string box_loss = "l1";  // l1 (torchvision), smooth_l1, giou
+  double smooth_l1_beta = 1.0;
+  double prior_prob = 0.01;  // the classifier's initial foreground probability
   double score_thresh = 0.05, nms_thresh = 0.5;
   int64_t topk_candidates = 1000, detections_per_img = 300;
   TransformOptions transform;
@@ -45,7 +47,8 @@ torch::Tensor giou_loss_sum(const torch::Tensor& boxes, const torch::Tensor& gt)
 
 struct RetinaNetImpl : DetectorImpl {
   explicit RetinaNetImpl(RetinaNetOptions options);
-  // "classification" and "bbox_regression" (torchvision's names).
+  // loss_cls and loss_box_reg (detectron2's names; torchvision's classification and
+  // bbox_regression).
   LossMap losses(const ImageList& images, const std::vector<Target>& targets) override;
   std::vector<Detections> inference(const ImageList& images) override;
   using DetectorImpl::losses;

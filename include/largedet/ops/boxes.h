@@ -1,5 +1,6 @@
-// Box utilities on [N, 4] tensors. Boxes are (x1, y1, x2, y2) in absolute pixels (DESIGN.md); the
-// other formats exist for the edges (COCO JSON is xywh, box regression works in cxcywh).
+// Box utilities on [N, 4] tensors. Boxes are (x1, y1, x2, y2) in absolute pixels
+// (docs/architecture.md, "Conventions"); the other formats exist for the edges (COCO JSON is
+// xywh, box regression works in cxcywh).
 // All functions work on CPU and CUDA tensors (they are composed of ATen ops).
 #pragma once
 

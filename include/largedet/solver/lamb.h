@@ -1,5 +1,5 @@
-// LAMB and PMD-LAMB (LAMB whose moment estimates decay periodically), exactly as DESIGN.md defines
-// them. Per parameter tensor w with gradient g at step t = 1, 2, ...:
+// LAMB and PMD-LAMB (LAMB whose moment estimates decay periodically), exactly as docs/solver.md
+// defines them. Per parameter tensor w with gradient g at step t = 1, 2, ...:
 //   tau = (t - 1) mod T,  d_t = 1 - tau / (T - 1)  (linear)  or  (1 + cos(pi tau / (T - 1))) / 2
 //   m_t = beta1 d_t m_{t-1} + (1 - beta1) g,   v_t = beta2 d_t v_{t-1} + (1 - beta2) g^2
 //   S1_t = beta1 d_t S1_{t-1} + (1 - beta1)    (S2 likewise), the exact bias normaliser

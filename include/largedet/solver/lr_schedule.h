@@ -1,9 +1,9 @@
-// Learning rate per iteration: lr(it) = base_lr * scale * warmup(it) * decay(it).
-//   scale:  the scaling rule from the reference batch, linear (B / B_ref), sqrt, or none
+// Learning rate per iteration: lr(it) = base_lr * warmup(it) * decay(it).
 //   warmup: linear (factor -> 1), exponential (factor^(1 - it / iters)) or constant, over
 //           warmup_iters, as detectron2's WarmupParamScheduler
 //   decay:  multistep (gamma^#steps passed), cosine (to end_factor at max_iter) or poly
-// With scale_schedule, warmup, steps and max_iter shrink by the batch ratio (same epochs).
+// base_lr is the LR the run uses: batch scaling (the scaling rule, REFERENCE_WORLD_SIZE,
+// SCALE_SCHEDULE) happened before, in apply_batch_scaling (batch_scaling.h).
 #pragma once
 
 #include <torch/optim/optimizer.h>
@@ -25,9 +25,6 @@ enum class DecayMethod { kMultiStep, kCosine, kPoly };
 
 struct LRScheduleOptions {
   double base_lr = 0.02;
-  int64_t global_batch = 16;
-  int64_t reference_batch = 16;
-  ScalingRule scaling_rule = ScalingRule::kLinear;
   WarmupMethod warmup_method = WarmupMethod::kLinear;
   int64_t warmup_iters = 1000;
   double warmup_factor = 0.001;
@@ -37,26 +34,22 @@ struct LRScheduleOptions {
   int64_t max_iter = 90000;
   double poly_power = 0.9;
   double cosine_end_factor = 0.0;
-  bool scale_schedule = false;
 };
 
 class LRSchedule {
  public:
   explicit LRSchedule(LRScheduleOptions options);
-  // From SOLVER.* keys; errors name the key.
+  // From SOLVER.* keys of a config that went through apply_batch_scaling; errors name the key.
   static LRSchedule from_config(const Config& config);
 
-  // The options after scale_schedule was applied (the iteration counts actually used).
   const LRScheduleOptions& options() const { return options_; }
-  double scale() const { return scale_; }
   double warmup(int64_t iteration) const;
   double decay(int64_t iteration) const;
-  double factor(int64_t iteration) const { return scale_ * warmup(iteration) * decay(iteration); }
+  double factor(int64_t iteration) const { return warmup(iteration) * decay(iteration); }
   double lr(int64_t iteration) const { return options_.base_lr * factor(iteration); }
 
  private:
   LRScheduleOptions options_;
-  double scale_ = 1;
 };
 
 // Drives an optimizer's group learning rates: group lr = its LR at construction (base_lr times

@@ -1,6 +1,7 @@
 // torchvision's native kernels as an oracle for tests and benchmarks: its _C shared object, once
 // loaded into this process, registers torchvision::nms and torchvision::roi_align in the dispatcher
-// (it links the same LibTorch). Nothing of LargeDet depends on it.
+// (it links the same LibTorch). Only the ops tests and `largedet bench ops` link this library
+// (largedet_torchvision_oracle); the installed package does not contain it.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -1,4 +1,4 @@
-#include "largedet/ops/torchvision_oracle.h"
+#include "oracle/torchvision_oracle.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <dlfcn.h>
