@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <tuple>
+
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -266,6 +268,14 @@ void resolve_architecture(Config& c) {
   for (const auto& [key, features] : layout.head_features) expect(c, key, features, arch);
 }
 
+std::pair<double, double> iou_thresholds(const Config& c, const std::string& key) {
+  const auto iou = c.get<std::vector<double>>(key);
+  if (iou.size() != 2 || iou[0] > iou[1])
+    throw Error(key + " needs [background, foreground], increasing", c.source(key),
+                "write e.g. [0.3, 0.7]");
+  return {iou[0], iou[1]};
+}
+
 std::string num_classes_key(const Config& c) {
   return c.get<std::string>("MODEL.META_ARCHITECTURE") == "RetinaNet"
              ? "MODEL.RETINANET.NUM_CLASSES"
@@ -299,12 +309,8 @@ RCNNOptions rcnn_options_from_config(const Config& config) {
   o.rpn.batch_size_per_image = c.get<int64_t>("MODEL.RPN.BATCH_SIZE_PER_IMAGE");
   o.rpn.positive_fraction = c.get<double>("MODEL.RPN.POSITIVE_FRACTION");
   o.rpn.smooth_l1_beta = c.get<double>("MODEL.RPN.SMOOTH_L1_BETA");
-  auto iou = c.get<std::vector<double>>("MODEL.RPN.IOU_THRESHOLDS");
-  if (iou.size() != 2 || iou[0] > iou[1])
-    throw Error("MODEL.RPN.IOU_THRESHOLDS needs [background, foreground], increasing",
-                c.source("MODEL.RPN.IOU_THRESHOLDS"));
-  o.rpn.bg_iou_thresh = iou[0];
-  o.rpn.fg_iou_thresh = iou[1];
+  std::tie(o.rpn.bg_iou_thresh, o.rpn.fg_iou_thresh) =
+      iou_thresholds(c, "MODEL.RPN.IOU_THRESHOLDS");
   o.roi_heads.num_classes = c.get<int64_t>("MODEL.ROI_HEADS.NUM_CLASSES") + 1;
   o.roi_heads.batch_size_per_image = c.get<int64_t>("MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE");
   o.roi_heads.positive_fraction = c.get<double>("MODEL.ROI_HEADS.POSITIVE_FRACTION");

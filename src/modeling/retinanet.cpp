@@ -2,7 +2,9 @@
 #include "largedet/modeling/retinanet.h"
 
 #include <torch/torch.h>
+
 #include <yaml-cpp/yaml.h>
+#include <tuple>
 
 #include <cmath>
 
@@ -222,12 +224,7 @@ RetinaNetOptions retinanet_options_from_config(const Config& c) {
   o.fpn_norm = rcnn.fpn_norm;
   o.num_classes = c.get<int64_t>("MODEL.RETINANET.NUM_CLASSES") + 1;
   o.num_convs = c.get<int64_t>("MODEL.RETINANET.NUM_CONVS");
-  auto iou = c.get<std::vector<double>>("MODEL.RETINANET.IOU_THRESHOLDS");
-  if (iou.size() != 2 || iou[0] > iou[1])
-    throw Error("MODEL.RETINANET.IOU_THRESHOLDS needs [background, foreground], increasing",
-                c.source("MODEL.RETINANET.IOU_THRESHOLDS"));
-  o.bg_iou_thresh = iou[0];
-  o.fg_iou_thresh = iou[1];
+  std::tie(o.bg_iou_thresh, o.fg_iou_thresh) = iou_thresholds(c, "MODEL.RETINANET.IOU_THRESHOLDS");
   o.prior_prob = c.get<double>("MODEL.RETINANET.PRIOR_PROB");
   o.focal_alpha = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_ALPHA");
   o.focal_gamma = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_GAMMA");

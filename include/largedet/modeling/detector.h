@@ -118,6 +118,8 @@ RCNNOptions rcnn_options_from_config(const Config& config);
 // MODEL.FPN.IN_FEATURES, the heads' IN_FEATURES) the architecture's value where nothing set them,
 // and refuses values LargeDet does not build, naming the key and the value to write.
 void resolve_architecture(Config& config);
+// [background below, foreground from] of a matcher's IOU_THRESHOLDS key, checked.
+std::pair<double, double> iou_thresholds(const Config& config, const std::string& key);
 // The key that holds the number of classes for the recipe's architecture.
 std::string num_classes_key(const Config& config);
 
