@@ -43,16 +43,13 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-void collect_keys(const YAML::Node& node, const std::string& prefix, std::vector<std::string>* out,
-                  bool with_maps) {
+// Every key and section, dotted: the candidates of an unknown key's suggestion.
+void collect_keys(const YAML::Node& node, const std::string& prefix,
+                  std::vector<std::string>* out) {
   for (const auto& item : node) {
     std::string key = prefix + item.first.as<std::string>();
-    if (item.second.IsMap()) {
-      if (with_maps) out->push_back(key);
-      collect_keys(item.second, key + ".", out, with_maps);
-    } else {
-      out->push_back(key);
-    }
+    out->push_back(key);
+    if (item.second.IsMap()) collect_keys(item.second, key + ".", out);
   }
 }
 
@@ -326,8 +323,7 @@ YAML::Node Config::parse_value(const std::string& key, const std::string& yaml_v
 }
 
 void Config::set(const std::string& key, const std::string& yaml_value, const std::string& source) {
-  const KeySpec* spec = find_key_spec(key);
-  if (!spec) unknown_key(key, source);
+  if (!find_key_spec(key)) unknown_key(key, source);
   set_node(key, parse_value(key, yaml_value, source), source);
 }
 
@@ -461,7 +457,7 @@ YAML::Node Config::lookup(const std::string& key) const {
 
 void Config::unknown_key(const std::string& key, const std::string& where) const {
   std::vector<std::string> known;
-  collect_keys(root_, "", &known, true);
+  collect_keys(root_, "", &known);
   std::string suggestion = closest_match(key, known);
   throw Error("unknown config key '" + key + "'", where,
               suggestion.empty() ? "run `largedet config --dump` to list the known keys"
@@ -491,9 +487,7 @@ T Config::get(const std::string& key) const {
   try {
     if constexpr (std::is_same_v<T, bool>) {
       // yaml-cpp would accept "y"/"on"; we want exactly true/false.
-      std::string text = node.as<std::string>();
-      if (text != "true" && text != "false" && text != "True" && text != "False")
-        throw YAML::BadConversion(node.Mark());
+      if (!is_bool_text(node.as<std::string>())) throw YAML::BadConversion(node.Mark());
     }
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       // Reject 0.5 for an integer key instead of truncating it.
@@ -540,12 +534,6 @@ std::vector<std::string> Config::detectron2_differences() const {
     out.push_back(spec.key + ": " + canonical(lookup(spec.key)) + " here, " +
                   spec.detectron2_default + " in detectron2");
   }
-  return out;
-}
-
-std::vector<std::string> Config::keys() const {
-  std::vector<std::string> out;
-  collect_keys(root_, "", &out, false);
   return out;
 }
 

@@ -1,11 +1,10 @@
 // largedet config: print or check the effective configuration.
-#include <cstdlib>
-#include <iomanip>
 #include <iostream>
 
 #include "command_registry.h"
 #include "largedet/core/config.h"
 #include "largedet/core/config_schema.h"
+#include "largedet/distributed/context.h"
 #include "largedet/engine/runtime.h"
 
 namespace {
@@ -18,12 +17,6 @@ struct ConfigArgs {
   bool raw = false;
 };
 
-// The launcher's WORLD_SIZE (torchrun's convention), 1 outside a launcher.
-int world_size_from_environment() {
-  const char* env = std::getenv("WORLD_SIZE");
-  return env && *env ? std::max(1, std::atoi(env)) : 1;
-}
-
 void setup_config(CLI::App& cmd) {
   auto args = std::make_shared<ConfigArgs>();
   cmd.add_option("--config,-c", args->file, "recipe YAML (default: the built-in defaults)")
@@ -34,15 +27,15 @@ void setup_config(CLI::App& cmd) {
                "detectron2's or LargeDet's, and what it does");
   cmd.add_flag("--raw", args->raw,
                "show the recipe's values as written, before dataset names, architecture "
-               "defaults and batch scaling (for $WORLD_SIZE ranks) are applied");
+               "defaults and batch scaling (for the launcher's world size) are applied");
   cmd.add_option("overrides", args->overrides, "KEY=VALUE overrides, e.g. SOLVER.BASE_LR=0.02");
   cmd.callback([args] {
     largedet::Config config = largedet::Config::defaults();
     if (!args->file.empty()) config.merge_file(args->file);
     config.apply_overrides(args->overrides);
     if (!args->raw) {
-      for (const auto& note :
-           largedet::engine::resolve_recipe(config, world_size_from_environment()))
+      for (const auto& note : largedet::engine::resolve_recipe(
+               config, largedet::distributed::Context::from_env().world_size))
         std::cerr << "# " << note << "\n";
     }
     if (args->keys) {

@@ -57,8 +57,6 @@ class Config {
   std::string value_text(const std::string& key) const;
   // The effective configuration as YAML, keys in their defined order.
   std::string dump() const;
-  // All leaf keys, dotted.
-  std::vector<std::string> keys() const;
   // "KEY: ours here, theirs in detectron2" for each key whose default differs from detectron2's
   // and that nothing set (what a detectron2 recipe silently gets from us).
   std::vector<std::string> detectron2_differences() const;
