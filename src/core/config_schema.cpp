@@ -335,6 +335,9 @@ std::vector<KeySpec> make_schema() {
            "OpenImages verified image-level labels CSV (training)"),
       spec("DATASETS.TEST_IMAGE_LABELS", "", T::kString, OURS,
            "OpenImages verified image-level labels CSV (evaluation)"),
+      spec("DATASETS.TEST_HIERARCHY", "", T::kString, OURS,
+           "OpenImages class hierarchy JSON: the test boxes and labels are expanded along it "
+           "before scoring, as the challenge does"),
 
       differs(
           range(spec("DATALOADER.NUM_WORKERS", "2", T::kInt, D2, "decoding threads per rank"), 0),
@@ -444,6 +447,10 @@ std::vector<KeySpec> make_schema() {
                  "iterations between evaluations; 0: none during training"),
             0),
       range(spec("TEST.DETECTIONS_PER_IMAGE", "100", T::kInt, D2, "detections kept per image"), 1),
+      only(spec("TEST.OID_PROTOCOL", "challenge", T::kString, OURS,
+                "OpenImages metric: challenge (OpenImagesChallengeEvaluator) or v2 "
+                "(OpenImagesDetectionEvaluator, the V2-V6 sets')"),
+           {"challenge", "v2"}),
 
       spec("DISTRIBUTED.BACKEND", "auto", T::kString, OURS, "auto, nccl or gloo"),
       range(spec("DISTRIBUTED.TIMEOUT_SECONDS", "1800", T::kInt, OURS,

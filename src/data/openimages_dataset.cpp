@@ -1,6 +1,5 @@
 #include "largedet/data/openimages_dataset.h"
 
-#include <fstream>
 #include <unordered_map>
 
 #include "box_check.h"
@@ -8,35 +7,6 @@
 #include "largedet/evaluation/openimages_eval.h"
 
 namespace largedet::data {
-namespace {
-
-// One CSV line into fields; double quotes may enclose a field ("" is a literal quote).
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  return fields;
-}
-
-}  // namespace
 
 Dataset load_openimages_dataset(const OpenImagesOptions& options) {
   Dataset dataset;
@@ -45,29 +15,11 @@ Dataset load_openimages_dataset(const OpenImagesOptions& options) {
   BadInputLog& bad = *dataset.bad_input;
 
   std::unordered_map<std::string, int64_t> label_of;
-  {
-    std::ifstream in(options.class_descriptions_csv);
-    if (!in) {
-      throw Error("cannot open the class descriptions", options.class_descriptions_csv,
-                  "pass class-descriptions-boxable.csv (MID,Name per line)");
-    }
-    std::string line;
-    for (size_t n = 1; std::getline(in, line); ++n) {
-      if (line.empty() || line == "\r") continue;
-      auto fields = split_csv(line);
-      if (fields.size() < 2 || fields[0].empty()) {
-        throw Error("a class description needs MID,Name",
-                    options.class_descriptions_csv + ":" + std::to_string(n));
-      }
-      if (label_of.count(fields[0])) {
-        throw Error("duplicate class " + fields[0],
-                    options.class_descriptions_csv + ":" + std::to_string(n));
-      }
-      dataset.class_names.push_back(fields[1]);
-      dataset.class_mids.push_back(fields[0]);
-      dataset.category_ids.push_back(static_cast<int64_t>(dataset.class_names.size()));
-      label_of[fields[0]] = static_cast<int64_t>(dataset.class_names.size());
-    }
+  for (const auto& c : evaluation::load_oid_class_descriptions(options.class_descriptions_csv)) {
+    dataset.class_names.push_back(c.name);
+    dataset.class_mids.push_back(c.mid);
+    dataset.category_ids.push_back(static_cast<int64_t>(dataset.class_names.size()));
+    label_of[c.mid] = static_cast<int64_t>(dataset.class_names.size());
   }
 
   std::string root = options.image_root;

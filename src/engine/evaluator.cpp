@@ -121,9 +121,12 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
   }
   evaluation::OidEvalParams params;
   params.threads = options.threads;
+  params.protocol = test.oid_protocol;
+  params.classes = test.dataset->class_mids;
   log::debug() << "scoring oid on " << scoring_threads(options) << " thread(s)";
   const auto result =
-      evaluation::evaluate_openimages(test.oid_boxes, test.oid_labels, detections, params);
+      evaluation::evaluate_openimages(test.oid.boxes, test.oid.image_labels, detections, params);
+  if (!result.left_out().empty()) log::info() << result.left_out();
   if (options.print) {
     // The summary's first line is the mAP; the per-class APs follow it.
     const std::string summary = result.summary();
@@ -216,9 +219,11 @@ TestSet read_test_set(const Config& config, bool with_ground_truth) {
   } else {
     test.dataset = data::build_dataset(config, /*train=*/false);  // names a missing file or format
     if (with_ground_truth) {
-      test.oid_boxes = evaluation::load_oid_boxes_csv(annotations);
-      const auto labels = config.get<std::string>("DATASETS.TEST_IMAGE_LABELS");
-      if (!labels.empty()) test.oid_labels = evaluation::load_oid_image_labels_csv(labels);
+      test.oid_protocol = evaluation::oid_protocol_from_name(
+          config.get<std::string>("TEST.OID_PROTOCOL"), "TEST.OID_PROTOCOL");
+      test.oid = evaluation::load_oid_ground_truth(
+          annotations, config.get<std::string>("DATASETS.TEST_IMAGE_LABELS"),
+          config.get<std::string>("DATASETS.TEST_HIERARCHY"));
     }
   }
   // Checked on every rank before any inference, so that all fail alike instead of one rank

@@ -8,9 +8,13 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
+#include "largedet/core/logging.h"
 #include "largedet/evaluation/openimages_eval.h"
+#include "largedet/evaluation/openimages_hierarchy.h"
 
 namespace largedet::evaluation {
 namespace {
@@ -120,17 +124,8 @@ std::vector<OidDetection> read_detections(std::istream& in, const std::string& n
   return dets;
 }
 
-std::string format_double(double v) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", v);
-  return buffer;
-}
-
-}  // namespace
-
-std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
-  auto in = open_csv(path);
-  CsvReader csv(in, path, {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"});
+std::vector<OidBox> read_boxes(std::istream& in, const std::string& name) {
+  CsvReader csv(in, name, {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax", "IsGroupOf"});
   std::vector<OidBox> boxes;
   while (csv.next()) {
     auto b = read_labelled_box<OidBox>(csv);
@@ -141,14 +136,113 @@ std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
   return boxes;
 }
 
-std::vector<OidImageLabel> load_oid_image_labels_csv(const std::string& path) {
-  auto in = open_csv(path);
-  CsvReader csv(in, path, {"ImageID", "LabelName", "Confidence"});
+std::vector<OidImageLabel> read_image_labels(std::istream& in, const std::string& name) {
+  CsvReader csv(in, name, {"ImageID", "LabelName", "Confidence"});
   std::vector<OidImageLabel> labels;
   while (csv.next()) {
     labels.push_back({csv.text("ImageID"), csv.text("LabelName"), csv.number("Confidence") > 0});
   }
   return labels;
+}
+
+// One CSV line into fields; double quotes may enclose a field ("" is a literal quote).
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r') {
+      fields.back() += c;
+    }
+  }
+  return fields;
+}
+
+std::string format_double(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.17g", v);
+  return buffer;
+}
+
+}  // namespace
+
+std::vector<OidBox> load_oid_boxes_csv(const std::string& path) {
+  auto in = open_csv(path);
+  return read_boxes(in, path);
+}
+
+std::vector<OidImageLabel> load_oid_image_labels_csv(const std::string& path) {
+  auto in = open_csv(path);
+  return read_image_labels(in, path);
+}
+
+std::vector<OidBox> parse_oid_boxes_csv(const std::string& text, const std::string& where) {
+  std::istringstream in(text);
+  return read_boxes(in, where);
+}
+
+std::vector<OidImageLabel> parse_oid_image_labels_csv(const std::string& text,
+                                                      const std::string& where) {
+  std::istringstream in(text);
+  return read_image_labels(in, where);
+}
+
+OidGroundTruth load_oid_ground_truth(const std::string& boxes_csv,
+                                     const std::string& image_labels_csv,
+                                     const std::string& hierarchy_json) {
+  OidGroundTruth gt;
+  if (hierarchy_json.empty()) {
+    gt.boxes = load_oid_boxes_csv(boxes_csv);
+    if (!image_labels_csv.empty()) gt.image_labels = load_oid_image_labels_csv(image_labels_csv);
+    return gt;
+  }
+  const OidHierarchy hierarchy = OidHierarchy::from_json_file(hierarchy_json);
+  auto expanded = [&](const std::string& path, OidCsvKind kind) {
+    OidExpansionReport report;
+    std::string text = expand_oid_csv(read_file(path), kind, hierarchy, path, &report);
+    log::info() << path << ": " << report.summary();
+    return text;
+  };
+  gt.boxes = parse_oid_boxes_csv(expanded(boxes_csv, OidCsvKind::kBoxes), boxes_csv);
+  if (!image_labels_csv.empty()) {
+    gt.image_labels = parse_oid_image_labels_csv(
+        expanded(image_labels_csv, OidCsvKind::kImageLabels), image_labels_csv);
+  }
+  return gt;
+}
+
+std::vector<OidClass> load_oid_class_descriptions(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw Error("cannot open the class descriptions", path,
+                "pass class-descriptions-boxable.csv (MID,Name per line)");
+  }
+  std::vector<OidClass> classes;
+  std::unordered_set<std::string> seen;
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty() || line == "\r") continue;
+    auto fields = split_csv(line);
+    if (fields.size() < 2 || fields[0].empty())
+      throw Error("a class description needs MID,Name", path + ":" + std::to_string(n));
+    if (!seen.insert(fields[0]).second)
+      throw Error("duplicate class " + fields[0], path + ":" + std::to_string(n));
+    classes.push_back({fields[0], fields[1]});
+  }
+  return classes;
 }
 
 std::vector<OidDetection> load_oid_detections_csv(const std::string& path) {

@@ -1,12 +1,14 @@
 // Mirrors object_detection/utils/per_image_evaluation.py (two-stage matching) and
-// object_detection_evaluation.py + metrics.py (precision/recall, AP) of the TF OD API, with
-// group_of_weight = 1 as the OpenImages challenge evaluator sets it.
+// object_detection_evaluation.py + metrics.py (precision/recall, AP) of the TF OD API: the
+// challenge's evaluator (group_of_weight 1, evaluatable classes) and OpenImagesDetectionEvaluator
+// (group_of_weight 0, every class).
 #include "largedet/evaluation/openimages_eval.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -36,9 +38,11 @@ struct Scored {
 };
 
 // _compute_tp_fp_for_single_class for one image and class. `dets` in descending score order.
+// Detections absorbed by a group-of box are dropped; with `group_of_counts` (the challenge's
+// group_of_weight 1) each group-of box hit with a positive score adds one true positive.
 void match_image_class(const std::vector<Box>& dets, const std::vector<double>& scores,
                        const std::vector<Box>& boxes, const std::vector<Box>& groups,
-                       double threshold, std::vector<Scored>& out) {
+                       double threshold, bool group_of_counts, std::vector<Scored>& out) {
   const size_t n = dets.size();
   std::vector<char> tp(n, 0), to_group(n, 0);
   if (!boxes.empty()) {
@@ -77,6 +81,7 @@ void match_image_class(const std::vector<Box>& dets, const std::vector<double>& 
   for (size_t i = 0; i < n; ++i) {
     if (!to_group[i]) out.push_back({scores[i], tp[i] != 0});
   }
+  if (!group_of_counts) return;
   for (double s : group_score) {
     if (s > 0) out.push_back({s, true});  // the evaluator keeps group-of entries with score > 0
   }
@@ -120,66 +125,124 @@ std::string OidEvalResult::summary() const {
   return out;
 }
 
+std::string OidEvalResult::left_out() const {
+  std::string out;
+  auto add = [&](size_t n, const char* what) {
+    if (n) out += (out.empty() ? "left out: " : ", ") + std::to_string(n) + " " + what;
+  };
+  add(boxes_of_other_classes, "boxes of classes not in the class list");
+  add(labels_of_other_classes, "image-level labels of classes not in the class list");
+  add(detections_of_other_classes, "detections of classes not in the class list");
+  add(detections_of_other_images, "detections of images without ground truth");
+  add(empty_detections, "detections with XMin >= XMax or YMin >= YMax");
+  return out;
+}
+
+OidProtocol oid_protocol_from_name(const std::string& name, const std::string& where) {
+  if (name == "challenge") return OidProtocol::kChallenge;
+  if (name == "v2") return OidProtocol::kV2;
+  throw Error("unknown OpenImages protocol \"" + name + "\"", where,
+              "use challenge (the challenges' metric) or v2 (OpenImagesDetectionEvaluator, for "
+              "the V2-V6 sets)");
+}
+
 OidEvalResult evaluate_openimages(const std::vector<OidBox>& groundtruth,
                                   const std::vector<OidImageLabel>& image_labels,
                                   const std::vector<OidDetection>& detections,
                                   const OidEvalParams& params) {
-  // Dense ids for images and classes.
+  const bool challenge = params.protocol == OidProtocol::kChallenge;
+  OidEvalResult result;
+  // Dense ids for classes (the list's, or the ground truth's) and for the images of the kept
+  // ground truth: detections of any other image are never scored, as in the TF code.
   std::unordered_map<std::string, size_t> image_of, class_of;
-  std::vector<std::string> class_names;
-  auto image_id = [&](const std::string& id) {
-    return image_of.emplace(id, image_of.size()).first->second;
-  };
-  auto class_id = [&](const std::string& label) {
+  std::vector<std::string> class_names, image_names;
+  const bool listed = !params.classes.empty();
+  auto add_class = [&](const std::string& label) {
     auto [it, added] = class_of.emplace(label, class_names.size());
     if (added) class_names.push_back(label);
     return it->second;
   };
-  for (const auto& b : groundtruth) image_id(b.image_id), class_id(b.label);
-  for (const auto& l : image_labels) image_id(l.image_id), class_id(l.label);
-  const size_t num_images = image_of.size();
+  for (const auto& label : params.classes) add_class(label);
+  auto ground_truth_class = [&](const std::string& label) -> std::optional<size_t> {
+    if (!listed) return add_class(label);
+    auto it = class_of.find(label);
+    if (it == class_of.end()) return std::nullopt;
+    return it->second;
+  };
+  auto add_image = [&](const std::string& id) {
+    auto [it, added] = image_of.emplace(id, image_names.size());
+    if (added) image_names.push_back(id);
+    return it->second;
+  };
 
-  // Evaluatable classes per image: verified labels and classes with boxes.
-  std::vector<std::unordered_set<size_t>> evaluatable(num_images);
+  std::vector<std::optional<size_t>> box_class(groundtruth.size()),
+      label_class(image_labels.size());
+  for (size_t k = 0; k < groundtruth.size(); ++k) {
+    box_class[k] = ground_truth_class(groundtruth[k].label);
+    if (box_class[k])
+      add_image(groundtruth[k].image_id);
+    else
+      ++result.boxes_of_other_classes;
+  }
+  for (size_t k = 0; k < image_labels.size(); ++k) {
+    label_class[k] = ground_truth_class(image_labels[k].label);
+    if (label_class[k])
+      add_image(image_labels[k].image_id);
+    else
+      ++result.labels_of_other_classes;
+  }
+  const size_t num_images = image_names.size();
+
   struct ImageBoxes {
     std::vector<std::pair<size_t, Box>> boxes, groups;
   };
   std::vector<ImageBoxes> gt(num_images);
+  std::vector<std::unordered_set<size_t>> evaluatable(num_images);  // challenge: classes scored
   std::vector<size_t> num_gt(class_names.size(), 0);
-  for (const auto& b : groundtruth) {
-    const size_t i = image_of.at(b.image_id), c = class_of.at(b.label);
+  for (size_t k = 0; k < groundtruth.size(); ++k) {
+    if (!box_class[k]) continue;
+    const OidBox& b = groundtruth[k];
+    const size_t i = image_of.at(b.image_id), c = *box_class[k];
     evaluatable[i].insert(c);
-    const Box box{b.ymin, b.xmin, b.ymax, b.xmax};
-    (b.is_group_of ? gt[i].groups : gt[i].boxes).emplace_back(c, box);
-    ++num_gt[c];
+    (b.is_group_of ? gt[i].groups : gt[i].boxes)
+        .emplace_back(c, Box{b.ymin, b.xmin, b.ymax, b.xmax});
+    if (challenge || !b.is_group_of) ++num_gt[c];
   }
-  for (const auto& l : image_labels)
-    evaluatable[image_of.at(l.image_id)].insert(class_of.at(l.label));
+  for (size_t k = 0; k < image_labels.size(); ++k) {
+    if (label_class[k]) evaluatable[image_of.at(image_labels[k].image_id)].insert(*label_class[k]);
+  }
 
-  // Evaluatable detections grouped by image, file order.
+  // Scored detections grouped by image, file order.
   std::vector<std::vector<size_t>> dets_of(num_images);
+  std::vector<size_t> num_dets(class_names.size(), 0);
   for (size_t d = 0; d < detections.size(); ++d) {
     const auto& det = detections[d];
     LARGEDET_CHECK(std::isfinite(det.score), "detection ", d, " of image ", det.image_id,
                    " has a score that is not finite");
     auto img = image_of.find(det.image_id);
-    if (img == image_of.end()) continue;
     auto cls = class_of.find(det.label);
-    if (cls == class_of.end() || !evaluatable[img->second].count(cls->second)) continue;
-    dets_of[img->second].push_back(d);
+    if (img == image_of.end()) {
+      ++result.detections_of_other_images;
+    } else if (cls == class_of.end()) {
+      ++result.detections_of_other_classes;
+    } else if (det.xmin >= det.xmax || det.ymin >= det.ymax) {
+      ++result.empty_detections;  // _remove_invalid_boxes
+    } else if (!challenge || evaluatable[img->second].count(cls->second)) {
+      dets_of[img->second].push_back(d);
+      ++num_dets[cls->second];
+    }
   }
 
   std::vector<std::vector<std::pair<size_t, Scored>>> per_image(num_images);
-  std::vector<size_t> num_dets(class_names.size(), 0);
-  for (const auto& list : dets_of)
-    for (size_t d : list) ++num_dets[class_of.at(detections[d].label)];
   const int threads = params.threads > 0 ? params.threads : usable_cores();
   parallel_for(num_images, threads, [&](size_t i) {
     std::vector<size_t> order = dets_of[i];
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return detections[a].score > detections[b].score; });
-    std::unordered_set<size_t> classes;
-    for (size_t d : order) classes.insert(class_of.at(detections[d].label));
+    std::vector<size_t> classes;
+    for (size_t d : order) classes.push_back(class_of.at(detections[d].label));
+    std::sort(classes.begin(), classes.end());
+    classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
     for (size_t c : classes) {
       std::vector<Box> dets, boxes, groups;
       std::vector<double> scores;
@@ -194,15 +257,20 @@ OidEvalResult evaluate_openimages(const std::vector<OidBox>& groundtruth,
       for (const auto& [k, box] : gt[i].groups)
         if (k == c) groups.push_back(box);
       std::vector<Scored> scored;
-      match_image_class(dets, scores, boxes, groups, params.iou_threshold, scored);
+      match_image_class(dets, scores, boxes, groups, params.iou_threshold, challenge, scored);
       for (const auto& s : scored) per_image[i].emplace_back(c, s);
     }
   });
 
+  // Per class, image by image in ImageID order (as the TF code groups them), so that equal
+  // scores rank by ImageID and then by file order.
+  std::vector<size_t> by_id(num_images);
+  std::iota(by_id.begin(), by_id.end(), 0);
+  std::sort(by_id.begin(), by_id.end(),
+            [&](size_t a, size_t b) { return image_names[a] < image_names[b]; });
   std::vector<std::vector<Scored>> per_class(class_names.size());
-  for (const auto& list : per_image)
-    for (const auto& [c, s] : list) per_class[c].push_back(s);
-  OidEvalResult result;
+  for (size_t i : by_id)
+    for (const auto& [c, s] : per_image[i]) per_class[c].push_back(s);
   double sum = 0;
   for (size_t c = 0; c < class_names.size(); ++c) {
     if (num_gt[c] == 0) continue;  // AP is NaN there, left out of the mean

@@ -13,6 +13,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/safetensors.h"
 #include "largedet/engine/checkpointer.h"
+#include "largedet/engine/evaluator.h"
 #include "largedet/engine/trainer.h"
 #include "train_fixture.h"
 
@@ -332,6 +333,30 @@ TEST(Trainer, MaskRCNNRetinaNetAndOpenImagesTrainAndEvaluate) {
   ASSERT_TRUE(oid.count("oid/mAP@0.5"));
   EXPECT_GE(oid.at("oid/mAP@0.5"), 0.0);
   EXPECT_LE(oid.at("oid/mAP@0.5"), 1.0);
+}
+
+// DATASETS.TEST_HIERARCHY expands the test ground truth before scoring (class 2 under class 1
+// here, so every box of class 2 gains a copy of class 1) and TEST.OID_PROTOCOL picks the metric.
+TEST(Trainer, OpenImagesTestSetFollowsTheHierarchyAndProtocolKeys) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  auto overrides = largedet::test::write_openimages_csvs(dir.path());
+  const auto plain = largedet::engine::load_test_set(tiny_config(recipe, overrides), true);
+  EXPECT_EQ(plain.oid_protocol, largedet::evaluation::OidProtocol::kChallenge);
+  size_t class_2 = 0;
+  for (const auto& b : plain.oid.boxes) class_2 += b.label == "/m/2";
+  ASSERT_GT(class_2, 0u);
+  {
+    std::ofstream h(dir.path() + "/oi/hierarchy.json");
+    h << R"({"LabelName": "/m/0bl9f", "Subcategory": [{"LabelName": "/m/1", "Subcategory": [)"
+      << R"({"LabelName": "/m/2"}]}, {"LabelName": "/m/3"}, {"LabelName": "/m/4"}]})";
+  }
+  overrides.push_back("DATASETS.TEST_HIERARCHY=" + dir.path() + "/oi/hierarchy.json");
+  overrides.push_back("TEST.OID_PROTOCOL=v2");
+  const auto expanded = largedet::engine::load_test_set(tiny_config(recipe, overrides), true);
+  EXPECT_EQ(expanded.oid.boxes.size(), plain.oid.boxes.size() + class_2);
+  EXPECT_EQ(expanded.oid_protocol, largedet::evaluation::OidProtocol::kV2);
+  EXPECT_THROW(tiny_config(recipe, {"TEST.OID_PROTOCOL=v4"}), largedet::Error);
 }
 
 TEST(Trainer, EvaluationWithoutATestSetFailsBeforeTraining) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench_eval_oid.h"
 #include "bench_timing.h"
 #include "command_registry.h"
 #include "largedet/core/error.h"
@@ -33,6 +34,9 @@ struct BenchEvalArgs {
   std::string python;
   std::string script = "bench/eval_pycocotools.py";
   bool skip_python = false;
+  std::string type = "coco";
+  int classes = 500;  // oid
+  bool images_set = false;
 };
 
 std::vector<double> star_polygon(std::mt19937& rng, double cx, double cy, double radius) {
@@ -178,6 +182,16 @@ Timing run_pycocotools(const BenchEvalArgs& args, const std::string& gt_path,
 
 void run_bench_eval(const BenchEvalArgs& args_in) {
   BenchEvalArgs args = args_in;
+  if (args.type == "oid") {
+    largedet::tools::OidBenchOptions o;
+    if (args.images_set) o.images = args.images;
+    o.classes = args.classes;
+    o.detections = args.detections;
+    o.threads = args.threads;
+    o.seed = args.seed;
+    o.workdir = args.workdir;
+    return largedet::tools::bench_eval_openimages(o);
+  }
   if (args.python.empty()) {
     const char* env = std::getenv("LARGEDET_PYTHON");
     args.python = env && *env ? env : ".venv/bin/python";
@@ -225,7 +239,15 @@ void run_bench_eval(const BenchEvalArgs& args_in) {
 
 void setup_bench_eval(CLI::App& cmd) {
   auto args = std::make_shared<BenchEvalArgs>();
-  cmd.add_option("--images", args->images, "synthetic images")->capture_default_str();
+  cmd.add_option("--type", args->type,
+                 "coco: bbox and segm against pycocotools; oid: OpenImages mAP@0.5 with the "
+                 "hierarchy, time and peak memory")
+      ->check(CLI::IsMember({"coco", "oid"}))
+      ->capture_default_str();
+  cmd.add_option("--images", args->images, "synthetic images (oid: 41,620 unless given)")
+      ->capture_default_str()
+      ->each([args](const std::string&) { args->images_set = true; });
+  cmd.add_option("--classes", args->classes, "oid: classes")->capture_default_str();
   cmd.add_option("--detections", args->detections, "detections per image")->capture_default_str();
   cmd.add_option("--threads", args->threads, "our threads (default: every usable core)");
   cmd.add_option("--seed", args->seed, "synthetic data seed")->capture_default_str();

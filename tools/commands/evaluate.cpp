@@ -25,7 +25,7 @@ using namespace largedet::evaluation;
 using nlohmann::json;
 
 struct EvaluateArgs {
-  std::string annotations, results, labels, output;
+  std::string annotations, results, labels, hierarchy, classes, protocol = "challenge", output;
   std::string config, weights;
   std::vector<std::string> overrides;
   std::vector<std::string> types = {"bbox"};
@@ -65,13 +65,17 @@ void evaluate_coco_files(const EvaluateArgs& args, json& stats) {
 
 void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
   auto start = std::chrono::steady_clock::now();
-  const auto boxes = load_oid_boxes_csv(args.annotations);
-  const auto labels =
-      args.labels.empty() ? std::vector<OidImageLabel>{} : load_oid_image_labels_csv(args.labels);
+  const OidGroundTruth gt = load_oid_ground_truth(args.annotations, args.labels, args.hierarchy);
   const auto detections = load_oid_detections_csv(args.results);
   OidEvalParams params;
   params.threads = args.threads;
-  const OidEvalResult result = evaluate_openimages(boxes, labels, detections, params);
+  params.protocol = oid_protocol_from_name(args.protocol, "--protocol");
+  if (!args.classes.empty()) {
+    for (const OidClass& c : load_oid_class_descriptions(args.classes))
+      params.classes.push_back(c.mid);
+  }
+  const OidEvalResult result = evaluate_openimages(gt.boxes, gt.image_labels, detections, params);
+  if (!result.left_out().empty()) largedet::log::info() << result.left_out();
   largedet::log::info() << "OpenImages evaluation took " << seconds_since(start) << " s";
   std::cout << (args.per_category ? result.summary()
                                   : result.summary().substr(0, result.summary().find('\n') + 1));
@@ -132,6 +136,20 @@ void setup_evaluate(CLI::App& cmd) {
   cmd.add_option("--labels", args->labels,
                  "oid: verified image-level labels CSV (ImageID,LabelName,Confidence)")
       ->check(CLI::ExistingFile);
+  cmd.add_option("--hierarchy", args->hierarchy,
+                 "oid: class hierarchy JSON; the ground truth and labels are expanded along it "
+                 "first, as the challenge scores them (files already expanded are kept as they "
+                 "are)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--classes", args->classes,
+                 "oid: class descriptions CSV (MID,Name), the classes scored; rows of other "
+                 "classes are left out (default: every class of the ground truth)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--protocol", args->protocol,
+                 "oid: challenge (OpenImagesChallengeEvaluator) or v2 "
+                 "(OpenImagesDetectionEvaluator, the V2-V6 sets' metric)")
+      ->check(CLI::IsMember({"challenge", "v2"}))
+      ->capture_default_str();
   cmd.add_option("--output,-o", args->output,
                  "write the statistics as JSON here (--config mode: the detections too, to "
                  "OUTPUT.detections)");
@@ -146,6 +164,10 @@ void setup_evaluate(CLI::App& cmd) {
                             "pass --annotations and --results, or --config and --weights");
     }
     const bool oid = std::find(args->types.begin(), args->types.end(), "oid") != args->types.end();
+    if (!oid && (!args->hierarchy.empty() || !args->labels.empty() || !args->classes.empty())) {
+      throw largedet::Error("--hierarchy, --labels and --classes are for OpenImages",
+                            "largedet evaluate", "add --type oid");
+    }
     if (oid && args->types.size() > 1) {
       throw largedet::Error("--type oid cannot be combined with bbox or segm", "--type");
     }

@@ -29,8 +29,9 @@ struct TestSet {
   std::shared_ptr<const data::Dataset> dataset;
   bool has_ground_truth = false;                        // loaded with_ground_truth
   std::shared_ptr<const evaluation::CocoDataset> coco;  // DATASETS.FORMAT coco
-  std::vector<evaluation::OidBox> oid_boxes;            // openimages: TEST_ANNOTATIONS
-  std::vector<evaluation::OidImageLabel> oid_labels;    // openimages: TEST_IMAGE_LABELS
+  // openimages: TEST_ANNOTATIONS and TEST_IMAGE_LABELS, expanded along TEST_HIERARCHY if set
+  evaluation::OidGroundTruth oid;
+  evaluation::OidProtocol oid_protocol = evaluation::OidProtocol::kChallenge;  // TEST.OID_PROTOCOL
 };
 
 // Reads DATASETS.TEST_*; the ground truth only `with_ground_truth` (rank 0). Checks that the set
