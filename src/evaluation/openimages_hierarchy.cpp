@@ -32,7 +32,8 @@ struct Builder {
 
   std::string label_of(simdjson::dom::element node, const std::string& at) const {
     simdjson::dom::object object;
-    if (node.get_object().get(object)) throw Error("node " + at + " is not an object", where, kHierarchyHint);
+    if (node.get_object().get(object))
+      throw Error("node " + at + " is not an object", where, kHierarchyHint);
     std::string_view label;
     if (object["LabelName"].get_string().get(label) || label.empty())
       throw Error("node " + at + " has no LabelName string", where, kHierarchyHint);
@@ -145,7 +146,8 @@ const std::vector<std::string>& OidHierarchy::expansion(const std::string& label
 
 std::string OidExpansionReport::summary() const {
   if (already_expanded)
-    return std::to_string(rows_read) + " rows already expanded along the hierarchy; kept as they are";
+    return std::to_string(rows_read) +
+           " rows already expanded along the hierarchy; kept as they are";
   return std::to_string(rows_read) + " rows expanded along the hierarchy to " +
          std::to_string(rows_read + rows_added);
 }

@@ -103,15 +103,15 @@ TEST(OidVectors, ExpansionGivesTheOfficialRows) {
 TEST(OidVectors, BothProtocolsEqualTheReferenceWithoutTies) {
   const OidGroundTruth plain =
       load_oid_ground_truth(data("gt-bbox.csv"), data("gt-imagelabels.csv"));
-  const OidGroundTruth expanded_by_us =
-      load_oid_ground_truth(data("gt-bbox.csv"), data("gt-imagelabels.csv"), data("hierarchy.json"));
+  const OidGroundTruth expanded_by_us = load_oid_ground_truth(
+      data("gt-bbox.csv"), data("gt-imagelabels.csv"), data("hierarchy.json"));
   const OidGroundTruth expanded_officially =
       load_oid_ground_truth(data("gt-bbox_expanded.csv"), data("gt-imagelabels_expanded.csv"));
   for (OidProtocol protocol : {OidProtocol::kChallenge, OidProtocol::kV2}) {
     const json& results = reference()["evaluators"][evaluator_name(protocol)]["results"];
     for (int threads : {1, 3}) {
-      const std::string what = std::string(evaluator_name(protocol)) + ", " +
-                               std::to_string(threads) + " threads";
+      const std::string what =
+          std::string(evaluator_name(protocol)) + ", " + std::to_string(threads) + " threads";
       expect_equal(evaluate_files(protocol, plain, "detections-distinct.csv", threads),
                    results["non_expanded"]["distinct"], what + ", not expanded");
       expect_equal(evaluate_files(protocol, expanded_by_us, "detections-distinct.csv", threads),
@@ -126,8 +126,8 @@ TEST(OidVectors, BothProtocolsEqualTheReferenceWithoutTies) {
 // The TF code sorts scores with numpy's unstable introsort; our documented rule (equal scores rank
 // by ImageID, then by file order) is the TF code with a stable sort, which the reference also ran.
 TEST(OidVectors, TiesRankByImageIdThenFileOrder) {
-  const OidGroundTruth expanded =
-      load_oid_ground_truth(data("gt-bbox.csv"), data("gt-imagelabels.csv"), data("hierarchy.json"));
+  const OidGroundTruth expanded = load_oid_ground_truth(
+      data("gt-bbox.csv"), data("gt-imagelabels.csv"), data("hierarchy.json"));
   const OidGroundTruth plain =
       load_oid_ground_truth(data("gt-bbox.csv"), data("gt-imagelabels.csv"));
   for (OidProtocol protocol : {OidProtocol::kChallenge, OidProtocol::kV2}) {
@@ -179,11 +179,11 @@ TEST(OidVectors, EvaluateCliReproducesTheReference) {
   if (::access(LARGEDET_CLI, X_OK) != 0) GTEST_SKIP() << "largedet CLI not built";
   const std::string dir = testing::make_temp_dir();
   for (const char* protocol : {"challenge", "v2"}) {
-    const CliRun run = run_cli(
-        "evaluate --type oid --protocol " + std::string(protocol) + " -a '" +
-        data("gt-bbox.csv") + "' --labels '" + data("gt-imagelabels.csv") + "' --hierarchy '" +
-        data("hierarchy.json") + "' --classes '" + data("class-descriptions.csv") + "' -r '" +
-        data("detections-distinct.csv") + "' -o '" + dir + "/stats.json'");
+    const CliRun run = run_cli("evaluate --type oid --protocol " + std::string(protocol) + " -a '" +
+                               data("gt-bbox.csv") + "' --labels '" + data("gt-imagelabels.csv") +
+                               "' --hierarchy '" + data("hierarchy.json") + "' --classes '" +
+                               data("class-descriptions.csv") + "' -r '" +
+                               data("detections-distinct.csv") + "' -o '" + dir + "/stats.json'");
     ASSERT_EQ(run.status, 0) << run.output;
     EXPECT_NE(run.output.find("rows expanded along the hierarchy"), std::string::npos)
         << run.output;

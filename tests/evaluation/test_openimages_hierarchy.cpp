@@ -154,9 +154,9 @@ TEST(OidExpansion, AnExpandedFileIsNotExpandedTwice) {
   EXPECT_EQ(report.rows_added, 0u);
   EXPECT_NE(report.summary().find("already expanded"), std::string::npos);
 
-  const std::string labels = expand_oid_csv(
-      "ImageID,Source,LabelName,Confidence\nimg1,v,Dog,1\nimg1,v,Vehicle,0\n",
-      OidCsvKind::kImageLabels, h, "l.csv");
+  const std::string labels =
+      expand_oid_csv("ImageID,Source,LabelName,Confidence\nimg1,v,Dog,1\nimg1,v,Vehicle,0\n",
+                     OidCsvKind::kImageLabels, h, "l.csv");
   EXPECT_EQ(expand_oid_csv(labels, OidCsvKind::kImageLabels, h, "l.csv", &report), labels);
   EXPECT_TRUE(report.already_expanded);
 }
@@ -172,9 +172,9 @@ TEST(OidExpansion, ClassesOutsideTheTreeAndBadRowsAreErrorsNamingTheLine) {
     return std::string("no error");
   };
   const std::string header = kBoxHeader;
-  EXPECT_NE(message(header + "img1,x,Wheel,1,0,1,0,1,0,0,0,0,0\n", OidCsvKind::kBoxes)
-                .find("in.csv:2"),
-            std::string::npos);
+  EXPECT_NE(
+      message(header + "img1,x,Wheel,1,0,1,0,1,0,0,0,0,0\n", OidCsvKind::kBoxes).find("in.csv:2"),
+      std::string::npos);
   EXPECT_NE(message(header + "img1,x,Entity,1,0,1,0,1,0,0,0,0,0\n", OidCsvKind::kBoxes)
                 .find("not in the hierarchy"),
             std::string::npos);
@@ -182,16 +182,17 @@ TEST(OidExpansion, ClassesOutsideTheTreeAndBadRowsAreErrorsNamingTheLine) {
             std::string::npos);
   EXPECT_NE(message("ImageID,LabelName\nimg1,Dog\n", OidCsvKind::kImageLabels).find("Confidence"),
             std::string::npos);
-  EXPECT_NE(message("ImageID,Source,LabelName,Confidence\nimg1,v,Dog,yes\n",
-                    OidCsvKind::kImageLabels)
-                .find("not a number"),
-            std::string::npos);
+  EXPECT_NE(
+      message("ImageID,Source,LabelName,Confidence\nimg1,v,Dog,yes\n", OidCsvKind::kImageLabels)
+          .find("not a number"),
+      std::string::npos);
   EXPECT_NE(message("", OidCsvKind::kBoxes).find("empty"), std::string::npos);
 }
 
 TEST(OidExpansion, CrlfLinesAndBlankLinesRead) {
-  const std::string out = expand_oid_csv("ImageID,Source,LabelName,Confidence\r\n\r\nimg1,v,Car,1\r\n",
-                                         OidCsvKind::kImageLabels, tree(), "l.csv");
+  const std::string out =
+      expand_oid_csv("ImageID,Source,LabelName,Confidence\r\n\r\nimg1,v,Car,1\r\n",
+                     OidCsvKind::kImageLabels, tree(), "l.csv");
   EXPECT_EQ(out, "ImageID,Source,LabelName,Confidence\nimg1,v,Car,1\nimg1,v,Vehicle,1\n");
 }
 

@@ -52,8 +52,8 @@ std::string hierarchy_json(int classes) {
     if (!children[size_t(p)].empty()) {
       json += ", \"Subcategory\": [";
       for (size_t i = 0; i < children[size_t(p)].size(); ++i)
-        json += (i ? ", " : "") + std::string("{\"LabelName\": \"") +
-                mid(children[size_t(p)][i]) + "\"}";
+        json += (i ? ", " : "") + std::string("{\"LabelName\": \"") + mid(children[size_t(p)][i]) +
+                "\"}";
       json += "]";
     }
     json += "}";
@@ -119,9 +119,8 @@ Files make_synthetic(const OidBenchOptions& o) {
         det = {int(rng() % uint32_t(o.classes)), u(rng) * (1 - w), u(rng) * (1 - h), 0, 0};
         det.x1 = det.x0 + w, det.y1 = det.y0 + h;
       }
-      dets += std::string(id) + "," + mid(det.label) + "," + number(u(rng)) + "," +
-              number(det.x0) + "," + number(det.y0) + "," + number(det.x1) + "," +
-              number(det.y1) + "\n";
+      dets += std::string(id) + "," + mid(det.label) + "," + number(u(rng)) + "," + number(det.x0) +
+              "," + number(det.y0) + "," + number(det.x1) + "," + number(det.y1) + "\n";
       ++f.num_detections;
     }
   }
@@ -180,8 +179,8 @@ void bench_eval_openimages(const OidBenchOptions& o) {
       t = BenchClock::now();
       evaluation::OidEvalParams params;
       params.threads = o.threads;
-      const auto result = evaluation::evaluate_openimages(gt.boxes, gt.image_labels, detections,
-                                                          params);
+      const auto result =
+          evaluation::evaluate_openimages(gt.boxes, gt.image_labels, detections, params);
       r.evaluate_seconds = seconds_since(t);
       r.map = result.map;
       r.expanded_boxes = gt.boxes.size();
@@ -203,11 +202,12 @@ void bench_eval_openimages(const OidBenchOptions& o) {
   ::wait4(pid, &status, 0, &usage);
   if (got != ssize_t(sizeof r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("the evaluation child failed", "bench eval --type oid");
-  std::printf("expanded along the hierarchy: %zu boxes, %zu image-level labels; %zu classes scored\n",
-              r.expanded_boxes, r.expanded_labels, r.classes);
+  std::printf(
+      "expanded along the hierarchy: %zu boxes, %zu image-level labels; %zu classes scored\n",
+      r.expanded_boxes, r.expanded_labels, r.classes);
   std::printf(
       "read + expand %.2f s, evaluate %.2f s, total %.2f s, peak RSS %.0f MB (%.0f MB of it the "
-      "process before reading), mAP@0.5 %.4f\n",
+      "process before reading), mAP@0.5 %.6f\n",
       r.read_seconds, r.evaluate_seconds, r.read_seconds + r.evaluate_seconds,
       double(usage.ru_maxrss) / 1024.0, base_mb, r.map);
 }

@@ -27,9 +27,10 @@ OidCsvKind kind_of(const ExpandArgs& args, const std::string& text) {
   };
   if (has("XMin")) return OidCsvKind::kBoxes;
   if (has("Confidence")) return OidCsvKind::kImageLabels;
-  throw largedet::Error("cannot tell boxes from image-level labels: the header has neither XMin "
-                        "nor Confidence",
-                        args.input + ":1", "pass --kind boxes or --kind labels");
+  throw largedet::Error(
+      "cannot tell boxes from image-level labels: the header has neither XMin "
+      "nor Confidence",
+      args.input + ":1", "pass --kind boxes or --kind labels");
 }
 
 void setup_expand_hierarchy(CLI::App& cmd) {
