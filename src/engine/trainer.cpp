@@ -70,23 +70,26 @@ class StopSignals {
   void (*old_term_)(int);
 };
 
-// Mixed precision on CUDA for the forward pass: ops run in `dtype` where autocast deems safe.
+// Mixed precision for the forward pass: ops run in `dtype` where autocast deems them safe, on the
+// device the model runs on (CUDA: fp16 or bf16; CPU: bf16).
 class AutocastGuard {
  public:
-  AutocastGuard(bool enabled, at::ScalarType dtype) : enabled_(enabled) {
+  AutocastGuard(bool enabled, at::DeviceType device, at::ScalarType dtype)
+      : enabled_(enabled), device_(device) {
     if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+    at::autocast::set_autocast_enabled(device_, true);
+    at::autocast::set_autocast_dtype(device_, dtype);
     at::autocast::increment_nesting();
   }
   ~AutocastGuard() {
     if (!enabled_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::set_autocast_enabled(device_, false);
   }
 
  private:
   bool enabled_;
+  at::DeviceType device_;
 };
 
 std::string archive_bytes(const std::function<void(torch::serialize::OutputArchive&)>& save) {
@@ -315,12 +318,15 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   scheduler_ =
       std::make_unique<solver::LRScheduler>(solver::build_lr_scheduler(config, *optimizer_));
 
-  const bool amp = config.get<bool>("SOLVER.AMP.ENABLED") && device_.is_cuda();
+  const bool amp = config.get<bool>("SOLVER.AMP.ENABLED");
   const auto amp_dtype = config.get<std::string>("SOLVER.AMP.DTYPE");
   LARGEDET_CHECK(amp_dtype == "bf16" || amp_dtype == "fp16", "SOLVER.AMP.DTYPE is \"", amp_dtype,
                  "\" (", config.source("SOLVER.AMP.DTYPE"), "); use bf16 or fp16");
-  if (config.get<bool>("SOLVER.AMP.ENABLED") && !device_.is_cuda())
-    log::warning() << "SOLVER.AMP.ENABLED is ignored on the CPU: training in float32";
+  if (amp && amp_dtype == "fp16" && !device_.is_cuda()) {
+    throw Error("fp16 mixed precision needs CUDA; this run is on " + device_.str(),
+                "SOLVER.AMP.DTYPE (" + config.source("SOLVER.AMP.DTYPE") + ")",
+                "use SOLVER.AMP.DTYPE=bf16 (CPU autocast) or SOLVER.AMP.ENABLED=false");
+  }
   autocast_ = amp;
   autocast_dtype_ = amp_dtype == "fp16" ? at::kHalf : at::kBFloat16;
   LossScalerOptions scaler_options;
@@ -438,7 +444,7 @@ void Trainer::step(int64_t iteration) {
     if (sync_) sync_->set_sync(micro == plan_.micro_batches - 1);
     modeling::LossMap loss_map;
     {
-      AutocastGuard autocast(autocast_, autocast_dtype_);
+      AutocastGuard autocast(autocast_, device_.type(), autocast_dtype_);
       loss_map = model_->forward(device_.is_cpu() ? *batch : batch->to(device_));
     }
     torch::Tensor total;

@@ -26,10 +26,14 @@ FrozenBatchNorm2dImpl::FrozenBatchNorm2dImpl(int64_t num_features, double eps)
 }
 
 torch::Tensor FrozenBatchNorm2dImpl::forward(const torch::Tensor& x) {
-  // The same composition as torchvision, so that results agree to the last bit or nearly.
+  // The same composition as torchvision, so that results agree to the last bit or nearly. The
+  // affine is computed in float32 and the result returned in the activations' dtype: under AMP,
+  // float32 buffers would otherwise promote every activation after a norm, so that the ReLUs,
+  // residual adds and FPN ran in float32 and autocast re-cast each conv input. (Rounding the scale
+  // and shift to bfloat16 instead loses more: docs/modeling.md, "Precision".)
   auto scale = weight * (running_var + eps).rsqrt();
   auto shift = bias - running_mean * scale;
-  return x * scale.reshape({1, -1, 1, 1}) + shift.reshape({1, -1, 1, 1});
+  return (x * scale.reshape({1, -1, 1, 1}) + shift.reshape({1, -1, 1, 1})).to(x.scalar_type());
 }
 
 void FrozenBatchNorm2dImpl::pretty_print(std::ostream& stream) const {

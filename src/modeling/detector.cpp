@@ -13,6 +13,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/safetensors.h"
 #include "largedet/modeling/retinanet.h"
+#include "largedet/ops/paste_masks.h"
 
 namespace largedet::modeling {
 
@@ -111,9 +112,11 @@ void Transform::postprocess(std::vector<Detections>& detections, const ImageSize
     auto rx = torch::tensor(static_cast<float>(original_sizes[i].second)) /
               static_cast<float>(input_sizes[i].second);
     d.boxes = d.boxes * torch::stack({rx, ry, rx, ry}).to(d.boxes.device());
-    if (d.masks.defined())
-      d.masks = paste_masks_torchvision(d.masks, d.boxes, original_sizes[i].first,
-                                        original_sizes[i].second);
+    if (d.masks.defined()) {
+      d.masks = ops::paste_masks_in_image(d.masks, d.boxes, original_sizes[i].first,
+                                          original_sizes[i].second, /*threshold=*/-1)
+                    .unsqueeze(1);
+    }
   }
 }
 

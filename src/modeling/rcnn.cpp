@@ -412,41 +412,4 @@ Detections select_detections(const torch::Tensor& boxes, const torch::Tensor& sc
   return d;
 }
 
-torch::Tensor paste_masks_torchvision(const torch::Tensor& masks, const torch::Tensor& boxes,
-                                      int64_t height, int64_t width) {
-  LARGEDET_CHECK(masks.dim() == 4 && masks.size(1) == 1, "paste_masks: expected [D, 1, M, M], got ",
-                 masks.sizes());
-  if (masks.size(0) == 0) return masks.new_empty({0, 1, height, width});
-  // expand_masks / expand_boxes: pad one pixel and grow the box by the same factor.
-  const int64_t padding = 1;
-  int64_t m = masks.size(-1);
-  double scale = static_cast<double>(m + 2 * padding) / m;
-  auto padded = torch::constant_pad_nd(masks, {padding, padding, padding, padding}, 0);
-  auto w_half = (boxes.select(1, 2) - boxes.select(1, 0)) * 0.5;
-  auto h_half = (boxes.select(1, 3) - boxes.select(1, 1)) * 0.5;
-  auto x_c = (boxes.select(1, 2) + boxes.select(1, 0)) * 0.5;
-  auto y_c = (boxes.select(1, 3) + boxes.select(1, 1)) * 0.5;
-  w_half = w_half * scale;
-  h_half = h_half * scale;
-  auto expanded =
-      torch::stack({x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half}, 1).to(torch::kLong);
-  auto b = expanded.contiguous();
-  auto acc = b.accessor<int64_t, 2>();
-  std::vector<torch::Tensor> res;
-  for (int64_t i = 0; i < masks.size(0); ++i) {
-    int64_t x0b = acc[i][0], y0b = acc[i][1], x1b = acc[i][2], y1b = acc[i][3];
-    int64_t w = std::max<int64_t>(x1b - x0b + 1, 1), h = std::max<int64_t>(y1b - y0b + 1, 1);
-    auto resized = at::upsample_bilinear2d(padded[i].unsqueeze(0), {h, w}, false)[0][0];
-    auto im = torch::zeros({height, width}, resized.options());
-    int64_t x0 = std::max<int64_t>(x0b, 0), x1 = std::min<int64_t>(x1b + 1, width);
-    int64_t y0 = std::max<int64_t>(y0b, 0), y1 = std::min<int64_t>(y1b + 1, height);
-    if (x1 > x0 && y1 > y0) {
-      im.slice(0, y0, y1).slice(1, x0, x1).copy_(
-          resized.slice(0, y0 - y0b, y1 - y0b).slice(1, x0 - x0b, x1 - x0b));
-    }
-    res.push_back(im);
-  }
-  return torch::stack(res, 0).unsqueeze(1);
-}
-
 }  // namespace largedet::modeling

@@ -1,12 +1,25 @@
 #include "largedet/ops/anchor_generator.h"
 
+#include <map>
+#include <mutex>
+
 #include "largedet/core/error.h"
+#include "largedet/ops/boxes.h"
 
 namespace largedet::ops {
 
+struct AnchorGenerator::Cache {
+  static constexpr size_t kMaxEntries = 64;
+  std::mutex mutex;
+  // (dtype, device type, device index, then height, width, stride y, stride x per level)
+  std::map<std::vector<int64_t>, at::Tensor> anchors;
+};
+
 AnchorGenerator::AnchorGenerator(std::vector<std::vector<double>> sizes,
                                  std::vector<std::vector<double>> aspect_ratios)
-    : sizes_(std::move(sizes)), aspect_ratios_(std::move(aspect_ratios)) {
+    : sizes_(std::move(sizes)),
+      aspect_ratios_(std::move(aspect_ratios)),
+      cache_(std::make_shared<Cache>()) {
   LARGEDET_CHECK(!sizes_.empty(), "AnchorGenerator: no anchor sizes given");
   if (aspect_ratios_.size() == 1 && sizes_.size() > 1)
     aspect_ratios_.resize(sizes_.size(), aspect_ratios_[0]);
@@ -73,7 +86,19 @@ at::Tensor AnchorGenerator::operator()(std::pair<int64_t, int64_t> image_size,
     LARGEDET_CHECK(gh > 0 && gw > 0, "AnchorGenerator: empty feature map ", gh, "x", gw);
     strides.emplace_back(image_size.first / gh, image_size.second / gw);
   }
-  return grid_anchors(grid_sizes, strides, dtype, device);
+  std::vector<int64_t> key = {static_cast<int64_t>(dtype), static_cast<int64_t>(device.type()),
+                              device.index()};
+  for (size_t l = 0; l < grid_sizes.size(); ++l) {
+    key.insert(key.end(),
+               {grid_sizes[l].first, grid_sizes[l].second, strides[l].first, strides[l].second});
+  }
+  std::lock_guard<std::mutex> lock(cache_->mutex);
+  auto it = cache_->anchors.find(key);
+  if (it != cache_->anchors.end()) return it->second;
+  if (cache_->anchors.size() >= Cache::kMaxEntries) cache_->anchors.clear();
+  auto anchors = grid_anchors(grid_sizes, strides, dtype, device);
+  cache_->anchors.emplace(std::move(key), anchors);
+  return anchors;
 }
 
 at::Tensor AnchorGenerator::operator()(std::pair<int64_t, int64_t> image_size,
@@ -84,7 +109,8 @@ at::Tensor AnchorGenerator::operator()(std::pair<int64_t, int64_t> image_size,
     LARGEDET_CHECK(f.dim() >= 2, "AnchorGenerator: feature map of shape ", f.sizes());
     grid_sizes.emplace_back(f.size(-2), f.size(-1));
   }
-  return (*this)(image_size, grid_sizes, feature_maps[0].scalar_type(), feature_maps[0].device());
+  return (*this)(image_size, grid_sizes, geometry_dtype(feature_maps[0].scalar_type()),
+                 feature_maps[0].device());
 }
 
 }  // namespace largedet::ops

@@ -1,6 +1,7 @@
 #include "largedet/ops/box_coder.h"
 
 #include "largedet/core/error.h"
+#include "largedet/ops/boxes.h"
 
 namespace largedet::ops {
 
@@ -9,17 +10,21 @@ BoxCoder::BoxCoder(std::array<double, 4> weights, double bbox_xform_clip)
   for (double w : weights_) LARGEDET_CHECK(w > 0, "BoxCoder: weights must be > 0, got ", w);
 }
 
-at::Tensor BoxCoder::encode(const at::Tensor& gt_boxes, const at::Tensor& proposals) const {
+at::Tensor BoxCoder::encode(const at::Tensor& gt_boxes, const at::Tensor& proposals_in) const {
   LARGEDET_CHECK(
-      gt_boxes.dim() == 2 && gt_boxes.size(1) == 4 && gt_boxes.sizes() == proposals.sizes(),
+      gt_boxes.dim() == 2 && gt_boxes.size(1) == 4 && gt_boxes.sizes() == proposals_in.sizes(),
       "BoxCoder::encode: expected two [N, 4] tensors, got ", gt_boxes.sizes(), " and ",
-      proposals.sizes());
-  // Same operation order as torchvision's encode_boxes, so the float results agree bit for bit.
+      proposals_in.sizes());
+  // Same operation order as torchvision's encode_boxes, so the float results agree bit for bit;
+  // in geometry_dtype whatever the inputs' dtypes (ground truth is never rounded to half).
+  const auto type =
+      geometry_dtype(at::promote_types(gt_boxes.scalar_type(), proposals_in.scalar_type()));
+  const auto proposals = proposals_in.to(type);
   auto ex_widths = proposals.select(1, 2) - proposals.select(1, 0);
   auto ex_heights = proposals.select(1, 3) - proposals.select(1, 1);
   auto ex_ctr_x = proposals.select(1, 0) + 0.5 * ex_widths;
   auto ex_ctr_y = proposals.select(1, 1) + 0.5 * ex_heights;
-  auto gt = gt_boxes.to(proposals.scalar_type());
+  auto gt = gt_boxes.to(type);
   auto gt_widths = gt.select(1, 2) - gt.select(1, 0);
   auto gt_heights = gt.select(1, 3) - gt.select(1, 1);
   auto gt_ctr_x = gt.select(1, 0) + 0.5 * gt_widths;
@@ -31,12 +36,16 @@ at::Tensor BoxCoder::encode(const at::Tensor& gt_boxes, const at::Tensor& propos
   return at::stack({dx, dy, dw, dh}, 1);
 }
 
-at::Tensor BoxCoder::decode(const at::Tensor& rel_codes, const at::Tensor& boxes) const {
-  LARGEDET_CHECK(rel_codes.dim() == 2 && rel_codes.size(1) % 4 == 0 && boxes.dim() == 2 &&
-                     boxes.size(1) == 4 && boxes.size(0) == rel_codes.size(0),
+at::Tensor BoxCoder::decode(const at::Tensor& rel_codes_in, const at::Tensor& boxes) const {
+  LARGEDET_CHECK(rel_codes_in.dim() == 2 && rel_codes_in.size(1) % 4 == 0 && boxes.dim() == 2 &&
+                     boxes.size(1) == 4 && boxes.size(0) == rel_codes_in.size(0),
                  "BoxCoder::decode: expected rel_codes [N, 4K] and boxes [N, 4], got ",
-                 rel_codes.sizes(), " and ", boxes.sizes());
-  auto b = boxes.to(rel_codes.scalar_type());
+                 rel_codes_in.sizes(), " and ", boxes.sizes());
+  // In geometry_dtype: half deltas decoded on half anchors would put the boxes on a 0.5-8 px grid.
+  const auto type =
+      geometry_dtype(at::promote_types(rel_codes_in.scalar_type(), boxes.scalar_type()));
+  const auto rel_codes = rel_codes_in.to(type);
+  auto b = boxes.to(type);
   auto widths = (b.select(1, 2) - b.select(1, 0)).unsqueeze(1);
   auto heights = (b.select(1, 3) - b.select(1, 1)).unsqueeze(1);
   auto ctr_x = b.select(1, 0).unsqueeze(1) + 0.5 * widths;

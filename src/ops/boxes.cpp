@@ -12,14 +12,27 @@ void check_boxes(const at::Tensor& boxes, const char* name) {
 
 }  // namespace
 
-at::Tensor box_area(const at::Tensor& boxes) {
-  check_boxes(boxes, "box_area");
+at::ScalarType geometry_dtype(at::ScalarType features) {
+  return features == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor to_geometry_dtype(const at::Tensor& boxes) {
+  return boxes.to(geometry_dtype(boxes.scalar_type()));
+}
+
+at::Tensor box_area(const at::Tensor& boxes_in) {
+  check_boxes(boxes_in, "box_area");
+  const auto boxes = to_geometry_dtype(boxes_in);
   return (boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1));
 }
 
-at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
-  check_boxes(boxes1, "box_iou");
-  check_boxes(boxes2, "box_iou");
+at::Tensor box_iou(const at::Tensor& boxes1_in, const at::Tensor& boxes2_in) {
+  check_boxes(boxes1_in, "box_iou");
+  check_boxes(boxes2_in, "box_iou");
+  // One dtype for both, at least float32: mixed inputs promote as ATen would.
+  const auto type =
+      geometry_dtype(at::promote_types(boxes1_in.scalar_type(), boxes2_in.scalar_type()));
+  const auto boxes1 = boxes1_in.to(type), boxes2 = boxes2_in.to(type);
   auto area1 = box_area(boxes1);
   auto area2 = box_area(boxes2);
   auto a = boxes1.unsqueeze(1);  // [N, 1, 4]
@@ -33,8 +46,9 @@ at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
   return at::where(inter > 0, inter / uni, at::zeros({}, inter.options()));
 }
 
-at::Tensor clip_boxes_to_image(const at::Tensor& boxes, int64_t height, int64_t width) {
-  check_boxes(boxes, "clip_boxes_to_image");
+at::Tensor clip_boxes_to_image(const at::Tensor& boxes_in, int64_t height, int64_t width) {
+  check_boxes(boxes_in, "clip_boxes_to_image");
+  const auto boxes = to_geometry_dtype(boxes_in);
   auto x = boxes.index_select(1, at::tensor({0, 2}, boxes.options().dtype(at::kLong)))
                .clamp(0, static_cast<double>(width));
   auto y = boxes.index_select(1, at::tensor({1, 3}, boxes.options().dtype(at::kLong)))

@@ -57,7 +57,9 @@ at::Tensor MultiScaleRoIAlign::operator()(
                    "MultiScaleRoIAlign: feature maps must be [N, C, H, W] with the same C, got ",
                    f.sizes());
   const auto scales = infer_scales(features, image_sizes);
-  auto rois = boxes_to_rois(boxes).to(features[0].scalar_type());
+  // The RoIs stay in geometry_dtype: the kernels read reduced-precision features with float
+  // coordinates, and the level mapping sees the boxes unrounded.
+  auto rois = to_geometry_dtype(boxes_to_rois(boxes));
   RoIAlignOptions options{output_size_, output_size_, scales[0], sampling_ratio_, aligned_};
   if (features.size() == 1) return roi_align(features[0], rois, options);
 

@@ -258,9 +258,9 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
   check_rois(rois, input.device());
   if (input.is_cuda()) {
 #ifdef LARGEDET_WITH_CUDA
-    return cuda::roi_align_forward(input.contiguous(), rois.to(input.scalar_type()).contiguous(),
-                                   o.spatial_scale, o.output_height, o.output_width,
-                                   o.sampling_ratio, o.aligned);
+    // The kernel takes the RoIs in its arithmetic type (float for half and bfloat16).
+    return cuda::roi_align_forward(input.contiguous(), rois, o.spatial_scale, o.output_height,
+                                   o.output_width, o.sampling_ratio, o.aligned);
 #else
     LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
 #endif
@@ -291,10 +291,9 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
                  rois.size(0), " RoIs of ", channels, " channels");
   if (grad_output.is_cuda()) {
 #ifdef LARGEDET_WITH_CUDA
-    return cuda::roi_align_backward(grad_output.contiguous(),
-                                    rois.to(grad_output.scalar_type()).contiguous(),
-                                    o.spatial_scale, o.output_height, o.output_width, batch,
-                                    channels, height, width, o.sampling_ratio, o.aligned);
+    return cuda::roi_align_backward(grad_output.contiguous(), rois, o.spatial_scale,
+                                    o.output_height, o.output_width, batch, channels, height, width,
+                                    o.sampling_ratio, o.aligned);
 #else
     LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
 #endif

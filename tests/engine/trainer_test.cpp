@@ -238,6 +238,7 @@ TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
                "the training set has 4 classes");
   expect_error({"MODEL.DEVICE=tpu"}, "unknown MODEL.DEVICE");
   expect_error({"SOLVER.AMP.DTYPE=fp8"}, "use fp16, bf16");
+  expect_error({"SOLVER.AMP.ENABLED=true", "SOLVER.AMP.DTYPE=fp16"}, "SOLVER.AMP.DTYPE=bf16");
   // Through the CLI: a misspelt key names the closest one and the command fails.
   auto run = run_shell(quote(LARGEDET_CLI) + " train --config " + quote(recipe) +
                        " SOLVER.BASE_LRR=0.1 --output " + quote(dir.path() + "/cli"));
@@ -337,6 +338,37 @@ TEST(Trainer, MaskRCNNRetinaNetAndOpenImagesTrainAndEvaluate) {
 
 // DATASETS.TEST_HIERARCHY expands the test ground truth before scoring (class 2 under class 1
 // here, so every box of class 2 gains a copy of class 1) and TEST.OID_PROTOCOL picks the metric.
+// Mixed precision runs in every CI: bf16 autocast on the CPU trains, and its loss falls as the
+// float32 run's does (same seed, same data), while differing from it (autocast did run).
+TEST(Trainer, Bf16AutocastOnTheCpuLearnsLikeFloat32) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  auto losses = [&](const std::string& name, std::vector<std::string> overrides) {
+    overrides.insert(overrides.end(),
+                     {"SOLVER.MAX_ITER=40", "SOLVER.LOG_PERIOD=4", "SOLVER.CHECKPOINT_PERIOD=40"});
+    largedet::engine::TrainOptions options;
+    options.output_dir = dir.path() + "/" + name;
+    const auto result = largedet::engine::train(tiny_config(recipe, overrides), options);
+    EXPECT_EQ(result.skipped_steps, 0) << name;
+    std::vector<double> out;
+    for (const auto& line : metrics_lines(options.output_dir))
+      out.push_back(line["total_loss"].get<double>());
+    return out;
+  };
+  const auto fp32 = losses("fp32", {});
+  const auto bf16 = losses("bf16", {"SOLVER.AMP.ENABLED=true", "SOLVER.AMP.DTYPE=bf16"});
+  ASSERT_EQ(bf16.size(), 10u);
+  ASSERT_EQ(fp32.size(), bf16.size());
+  EXPECT_NE(bf16.front(), fp32.front());
+  auto mean = [](const std::vector<double>& v, size_t begin, size_t end) {
+    double sum = 0;
+    for (size_t i = begin; i < end; ++i) sum += v[i];
+    return sum / double(end - begin);
+  };
+  for (const auto* run : {&fp32, &bf16}) EXPECT_LT(mean(*run, 7, 10), 0.8 * mean(*run, 0, 3));
+  EXPECT_NEAR(mean(bf16, 7, 10), mean(fp32, 7, 10), 0.15 * mean(fp32, 7, 10));
+}
+
 TEST(Trainer, OpenImagesTestSetFollowsTheHierarchyAndProtocolKeys) {
   TempDir dir;
   const auto recipe = write_tiny_recipe(dir.path());

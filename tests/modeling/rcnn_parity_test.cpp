@@ -1,13 +1,17 @@
 // Faster / Mask R-CNN against torchvision: identical weights (torchvision_fixtures.py through
 // tools/convert_torchvision.py) and images give the same FPN levels, proposals, detections and
 // training losses; parameter counts match; weights round-trip through safetensors.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <cstdio>
 
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
 #include "largedet/core/safetensors.h"
 #include "largedet/modeling/detector.h"
+#include "largedet/ops/boxes.h"
 #include "modeling_test_util.h"
 
 namespace largedet::modeling {
@@ -164,6 +168,52 @@ TEST(TorchvisionParity, FasterRCNNEval) { check_eval_parity("fasterrcnn", false)
 TEST(TorchvisionParity, FasterRCNNTrainingLosses) { check_loss_parity("fasterrcnn", false); }
 TEST(TorchvisionParity, MaskRCNNEval) { check_eval_parity("maskrcnn", true); }
 TEST(TorchvisionParity, MaskRCNNTrainingLosses) { check_loss_parity("maskrcnn", true); }
+
+// bf16 autocast on the CPU, as `SOLVER.AMP.DTYPE: bf16` runs it: the features stay bf16 through
+// the FrozenBN backbone and the FPN, and the proposals come out in float32, close to the float32
+// run's. bf16's 8-bit mantissa, through the 50 layers of this randomly initialised network, moves
+// them by a few pixels (measured: 94 % of the float32 proposals have a bf16 one at IoU >= 0.5,
+// 72 % at 0.7, none at 0.99); fp16's criterion (99 % at 0.99) belongs to a GPU run.
+struct CpuAutocast {
+  CpuAutocast() {
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~CpuAutocast() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+  }
+};
+
+TEST(TorchvisionParity, ProposalsUnderBf16AutocastAreTheFloatOnes) {
+  LARGEDET_TORCHVISION_FIXTURE(dir, "fasterrcnn");
+  torch::NoGradGuard no_grad;
+  auto f = load_fixture(dir);
+  GeneralizedRCNN model(torchvision_options(f, false));
+  ASSERT_TRUE(load_state_dict(*model, f.weights, /*strict=*/true).ok());
+  model->eval();
+  auto batch = model->transform(images(f));
+  const std::pair<int64_t, int64_t> padded = {batch.tensor.size(2), batch.tensor.size(3)};
+  auto reference =
+      model->rpn->forward(model->backbone->forward(batch.tensor), padded, batch.image_sizes).first;
+  std::vector<torch::Tensor> proposals;
+  {
+    CpuAutocast autocast;
+    auto features = model->backbone->forward(batch.tensor);
+    for (const auto& level : features) EXPECT_EQ(level.scalar_type(), torch::kBFloat16);
+    proposals = model->rpn->forward(features, padded, batch.image_sizes).first;
+  }
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    EXPECT_EQ(proposals[i].scalar_type(), torch::kFloat) << "image " << i;
+    auto best = std::get<0>(ops::box_iou(reference[i], proposals[i]).max(1));
+    auto kept = [&](double iou) { return (best >= iou).to(torch::kDouble).mean().item<double>(); };
+    EXPECT_GE(kept(0.5), 0.90) << "image " << i;
+    EXPECT_GE(kept(0.7), 0.65) << "image " << i;
+    std::printf("image %zu: %.1f %% / %.1f %% of the float32 proposals kept at IoU >= 0.5 / 0.7\n",
+                i, 100 * kept(0.5), 100 * kept(0.7));
+  }
+}
 
 TEST(TorchvisionParity, ParameterCountOfTorchvisionBuilder) {
   LARGEDET_TORCHVISION_FIXTURE(dir, "fasterrcnn");

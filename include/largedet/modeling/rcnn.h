@@ -157,10 +157,4 @@ struct RoIHeadsImpl : torch::nn::Module {
 };
 TORCH_MODULE(RoIHeads);
 
-// torchvision's paste_masks_in_image: each [1, M, M] mask padded by one pixel, resized bilinearly
-// to its (integer-rounded, expanded) box and copied into a zero image. Returns [D, 1, H, W] float
-// probabilities. (ops::paste_masks_in_image is detectron2's grid-sample variant.)
-torch::Tensor paste_masks_torchvision(const torch::Tensor& masks, const torch::Tensor& boxes,
-                                      int64_t height, int64_t width);
-
 }  // namespace largedet::modeling

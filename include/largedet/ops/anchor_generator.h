@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -35,16 +36,21 @@ class AnchorGenerator {
 
   // torchvision's forward(): the strides are image_size / grid_size (integer division) where
   // image_size is the padded batch size (height, width). The anchors are the same for every image.
+  // They are made once per (grids, strides, dtype, device) and kept (a few dozen sets at most,
+  // which multi-scale training needs): the returned tensor is shared, never to be written to.
   at::Tensor operator()(std::pair<int64_t, int64_t> image_size,
                         const std::vector<std::pair<int64_t, int64_t>>& grid_sizes,
                         at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU) const;
-  // The same, reading the grid sizes, dtype and device from the feature maps [N, C, H_l, W_l].
+  // The same, reading the grid sizes and device from the feature maps [N, C, H_l, W_l]; the anchors
+  // are in ops::geometry_dtype of the features (float32 for half and bfloat16 features).
   at::Tensor operator()(std::pair<int64_t, int64_t> image_size,
                         const std::vector<at::Tensor>& feature_maps) const;
 
  private:
+  struct Cache;
   std::vector<std::vector<double>> sizes_;
   std::vector<std::vector<double>> aspect_ratios_;
+  std::shared_ptr<Cache> cache_;  // shared by copies: they make the same anchors
 };
 
 }  // namespace largedet::ops

@@ -12,15 +12,24 @@ namespace largedet::ops {
 
 enum class BoxFormat { kXYXY, kXYWH, kCXCYWH };
 
-// (x2 - x1) * (y2 - y1) per box, [N]. Inverted boxes give negative areas, as in torchvision.
+// Box geometry runs in float32 or wider whatever the features' dtype: half overflows past 65504
+// (a 256 x 256 area), and half or bfloat16 coordinates are 0.5-8 px apart above 512 px
+// (docs/modeling.md, "Precision"). float and double are kept, anything narrower becomes float.
+at::ScalarType geometry_dtype(at::ScalarType features);
+// `boxes` in geometry_dtype (the same tensor when it is already).
+at::Tensor to_geometry_dtype(const at::Tensor& boxes);
+
+// (x2 - x1) * (y2 - y1) per box, [N], in geometry_dtype (as torchvision upcasts). Inverted boxes
+// give negative areas, as in torchvision.
 at::Tensor box_area(const at::Tensor& boxes);
 
-// Pairwise IoU of [N, 4] and [M, 4] boxes, [N, M]. A pair whose intersection is empty (this
+// Pairwise IoU of [N, 4] and [M, 4] boxes, [N, M], in geometry_dtype. A pair whose intersection
+// is empty (this
 // includes every pair with a zero-area or inverted box) has IoU 0, never NaN (detectron2's
 // convention).
 at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
 
-// Clamps x to [0, width] and y to [0, height]; returns a new tensor.
+// Clamps x to [0, width] and y to [0, height]; returns a new tensor in geometry_dtype.
 at::Tensor clip_boxes_to_image(const at::Tensor& boxes, int64_t height, int64_t width);
 
 // Indices (int64, ascending) of the boxes whose width and height are both >= min_size.

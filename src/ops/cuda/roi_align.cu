@@ -63,10 +63,11 @@ __device__ inline void for_each_sample(const Geometry& g, A start_h, A start_w, 
   }
 }
 
-// T: the storage type; A: the arithmetic type (float for half and bfloat16).
+// T: the storage type; A: the arithmetic type (float for half and bfloat16), also the RoIs' type,
+// so that coordinates are never rounded to half precision.
 template <typename T, typename A>
 __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
-                               const T* __restrict__ rois, double spatial_scale, int channels,
+                               const A* __restrict__ rois, double spatial_scale, int channels,
                                int height, int width, int pooled_h, int pooled_w,
                                int sampling_ratio, bool aligned, T* __restrict__ output) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
@@ -75,11 +76,9 @@ __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
     const int ph = (index / pooled_w) % pooled_h;
     const int c = (index / pooled_w / pooled_h) % channels;
     const int64_t n = index / pooled_w / pooled_h / channels;
-    A roi[5];
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<A>(rois[n * 5 + k]);
     A start_h, start_w, bin_h, bin_w;
-    const Geometry g = geometry<A>(roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned,
-                                   start_h, start_w, bin_h, bin_w);
+    const Geometry g = geometry<A>(rois + n * 5, spatial_scale, pooled_h, pooled_w, sampling_ratio,
+                                   aligned, start_h, start_w, bin_h, bin_w);
     const T* plane = input + (g.batch * channels + c) * height * width;
     A sum = 0;
     for_each_sample<A>(g, start_h, start_w, bin_h, bin_w, ph, pw, height, width,
@@ -139,8 +138,9 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, do
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, input.scalar_type(), "largedet_roi_align_forward_cuda", [&] {
         using A = at::opmath_type<scalar_t>;
+        const auto r = rois.to(c10::CppTypeToScalarType<A>::value).contiguous();
         forward_kernel<scalar_t, A><<<blocks_for(total), kThreads, 0, stream>>>(
-            total, input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(), spatial_scale,
+            total, input.data_ptr<scalar_t>(), r.data_ptr<A>(), spatial_scale,
             static_cast<int>(input.size(1)), static_cast<int>(input.size(2)),
             static_cast<int>(input.size(3)), static_cast<int>(pooled_height),
             static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned,
@@ -158,7 +158,7 @@ at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, do
   // Atomic adds in half precision are slow and lossy: reduced precisions accumulate in float.
   const bool upcast = grad.scalar_type() == at::kHalf || grad.scalar_type() == at::kBFloat16;
   auto g = upcast ? grad.to(at::kFloat) : grad;
-  auto r = upcast ? rois.to(at::kFloat) : rois;
+  auto r = rois.to(g.scalar_type()).contiguous();
   auto grad_input = at::zeros({batch, channels, height, width}, g.options());
   const int64_t total = g.numel();
   if (total == 0 || grad_input.numel() == 0) return grad_input.to(grad.scalar_type());
