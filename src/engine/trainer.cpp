@@ -1,6 +1,5 @@
 #include "largedet/engine/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <unistd.h>
@@ -34,6 +33,7 @@
 #include "largedet/engine/progress.h"
 #include "largedet/engine/runtime.h"
 #include "largedet/modeling/detector.h"
+#include "largedet/ops/autocast.h"
 #include "largedet/solver/build.h"
 
 namespace largedet::engine {
@@ -68,28 +68,6 @@ class StopSignals {
  private:
   void (*old_int_)(int);
   void (*old_term_)(int);
-};
-
-// Mixed precision for the forward pass: ops run in `dtype` where autocast deems them safe, on the
-// device the model runs on (CUDA: fp16 or bf16; CPU: bf16).
-class AutocastGuard {
- public:
-  AutocastGuard(bool enabled, at::DeviceType device, at::ScalarType dtype)
-      : enabled_(enabled), device_(device) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_enabled(device_, true);
-    at::autocast::set_autocast_dtype(device_, dtype);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastGuard() {
-    if (!enabled_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(device_, false);
-  }
-
- private:
-  bool enabled_;
-  at::DeviceType device_;
 };
 
 std::string archive_bytes(const std::function<void(torch::serialize::OutputArchive&)>& save) {
@@ -444,7 +422,7 @@ void Trainer::step(int64_t iteration) {
     if (sync_) sync_->set_sync(micro == plan_.micro_batches - 1);
     modeling::LossMap loss_map;
     {
-      AutocastGuard autocast(autocast_, device_.type(), autocast_dtype_);
+      ops::AutocastGuard autocast(autocast_, device_.type(), autocast_dtype_);
       loss_map = model_->forward(device_.is_cpu() ? *batch : batch->to(device_));
     }
     torch::Tensor total;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "largedet/core/error.h"
+#include "largedet/ops/host_sync.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"
 #endif
@@ -112,6 +113,8 @@ at::Tensor nms_impl(const at::Tensor& boxes, const at::Tensor& scores, const at:
     cls = idxs.to(at::kLong).contiguous();
   }
   if (boxes.size(0) == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+  // How many boxes survive is known on the host only after the kernel (on CUDA, a copy back).
+  note_host_sync(name);
   // Scores decide the order only (sorted in their own dtype); boxes of a reduced precision are
   // compared in float.
   auto b = boxes;

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "largedet/core/error.h"
+#include "largedet/ops/host_sync.h"
 
 namespace largedet::ops {
 
@@ -31,7 +32,7 @@ std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
     const at::Tensor& labels) {
   LARGEDET_CHECK(labels.dim() == 1, "BalancedPositiveNegativeSampler: expected labels [N], got ",
                  labels.sizes());
-  auto cpu = labels.to(at::kCPU);
+  auto cpu = read_to_host(labels, "sampler labels");
   auto positive = at::nonzero(cpu >= 1).view(-1);
   auto negative = at::nonzero(cpu == 0).view(-1);
   // torchvision: int(batch_size * fraction) positives at most, the rest negatives.

@@ -1,7 +1,6 @@
 // Faster / Mask R-CNN against torchvision: identical weights (torchvision_fixtures.py through
 // tools/convert_torchvision.py) and images give the same FPN levels, proposals, detections and
 // training losses; parameter counts match; weights round-trip through safetensors.
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,6 +10,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/safetensors.h"
 #include "largedet/modeling/detector.h"
+#include "largedet/ops/autocast.h"
 #include "largedet/ops/boxes.h"
 #include "modeling_test_util.h"
 
@@ -174,17 +174,6 @@ TEST(TorchvisionParity, MaskRCNNTrainingLosses) { check_loss_parity("maskrcnn", 
 // run's. bf16's 8-bit mantissa, through the 50 layers of this randomly initialised network, moves
 // them by a few pixels (measured: 94 % of the float32 proposals have a bf16 one at IoU >= 0.5,
 // 72 % at 0.7, none at 0.99); fp16's criterion (99 % at 0.99) belongs to a GPU run.
-struct CpuAutocast {
-  CpuAutocast() {
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~CpuAutocast() {
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCPU, false);
-  }
-};
 
 TEST(TorchvisionParity, ProposalsUnderBf16AutocastAreTheFloatOnes) {
   LARGEDET_TORCHVISION_FIXTURE(dir, "fasterrcnn");
@@ -199,7 +188,7 @@ TEST(TorchvisionParity, ProposalsUnderBf16AutocastAreTheFloatOnes) {
       model->rpn->forward(model->backbone->forward(batch.tensor), padded, batch.image_sizes).first;
   std::vector<torch::Tensor> proposals;
   {
-    CpuAutocast autocast;
+    ops::AutocastGuard autocast(true, at::kCPU, at::kBFloat16);
     auto features = model->backbone->forward(batch.tensor);
     for (const auto& level : features) EXPECT_EQ(level.scalar_type(), torch::kBFloat16);
     proposals = model->rpn->forward(features, padded, batch.image_sizes).first;

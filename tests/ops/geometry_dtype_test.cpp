@@ -29,7 +29,8 @@ TEST(GeometryDtype, LargeBoxesKeepTheirIouInReducedPrecision) {
   // What half arithmetic gives: 256 x 256 overflows.
   auto square = at::tensor({0.f, 0.f, 256.f, 256.f}).view({1, 4});
   const auto half = square.to(at::kHalf);
-  auto half_area = (half.select(1, 2) - half.select(1, 0)) * (half.select(1, 3) - half.select(1, 1));
+  auto half_area =
+      (half.select(1, 2) - half.select(1, 0)) * (half.select(1, 3) - half.select(1, 1));
   ASSERT_TRUE(at::isinf(half_area).all().item<bool>());
   EXPECT_EQ(box_area(half).item<float>(), 65536.f);
 
@@ -115,7 +116,8 @@ TEST(GeometryDtype, BoxCodingRunsInFloat) {
     auto encoded = coder.encode(gt, anchors.to(dtype));
     EXPECT_EQ(encoded.scalar_type(), at::kFloat);
     EXPECT_TRUE(at::equal(encoded, coder.encode(gt, anchors.to(dtype).to(at::kFloat))));
-    EXPECT_EQ(clip_boxes_to_image(decoded.reshape({-1, 4}).to(dtype), 800, 1333).scalar_type(), at::kFloat);
+    EXPECT_EQ(clip_boxes_to_image(decoded.reshape({-1, 4}).to(dtype), 800, 1333).scalar_type(),
+              at::kFloat);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -23,6 +24,8 @@
 #include "largedet/core/error.h"
 #include "largedet/core/threads.h"
 #include "largedet/modeling/detector.h"
+#include "largedet/ops/autocast.h"
+#include "largedet/ops/host_sync.h"
 
 namespace {
 
@@ -36,8 +39,21 @@ struct BenchModelArgs {
   int iterations = 5;
   int threads = 0;
   std::string device = "cpu";
+  std::string amp = "none";  // fp16, bf16: our forward under autocast (torchvision's stays fp32)
+  bool profile = false;
   std::string python;  // default: the .venv above the binary; "none" skips torchvision
 };
+
+void print_counts(const char* what, const largedet::ops::HostSyncCounts& c, double per) {
+  std::printf("host syncs per %s: %lld\n", what,
+              static_cast<long long>(std::llround(c.syncs / per)));
+  std::printf("ATen ops per %s: %lld\n", what, static_cast<long long>(std::llround(c.ops / per)));
+  std::vector<std::pair<int64_t, std::string>> named;
+  for (const auto& [name, n] : c.syncs_by_name) named.emplace_back(n, name);
+  std::sort(named.rbegin(), named.rend());
+  for (const auto& [n, name] : named)
+    std::printf("  %-40s %g\n", name.c_str(), static_cast<double>(n) / per);
+}
 
 std::string default_python() {
   std::error_code ec;
@@ -147,11 +163,12 @@ void run(const BenchModelArgs& a) {
   const int threads = largedet::configure_threads(a.threads);
   const auto s = spec(a.model);
   auto config = largedet::Config::defaults();
-  config.apply_overrides(
-      {"MODEL.META_ARCHITECTURE=" + s.arch, "MODEL.RESNETS.DEPTH=" + std::to_string(s.depth),
-       std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
-       "MODEL.ROI_HEADS.NUM_CLASSES=90", "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
-       "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
+  config.apply_overrides({"MODEL.META_ARCHITECTURE=" + s.arch,
+                          "MODEL.RESNETS.DEPTH=" + std::to_string(s.depth),
+                          std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
+                          "MODEL.ROI_HEADS.NUM_CLASSES=90", "MODEL.RETINANET.NUM_CLASSES=90",
+                          "INPUT.MIN_SIZE_TEST=" + std::to_string(a.size),
+                          "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
   torch::manual_seed(0);
   auto model = modeling::build_detector(config);
   torch::Device device(cuda ? torch::kCUDA : torch::kCPU);
@@ -188,22 +205,32 @@ void run(const BenchModelArgs& a) {
     if (p.requires_grad()) trainable.push_back(p);
   torch::optim::SGD opt(trainable,
                         torch::optim::SGDOptions(0.001).momentum(0.9).weight_decay(1e-4));
-  const double train_ms = median_ms(a.iterations, cuda, [&] {
+  LARGEDET_CHECK(a.amp != "fp16" || cuda, "bench model: --amp fp16 needs --device cuda",
+                 "use --amp bf16 on the CPU");
+  const bool amp = a.amp != "none";
+  const auto amp_dtype = a.amp == "fp16" ? torch::kHalf : torch::kBFloat16;
+  // The model's forward and backward: what --profile counts for a training step.
+  auto forward_backward = [&] {
     model->train();
-    auto losses = model->losses(images, targets);
     torch::Tensor total = torch::zeros({}, torch::TensorOptions().device(device));
-    for (auto& [k, v] : losses) total = total + v;
+    {
+      largedet::ops::AutocastGuard autocast(amp, device.type(), amp_dtype);
+      for (auto& [k, v] : model->losses(images, targets)) total = total + v;
+    }
     opt.zero_grad();
     total.backward();
+  };
+  auto detect = [&] {
+    model->eval();
+    torch::NoGradGuard ng;
+    largedet::ops::AutocastGuard autocast(amp, device.type(), amp_dtype);
+    model->detect(images);
+  };
+  const double train_ms = median_ms(a.iterations, cuda, [&] {
+    forward_backward();
     opt.step();
   });
-  const double infer_ms = median_ms(a.iterations, cuda,
-                                    [&] {
-                                      model->eval();
-                                      torch::NoGradGuard ng;
-                                      model->detect(images);
-                                    }) /
-                          a.batch;
+  const double infer_ms = median_ms(a.iterations, cuda, detect) / a.batch;
   std::printf(
       "model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
       "median of %d\n",
@@ -218,6 +245,23 @@ void run(const BenchModelArgs& a) {
     std::printf("   torchvision %9.1f ms/image   ratio %.2fx", tv_infer, tv_infer / infer_ms);
   std::printf("\n");
   if (tv_train <= 0) std::printf("  torchvision: unavailable (pass --python PATH)\n");
+  if (!a.profile) return;
+  // After the timed runs (warm: anchors cached, memory allocated), one of each, counted.
+  largedet::ops::HostSyncCounts train_counts, infer_counts;
+  {
+    largedet::ops::HostSyncProfiler profiler;
+    forward_backward();
+    train_counts = profiler.counts();
+  }
+  {
+    largedet::ops::HostSyncProfiler profiler;
+    detect();
+    infer_counts = profiler.counts();
+  }
+  std::printf("profile (%s, %d images per device, forward and backward of the model):\n",
+              a.model.c_str(), a.batch);
+  print_counts("training step", train_counts, 1);
+  print_counts("inference image", infer_counts, a.batch);
 }
 
 void setup_bench_model(CLI::App& cmd) {
@@ -232,6 +276,12 @@ void setup_bench_model(CLI::App& cmd) {
       ->capture_default_str();
   cmd.add_option("--threads", args->threads, "intra-op threads (default: all usable cores)");
   cmd.add_option("--device", args->device, "cpu or cuda")->capture_default_str();
+  cmd.add_option("--amp", args->amp, "our forward under autocast: none, fp16 (CUDA) or bf16")
+      ->check(CLI::IsMember({"none", "fp16", "bf16"}))
+      ->capture_default_str();
+  cmd.add_flag("--profile", args->profile,
+               "count host synchronisations and ATen ops per training step and inference image "
+               "(docs/modeling.md)");
   cmd.add_option("--python", args->python,
                  "Python with torchvision (default: the .venv above the "
                  "binary; none: skip)");

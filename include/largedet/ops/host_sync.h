@@ -1,0 +1,48 @@
+// Counting what a GPU step would wait for. A device synchronises with the host wherever a value
+// computed on it is read back: ATen's syncing ops (`_local_scalar_dense` behind item(),
+// `nonzero`, `masked_select`, `unique`, ...), our own reads of device tensors, and the
+// data-dependent output sizes of our kernels' wrappers. On the CPU none of these waits, so they
+// are counted instead: the ATen ops through record-function callbacks, ours through the helpers
+// below, which our code must use for every such read (a CPU tensor's .to(kCPU) dispatches
+// nothing, so it would go unseen). `largedet bench model --profile` prints the counts
+// (docs/modeling.md, "Host synchronisations").
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace largedet::ops {
+
+// `t` on the host, counted as one synchronisation under a HostSyncProfiler; `what` names the read
+// in the profile.
+at::Tensor read_to_host(const at::Tensor& t, const char* what);
+// One data-dependent size decided on the host (a kernel wrapper allocating its output after the
+// kernel ran), counted under a HostSyncProfiler.
+void note_host_sync(const char* what);
+
+struct HostSyncCounts {
+  int64_t ops = 0;    // ATen ops dispatched by the code itself (not the ones nested inside them)
+  int64_t syncs = 0;  // host synchronisations
+  std::map<std::string, int64_t> syncs_by_name;
+};
+
+// Counts, on every thread, while it lives; one profiler at a time.
+class HostSyncProfiler {
+ public:
+  HostSyncProfiler();
+  ~HostSyncProfiler();
+  HostSyncProfiler(const HostSyncProfiler&) = delete;
+  HostSyncProfiler& operator=(const HostSyncProfiler&) = delete;
+
+  HostSyncCounts counts() const;
+  void reset();
+
+ private:
+  uint64_t handle_;
+};
+
+}  // namespace largedet::ops
