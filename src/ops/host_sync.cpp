@@ -25,12 +25,18 @@ State& state() {
 
 // ATen ops whose result (a value or a size) is decided by data on the device.
 bool is_syncing_op(const char* name) {
-  static const std::set<std::string> kSyncing = {
-      "aten::_local_scalar_dense", "aten::nonzero",         "aten::masked_select",
-      "aten::_unique",             "aten::_unique2",        "aten::unique_dim",
-      "aten::unique_consecutive",  "aten::unique_dim_consecutive",
-      "aten::equal",               "aten::is_nonzero",      "aten::nonzero_numpy",
-      "aten::masked_scatter"};
+  static const std::set<std::string> kSyncing = {"aten::_local_scalar_dense",
+                                                 "aten::nonzero",
+                                                 "aten::masked_select",
+                                                 "aten::_unique",
+                                                 "aten::_unique2",
+                                                 "aten::unique_dim",
+                                                 "aten::unique_consecutive",
+                                                 "aten::unique_dim_consecutive",
+                                                 "aten::equal",
+                                                 "aten::is_nonzero",
+                                                 "aten::nonzero_numpy",
+                                                 "aten::masked_scatter"};
   return kSyncing.count(name) != 0;
 }
 

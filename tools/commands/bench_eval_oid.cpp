@@ -135,7 +135,7 @@ Files make_synthetic(const OidBenchOptions& o) {
   return f;
 }
 
-// Resident memory now, in MB: what the child starts with (shared with the parent).
+// Resident memory now, in MB: the process the evaluating child is forked from.
 double resident_mb() {
   long pages = 0, resident = 0;
   if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
@@ -206,8 +206,8 @@ void bench_eval_openimages(const OidBenchOptions& o) {
       "expanded along the hierarchy: %zu boxes, %zu image-level labels; %zu classes scored\n",
       r.expanded_boxes, r.expanded_labels, r.classes);
   std::printf(
-      "read + expand %.2f s, evaluate %.2f s, total %.2f s, peak RSS %.0f MB (%.0f MB of it the "
-      "process before reading), mAP@0.5 %.6f\n",
+      "read + expand %.2f s, evaluate %.2f s, total %.2f s, peak RSS %.0f MB (forked from a "
+      "process of %.0f MB resident), mAP@0.5 %.10f\n",
       r.read_seconds, r.evaluate_seconds, r.read_seconds + r.evaluate_seconds,
       double(usage.ru_maxrss) / 1024.0, base_mb, r.map);
 }
