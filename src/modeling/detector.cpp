@@ -13,6 +13,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/safetensors.h"
 #include "largedet/modeling/retinanet.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/paste_masks.h"
 
 namespace largedet::modeling {
@@ -178,13 +179,20 @@ LossMap GeneralizedRCNNImpl::losses(const ImageList& images, const std::vector<T
   LARGEDET_CHECK(is_training(), "Detector::losses needs training mode (call train())");
   LARGEDET_CHECK(targets.size() == images.image_sizes.size(), "Detector: ", targets.size(),
                  " targets for ", images.image_sizes.size(), " images");
+  // Degenerate boxes are looked for on every image at once, and read back once per step.
+  std::vector<torch::Tensor> degenerate;
   for (size_t i = 0; i < targets.size(); ++i) {
     const auto& b = targets[i].boxes;
     LARGEDET_CHECK(b.dim() == 2 && b.size(1) == 4, "Detector: image ", i,
                    " target boxes are not [N, 4]: ", b.sizes());
-    if (b.numel() > 0) {
-      auto bad = (b.select(1, 2) <= b.select(1, 0)).logical_or(b.select(1, 3) <= b.select(1, 1));
-      LARGEDET_CHECK(!bad.any().item<bool>(), "Detector: image ", i,
+    degenerate.push_back(
+        (b.select(1, 2) <= b.select(1, 0)).logical_or(b.select(1, 3) <= b.select(1, 1)).any());
+  }
+  if (!degenerate.empty()) {
+    const auto flags = ops::read_to_host(torch::stack(degenerate), "degenerate target boxes");
+    const auto flag = flags.accessor<bool, 1>();
+    for (size_t i = 0; i < degenerate.size(); ++i) {
+      LARGEDET_CHECK(!flag[static_cast<int64_t>(i)], "Detector: image ", i,
                      " has a degenerate target box (x2 <= x1 or y2 <= y1)");
     }
   }
@@ -312,6 +320,8 @@ RCNNOptions rcnn_options_from_config(const Config& config) {
   o.rpn.batch_size_per_image = c.get<int64_t>("MODEL.RPN.BATCH_SIZE_PER_IMAGE");
   o.rpn.positive_fraction = c.get<double>("MODEL.RPN.POSITIVE_FRACTION");
   o.rpn.smooth_l1_beta = c.get<double>("MODEL.RPN.SMOOTH_L1_BETA");
+  o.rpn.loss_weight = c.get<double>("MODEL.RPN.LOSS_WEIGHT");
+  o.rpn.bbox_reg_loss_weight = c.get<double>("MODEL.RPN.BBOX_REG_LOSS_WEIGHT");
   std::tie(o.rpn.bg_iou_thresh, o.rpn.fg_iou_thresh) =
       iou_thresholds(c, "MODEL.RPN.IOU_THRESHOLDS");
   o.roi_heads.num_classes = c.get<int64_t>("MODEL.ROI_HEADS.NUM_CLASSES") + 1;
@@ -336,6 +346,7 @@ RCNNOptions rcnn_options_from_config(const Config& config) {
   o.roi_heads.box_pool_aligned =
       c.get<std::string>("MODEL.ROI_BOX_HEAD.POOLER_TYPE") == "ROIAlignV2";
   o.roi_heads.smooth_l1_beta = c.get<double>("MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA");
+  o.roi_heads.bbox_reg_loss_weight = c.get<double>("MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT");
   o.roi_heads.mask_on = c.get<bool>("MODEL.MASK_ON");
   o.roi_heads.mask_pool_size = c.get<int64_t>("MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION");
   o.roi_heads.mask_sampling_ratio = c.get<int64_t>("MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO");

@@ -177,9 +177,11 @@ std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forwar
     losses["loss_rpn_loc"] =
         torch::smooth_l1_loss(del.index_select(0, pos), all_targets.index_select(0, pos),
                               at::Reduction::Sum, options.smooth_l1_beta) /
-        static_cast<double>(sampled.numel());
-    losses["loss_rpn_cls"] = torch::binary_cross_entropy_with_logits(
-        obj.flatten().index_select(0, sampled), all_labels.index_select(0, sampled));
+        static_cast<double>(sampled.numel()) * (options.loss_weight * options.bbox_reg_loss_weight);
+    losses["loss_rpn_cls"] =
+        torch::binary_cross_entropy_with_logits(obj.flatten().index_select(0, sampled),
+                                                all_labels.index_select(0, sampled)) *
+        options.loss_weight;
   }
   return {result, losses};
 }
@@ -303,7 +305,7 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
                        .squeeze(1);
     losses["loss_box_reg"] = torch::smooth_l1_loss(reg_pos, all_targets.index_select(0, pos),
                                                    at::Reduction::Sum, options.smooth_l1_beta) /
-                             static_cast<double>(all_labels.numel());
+                             static_cast<double>(all_labels.numel()) * options.bbox_reg_loss_weight;
     if (options.mask_on) {
       // maskrcnn_loss: positives only; targets are the GT bitmaps RoIAligned at each proposal.
       std::vector<torch::Tensor> mask_boxes, mask_targets, mask_labels;

@@ -6,7 +6,6 @@
 #include <mutex>
 
 #include "largedet/core/error.h"
-#include "largedet/ops/host_sync.h"
 
 namespace largedet::ops {
 
@@ -32,22 +31,27 @@ std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
     const at::Tensor& labels) {
   LARGEDET_CHECK(labels.dim() == 1, "BalancedPositiveNegativeSampler: expected labels [N], got ",
                  labels.sizes());
-  auto cpu = read_to_host(labels, "sampler labels");
-  auto positive = at::nonzero(cpu >= 1).view(-1);
-  auto negative = at::nonzero(cpu == 0).view(-1);
+  const int64_t n = labels.size(0);
+  // One uniform key per example, drawn on the CPU from the seeded generator (so that the picks do
+  // not depend on the device) and sent without waiting (pinned, non-blocking). The examples with
+  // the highest keys among the eligible ones are a uniform random subset, as randperm gives, and
+  // the counts stay on the device: nothing is read back.
+  auto keys = at::rand({n}, generator_, at::kFloat);
+  if (!labels.is_cpu()) keys = keys.pin_memory().to(labels.device(), /*non_blocking=*/true);
   // torchvision: int(batch_size * fraction) positives at most, the rest negatives.
-  int64_t num_pos =
-      std::min(positive.numel(),
-               static_cast<int64_t>(static_cast<double>(batch_size_) * positive_fraction_));
-  int64_t num_neg = std::min(negative.numel(), batch_size_ - num_pos);
-  // randperm takes the generator's lock itself.
-  auto perm_pos = at::randperm(positive.numel(), generator_, at::kLong).narrow(0, 0, num_pos);
-  auto perm_neg = at::randperm(negative.numel(), generator_, at::kLong).narrow(0, 0, num_neg);
-  auto pos_mask = at::zeros({labels.size(0)}, at::kBool);
-  auto neg_mask = at::zeros({labels.size(0)}, at::kBool);
-  pos_mask.index_fill_(0, positive.index_select(0, perm_pos), true);
-  neg_mask.index_fill_(0, negative.index_select(0, perm_neg), true);
-  return {pos_mask.to(labels.device()), neg_mask.to(labels.device())};
+  const auto max_positive =
+      static_cast<int64_t>(static_cast<double>(batch_size_) * positive_fraction_);
+  auto positive = labels >= 1, negative = labels == 0;
+  auto num_positive = positive.sum().clamp_max(max_positive);
+  auto num_negative = at::minimum(negative.sum(), batch_size_ - num_positive);
+  auto pick = [&](const at::Tensor& eligible, int64_t most, const at::Tensor& count) {
+    auto mask = at::zeros({n}, labels.options().dtype(at::kBool));
+    const int64_t k = std::min(most, n);
+    if (k == 0) return mask;
+    auto ranked = std::get<1>(at::where(eligible, keys, -1.0f).topk(k));
+    return mask.scatter_(0, ranked, at::arange(k, ranked.options()).lt(count));
+  };
+  return {pick(positive, max_positive, num_positive), pick(negative, batch_size_, num_negative)};
 }
 
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>>

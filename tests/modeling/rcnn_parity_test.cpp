@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <map>
 
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
@@ -256,6 +257,41 @@ TEST(Weights, SaveLoadRoundTripAndStrictErrors) {
   EXPECT_EQ(r.missing, std::vector<std::string>{"rpn.head.cls_logits.bias"});
   EXPECT_EQ(r.unexpected, std::vector<std::string>{"extra.weight"});
   std::remove(path.c_str());
+}
+
+// detectron2's loss weights: loss_rpn_cls x LOSS_WEIGHT, loss_rpn_loc x LOSS_WEIGHT x
+// BBOX_REG_LOSS_WEIGHT, loss_box_reg x ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT; the same model, seeds and
+// inputs otherwise.
+TEST(Detector, LossWeightKeysScaleTheirLosses) {
+  auto losses = [](const std::vector<std::string>& weights) {
+    auto config = Config::defaults();
+    config.apply_overrides({"MODEL.RESNETS.DEPTH=18", "MODEL.RESNETS.STEM_OUT_CHANNELS=16",
+                            "MODEL.RESNETS.WIDTH_PER_GROUP=16",
+                            "MODEL.RESNETS.RES2_OUT_CHANNELS=16", "MODEL.FPN.OUT_CHANNELS=16",
+                            "MODEL.ROI_BOX_HEAD.FC_DIM=32", "MODEL.ROI_HEADS.NUM_CLASSES=3",
+                            "INPUT.MIN_SIZE_TEST=96", "INPUT.MAX_SIZE_TEST=128"});
+    config.apply_overrides(weights);
+    torch::manual_seed(0);
+    auto det = build_detector(config);
+    det->train();
+    std::vector<torch::Tensor> ims = {torch::rand({3, 100, 120}) * 255};
+    Target t{torch::tensor({{10.f, 10.f, 60.f, 50.f}, {30.f, 40.f, 90.f, 95.f}}),
+             torch::tensor({1, 2}, torch::kLong),
+             {}};
+    std::map<std::string, double> out;
+    for (auto& [k, v] : det->losses(ims, {t})) out[k] = v.item<double>();
+    return out;
+  };
+  const auto base = losses({});
+  const auto weighted = losses({"MODEL.RPN.LOSS_WEIGHT=2", "MODEL.RPN.BBOX_REG_LOSS_WEIGHT=3",
+                                "MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT=0.5"});
+  EXPECT_GT(base.at("loss_rpn_loc"), 0);
+  EXPECT_GT(base.at("loss_box_reg"), 0);
+  EXPECT_DOUBLE_EQ(weighted.at("loss_rpn_cls"), 2 * base.at("loss_rpn_cls"));
+  EXPECT_NEAR(weighted.at("loss_rpn_loc"), 6 * base.at("loss_rpn_loc"),
+              1e-6 * base.at("loss_rpn_loc"));
+  EXPECT_DOUBLE_EQ(weighted.at("loss_box_reg"), 0.5 * base.at("loss_box_reg"));
+  EXPECT_DOUBLE_EQ(weighted.at("loss_cls"), base.at("loss_cls"));
 }
 
 TEST(Detector, BuiltFromConfigTrainsAndDetectsOnNarrowNetwork) {

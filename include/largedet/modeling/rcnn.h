@@ -63,6 +63,8 @@ struct RPNOptions {
   double score_thresh = 0.0;
   double min_size = 1e-3;
   double smooth_l1_beta = 1.0 / 9;  // torchvision's; detectron2 uses 0 (L1)
+  // detectron2's: loss_rpn_cls x loss_weight, loss_rpn_loc x loss_weight x bbox_reg_loss_weight.
+  double loss_weight = 1.0, bbox_reg_loss_weight = 1.0;
 };
 
 struct RegionProposalNetworkImpl : torch::nn::Module {
@@ -96,6 +98,7 @@ struct RoIHeadsOptions {
   // RoIAlign with the half-pixel shift (detectron2's ROIAlignV2) instead of torchvision's.
   bool box_pool_aligned = false, mask_pool_aligned = false;
   double smooth_l1_beta = 1.0 / 9;
+  double bbox_reg_loss_weight = 1.0;  // loss_box_reg's weight
   double fg_iou_thresh = 0.5, bg_iou_thresh = 0.5;
   int64_t batch_size_per_image = 512;
   double positive_fraction = 0.25;

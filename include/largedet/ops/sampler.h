@@ -1,7 +1,8 @@
 // BalancedPositiveNegativeSampler: picks at most batch_size_per_image examples per image, at most
 // positive_fraction of them positive, uniformly at random (torchvision's det_utils sampler).
 // The draws come from the sampler's own seeded CPU generator, so runs repeat exactly and the same
-// examples are picked whether the labels live on the CPU or on a GPU.
+// examples are picked whether the labels live on the CPU or on a GPU; nothing is read back from
+// the device (random keys and top-k, docs/modeling.md "Host synchronisations").
 #pragma once
 
 #include <ATen/ATen.h>
