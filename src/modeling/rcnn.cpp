@@ -9,6 +9,7 @@
 #include "largedet/core/error.h"
 #include "largedet/modeling/roi_head_layers.h"
 #include "largedet/ops/boxes.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/nms.h"
 #include "largedet/ops/sampler.h"
 
@@ -128,21 +129,24 @@ std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forwar
   auto levels = torch::cat(level_ids, 0).reshape({1, -1}).expand_as(scores_all).gather(1, idx);
   auto top_scores = torch::sigmoid(scores_all.gather(1, idx));
   auto top_boxes = proposals.gather(1, idx.unsqueeze(-1).expand({-1, -1, 4}));
+  // torchvision removes small boxes, then low scores: one mask per image, and one read for all.
+  std::vector<torch::Tensor> clipped, kept;
+  for (int64_t i = 0; i < num_images; ++i) {
+    clipped.push_back(
+        ops::clip_boxes_to_image(top_boxes[i], image_sizes[i].first, image_sizes[i].second));
+    kept.push_back(ops::box_size_at_least(clipped.back(), options.min_size)
+                       .logical_and_(top_scores[i] >= options.score_thresh));
+  }
+  kept = ops::nonzero_each(kept, "RPN proposals kept per image");
   std::vector<torch::Tensor> result;
   for (int64_t i = 0; i < num_images; ++i) {
-    auto boxes =
-        ops::clip_boxes_to_image(top_boxes[i], image_sizes[i].first, image_sizes[i].second);
-    auto scores = top_scores[i];
-    auto lvl = levels[i];
-    auto keep = ops::remove_small_boxes(boxes, options.min_size);
-    boxes = boxes.index_select(0, keep), scores = scores.index_select(0, keep),
-    lvl = lvl.index_select(0, keep);
-    keep = torch::nonzero(scores >= options.score_thresh).view(-1);
-    boxes = boxes.index_select(0, keep), scores = scores.index_select(0, keep),
-    lvl = lvl.index_select(0, keep);
-    keep = ops::batched_nms(boxes, scores, lvl, options.nms_thresh);
-    keep = keep.narrow(0, 0, std::min(post_n, keep.numel()));
-    result.push_back(boxes.index_select(0, keep));
+    const auto& keep = kept[static_cast<size_t>(i)];
+    auto boxes = clipped[static_cast<size_t>(i)].index_select(0, keep);
+    auto scores = top_scores[i].index_select(0, keep);
+    auto lvl = levels[i].index_select(0, keep);
+    auto survivors = ops::batched_nms(boxes, scores, lvl, options.nms_thresh);
+    survivors = survivors.narrow(0, 0, std::min(post_n, survivors.numel()));
+    result.push_back(boxes.index_select(0, survivors));
   }
 
   LossMap losses;
@@ -271,8 +275,11 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
       matched_idxs.push_back(matched);
     }
     auto [pos, neg] = sampler(labels);
+    std::vector<torch::Tensor> sampled;
+    for (size_t i = 0; i < proposals.size(); ++i) sampled.push_back(pos[i].logical_or(neg[i]));
+    sampled = ops::nonzero_each(sampled, "sampled RoIs per image");
     for (size_t i = 0; i < proposals.size(); ++i) {
-      auto keep = torch::nonzero(pos[i].logical_or(neg[i])).view(-1);
+      const auto& keep = sampled[i];
       proposals[i] = proposals[i].index_select(0, keep);
       labels[i] = labels[i].index_select(0, keep);
       matched_idxs[i] = matched_idxs[i].index_select(0, keep);
@@ -308,9 +315,11 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
                              static_cast<double>(all_labels.numel()) * options.bbox_reg_loss_weight;
     if (options.mask_on) {
       // maskrcnn_loss: positives only; targets are the GT bitmaps RoIAligned at each proposal.
-      std::vector<torch::Tensor> mask_boxes, mask_targets, mask_labels;
+      std::vector<torch::Tensor> mask_boxes, mask_targets, mask_labels, positives;
+      for (const auto& l : labels) positives.push_back(l > 0);
+      positives = ops::nonzero_each(positives, "positive RoIs per image");
       for (size_t i = 0; i < proposals.size(); ++i) {
-        auto p = torch::nonzero(labels[i] > 0).view(-1);
+        const auto& p = positives[i];
         auto boxes = proposals[i].index_select(0, p);
         auto idx = matched_idxs[i].index_select(0, p);
         mask_boxes.push_back(boxes);
@@ -390,10 +399,11 @@ std::vector<Detections> RoIHeadsImpl::postprocess(const torch::Tensor& class_log
     boxes = boxes.narrow(1, 1, num_classes - 1).reshape({-1, 4});
     scores = scores.narrow(1, 1, num_classes - 1).reshape({-1});
     labels = labels.narrow(1, 1, num_classes - 1).reshape({-1});
-    auto inds = torch::nonzero(scores > options.score_thresh).view(-1);
-    boxes = boxes.index_select(0, inds), scores = scores.index_select(0, inds),
-    labels = labels.index_select(0, inds);
-    auto keep = ops::remove_small_boxes(boxes, 1e-2);
+    // torchvision drops low scores, then small boxes: one mask, one nonzero, the same boxes.
+    auto keep =
+        torch::nonzero(
+            (scores > options.score_thresh).logical_and_(ops::box_size_at_least(boxes, 1e-2)))
+            .view(-1);
     boxes = boxes.index_select(0, keep), scores = scores.index_select(0, keep),
     labels = labels.index_select(0, keep);
     out.push_back(

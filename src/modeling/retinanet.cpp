@@ -15,17 +15,17 @@
 
 namespace largedet::modeling {
 
-torch::Tensor sigmoid_focal_loss_sum(const torch::Tensor& inputs, const torch::Tensor& targets,
-                                     double alpha, double gamma) {
+torch::Tensor sigmoid_focal_loss(const torch::Tensor& inputs, const torch::Tensor& targets,
+                                 double alpha, double gamma) {
   auto p = torch::sigmoid(inputs);
   auto ce = torch::binary_cross_entropy_with_logits(inputs, targets, {}, {}, at::Reduction::None);
   auto p_t = p * targets + (1 - p) * (1 - targets);
   auto loss = ce * (1 - p_t).pow(gamma);
   if (alpha >= 0) loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss;
-  return loss.sum();
+  return loss;
 }
 
-torch::Tensor giou_loss_sum(const torch::Tensor& b, const torch::Tensor& g) {
+torch::Tensor giou_loss(const torch::Tensor& b, const torch::Tensor& g) {
   const double eps = 1e-7;
   auto x1 = b.select(1, 0), y1 = b.select(1, 1), x2 = b.select(1, 2), y2 = b.select(1, 3);
   auto x1g = g.select(1, 0), y1g = g.select(1, 1), x2g = g.select(1, 2), y2g = g.select(1, 3);
@@ -37,7 +37,7 @@ torch::Tensor giou_loss_sum(const torch::Tensor& b, const torch::Tensor& g) {
   auto iou = inter / (uni + eps);
   auto area_c =
       (torch::max(x2, x2g) - torch::min(x1, x1g)) * (torch::max(y2, y2g) - torch::min(y1, y1g));
-  return (1 - (iou - (area_c - uni) / (area_c + eps))).sum();
+  return 1 - (iou - (area_c - uni) / (area_c + eps));
 }
 
 namespace {
@@ -141,36 +141,39 @@ LossMap RetinaNetImpl::losses(const ImageList& images, const std::vector<Target>
     auto matched = t.boxes.numel() == 0
                        ? torch::full({anchors.size(0)}, -1, anchors.options().dtype(torch::kLong))
                        : matcher(ops::box_iou(t.boxes, anchors));
+    // Dense over the anchors, masked: no anchor count is read back to the host.
     auto fg = matched >= 0;
-    auto fg_idx = torch::nonzero(fg).view(-1);
-    double num_fg = std::max<double>(1.0, static_cast<double>(fg_idx.numel()));
+    auto num_fg = fg.sum().clamp_min(1);
+    const bool has_boxes = t.boxes.numel() > 0;  // a size, known on the host
+    auto gt_index = matched.clamp_min(0);
     // Classification: one-hot targets on foreground anchors, ignoring the in-between ones.
     auto cls_target = torch::zeros_like(logits[i]);
-    if (fg_idx.numel() > 0) {
-      auto labels = t.labels.index_select(0, matched.index_select(0, fg_idx));
-      cls_target.index_put_({fg_idx, labels}, 1.0);
+    if (has_boxes) {
+      cls_target.scatter_(1, t.labels.index_select(0, gt_index).unsqueeze(1),
+                          fg.unsqueeze(1).to(cls_target.scalar_type()));
     }
-    auto valid = torch::nonzero(matched != ops::Matcher::kBetweenThresholds).view(-1);
-    cls_losses.push_back(sigmoid_focal_loss_sum(logits[i].index_select(0, valid),
-                                                cls_target.index_select(0, valid),
-                                                options.focal_alpha, options.focal_gamma) /
-                         num_fg);
+    auto valid = (matched != ops::Matcher::kBetweenThresholds).unsqueeze(1);
+    auto focal =
+        sigmoid_focal_loss(logits[i], cls_target, options.focal_alpha, options.focal_gamma);
+    cls_losses.push_back(torch::where(valid, focal, torch::zeros_like(focal)).sum() / num_fg);
     // Box regression on foreground anchors.
-    auto a = anchors.index_select(0, fg_idx);
-    auto reg = deltas[i].index_select(0, fg_idx);
     torch::Tensor loss;
-    if (fg_idx.numel() == 0) {
-      loss = reg.sum();
+    if (!has_boxes) {
+      loss = deltas[i].sum() * 0;
     } else {
-      auto gt = t.boxes.index_select(0, matched.index_select(0, fg_idx));
+      auto gt = t.boxes.index_select(0, gt_index);
+      torch::Tensor per_anchor;
       if (options.box_loss == "giou") {
-        loss = giou_loss_sum(box_coder.decode(reg, a), gt);
+        per_anchor = giou_loss(box_coder.decode(deltas[i], anchors), gt);
       } else {
-        auto target = box_coder.encode(gt, a);
-        loss = options.box_loss == "l1"
-                   ? torch::l1_loss(reg, target, at::Reduction::Sum)
-                   : torch::smooth_l1_loss(reg, target, at::Reduction::Sum, options.smooth_l1_beta);
+        auto target = box_coder.encode(gt, anchors);
+        per_anchor = (options.box_loss == "l1"
+                          ? torch::l1_loss(deltas[i], target, at::Reduction::None)
+                          : torch::smooth_l1_loss(deltas[i], target, at::Reduction::None,
+                                                  options.smooth_l1_beta))
+                         .sum(1);
       }
+      loss = torch::where(fg, per_anchor, torch::zeros_like(per_anchor)).sum();
     }
     box_losses.push_back(loss / num_fg);
   }

@@ -56,11 +56,15 @@ at::Tensor clip_boxes_to_image(const at::Tensor& boxes_in, int64_t height, int64
   return at::stack({x.select(1, 0), y.select(1, 0), x.select(1, 1), y.select(1, 1)}, 1);
 }
 
-at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size) {
-  check_boxes(boxes, "remove_small_boxes");
+at::Tensor box_size_at_least(const at::Tensor& boxes, double min_size) {
+  check_boxes(boxes, "box_size_at_least");
   auto ws = boxes.select(1, 2) - boxes.select(1, 0);
   auto hs = boxes.select(1, 3) - boxes.select(1, 1);
-  return at::nonzero((ws >= min_size).logical_and_(hs >= min_size)).view(-1);
+  return (ws >= min_size).logical_and_(hs >= min_size);
+}
+
+at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size) {
+  return at::nonzero(box_size_at_least(boxes, min_size)).view(-1);
 }
 
 at::Tensor box_convert(const at::Tensor& boxes, BoxFormat in, BoxFormat out) {

@@ -4,6 +4,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/ops/boxes.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/roi_align.h"
 
 namespace largedet::ops {
@@ -71,17 +72,25 @@ at::Tensor MultiScaleRoIAlign::operator()(
                  " do not form consecutive power-of-two levels");
   auto levels =
       map_rois_to_levels(rois.narrow(1, 1, 4), k_min, k_max, canonical_scale_, canonical_level_);
-  std::vector<at::Tensor> indices, outputs;
-  for (size_t l = 0; l < features.size(); ++l) {
-    auto idx = at::nonzero(levels == static_cast<int64_t>(l)).view(-1);
-    options.spatial_scale = scales[l];
-    outputs.push_back(roi_align(features[l], rois.index_select(0, idx), options));
-    indices.push_back(idx);
+  // The RoIs sorted by level, and one read of the per-level counts to slice them: a single host
+  // synchronisation instead of a nonzero per level.
+  const auto num_levels = static_cast<int64_t>(features.size());
+  const auto counts = read_to_host(
+      at::zeros({num_levels}, levels.options()).scatter_add_(0, levels, at::ones_like(levels)),
+      "RoIs per FPN level");
+  const auto order =
+      std::get<1>(at::sort(levels, /*stable=*/true, /*dim=*/0, /*descending=*/false));
+  const auto count = counts.accessor<int64_t, 1>();
+  std::vector<at::Tensor> outputs;
+  for (int64_t l = 0, start = 0; l < num_levels; start += count[l], ++l) {
+    options.spatial_scale = scales[static_cast<size_t>(l)];
+    outputs.push_back(roi_align(features[static_cast<size_t>(l)],
+                                rois.index_select(0, order.narrow(0, start, count[l])), options));
   }
   // Every RoI belongs to exactly one level, so one scatter fills the whole result.
   auto result = at::empty({rois.size(0), features[0].size(1), output_size_, output_size_},
                           features[0].options());
-  return result.index_copy_(0, at::cat(indices), at::cat(outputs));
+  return result.index_copy_(0, order, at::cat(outputs));
 }
 
 }  // namespace largedet::ops

@@ -25,11 +25,11 @@ TEST(RetinaNetLosses, FocalAndGIoU) {
     double at = t ? 0.25 : 0.75;
     expected += at * std::pow(1 - pt, 2) * -std::log(pt);
   }
-  EXPECT_NEAR(sigmoid_focal_loss_sum(logits, targets, 0.25, 2).item<double>(), expected, 1e-6);
+  EXPECT_NEAR(sigmoid_focal_loss(logits, targets, 0.25, 2).sum().item<double>(), expected, 1e-6);
   auto b = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {0.f, 0.f, 10.f, 10.f}});
   auto g = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {20.f, 0.f, 30.f, 10.f}});
   // identical: 0; disjoint: 1 - (0 - (300 - 200) / 300)
-  EXPECT_NEAR(giou_loss_sum(b, g).item<double>(), 1 + 100.0 / 300, 1e-5);
+  EXPECT_NEAR(giou_loss(b, g).sum().item<double>(), 1 + 100.0 / 300, 1e-5);
 }
 
 TEST(TorchvisionParity, RetinaNetEvalAndLosses) {

@@ -39,11 +39,11 @@ struct RetinaNetOptions {
   TransformOptions transform;
 };
 
-// torchvision's sigmoid_focal_loss, summed.
-torch::Tensor sigmoid_focal_loss_sum(const torch::Tensor& logits, const torch::Tensor& targets,
-                                     double alpha, double gamma);
-// torchvision's generalized_box_iou_loss (eps 1e-7), summed.
-torch::Tensor giou_loss_sum(const torch::Tensor& boxes, const torch::Tensor& gt);
+// torchvision's sigmoid_focal_loss, per element (the losses mask and sum it).
+torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                                 double alpha, double gamma);
+// torchvision's generalized_box_iou_loss (eps 1e-7), per box pair.
+torch::Tensor giou_loss(const torch::Tensor& boxes, const torch::Tensor& gt);
 
 struct RetinaNetImpl : DetectorImpl {
   explicit RetinaNetImpl(RetinaNetOptions options);

@@ -32,6 +32,8 @@ at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
 // Clamps x to [0, width] and y to [0, height]; returns a new tensor in geometry_dtype.
 at::Tensor clip_boxes_to_image(const at::Tensor& boxes, int64_t height, int64_t width);
 
+// Whether each box's width and height are both >= min_size, [N] bool.
+at::Tensor box_size_at_least(const at::Tensor& boxes, double min_size);
 // Indices (int64, ascending) of the boxes whose width and height are both >= min_size.
 at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size);
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace largedet::ops {
 
@@ -23,6 +24,11 @@ at::Tensor read_to_host(const at::Tensor& t, const char* what);
 // One data-dependent size decided on the host (a kernel wrapper allocating its output after the
 // kernel ran), counted under a HostSyncProfiler.
 void note_host_sync(const char* what);
+
+// The indices of the true elements of each [N_i] bool mask, as nonzero(mask) each would give,
+// with one synchronisation for all of them (their counts read at once; nonzero_static then
+// needs none).
+std::vector<at::Tensor> nonzero_each(const std::vector<at::Tensor>& masks, const char* what);
 
 struct HostSyncCounts {
   int64_t ops = 0;    // ATen ops dispatched by the code itself (not the ones nested inside them)
