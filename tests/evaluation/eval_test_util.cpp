@@ -1,10 +1,13 @@
 #include "eval_test_util.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -224,6 +227,23 @@ std::string coco_vectors_dir() {
 uint32_t run_seed() {
   if (const char* pinned = std::getenv("LARGEDET_TEST_SEED")) return uint32_t(std::stoul(pinned));
   return uint32_t(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+CliRun run_cli(const std::string& arguments) {
+  CliRun run;
+  const std::string command = std::string("'") + LARGEDET_CLI + "' " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) run.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+bool cli_built() {
+  struct stat st;
+  return ::stat(LARGEDET_CLI, &st) == 0;
 }
 
 }  // namespace largedet::evaluation::testing

@@ -39,4 +39,13 @@ std::string coco_vectors_dir();
 // A seed that changes every run unless LARGEDET_TEST_SEED pins it.
 uint32_t run_seed();
 
+// `largedet ARGUMENTS` (stdout and stderr together) and its exit status; cli_built() says whether
+// the binary exists, for tests to skip without it.
+struct CliRun {
+  int status = 0;
+  std::string output;
+};
+CliRun run_cli(const std::string& arguments);
+bool cli_built();
+
 }  // namespace largedet::evaluation::testing

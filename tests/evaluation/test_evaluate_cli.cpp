@@ -1,9 +1,7 @@
 // `largedet evaluate` end to end on the checked-in COCO vectors: the printed summary, stats.json,
 // and a clear non-zero exit on malformed results. Skipped when the CLI has not been built.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "eval_test_util.h"
@@ -13,37 +11,15 @@
 namespace largedet::evaluation {
 namespace {
 
-struct CliRun {
-  int status = 0;
-  std::string output;
-};
-
-CliRun run_cli(const std::string& arguments) {
-  CliRun run;
-  const std::string command = std::string("'") + LARGEDET_CLI + "' " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) run.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-bool cli_built() {
-  struct stat st;
-  return ::stat(LARGEDET_CLI, &st) == 0;
-}
-
 TEST(EvaluateCli, CocoVectorsBothTypesWriteStatsJson) {
-  if (!cli_built()) GTEST_SKIP() << "largedet CLI not built (" << LARGEDET_CLI << ")";
+  if (!testing::cli_built()) GTEST_SKIP() << "largedet CLI not built (" << LARGEDET_CLI << ")";
   const std::string data = testing::coco_vectors_dir();
   const std::string dir = testing::make_temp_dir();
   const auto expected = nlohmann::json::parse(read_file(data + "/expected.json"));
   for (const char* type : {"bbox", "segm"}) {
-    const CliRun run = run_cli("evaluate --annotations '" + data + "/gt.json' --results '" + data +
-                               "/dets_" + type + ".json' --type " + type +
-                               " --threads 2 --output '" + dir + "/stats.json' --per-category");
+    const testing::CliRun run = testing::run_cli(
+        "evaluate --annotations '" + data + "/gt.json' --results '" + data + "/dets_" + type +
+        ".json' --type " + type + " --threads 2 --output '" + dir + "/stats.json' --per-category");
     ASSERT_EQ(run.status, 0) << run.output;
     for (const auto& line : expected[std::string(type) + "_summary"]) {
       EXPECT_NE(run.output.find(line.get<std::string>()), std::string::npos)
@@ -61,13 +37,14 @@ TEST(EvaluateCli, CocoVectorsBothTypesWriteStatsJson) {
 }
 
 TEST(EvaluateCli, MalformedResultsExitNonZeroNamingTheEntry) {
-  if (!cli_built()) GTEST_SKIP() << "largedet CLI not built (" << LARGEDET_CLI << ")";
+  if (!testing::cli_built()) GTEST_SKIP() << "largedet CLI not built (" << LARGEDET_CLI << ")";
   const std::string data = testing::coco_vectors_dir();
   const std::string dir = testing::make_temp_dir();
   testing::write_text(dir + "/bad.json",
                       R"([{"image_id": 1000, "category_id": 7, "score": 0.5, "bbox": [1, 2, 3, 4]},
                           {"image_id": 424242, "category_id": 7, "score": 0.5, "bbox": [1, 2, 3, 4]}])");
-  const CliRun run = run_cli("evaluate -a '" + data + "/gt.json' -r '" + dir + "/bad.json'");
+  const testing::CliRun run =
+      testing::run_cli("evaluate -a '" + data + "/gt.json' -r '" + dir + "/bad.json'");
   EXPECT_EQ(run.status, 1) << run.output;
   EXPECT_NE(run.output.find("results[1]"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("424242"), std::string::npos) << run.output;

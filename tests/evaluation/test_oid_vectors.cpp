@@ -5,10 +5,7 @@
 // Our expansion must give the official rows and our metrics the reference's numbers (1e-9), for
 // both protocols, from the files as they ship and from the official expanded files.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -151,23 +148,6 @@ TEST(OidVectors, DetectionsOutsideTheListOrGroundTruthAreLeftOutAndCounted) {
   EXPECT_NE(r.left_out().find("not in the class list"), std::string::npos);
 }
 
-struct CliRun {
-  int status = 0;
-  std::string output;
-};
-
-CliRun run_cli(const std::string& arguments) {
-  CliRun run;
-  const std::string command = std::string("'") + LARGEDET_CLI + "' " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) run.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
 json cli_stats(const json& stats) {
   json out = {{"mAP", stats["oid"]["mAP@0.5"]}, {"per_class_ap", json::object()}};
   for (const auto& [mid, entry] : stats["per_category"].items())
@@ -176,14 +156,14 @@ json cli_stats(const json& stats) {
 }
 
 TEST(OidVectors, EvaluateCliReproducesTheReference) {
-  if (::access(LARGEDET_CLI, X_OK) != 0) GTEST_SKIP() << "largedet CLI not built";
+  if (!testing::cli_built()) GTEST_SKIP() << "largedet CLI not built (" << LARGEDET_CLI << ")";
   const std::string dir = testing::make_temp_dir();
   for (const char* protocol : {"challenge", "v2"}) {
-    const CliRun run = run_cli("evaluate --type oid --protocol " + std::string(protocol) + " -a '" +
-                               data("gt-bbox.csv") + "' --labels '" + data("gt-imagelabels.csv") +
-                               "' --hierarchy '" + data("hierarchy.json") + "' --classes '" +
-                               data("class-descriptions.csv") + "' -r '" +
-                               data("detections-distinct.csv") + "' -o '" + dir + "/stats.json'");
+    const testing::CliRun run = testing::run_cli(
+        "evaluate --type oid --protocol " + std::string(protocol) + " -a '" + data("gt-bbox.csv") +
+        "' --labels '" + data("gt-imagelabels.csv") + "' --hierarchy '" + data("hierarchy.json") +
+        "' --classes '" + data("class-descriptions.csv") + "' -r '" +
+        data("detections-distinct.csv") + "' -o '" + dir + "/stats.json'");
     ASSERT_EQ(run.status, 0) << run.output;
     EXPECT_NE(run.output.find("rows expanded along the hierarchy"), std::string::npos)
         << run.output;
