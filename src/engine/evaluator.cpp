@@ -126,7 +126,7 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
   log::debug() << "scoring oid on " << scoring_threads(options) << " thread(s)";
   const auto result =
       evaluation::evaluate_openimages(test.oid.boxes, test.oid.image_labels, detections, params);
-  if (!result.left_out().empty()) log::info() << result.left_out();
+  if (const auto left_out = result.left_out(); !left_out.empty()) log::info() << left_out;
   if (options.print) {
     // The summary's first line is the mAP; the per-class APs follow it.
     const std::string summary = result.summary();

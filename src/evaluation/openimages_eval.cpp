@@ -175,22 +175,20 @@ OidEvalResult evaluate_openimages(const std::vector<OidBox>& groundtruth,
     return it->second;
   };
 
-  std::vector<std::optional<size_t>> box_class(groundtruth.size()),
-      label_class(image_labels.size());
-  for (size_t k = 0; k < groundtruth.size(); ++k) {
-    box_class[k] = ground_truth_class(groundtruth[k].label);
-    if (box_class[k])
-      add_image(groundtruth[k].image_id);
-    else
-      ++result.boxes_of_other_classes;
-  }
-  for (size_t k = 0; k < image_labels.size(); ++k) {
-    label_class[k] = ground_truth_class(image_labels[k].label);
-    if (label_class[k])
-      add_image(image_labels[k].image_id);
-    else
-      ++result.labels_of_other_classes;
-  }
+  // The class of each ground-truth row (none: not in the class list, counted), and its image.
+  auto classify = [&](const auto& rows, size_t& left_out) {
+    std::vector<std::optional<size_t>> classes(rows.size());
+    for (size_t k = 0; k < rows.size(); ++k) {
+      classes[k] = ground_truth_class(rows[k].label);
+      if (classes[k])
+        add_image(rows[k].image_id);
+      else
+        ++left_out;
+    }
+    return classes;
+  };
+  const auto box_class = classify(groundtruth, result.boxes_of_other_classes);
+  const auto label_class = classify(image_labels, result.labels_of_other_classes);
   const size_t num_images = image_names.size();
 
   struct ImageBoxes {

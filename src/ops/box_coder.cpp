@@ -17,8 +17,7 @@ at::Tensor BoxCoder::encode(const at::Tensor& gt_boxes, const at::Tensor& propos
       proposals_in.sizes());
   // Same operation order as torchvision's encode_boxes, so the float results agree bit for bit;
   // in geometry_dtype whatever the inputs' dtypes (ground truth is never rounded to half).
-  const auto type =
-      geometry_dtype(at::promote_types(gt_boxes.scalar_type(), proposals_in.scalar_type()));
+  const auto type = geometry_dtype(gt_boxes, proposals_in);
   const auto proposals = proposals_in.to(type);
   auto ex_widths = proposals.select(1, 2) - proposals.select(1, 0);
   auto ex_heights = proposals.select(1, 3) - proposals.select(1, 1);
@@ -42,8 +41,7 @@ at::Tensor BoxCoder::decode(const at::Tensor& rel_codes_in, const at::Tensor& bo
                  "BoxCoder::decode: expected rel_codes [N, 4K] and boxes [N, 4], got ",
                  rel_codes_in.sizes(), " and ", boxes.sizes());
   // In geometry_dtype: half deltas decoded on half anchors would put the boxes on a 0.5-8 px grid.
-  const auto type =
-      geometry_dtype(at::promote_types(rel_codes_in.scalar_type(), boxes.scalar_type()));
+  const auto type = geometry_dtype(rel_codes_in, boxes);
   const auto rel_codes = rel_codes_in.to(type);
   auto b = boxes.to(type);
   auto widths = (b.select(1, 2) - b.select(1, 0)).unsqueeze(1);

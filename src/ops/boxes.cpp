@@ -16,6 +16,10 @@ at::ScalarType geometry_dtype(at::ScalarType features) {
   return features == at::kDouble ? at::kDouble : at::kFloat;
 }
 
+at::ScalarType geometry_dtype(const at::Tensor& a, const at::Tensor& b) {
+  return geometry_dtype(at::promote_types(a.scalar_type(), b.scalar_type()));
+}
+
 at::Tensor to_geometry_dtype(const at::Tensor& boxes) {
   return boxes.to(geometry_dtype(boxes.scalar_type()));
 }
@@ -29,9 +33,7 @@ at::Tensor box_area(const at::Tensor& boxes_in) {
 at::Tensor box_iou(const at::Tensor& boxes1_in, const at::Tensor& boxes2_in) {
   check_boxes(boxes1_in, "box_iou");
   check_boxes(boxes2_in, "box_iou");
-  // One dtype for both, at least float32: mixed inputs promote as ATen would.
-  const auto type =
-      geometry_dtype(at::promote_types(boxes1_in.scalar_type(), boxes2_in.scalar_type()));
+  const auto type = geometry_dtype(boxes1_in, boxes2_in);
   const auto boxes1 = boxes1_in.to(type), boxes2 = boxes2_in.to(type);
   auto area1 = box_area(boxes1);
   auto area2 = box_area(boxes2);

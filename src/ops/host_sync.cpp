@@ -40,12 +40,14 @@ bool is_syncing_op(const char* name) {
   return kSyncing.count(name) != 0;
 }
 
-void count_sync(const std::string& what) {
+// `prefix` + `what` names the sync; the name is built only while a profiler counts, so that the
+// helpers cost nothing in a normal step.
+void count_sync(const char* prefix, const char* what) {
   State& s = state();
   if (!s.active.load()) return;
   std::lock_guard<std::mutex> lock(s.mutex);
   ++s.counts.syncs;
-  ++s.counts.syncs_by_name[what];
+  ++s.counts.syncs_by_name[std::string(prefix) + what];
 }
 
 // Per thread: how deep in dispatched ops, and in syncing ops, the thread is (ops nested in
@@ -55,7 +57,7 @@ thread_local int sync_depth = 0;
 
 std::unique_ptr<at::ObserverContext> on_enter(const at::RecordFunction& fn) {
   if (op_depth++ == 0) state().ops.fetch_add(1);
-  if (is_syncing_op(fn.name()) && sync_depth++ == 0) count_sync(fn.name());
+  if (is_syncing_op(fn.name()) && sync_depth++ == 0) count_sync("", fn.name());
   return nullptr;
 }
 
@@ -67,11 +69,11 @@ void on_exit(const at::RecordFunction& fn, at::ObserverContext*) {
 }  // namespace
 
 at::Tensor read_to_host(const at::Tensor& t, const char* what) {
-  count_sync(std::string("largedet::") + what);
+  count_sync("largedet::", what);
   return t.to(at::kCPU);
 }
 
-void note_host_sync(const char* what) { count_sync(std::string("largedet::") + what); }
+void note_host_sync(const char* what) { count_sync("largedet::", what); }
 
 std::vector<at::Tensor> nonzero_each(const std::vector<at::Tensor>& masks, const char* what) {
   if (masks.empty()) return {};

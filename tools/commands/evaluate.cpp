@@ -75,7 +75,7 @@ void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
       params.classes.push_back(c.mid);
   }
   const OidEvalResult result = evaluate_openimages(gt.boxes, gt.image_labels, detections, params);
-  if (!result.left_out().empty()) largedet::log::info() << result.left_out();
+  if (const auto left_out = result.left_out(); !left_out.empty()) largedet::log::info() << left_out;
   largedet::log::info() << "OpenImages evaluation took " << seconds_since(start) << " s";
   std::cout << (args.per_category ? result.summary()
                                   : result.summary().substr(0, result.summary().find('\n') + 1));

@@ -16,6 +16,8 @@ enum class BoxFormat { kXYXY, kXYWH, kCXCYWH };
 // (a 256 x 256 area), and half or bfloat16 coordinates are 0.5-8 px apart above 512 px
 // (docs/modeling.md, "Precision"). float and double are kept, anything narrower becomes float.
 at::ScalarType geometry_dtype(at::ScalarType features);
+// The one dtype two box tensors are combined in: their promotion, at least float32.
+at::ScalarType geometry_dtype(const at::Tensor& a, const at::Tensor& b);
 // `boxes` in geometry_dtype (the same tensor when it is already).
 at::Tensor to_geometry_dtype(const at::Tensor& boxes);
 
