@@ -129,6 +129,11 @@ Context Context::from_env(const Environment& env, const ContextOptions& options)
   return ctx;
 }
 
+int Context::cuda_device() const {
+  const auto visible = static_cast<int>(torch::cuda::device_count());
+  return visible > 0 ? local_rank % visible : 0;
+}
+
 std::string Context::describe() const {
   std::ostringstream out;
   out << "rank " << rank << "/" << world_size << " (local " << local_rank << "/" << local_world_size

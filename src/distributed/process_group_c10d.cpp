@@ -304,10 +304,7 @@ std::shared_ptr<C10dProcessGroup> connect(const Context& ctx, c10::intrusive_ptr
 #endif
   } else if (ctx.backend == "nccl") {
 #ifdef LARGEDET_HAVE_NCCL
-    // local_rank modulo the visible GPUs, as the trainer picks its device (srun
-    // --gpus-per-task=1 shows each task one GPU whatever its local rank).
-    const int gpus = std::max<int>(1, c10::cuda::device_count());
-    const auto index = static_cast<c10::DeviceIndex>(ctx.local_rank % gpus);
+    const auto index = static_cast<c10::DeviceIndex>(ctx.cuda_device());
     c10::cuda::set_device(index);
     device = c10::Device(c10::kCUDA, index);
     auto options = c10d::ProcessGroupNCCL::Options::create();

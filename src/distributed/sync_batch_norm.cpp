@@ -44,6 +44,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
                             const std::shared_ptr<ProcessGroup>& group) {
     at::Tensor output = (input - per_channel(mean)) * per_channel(invstd);
     if (weight.numel() > 0) output = output * per_channel(weight) + per_channel(bias);
+    output = output.to(input.scalar_type());
     ctx->save_for_backward({input, weight, mean, invstd, count});
     ctx->saved_data["group"] = c10::IValue::make_capsule(c10::make_intrusive<GroupHolder>(group));
     return output;
@@ -69,11 +70,12 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     at::Tensor packed = at::cat({sum_dy, sum_dy_xhat});
     sum_over_ranks(packed, group);
     const int64_t channels = sum_dy.numel();
-    at::Tensor mean_dy = (packed.slice(0, 0, channels) / count).to(input.scalar_type());
-    at::Tensor mean_dy_xhat = (packed.slice(0, channels) / count).to(input.scalar_type());
+    at::Tensor mean_dy = (packed.slice(0, 0, channels) / count).to(mean.scalar_type());
+    at::Tensor mean_dy_xhat = (packed.slice(0, channels) / count).to(mean.scalar_type());
     at::Tensor scale = weight.numel() > 0 ? invstd * weight : invstd;
     at::Tensor grad_input =
-        (dy - per_channel(mean_dy) - xhat * per_channel(mean_dy_xhat)) * per_channel(scale);
+        ((dy - per_channel(mean_dy) - xhat * per_channel(mean_dy_xhat)) * per_channel(scale))
+            .to(input.scalar_type());
     return {grad_input,   grad_weight,  grad_bias,   at::Tensor(),
             at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -133,7 +135,12 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
   {
     torch::NoGradGuard no_grad;
     // Statistics in double: sums over a 1K-image batch, and var = E[x^2] - mean^2 cancels.
+    // Half and bf16 inputs are squared in float (|x| > 256 squares to inf in half), and their
+    // mean and invstd stay float, as ATen's batch-norm kernels keep them.
     at::Tensor x = input.detach();
+    const bool reduced = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
+    const at::ScalarType stat_dtype = reduced ? at::kFloat : x.scalar_type();
+    if (reduced) x = x.to(at::kFloat);
     at::Tensor n =
         at::full({1}, static_cast<double>(x.numel() / x.size(1)), x.options().dtype(at::kDouble));
     at::Tensor packed = at::cat({x.sum(kReduceDims, false, at::kDouble),
@@ -153,8 +160,8 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
           "use a larger batch or GroupNorm");
     at::Tensor mean64 = packed.slice(0, 0, c) / count;
     at::Tensor var64 = (packed.slice(0, c, 2 * c) / count - mean64.square()).clamp_min(0);
-    mean = mean64.to(x.scalar_type());
-    invstd = (var64 + options.eps()).rsqrt().to(x.scalar_type());
+    mean = mean64.to(stat_dtype);
+    invstd = (var64 + options.eps()).rsqrt().to(stat_dtype);
     if (is_training() && options.track_running_stats()) {
       num_batches_tracked.add_(1);
       double factor =

@@ -1,5 +1,7 @@
 #include "largedet/engine/loss_scaler.h"
 
+#include <ATen/ATen.h>
+
 #include <cstdio>
 #include <sstream>
 
@@ -13,6 +15,16 @@ LossScaler::LossScaler(bool enabled, LossScalerOptions options)
       options.init_scale > 0 && options.growth_factor > 1 && options.backoff_factor > 0 &&
           options.backoff_factor < 1 && options.growth_interval > 0,
       "loss scaler: SOLVER.AMP.INIT_SCALE must be > 0 and SOLVER.AMP.GROWTH_INTERVAL >= 1");
+}
+
+at::Tensor LossScaler::unscale_(const std::vector<at::Tensor>& grads) const {
+  const auto options =
+      grads.empty() ? at::TensorOptions(at::kFloat) : grads.front().options().dtype(at::kFloat);
+  at::Tensor found_inf = at::zeros({1}, options);
+  if (!enabled_ || grads.empty()) return found_inf;
+  at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf,
+                                                 at::full({1}, 1.0 / scale_, options));
+  return found_inf;
 }
 
 bool LossScaler::update(bool found_inf) {

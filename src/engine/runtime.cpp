@@ -3,6 +3,10 @@
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 
+#ifdef LARGEDET_WITH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
 #include "largedet/core/threads.h"
@@ -14,7 +18,9 @@ namespace largedet::engine {
 
 namespace {
 
-c10::Device configured_device(const Config& config, int local_rank) {
+// Bound as soon as it is known, whatever the backend: otherwise every rank's first CUDA call
+// (a pinned buffer, the model's copy) opens a context on GPU 0.
+c10::Device configured_device(const Config& config, const distributed::Context& context) {
   const auto name = config.get<std::string>("MODEL.DEVICE");
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda") {
@@ -22,8 +28,11 @@ c10::Device configured_device(const Config& config, int local_rank) {
       throw Error("MODEL.DEVICE is cuda but no CUDA device is available",
                   config.source("MODEL.DEVICE"), "set MODEL.DEVICE=cpu");
     }
-    const int count = static_cast<int>(torch::cuda::device_count());
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+    const auto index = static_cast<c10::DeviceIndex>(context.cuda_device());
+#ifdef LARGEDET_WITH_CUDA
+    c10::cuda::set_device(index);
+#endif
+    return c10::Device(c10::kCUDA, index);
   }
   throw Error("unknown MODEL.DEVICE \"" + name + "\"", config.source("MODEL.DEVICE"),
               "use cpu or cuda");
@@ -41,7 +50,7 @@ Runtime setup_runtime(const Config& config) {
   Runtime runtime;
   runtime.group = distributed::init(context);
   configure_threads(config.get<int>("NUM_THREADS"), runtime.group->context().local_world_size);
-  runtime.device = configured_device(config, runtime.group->context().local_rank);
+  runtime.device = configured_device(config, runtime.group->context());
   at::globalContext().setBenchmarkCuDNN(config.get<bool>("CUDNN_BENCHMARK"));
   return runtime;
 }

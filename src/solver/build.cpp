@@ -94,8 +94,7 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(const Config& config,
             .bias_correction(bias == "normalized" ? BiasCorrection::kNormalized
                              : bias == "global"   ? BiasCorrection::kGlobal
                                                   : BiasCorrection::kNone)
-            .trust_clip(config.get<double>("SOLVER.LAMB.TRUST_CLIP"))
-            .max_grad_norm(config.get<double>("SOLVER.MAX_GRAD_NORM"));
+            .trust_clip(config.get<double>("SOLVER.LAMB.TRUST_CLIP"));
     return std::make_unique<Lamb>(torch_groups(groups, base, lr), base);
   }
   // The schema's SOLVER.OPTIMIZER choices and the branches above must list the same names.

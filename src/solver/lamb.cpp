@@ -18,8 +18,7 @@ bool operator==(const LambOptions& a, const LambOptions& b) {
          a.decay_period() == b.decay_period() && a.decay_shape() == b.decay_shape() &&
          a.decay_second_moment() == b.decay_second_moment() &&
          a.bias_correction() == b.bias_correction() && a.trust_clip() == b.trust_clip() &&
-         a.max_grad_norm() == b.max_grad_norm() && a.trust_ratio() == b.trust_ratio() &&
-         a.fused() == b.fused();
+         a.trust_ratio() == b.trust_ratio() && a.fused() == b.fused();
 }
 
 void LambOptions::serialize(torch::serialize::OutputArchive& archive) const {
@@ -33,7 +32,6 @@ void LambOptions::serialize(torch::serialize::OutputArchive& archive) const {
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(decay_second_moment);
   archive.write("bias_correction", c10::IValue(static_cast<int64_t>(bias_correction())));
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(trust_clip);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(max_grad_norm);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(trust_ratio);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(fused);
 }
@@ -52,7 +50,6 @@ void LambOptions::serialize(torch::serialize::InputArchive& archive) {
   archive.read("bias_correction", value);
   bias_correction(static_cast<BiasCorrection>(value.toInt()));
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, trust_clip);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, max_grad_norm);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, trust_ratio);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, fused);
 }
@@ -106,7 +103,6 @@ void Lamb::check_options(const LambOptions& o) const {
   LARGEDET_CHECK(o.decay_period() >= 0, "LAMB: decay_period ", o.decay_period(),
                  " must be >= 0 (0 = plain LAMB)");
   LARGEDET_CHECK(o.trust_clip() >= 0, "LAMB: trust_clip must be >= 0 (0 = none)");
-  LARGEDET_CHECK(o.max_grad_norm() >= 0, "LAMB: max_grad_norm must be >= 0 (0 = none)");
 }
 
 torch::Tensor Lamb::step(LossClosure closure) {
@@ -116,24 +112,8 @@ torch::Tensor Lamb::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  // Global gradient norm over every parameter, computed once when any group clips.
-  double total_norm = -1;
-  auto grad_scale = [&](const LambOptions& options) {
-    if (options.max_grad_norm() <= 0) return 1.0;
-    if (total_norm < 0) {
-      double sum = 0;
-      for (const auto& group : param_groups_)
-        for (const auto& p : group.params())
-          if (p.grad().defined()) sum += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
-      total_norm = std::sqrt(sum);
-    }
-    double coefficient = options.max_grad_norm() / (total_norm + 1e-6);
-    return coefficient < 1.0 ? coefficient : 1.0;
-  };
-
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const LambOptions&>(group.options());
-    const double scale = grad_scale(options);
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       const auto& grad = p.grad();
@@ -170,7 +150,6 @@ torch::Tensor Lamb::step(LossClosure closure) {
                                  1 / c2,
                                  options.eps(),
                                  options.weight_decay(),
-                                 scale,
                                  options.lr(),
                                  options.trust_clip(),
                                  options.trust_ratio()};

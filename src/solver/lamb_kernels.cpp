@@ -93,14 +93,10 @@ void fused_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Te
   const float* gp = g.data_ptr<float>();
   float* mp = m.data_ptr<float>();
   float* vp = v.data_ptr<float>();
-  const Constants k{static_cast<float>(c.first_decay),
-                    static_cast<float>(c.first_gain * c.grad_scale),
-                    static_cast<float>(c.second_decay),
-                    static_cast<float>(c.second_gain * c.grad_scale * c.grad_scale),
-                    static_cast<float>(c.first_scale),
-                    static_cast<float>(c.second_scale),
-                    static_cast<float>(c.eps),
-                    static_cast<float>(c.weight_decay)};
+  const Constants k{static_cast<float>(c.first_decay),  static_cast<float>(c.first_gain),
+                    static_cast<float>(c.second_decay), static_cast<float>(c.second_gain),
+                    static_cast<float>(c.first_scale),  static_cast<float>(c.second_scale),
+                    static_cast<float>(c.eps),          static_cast<float>(c.weight_decay)};
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> w_sq(chunks), u_sq(chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
@@ -128,9 +124,8 @@ void fused_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Te
 
 void aten_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v,
                       const LambCoefficients& c) {
-  at::Tensor grad = c.grad_scale == 1.0 ? g : g * c.grad_scale;
-  m.mul_(c.first_decay).add_(grad, c.first_gain);
-  v.mul_(c.second_decay).addcmul_(grad, grad, c.second_gain);
+  m.mul_(c.first_decay).add_(g, c.first_gain);
+  v.mul_(c.second_decay).addcmul_(g, g, c.second_gain);
   at::Tensor u = (m * c.first_scale) / ((v * c.second_scale).sqrt_().add_(c.eps));
   if (c.weight_decay != 0) u.add_(w, c.weight_decay);
   if (!c.trust_ratio) {

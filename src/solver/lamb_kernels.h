@@ -6,13 +6,13 @@
 namespace largedet::solver::detail {
 
 // Coefficients of one update of one tensor:
-//   m = first_decay m + first_gain g',  v = second_decay v + second_gain g'^2,  g' = grad_scale g
+//   m = first_decay m + first_gain g',  v = second_decay v + second_gain g'^2,  g' = g
 //   u = (m * first_scale) / (sqrt(v * second_scale) + eps) + weight_decay w
 //   w -= lr * r * u, r = ||w|| / ||u|| (1 if either is 0, min(r, trust_clip) if trust_clip > 0)
 struct LambCoefficients {
   double first_decay, first_gain, second_decay, second_gain;
   double first_scale, second_scale;  // 1 / bias normaliser
-  double eps, weight_decay, grad_scale, lr, trust_clip;
+  double eps, weight_decay, lr, trust_clip;
   bool trust_ratio;
 };
 

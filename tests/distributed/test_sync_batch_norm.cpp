@@ -111,6 +111,36 @@ TEST(SyncBatchNorm, WithoutAffineOrRunningStats) {
   EXPECT_EQ(sync->named_parameters().size(), 0u);
 }
 
+// Values of |x| > 256 square to inf in half: the statistics must be taken in float or wider,
+// and the result must be BatchNorm2d's on the same values in float, returned in the input dtype.
+TEST(SyncBatchNorm, HalfAndBf16InputsAccumulateInFloat) {
+  for (auto dtype : {torch::kHalf, torch::kBFloat16}) {
+    torch::manual_seed(11);
+    auto values = (torch::randn({4, kChannels, 5, 5}) * 300 + 700).to(dtype);  // up to ~2000
+    torch::nn::BatchNorm2d reference(kChannels);
+    dist::SyncBatchNorm2d sync(kChannels);
+    auto x_ref = values.to(torch::kFloat).set_requires_grad(true);
+    auto x = values.clone().set_requires_grad(true);
+    auto g = torch::randn(values.sizes());
+    auto y_ref = reference(x_ref);
+    auto y = sync(x);
+    ASSERT_EQ(y.scalar_type(), dtype);
+    ASSERT_TRUE(torch::isfinite(y).all().item<bool>()) << dtype;
+    const double tolerance = dtype == torch::kHalf ? 4e-3 : 3e-2;  // the output's rounding
+    EXPECT_LT((y.to(torch::kFloat) - y_ref).abs().max().item<double>(), tolerance) << dtype;
+    EXPECT_TRUE(torch::allclose(sync->running_mean, reference->running_mean, 1e-5)) << dtype;
+    EXPECT_TRUE(torch::allclose(sync->running_var, reference->running_var, 1e-4)) << dtype;
+    (y_ref * g).sum().backward();
+    (y.to(torch::kFloat) * g).sum().backward();
+    ASSERT_EQ(x.grad().scalar_type(), dtype);
+    ASSERT_TRUE(torch::isfinite(x.grad()).all().item<bool>()) << dtype;
+    const double scale = x_ref.grad().abs().max().item<double>();
+    EXPECT_LT((x.grad().to(torch::kFloat) - x_ref.grad()).abs().max().item<double>(),
+              8 * tolerance * scale)
+        << dtype;
+  }
+}
+
 TEST(SyncBatchNorm, StateDictNamesMatchBatchNorm2d) {
   torch::nn::BatchNorm2d reference(kChannels);
   dist::SyncBatchNorm2d sync(kChannels);

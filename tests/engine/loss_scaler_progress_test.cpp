@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 
 #include "largedet/core/error.h"
 #include "largedet/engine/loss_scaler.h"
@@ -54,6 +56,26 @@ TEST(LossScaler, DisabledAlwaysStepsAtScaleOne) {
   LossScaler scaler(false);
   EXPECT_EQ(scaler.scale(), 1.0);
   EXPECT_TRUE(scaler.update(true));
+}
+
+TEST(LossScaler, UnscalesInOnePassAndFlagsNonFiniteGradients) {
+  LossScalerOptions options;
+  options.init_scale = 8;
+  LossScaler scaler(true, options);
+  std::vector<torch::Tensor> grads = {torch::full({3}, 4.0), torch::full({2, 2}, -16.0)};
+  auto found_inf = scaler.unscale_(grads);
+  EXPECT_EQ(found_inf.item<float>(), 0.0f);
+  EXPECT_TRUE(grads[0].eq(0.5).all().item<bool>());
+  EXPECT_TRUE(grads[1].eq(-2.0).all().item<bool>());
+  for (double bad : {std::numeric_limits<double>::infinity(), std::nan("")}) {
+    std::vector<torch::Tensor> with_bad = {torch::ones({2}), torch::tensor({1.0f, float(bad)})};
+    EXPECT_EQ(scaler.unscale_(with_bad).item<float>(), 1.0f) << bad;
+  }
+  // bf16 and fp32 training scale nothing: the gradients are left as they are.
+  LossScaler disabled(false);
+  std::vector<torch::Tensor> untouched = {torch::full({2}, 4.0)};
+  EXPECT_EQ(disabled.unscale_(untouched).item<float>(), 0.0f);
+  EXPECT_TRUE(untouched[0].eq(4.0).all().item<bool>());
 }
 
 TEST(Progress, FormatsDurationsAndBars) {

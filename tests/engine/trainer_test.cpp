@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -185,6 +187,117 @@ TEST(Trainer, ResumedRunEndsBitIdentical) {
   // difference there would show in the weights.
   expect_same_tensors(dir.path() + "/straight/model_final.safetensors",
                       dir.path() + "/resumed/model_final.safetensors");
+}
+
+// A library user's hook, registered after the default ones, without any engine change.
+class RecordingHook : public largedet::engine::HookBase {
+ public:
+  void before_train(largedet::engine::Trainer& trainer) override {
+    events.push_back("before_train " + std::to_string(trainer.start_iteration()));
+  }
+  void before_step(largedet::engine::Trainer& trainer) override {
+    events.push_back("before_step " + std::to_string(trainer.iteration()));
+  }
+  void after_step(largedet::engine::Trainer& trainer) override {
+    const auto& step = trainer.last_step();
+    events.push_back("after_step " + std::to_string(trainer.iteration()) +
+                     (step.stepped ? " stepped" : " skipped"));
+    total_losses.push_back(step.losses.at("total_loss"));
+    if (trainer.iteration() == stop_after) trainer.request_stop();
+  }
+  void after_train(largedet::engine::Trainer& trainer) override {
+    events.push_back(std::string("after_train") + (trainer.stopping() ? " stopping" : ""));
+  }
+  int64_t stop_after = -1;
+  std::vector<std::string> events;
+  std::vector<double> total_losses;
+};
+
+TEST(Trainer, LibraryHooksSeeEveryStepAndCanStopTheRun) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  largedet::engine::Trainer trainer(tiny_config(recipe, {"SOLVER.MAX_ITER=6"}), options);
+  auto hook = std::make_shared<RecordingHook>();
+  hook->stop_after =
+      1;  // asked after iteration 1: agreed in iteration 2's step, which ends the run
+  trainer.register_hooks({hook});
+  const auto result = trainer.train();
+  const std::vector<std::string> expected = {
+      "before_train 0",       "before_step 0", "after_step 0 stepped", "before_step 1",
+      "after_step 1 stepped", "before_step 2", "after_step 2 stepped", "after_train stopping"};
+  EXPECT_EQ(hook->events, expected);
+  for (double loss : hook->total_losses) EXPECT_TRUE(std::isfinite(loss) && loss > 0) << loss;
+  EXPECT_TRUE(result.interrupted);
+  EXPECT_EQ(result.iteration, 3);
+  EXPECT_EQ(result.last_checkpoint, largedet::engine::checkpoint_path(options.output_dir, 3));
+  EXPECT_THROW(trainer.train(), largedet::Error);  // once per Trainer
+}
+
+// SGD's first step with momentum moves the weights by lr x gradient, so full_model clipping at
+// CLIP_VALUE makes the step's norm exactly lr x CLIP_VALUE; unclipped it is far larger. (No
+// warmup, so that the step is large enough for float32 weights to show it.)
+TEST(Trainer, GradientClippingBoundsEveryOptimizersStep) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  auto step_norm = [&](std::vector<std::string> overrides, double* lr) {
+    largedet::engine::TrainOptions options;
+    options.output_dir = dir.path() + "/run" + std::to_string(overrides.size());
+    for (const char* o : {"SOLVER.OPTIMIZER=sgd", "SOLVER.MAX_ITER=1", "SOLVER.WEIGHT_DECAY=0",
+                          "SOLVER.WEIGHT_DECAY_NORM=0", "SOLVER.MOMENTUM=0.9",
+                          "SOLVER.WARMUP_FACTOR=1.0", "SOLVER.BASE_LR=0.5"})
+      overrides.push_back(o);
+    largedet::engine::Trainer trainer(tiny_config(recipe, overrides), options);
+    std::vector<torch::Tensor> before;
+    for (const auto& p : trainer.model().parameters()) before.push_back(p.detach().clone());
+    trainer.train();
+    double squares = 0;
+    size_t i = 0;
+    for (const auto& p : trainer.model().parameters())
+      squares += (p.detach() - before[i++]).to(torch::kDouble).square().sum().item<double>();
+    *lr = trainer.last_step().lr;
+    return std::sqrt(squares);
+  };
+  double lr = 0;
+  const double clipped =
+      step_norm({"SOLVER.CLIP_GRADIENTS.ENABLED=true", "SOLVER.CLIP_GRADIENTS.CLIP_TYPE=full_model",
+                 "SOLVER.CLIP_GRADIENTS.CLIP_VALUE=0.1"},
+                &lr);
+  EXPECT_EQ(lr, 0.5);
+  EXPECT_NEAR(clipped, lr * 0.1, lr * 0.1 * 1e-3);
+  const double unclipped = step_norm({}, &lr);
+  EXPECT_GT(unclipped, 3 * lr * 0.1);
+}
+
+// Precise BN replaces the running statistics at the last iteration (no evaluation here) and
+// keeps the batch counters; its unit test (precise_bn_test.cpp) checks the values themselves.
+TEST(Trainer, PreciseBnHookRecomputesStatisticsAtTheEnd) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  auto final_stats = [&](const std::string& name, std::vector<std::string> overrides) {
+    largedet::engine::TrainOptions options;
+    options.output_dir = dir.path() + "/" + name;
+    overrides.push_back("SOLVER.MAX_ITER=2");
+    largedet::engine::train(tiny_config(recipe, overrides), options);
+    return largedet::safetensors::load(options.output_dir + "/model_final.safetensors").tensors;
+  };
+  const auto plain = final_stats("plain", {});
+  const auto precise =
+      final_stats("precise", {"TEST.PRECISE_BN.ENABLED=true", "TEST.PRECISE_BN.NUM_ITER=3"});
+  int differing = 0, counters = 0;
+  for (const auto& [name, tensor] : plain) {
+    if (name.find("running_var") != std::string::npos && !tensor.equal(precise.at(name)))
+      ++differing;
+    if (name.find("num_batches_tracked") != std::string::npos) {
+      EXPECT_TRUE(tensor.equal(precise.at(name))) << name;
+      ++counters;
+    }
+    if (name.find("running") == std::string::npos && name.find("num_batches") == std::string::npos)
+      EXPECT_TRUE(tensor.equal(precise.at(name))) << name << ": precise BN changed a weight";
+  }
+  EXPECT_GT(counters, 10);
+  EXPECT_EQ(differing, counters);
 }
 
 TEST(Trainer, NonFiniteLossesAreSkippedThenStopTheRun) {

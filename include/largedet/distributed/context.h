@@ -39,6 +39,9 @@ struct Context {
 
   bool is_distributed() const { return world_size > 1; }
   bool is_main() const { return rank == 0; }
+  // This rank's GPU: local_rank modulo the visible CUDA devices (srun --gpus-per-task=1 shows
+  // each task one GPU whatever its local rank); 0 when there are none.
+  int cuda_device() const;
 
   // Reads torchrun-style RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT first,
   // then OMPI_COMM_WORLD_{RANK,SIZE,LOCAL_RANK,LOCAL_SIZE}, then SLURM_{PROCID,NTASKS,LOCALID}

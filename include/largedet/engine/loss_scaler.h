@@ -5,8 +5,11 @@
 // state goes into checkpoints so that a resumed run continues with the same scale.
 #pragma once
 
+#include <ATen/Tensor.h>
+
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace largedet::engine {
 
@@ -23,6 +26,11 @@ class LossScaler {
   explicit LossScaler(bool enabled, LossScalerOptions options = {});
   bool enabled() const { return enabled_; }
   double scale() const { return enabled_ ? scale_ : 1.0; }
+  // Divides `grads` (defined, on one device) by scale() in place and returns a one-element float
+  // tensor on their device, 1 where any of them holds an Inf or NaN, else 0, without a host read:
+  // one fused pass (_amp_foreach_non_finite_check_and_unscale_), whatever the number of tensors.
+  // Disabled: the gradients are untouched and the flag is 0.
+  at::Tensor unscale_(const std::vector<at::Tensor>& grads) const;
   // Call once per optimizer step with whether any gradient overflowed on any rank. Returns whether
   // the optimizer should step, and adjusts the scale for the next step.
   bool update(bool found_inf);

@@ -1,15 +1,21 @@
-// The training loop behind `largedet train` (docs/architecture.md, engine layer). Iteration-based,
+// The training loop behind `largedet train` (docs/engine.md, "Trainer and hooks"). Iteration-based,
 // as detectron2: SOLVER.MAX_ITER optimizer steps of SOLVER.IMS_PER_BATCH images in total over all
 // ranks, each rank taking IMS_PER_BATCH / world_size of them in micro-batches of
 // SOLVER.IMS_PER_DEVICE (gradient accumulation when there is more than one).
 //
-//   each iteration:  LR from the schedule (scaling rule, warmup, decay)
-//                    micro-batches: forward, losses summed, backward (GradientSync overlaps the
-//                                   allreduce with the last micro-batch's backward)
-//                    agree over ranks: were all losses finite? was a stop signal received?
-//                    optimizer step (skipped when a loss was NaN/Inf anywhere, or fp16 overflowed)
-//                    metrics every SOLVER.LOG_PERIOD, checkpoint every SOLVER.CHECKPOINT_PERIOD,
-//                    evaluation every TEST.EVAL_PERIOD (and at the end)
+//   train():  resume or start; hooks' before_train
+//             each iteration: hooks' before_step
+//                             run_step: micro-batches (forward, losses summed, backward; the
+//                                       allreduce overlaps the last backward), fp16 unscaling and
+//                                       overflow check (LossScaler), one host read of the losses,
+//                                       one agreement over ranks (a non-finite loss anywhere, an
+//                                       overflow, a stop request), gradient clipping, the step
+//                             hooks' after_step
+//             hooks' after_train
+//
+// Everything else is a hook (hooks.h): the LR schedule, metrics, checkpoints, precise BN,
+// evaluation, the non-finite guard and the stop signal. A library user adds behaviour with
+// register_hooks(), as with detectron2's HookBase, without editing the engine.
 //
 // Resuming: the checkpoint holds model, optimizer, schedule, loss scaler, iteration and RNG; the
 // loader skips the batches already consumed and the model's samplers are reseeded per step from
@@ -17,13 +23,33 @@
 // never stopped.
 #pragma once
 
+#include <c10/core/Device.h>
+
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "largedet/core/config.h"
+#include "largedet/data/batch.h"
+#include "largedet/data/records.h"
+#include "largedet/distributed/process_group.h"
+#include "largedet/modeling/detector.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace largedet::solver {
+class LRScheduler;
+}
 
 namespace largedet::engine {
+
+class Trainer;
+class LossScaler;
 
 struct TrainOptions {
   std::string output_dir;  // empty: OUTPUT_DIR from the config
@@ -40,9 +66,95 @@ struct TrainResult {
   std::map<std::string, double> evaluation;  // the last evaluation's scalars (rank 0)
 };
 
-// Runs the whole job on this process's rank (distributed set-up from the environment, as
-// `largedet launch`, torchrun, mpirun and srun provide it). Throws largedet::Error for bad
-// configuration, and when SOLVER.MAX_BAD_STEPS steps in a row had non-finite losses.
+// What the last run_step did, for the hooks' after_step.
+struct StepOutcome {
+  std::map<std::string, double> losses;  // this rank's means over micro-batches, and total_loss
+  std::set<std::string> non_finite;      // this rank's losses that were NaN or Inf
+  bool any_non_finite = false;           // a loss was not finite on some rank: no step taken
+  bool overflow = false;                 // fp16 gradients overflowed on some rank: no step taken
+  bool stepped = false;                  // the optimizer stepped
+  double data_time = 0;                  // seconds waiting for the loader
+  double lr = 0;                         // the first parameter group's learning rate
+};
+
+// How a rank's share of the global batch is split (SOLVER.IMS_PER_BATCH, IMS_PER_DEVICE).
+struct BatchPlan {
+  int64_t per_rank = 0;    // images per rank and iteration
+  int64_t per_device = 0;  // images per forward/backward
+  int64_t micro_batches = 0;
+};
+
+// detectron2's HookBase. Every rank runs every hook, in registration order; a hook that does a
+// collective must do it on every rank. iteration() is the iteration being run (0-based), so in
+// after_step `trainer.iteration() + 1` iterations are complete.
+class HookBase {
+ public:
+  virtual ~HookBase() = default;
+  virtual void before_train(Trainer&) {}
+  virtual void after_train(Trainer&) {}
+  virtual void before_step(Trainer&) {}
+  virtual void after_step(Trainer&) {}
+};
+
+class Trainer {
+ public:
+  // Sets up the distributed group, device, model, optimizer, schedule, data and the default
+  // hooks (default_hooks()). Throws largedet::Error for bad configuration.
+  explicit Trainer(const Config& config, const TrainOptions& options = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Appended after the hooks already registered.
+  void register_hooks(const std::vector<std::shared_ptr<HookBase>>& hooks);
+  // Runs from the start (or the checkpoint to resume) to SOLVER.MAX_ITER, or until a stop is
+  // agreed. Throws largedet::Error when a hook does (e.g. SOLVER.MAX_BAD_STEPS non-finite steps
+  // in a row). Call once.
+  TrainResult train();
+
+  // What hooks read.
+  const Config& config() const;  // the recipe as this run uses it (resolve_recipe)
+  const std::string& output_dir() const;
+  int rank() const;
+  int world_size() const;
+  distributed::ProcessGroup* group() const;
+  const c10::Device& device() const;
+  const BatchPlan& batch_plan() const;
+  int64_t iteration() const;
+  int64_t start_iteration() const;
+  int64_t max_iter() const;
+  const StepOutcome& last_step() const;
+  std::shared_ptr<const data::Dataset> dataset() const;
+  modeling::DetectorImpl& model();
+  torch::optim::Optimizer& optimizer();
+  solver::LRScheduler& scheduler();
+  TrainResult& result();  // hooks record evaluations and checkpoints here
+
+  // One micro-batch's losses as training computes them: on this rank's device, under the
+  // configured autocast, the model's samplers seeded with `seed`. No backward.
+  modeling::LossMap forward(const data::Batch& batch, uint64_t seed);
+  // This rank asks to stop; the next step's agreement stops every rank after that iteration.
+  void request_stop();
+  // All ranks agreed to stop after the current iteration (checkpointed, not evaluated).
+  bool stopping() const;
+  // Writes the checkpoint of iteration() + 1 on rank 0 (every rank calls it); returns its path.
+  std::string save_checkpoint();
+  // Rank 0 appends `scalars` to metrics.jsonl and TensorBoard (every rank calls it).
+  void write_metrics(int64_t iteration, const std::map<std::string, double>& scalars);
+
+ private:
+  struct State;
+  void resume_or_start();
+  void run_step();
+  std::unique_ptr<State> s_;
+};
+
+// The standard hooks for `config`, in order: LR schedule, stop signal, non-finite guard, periodic
+// writer, precise BN (TEST.PRECISE_BN.ENABLED), periodic checkpointer (with the final weights),
+// evaluation (TEST.EVAL_PERIOD > 0). The Trainer registers them itself.
+std::vector<std::shared_ptr<HookBase>> default_hooks(const Trainer& trainer);
+
+// Trainer(config, options).train(): what `largedet train` runs.
 TrainResult train(const Config& config, const TrainOptions& options = {});
 
 // The seed of the model's random choices for one micro-batch (see DetectorImpl::reseed).

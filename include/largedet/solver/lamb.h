@@ -34,9 +34,6 @@ struct LambOptions : public torch::optim::OptimizerCloneableOptions<LambOptions>
   TORCH_ARG(BiasCorrection, bias_correction) = BiasCorrection::kNormalized;
   // Upper bound of the trust ratio r; 0 = none.
   TORCH_ARG(double, trust_clip) = 0;
-  // Global gradient-norm clipping before the moment update (over every parameter of this
-  // optimizer, as torch::nn::utils::clip_grad_norm_); 0 = none.
-  TORCH_ARG(double, max_grad_norm) = 0;
   // false drops the layer-wise trust ratio (r = 1): Adam with the chosen moment decay, for
   // ablations.
   TORCH_ARG(bool, trust_ratio) = true;
