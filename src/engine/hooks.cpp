@@ -133,8 +133,8 @@ void NonFiniteGuardHook::after_step(Trainer& trainer) {
 }
 
 void PeriodicWriterHook::before_train(Trainer& trainer) {
-  progress_ =
-      std::make_unique<Progress>(trainer.start_iteration(), trainer.max_iter(), trainer.rank() == 0);
+  progress_ = std::make_unique<Progress>(trainer.start_iteration(), trainer.max_iter(),
+                                         trainer.rank() == 0);
 }
 
 void PeriodicWriterHook::before_step(Trainer&) { step_start_ = std::chrono::steady_clock::now(); }
@@ -214,9 +214,8 @@ void PreciseBNHook::after_step(Trainer& trainer) {
       },
       num_iter_);
   if (layers > 0 && trainer.rank() == 0)
-    log::info() << "precise BN: running statistics of " << layers << " layer(s) from "
-                << num_iter_ << " batch(es) of " << trainer.batch_plan().per_device
-                << " image(s) per rank";
+    log::info() << "precise BN: running statistics of " << layers << " layer(s) from " << num_iter_
+                << " batch(es) of " << trainer.batch_plan().per_device << " image(s) per rank";
 }
 
 void PeriodicCheckpointerHook::after_step(Trainer& trainer) {
@@ -249,8 +248,8 @@ std::vector<std::shared_ptr<HookBase>> default_hooks(const Trainer& trainer) {
   };
   const int64_t eval_period = config.get<int64_t>("TEST.EVAL_PERIOD");
   if (config.get<bool>("TEST.PRECISE_BN.ENABLED"))
-    hooks.push_back(
-        std::make_shared<PreciseBNHook>(eval_period, config.get<int64_t>("TEST.PRECISE_BN.NUM_ITER")));
+    hooks.push_back(std::make_shared<PreciseBNHook>(
+        eval_period, config.get<int64_t>("TEST.PRECISE_BN.NUM_ITER")));
   hooks.push_back(
       std::make_shared<PeriodicCheckpointerHook>(config.get<int64_t>("SOLVER.CHECKPOINT_PERIOD")));
   if (eval_period > 0) {

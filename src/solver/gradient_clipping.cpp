@@ -42,8 +42,8 @@ void clip_gradients(const std::vector<at::Tensor>& grads, const GradientClipping
     return;
   }
   const at::Tensor stacked = at::stack(norms);
-  const at::Tensor total = std::isinf(options.norm_type()) ? stacked.max()
-                                                           : stacked.norm(options.norm_type());
+  const at::Tensor total =
+      std::isinf(options.norm_type()) ? stacked.max() : stacked.norm(options.norm_type());
   at::_foreach_mul_(defined, (limit / (total + 1e-6)).clamp_max(1.0));
 }
 

@@ -61,8 +61,8 @@ TEST(PreciseBN, RunningStatisticsBecomeTheAverageOfTheBatchesSeen) {
       var2 += v2 / 3;
     }
   }
-  const int64_t layers =
-      largedet::engine::update_bn_stats(model, [&](int64_t i) { model.forward(batches[i]); }, 3);
+  const int64_t layers = largedet::engine::update_bn_stats(
+      model, [&](int64_t i) { model.forward(batches[i]); }, 3);
   EXPECT_EQ(layers, 2);
   EXPECT_TRUE(torch::allclose(model.bn1->running_mean.to(torch::kDouble), mean1, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(model.bn1->running_var.to(torch::kDouble), var1, 1e-5, 1e-6));
@@ -78,10 +78,14 @@ TEST(PreciseBN, RunningStatisticsBecomeTheAverageOfTheBatchesSeen) {
 TEST(PreciseBN, LeavesModelsWithoutBatchNormAloneAndRefusesNoBatches) {
   torch::nn::Sequential plain(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 1, 1)));
   int calls = 0;
-  EXPECT_EQ(largedet::engine::update_bn_stats(*plain, [&](int64_t) { ++calls; }, 2), 0);
+  EXPECT_EQ(largedet::engine::update_bn_stats(
+                *plain, [&](int64_t) { ++calls; }, 2),
+            0);
   EXPECT_EQ(calls, 0);
   TwoNorms model;
-  EXPECT_THROW(largedet::engine::update_bn_stats(model, [](int64_t) {}, 0), largedet::Error);
+  EXPECT_THROW(largedet::engine::update_bn_stats(
+                   model, [](int64_t) {}, 0),
+               largedet::Error);
   // A failing batch leaves the momentum restored.
   EXPECT_THROW(largedet::engine::update_bn_stats(
                    model, [](int64_t) { throw largedet::Error("loader failed", "test"); }, 2),

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "largedet/core/error.h"
@@ -17,6 +18,7 @@
 #include "largedet/engine/checkpointer.h"
 #include "largedet/engine/evaluator.h"
 #include "largedet/engine/trainer.h"
+#include "largedet/ops/host_sync.h"
 #include "train_fixture.h"
 
 namespace {
@@ -268,6 +270,49 @@ TEST(Trainer, GradientClippingBoundsEveryOptimizersStep) {
   EXPECT_NEAR(clipped, lr * 0.1, lr * 0.1 * 1e-3);
   const double unclipped = step_norm({}, &lr);
   EXPECT_GT(unclipped, 3 * lr * 0.1);
+}
+
+// Counts the host synchronisations of the first step (hooks included; none of the default ones
+// acts after it with these periods).
+class FirstStepSyncs : public largedet::engine::HookBase {
+ public:
+  void before_step(largedet::engine::Trainer& trainer) override {
+    if (trainer.iteration() == 0) profiler = std::make_unique<largedet::ops::HostSyncProfiler>();
+  }
+  void after_step(largedet::engine::Trainer& trainer) override {
+    if (trainer.iteration() != 0) return;
+    counts = profiler->counts();
+    profiler.reset();
+  }
+  std::unique_ptr<largedet::ops::HostSyncProfiler> profiler;
+  largedet::ops::HostSyncCounts counts;
+};
+
+// The trainer's own part of a step reads the host once (the losses and the overflow flag
+// together); clipping every gradient adds no read, whatever the number of tensors.
+TEST(Trainer, StepReadsTheHostOnceAndClippingAddsNoRead) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  auto first_step = [&](const std::string& name, std::vector<std::string> overrides) {
+    largedet::engine::TrainOptions options;
+    options.output_dir = dir.path() + "/" + name;
+    overrides.push_back("SOLVER.MAX_ITER=2");
+    overrides.push_back("SOLVER.LOG_PERIOD=5");
+    overrides.push_back("SOLVER.CHECKPOINT_PERIOD=5");
+    largedet::engine::Trainer trainer(tiny_config(recipe, overrides), options);
+    auto hook = std::make_shared<FirstStepSyncs>();
+    trainer.register_hooks({hook});
+    trainer.train();
+    return hook->counts;
+  };
+  const auto plain = first_step("plain", {});
+  const auto clipped = first_step("clipped", {"SOLVER.CLIP_GRADIENTS.ENABLED=true",
+                                              "SOLVER.CLIP_GRADIENTS.CLIP_TYPE=full_model"});
+  EXPECT_EQ(plain.syncs_by_name.at("largedet::trainer: losses and overflow flag"), 1);
+  EXPECT_EQ(clipped.syncs, plain.syncs);
+  std::ostringstream names;
+  for (const auto& [name, n] : plain.syncs_by_name) names << name << " " << n << "; ";
+  std::cout << "host syncs in the first step: " << plain.syncs << " (" << names.str() << ")\n";
 }
 
 // Precise BN replaces the running statistics at the last iteration (no evaluation here) and

@@ -22,7 +22,8 @@ using Values = std::vector<std::vector<double>>;
 
 double p_norm(const std::vector<double>& x, double p) {
   double out = 0;
-  for (double e : x) out = std::isinf(p) ? std::max(out, std::abs(e)) : out + std::pow(std::abs(e), p);
+  for (double e : x)
+    out = std::isinf(p) ? std::max(out, std::abs(e)) : out + std::pow(std::abs(e), p);
   return std::isinf(p) ? out : std::pow(out, 1 / p);
 }
 
@@ -62,11 +63,12 @@ TEST(GradientClipping, MatchesTheDoublePrecisionReference) {
       for (double limit : {0.05, 1.0, 1e3}) {  // some tensors clipped, all, none
         std::vector<torch::Tensor> grads = {torch::randn({7, 3}), torch::randn({5}) * 4,
                                             torch::randn({2, 2, 3}) * 0.01};
-        const Values expected =
-            reference(values_of(grads), GradientClippingOptions().type(type).clip_value(limit).norm_type(p));
+        const Values expected = reference(
+            values_of(grads), GradientClippingOptions().type(type).clip_value(limit).norm_type(p));
         clip_gradients(grads, GradientClippingOptions().type(type).clip_value(limit).norm_type(p));
         const Values got = values_of(grads);
-        SCOPED_TRACE(testing::Message() << "type " << int(type) << " p " << p << " limit " << limit);
+        SCOPED_TRACE(testing::Message()
+                     << "type " << int(type) << " p " << p << " limit " << limit);
         for (size_t k = 0; k < got.size(); ++k)
           for (size_t i = 0; i < got[k].size(); ++i)
             EXPECT_NEAR(got[k][i], expected[k][i], 1e-6 * (1 + std::abs(expected[k][i])));
@@ -78,8 +80,8 @@ TEST(GradientClipping, MatchesTheDoublePrecisionReference) {
 TEST(GradientClipping, FullModelBoundsTheJointNormAndKeepsDirections) {
   std::vector<torch::Tensor> grads = {torch::full({4}, 3.0), torch::full({4}, 4.0)};  // norm 10
   clip_gradients(grads, GradientClippingOptions().type(ClipType::kFullModel).clip_value(1.0));
-  const double joint = std::sqrt(grads[0].square().sum().item<double>() +
-                                 grads[1].square().sum().item<double>());
+  const double joint =
+      std::sqrt(grads[0].square().sum().item<double>() + grads[1].square().sum().item<double>());
   EXPECT_NEAR(joint, 1.0, 1e-6);
   EXPECT_NEAR(grads[1][0].item<double>() / grads[0][0].item<double>(), 4.0 / 3.0, 1e-6);
 }
@@ -95,9 +97,9 @@ TEST(GradientClipping, SkipsUndefinedGradientsAndRefusesBadBounds) {
 TEST(GradientClipping, BuiltFromDetectron2Keys) {
   auto config = largedet::Config::defaults();
   EXPECT_FALSE(largedet::solver::gradient_clipping_from_config(config).has_value());
-  config.apply_overrides({"SOLVER.CLIP_GRADIENTS.ENABLED=true",
-                          "SOLVER.CLIP_GRADIENTS.CLIP_TYPE=full_model",
-                          "SOLVER.CLIP_GRADIENTS.CLIP_VALUE=0.5", "SOLVER.CLIP_GRADIENTS.NORM_TYPE=1"});
+  config.apply_overrides(
+      {"SOLVER.CLIP_GRADIENTS.ENABLED=true", "SOLVER.CLIP_GRADIENTS.CLIP_TYPE=full_model",
+       "SOLVER.CLIP_GRADIENTS.CLIP_VALUE=0.5", "SOLVER.CLIP_GRADIENTS.NORM_TYPE=1"});
   const auto options = largedet::solver::gradient_clipping_from_config(config);
   ASSERT_TRUE(options.has_value());
   EXPECT_EQ(options->type(), ClipType::kFullModel);
