@@ -5,6 +5,8 @@
 #include <torch/custom_class.h>
 #include <torch/nn/init.h>
 
+#include <cmath>
+
 #include "largedet/core/error.h"
 
 namespace largedet::distributed {
@@ -33,6 +35,73 @@ void sum_over_ranks(at::Tensor& packed, const std::shared_ptr<ProcessGroup>& gro
 }
 
 at::Tensor per_channel(const at::Tensor& t) { return t.reshape({1, -1, 1, 1}); }
+
+// Every rank's `packed` as the rows of a [world, n] tensor on packed's device.
+at::Tensor gather_over_ranks(const at::Tensor& packed, const std::shared_ptr<ProcessGroup>& group) {
+  if (!group || group->size() == 1) return packed.unsqueeze(0);
+  at::Tensor staged = packed.to(group->device());
+  std::vector<at::Tensor> rows;
+  for (int r = 0; r < group->size(); ++r) rows.push_back(at::empty_like(staged));
+  group->allgather_async(rows, staged)->wait();
+  return at::stack(rows).to(packed.device());
+}
+
+// CUDA: ATen's native SyncBN kernels, the ones torch.nn.SyncBatchNorm runs: per-rank Welford
+// statistics in float whatever the input dtype, merged over ranks by count (one allgather of
+// [mean, invstd, count]), fused elementwise passes, and in backward one allreduce of
+// [sum(dy), sum(dy * (x - mean))]. An empty local batch takes part with a count of 0.
+struct NativeSyncBatchNormFunction : torch::autograd::Function<NativeSyncBatchNormFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
+                            const at::Tensor& bias, const at::Tensor& running_mean,
+                            const at::Tensor& running_var, double momentum, double eps,
+                            const std::shared_ptr<ProcessGroup>& group) {
+    const at::Tensor x = input.contiguous();
+    const int64_t c = x.size(1);
+    // Empty tensors stand for "none" (autograd wants defined inputs).
+    auto given = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
+    at::Tensor mean_local, invstd_local;
+    if (x.numel() > 0) {
+      std::tie(mean_local, invstd_local) = at::batch_norm_stats(x, eps);
+    } else {
+      // Variance 0 (invstd 1 / sqrt(eps)) at a count of 0: the merge weighs it by nothing.
+      mean_local = at::zeros({c}, x.options().dtype(at::kFloat));
+      invstd_local = at::full({c}, 1.0 / std::sqrt(eps), x.options().dtype(at::kFloat));
+    }
+    at::Tensor count_local =
+        at::full({1}, static_cast<double>(x.numel() / c), mean_local.options());
+    const at::Tensor all =
+        gather_over_ranks(at::cat({mean_local, invstd_local, count_local}), group);
+    const at::Tensor counts = all.select(1, 2 * c).contiguous();
+    auto [mean, invstd] = at::batch_norm_gather_stats_with_counts(
+        x, all.slice(1, 0, c).contiguous(), all.slice(1, c, 2 * c).contiguous(),
+        given(running_mean), given(running_var), momentum, eps, counts);
+    at::Tensor output = at::batch_norm_elemt(x, given(weight), given(bias), mean, invstd, eps);
+    ctx->save_for_backward({x, weight, mean, invstd, counts.to(at::kInt)});
+    ctx->saved_data["group"] = c10::IValue::make_capsule(c10::make_intrusive<GroupHolder>(group));
+    return output;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &mean = saved[2], &invstd = saved[3];
+    const at::Tensor weight = saved[1].numel() > 0 ? saved[1] : at::Tensor();
+    const at::Tensor& counts = saved[4];
+    auto group =
+        c10::static_intrusive_pointer_cast<GroupHolder>(ctx->saved_data["group"].toCapsule())
+            ->group;
+    const at::Tensor dy = grad_outputs[0].contiguous();
+    const bool affine = weight.defined();
+    auto [sum_dy, sum_dy_xmu, grad_weight, grad_bias] =
+        at::batch_norm_backward_reduce(dy, x, mean, invstd, weight, true, affine, affine);
+    const int64_t c = sum_dy.numel();
+    at::Tensor packed = at::cat({sum_dy, sum_dy_xmu});
+    sum_over_ranks(packed, group);
+    at::Tensor grad_input = at::batch_norm_backward_elemt(
+        dy, x, mean, invstd, weight, packed.slice(0, 0, c), packed.slice(0, c), counts);
+    return {grad_input,   grad_weight,  grad_bias,    at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
 
 // y = (x - mean) * invstd * weight + bias (weight and bias empty: none), with mean and invstd from
 // the global batch (computed outside, without gradient) and a backward that accounts for their
@@ -130,6 +199,19 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
                           at::globalContext().userEnabledCuDNN());
   }
   auto group = options.process_group() ? options.process_group() : sync_batch_norm_group();
+  if (input.is_cuda()) {
+    double factor = 0;  // no running statistics: unused
+    if (options.track_running_stats()) {
+      torch::NoGradGuard no_grad;
+      num_batches_tracked.add_(1);
+      factor = options.momentum() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
+    }
+    at::Tensor none = at::empty({0}, input.options());
+    return NativeSyncBatchNormFunction::apply(
+        input, options.affine() ? weight : none, options.affine() ? bias : none,
+        options.track_running_stats() ? running_mean : none,
+        options.track_running_stats() ? running_var : none, factor, options.eps(), group);
+  }
   at::Tensor mean, invstd;
   at::Tensor count;
   {

@@ -141,6 +141,45 @@ TEST(SyncBatchNorm, HalfAndBf16InputsAccumulateInFloat) {
   }
 }
 
+// CUDA runs ATen's native SyncBN kernels: in a world of one they must give BatchNorm2d's results
+// (float), and float statistics for half inputs.
+TEST(CudaSyncBatchNorm, NativeKernelsMatchBatchNorm2d) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto cuda = torch::Device(torch::kCUDA, 0);
+  for (auto dtype : {torch::kFloat, torch::kHalf}) {
+    torch::manual_seed(13);
+    auto values = (torch::randn({4, kChannels, 5, 5}) * 300 + 700).to(cuda);
+    torch::nn::BatchNorm2d reference(kChannels);
+    dist::SyncBatchNorm2d sync(kChannels);
+    reference->to(cuda);
+    sync->to(cuda);
+    auto x_ref = values.clone().set_requires_grad(true);
+    auto x = values.to(dtype).set_requires_grad(true);
+    auto g = torch::randn(values.sizes(), values.options());
+    for (int step = 0; step < 2; ++step) {
+      auto y_ref = reference(x_ref);
+      auto y = sync(x);
+      ASSERT_EQ(y.scalar_type(), dtype);
+      const double tolerance = dtype == torch::kHalf ? 4e-3 : 1e-5;
+      EXPECT_LT((y.to(torch::kFloat) - y_ref).abs().max().item<double>(), tolerance) << dtype;
+      EXPECT_TRUE(torch::allclose(sync->running_mean, reference->running_mean, 1e-5)) << dtype;
+      EXPECT_TRUE(torch::allclose(sync->running_var, reference->running_var, 1e-4)) << dtype;
+      (y_ref * g).sum().backward();
+      (y.to(torch::kFloat) * g).sum().backward();
+      const double scale = x_ref.grad().abs().max().item<double>();
+      EXPECT_LT((x.grad().to(torch::kFloat) - x_ref.grad()).abs().max().item<double>(),
+                8 * tolerance * scale)
+          << dtype;
+      EXPECT_TRUE(torch::allclose(sync->weight.grad(), reference->weight.grad(), 1e-3, 1e-3));
+      EXPECT_TRUE(torch::allclose(sync->bias.grad(), reference->bias.grad(), 1e-3, 1e-3));
+      x.mutable_grad().reset();
+      x_ref.mutable_grad().reset();
+      sync->zero_grad();
+      reference->zero_grad();
+    }
+  }
+}
+
 TEST(SyncBatchNorm, StateDictNamesMatchBatchNorm2d) {
   torch::nn::BatchNorm2d reference(kChannels);
   dist::SyncBatchNorm2d sync(kChannels);
