@@ -125,6 +125,7 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
   std::vector<Detection> detections;
   ResultKind kind = ResultKind::kUnknown;
   size_t index = 0;
+  bool in_array = false;  // the document has no position to report before that
   try {
     doc = parser.iterate(padded);
     if (doc.type() != json_type::array) {
@@ -132,7 +133,9 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
           "a COCO results file must be a JSON array", where,
           "expected [{\"image_id\", \"category_id\", \"score\", \"bbox\"|\"segmentation\"}]");
     }
-    for (auto element : doc.get_array()) {
+    auto entries = doc.get_array();
+    in_array = true;
+    for (auto element : entries) {
       try {
         value entry = element.value();
         if (entry.type() != json_type::object) {
@@ -147,8 +150,9 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
     }
   } catch (const simdjson::simdjson_error& e) {
     throw Error(detail::concat("malformed JSON: ", e.what()),
-                json::entry_location(where, "results", index, doc, base),
-                "NaN and Infinity are not JSON numbers; write finite scores");
+                in_array ? json::entry_location(where, "results", index, doc, base) : where,
+                "a results file is a JSON array of detections; NaN and Infinity are not JSON "
+                "numbers, write finite scores");
   }
   return detections;
 }

@@ -167,5 +167,25 @@ TEST(CocoResults, WriterRoundTripsExactly) {
   EXPECT_EQ(masks[0].segmentation.rle, segmentation_to_rle(mask.segmentation, 30, 30));
 }
 
+// Issue 18, item 1: these crashed (a null read naming the entry) instead of an error.
+TEST(CocoResults, UnparseableFilesAreAnErrorNamingTheFile) {
+  const CocoDataset gt = parse_coco_json(kGt);
+  std::string random(1 << 16, '\0');
+  uint32_t state = 12345;
+  for (char& c : random) {
+    state = state * 1664525u + 1013904223u;
+    c = static_cast<char>(state >> 24);
+  }
+  for (const std::string text : {std::string("[\"abc"), std::string(""), std::string("  \n\t "),
+                                 std::string("[{\"image_id\": 1, \"sco"), random}) {
+    try {
+      parse_coco_results(text, gt, "r.json");
+      ADD_FAILURE() << "accepted " << text.substr(0, 20);
+    } catch (const largedet::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("r.json"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace largedet::evaluation
