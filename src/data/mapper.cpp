@@ -1,5 +1,6 @@
 #include "largedet/data/mapper.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "largedet/core/error.h"
@@ -47,6 +48,9 @@ Sample map_encoded(const Record& record, const std::string& bytes, const MapperO
 }
 
 bool read_bytes(const std::string& path, std::string* bytes) {
+  // A directory opens as a stream on Linux, with a meaningless size.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return false;
   const std::streamoff size = in.tellg();

@@ -1,6 +1,8 @@
 // Loader on a synthetic dataset: identical batches whatever the worker count, full epochs, and
 // bad images (missing, corrupt) skipped, counted and replaced, or errors in strict mode.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include "largedet/core/error.h"
 #include "largedet/data/coco_dataset.h"
 #include "largedet/data/loader.h"
+#include "largedet/data/mapper.h"
 #include "largedet/data/synthetic.h"
 
 namespace largedet::data {
@@ -138,6 +141,22 @@ TEST(Loader, MissingAndCorruptImagesAreSkippedCountedAndReplaced) {
   // A second epoch does not count them again.
   run(d, 1, 100, false);
   EXPECT_EQ(d->bad_input->total(), 3);
+}
+
+// Issue 18, item 2: an image path that is a directory aborted training (a string resized to the
+// directory's "size"); it is a missing image like any other unreadable path.
+TEST(Loader, ADirectoryForAnImageIsSkippedAndCounted) {
+  Synth synth;
+  const auto d = synth.dataset();
+  std::remove(d->records[0].path.c_str());
+  ASSERT_EQ(::mkdir(d->records[0].path.c_str(), 0755), 0);
+  std::string bytes;
+  EXPECT_FALSE(largedet::data::read_bytes(d->records[0].path, &bytes));
+  const auto batches = run(d, 1, 100, false);
+  for (const auto& b : batches)
+    for (auto id : b.image_ids) EXPECT_NE(id, d->records[0].image_id);
+  EXPECT_EQ(d->bad_input->count(BadInput::kMissingImage), 1);
+  ::rmdir(d->records[0].path.c_str());
 }
 
 TEST(Loader, StrictModeSurfacesABadImageAsAnError) {

@@ -31,7 +31,8 @@ Sample map_record(const Record& record, const MapperOptions& options, uint64_t s
 Sample map_encoded(const Record& record, const std::string& bytes, const MapperOptions& options,
                    uint64_t seed);
 
-// Reads a whole file; false when it cannot be opened or read.
+// Reads a whole regular file; false when it is missing, not a regular file (a directory), or
+// cannot be read.
 bool read_bytes(const std::string& path, std::string* bytes);
 
 }  // namespace largedet::data
