@@ -50,11 +50,11 @@ double memory_mb(const c10::Device& device) {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
-// Whether a hook acting every `period` iterations (0: never) acts after this step; `at_last`:
-// also at the last iteration.
-bool due(const Trainer& trainer, int64_t period, bool at_last) {
+// Whether a hook acting every `period` iterations (0: only at the end) acts after this step: at
+// each multiple of the period, and at the last iteration.
+bool due(const Trainer& trainer, int64_t period) {
   const int64_t done = trainer.iteration() + 1;
-  return (period > 0 && done % period == 0) || (at_last && done == trainer.max_iter());
+  return (period > 0 && done % period == 0) || done == trainer.max_iter();
 }
 
 // The periodic evaluation's test set, loaded once at the start rather than hours later at the
@@ -152,7 +152,7 @@ void PeriodicWriterHook::after_step(Trainer& trainer) {
     ++sums_count_;
   }
   const int64_t done = trainer.iteration() + 1;
-  const bool log_now = due(trainer, period_, true) || trainer.stopping();
+  const bool log_now = due(trainer, period_) || trainer.stopping();
   if (log_now && sums_count_ > 0) {
     auto values = torch::empty({static_cast<int64_t>(sums_.size())}, torch::kDouble);
     int64_t i = 0;
@@ -196,21 +196,21 @@ void PeriodicWriterHook::after_step(Trainer& trainer) {
 }
 
 void PreciseBNHook::after_step(Trainer& trainer) {
-  if (trainer.stopping() || !due(trainer, period_, true)) return;
+  if (trainer.stopping() || !due(trainer, period_)) return;
   // The k-th update reads the k-th run of NUM_ITER batches of a loader of its own, so that the
   // training loader's order is untouched and a resumed run sees the same batches.
   const int64_t done = trainer.iteration() + 1;
   const int64_t updates_before = period_ > 0 ? (done - 1) / period_ : 0;
   auto loader = data::build_train_loader(trainer.config(), trainer.dataset(), trainer.rank(),
                                          trainer.world_size(), updates_before * num_iter_);
-  const uint64_t seed = static_cast<uint64_t>(trainer.config().get<int64_t>("SEED"));
   const int64_t layers = update_bn_stats(
       trainer.model(),
       [&](int64_t i) {
         auto batch = loader->next();
         LARGEDET_CHECK(batch.has_value(), "the precise-BN loader ended (it should never)");
         // Seeds apart from the training steps' (iterations are >= 0).
-        trainer.forward(*batch, step_seed(seed, -1 - done, trainer.rank(), static_cast<int>(i)));
+        trainer.forward(*batch,
+                        step_seed(trainer.seed(), -1 - done, trainer.rank(), static_cast<int>(i)));
       },
       num_iter_);
   if (layers > 0 && trainer.rank() == 0)
@@ -220,7 +220,7 @@ void PreciseBNHook::after_step(Trainer& trainer) {
 
 void PeriodicCheckpointerHook::after_step(Trainer& trainer) {
   const bool last = trainer.iteration() + 1 == trainer.max_iter();
-  if (!due(trainer, period_, true) && !trainer.stopping()) return;
+  if (!due(trainer, period_) && !trainer.stopping()) return;
   trainer.save_checkpoint();
   if (!last) return;
   const std::string path = trainer.output_dir() + "/model_final.safetensors";
@@ -231,7 +231,7 @@ void PeriodicCheckpointerHook::after_step(Trainer& trainer) {
 }
 
 void EvalHook::after_step(Trainer& trainer) {
-  if (trainer.stopping() || !due(trainer, period_, true)) return;
+  if (trainer.stopping() || !due(trainer, period_)) return;
   auto scalars = evaluate_detector(trainer.model(), trainer.config(), test_set_, trainer.device());
   trainer.model().train();
   trainer.write_metrics(trainer.iteration() + 1, scalars);

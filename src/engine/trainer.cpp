@@ -224,6 +224,7 @@ int Trainer::world_size() const { return s_->world; }
 distributed::ProcessGroup* Trainer::group() const { return s_->group.get(); }
 const c10::Device& Trainer::device() const { return s_->device; }
 const BatchPlan& Trainer::batch_plan() const { return s_->plan; }
+uint64_t Trainer::seed() const { return s_->seed; }
 int64_t Trainer::iteration() const { return s_->iteration; }
 int64_t Trainer::start_iteration() const { return s_->result.start_iteration; }
 int64_t Trainer::max_iter() const { return s_->max_iter; }
@@ -236,10 +237,10 @@ TrainResult& Trainer::result() { return s_->result; }
 void Trainer::request_stop() { s_->stop_requested = true; }
 bool Trainer::stopping() const { return s_->stopping; }
 
-// Rank 0 picks the checkpoint and tells the others, so that all ranks resume from the same
-// iteration even where their views of the directory differ; each rank then loads it itself.
 namespace {
 
+// Rank 0 picks the checkpoint and tells the others, so that all ranks resume from the same
+// iteration even where their views of the directory differ; each rank then loads it itself.
 std::optional<std::string> checkpoint_to_resume(const Checkpointer& checkpointer,
                                                 const std::string& output_dir, bool resume,
                                                 int rank, distributed::ProcessGroup* group) {

@@ -120,6 +120,7 @@ class Trainer {
   distributed::ProcessGroup* group() const;
   const c10::Device& device() const;
   const BatchPlan& batch_plan() const;
+  uint64_t seed() const;  // SEED, from which every step's sampler seed is derived
   int64_t iteration() const;
   int64_t start_iteration() const;
   int64_t max_iter() const;
