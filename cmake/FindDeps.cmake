@@ -45,6 +45,7 @@ find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(CLI11 REQUIRED)
+find_package(ZLIB REQUIRED)  # CRC-32 of safetensors payloads
 find_package(PNG REQUIRED)
 find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h)
 find_library(TURBOJPEG_LIBRARY turbojpeg)

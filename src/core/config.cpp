@@ -10,6 +10,7 @@
 
 #include "largedet/core/config_schema.h"
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
 
 namespace largedet {
 
@@ -51,6 +52,13 @@ void collect_keys(const YAML::Node& node, const std::string& prefix,
     out->push_back(key);
     if (item.second.IsMap()) collect_keys(item.second, key + ".", out);
   }
+}
+
+// A value as error messages quote it: a pasted 5 MB string must not flood the terminal.
+std::string excerpt(const std::string& text) {
+  constexpr size_t kShown = 80;
+  if (text.size() <= kShown) return text;
+  return text.substr(0, kShown) + "... (" + std::to_string(text.size()) + " characters)";
 }
 
 std::string location(const std::string& file, const YAML::Mark& mark) {
@@ -236,10 +244,17 @@ void Config::merge_file(const std::string& path) {
     if (!node.IsMap()) throw Error("a config file must be a mapping of keys", chain.back());
     YAML::Node base = node["_BASE_"];
     if (!base) break;
-    std::string next = base.as<std::string>();
-    if (next.empty() || next[0] != '/') next = directory_of(chain.back()) + next;
+    const std::string where = location(chain.back(), base.Mark());
+    if (!base.IsScalar() || base.Scalar().empty())
+      throw Error("_BASE_ must name one recipe file", where,
+                  "write one path, relative to this file (detectron2 takes no list either)");
+    std::string next = base.Scalar();
+    if (next[0] != '/') next = directory_of(chain.back()) + next;
+    if (is_directory(next))
+      throw Error("_BASE_ names a directory, " + next + ", not a recipe file", where,
+                  "name the .yaml file in it");
     if (std::find(chain.begin(), chain.end(), next) != chain.end())
-      throw Error("_BASE_ chain loops back to " + next, location(chain.back(), base.Mark()));
+      throw Error("_BASE_ chain loops back to " + next, where);
     chain.push_back(next);
   }
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
@@ -300,7 +315,7 @@ void Config::apply_overrides(const std::vector<std::string>& overrides) {
   for (const auto& item : overrides) {
     auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw Error("override '" + item + "' is not KEY=VALUE", "command line",
+      throw Error("override '" + excerpt(item) + "' is not KEY=VALUE", "command line",
                   "write e.g. SOLVER.BASE_LR=0.02");
     std::string key = item.substr(0, eq);
     if (!lookup(key)) {
@@ -343,7 +358,7 @@ YAML::Node Config::normalized(const KeySpec& spec, const YAML::Node& raw,
   const std::string& key = spec.key;
   auto fail = [&](const std::string& why) -> Error {
     return Error("'" + key + "' must be " + value_type_name(spec.type) + why + ", got '" +
-                     (raw.IsScalar() ? raw.Scalar() : YAML::Dump(raw)) + "'",
+                     excerpt(raw.IsScalar() ? raw.Scalar() : YAML::Dump(raw)) + "'",
                  source);
   };
   if (raw.Tag().find("python") != std::string::npos)
@@ -416,13 +431,13 @@ YAML::Node Config::normalized(const KeySpec& spec, const YAML::Node& raw,
         break;
     }
     if (spec.min && number < *spec.min)
-      throw Error(
-          "'" + key + "' is " + text + ", below its minimum " + canonical(YAML::Node(*spec.min)),
-          source, spec.help);
+      throw Error("'" + key + "' is " + excerpt(text) + ", below its minimum " +
+                      canonical(YAML::Node(*spec.min)),
+                  source, spec.help);
     if (spec.max && number > *spec.max)
-      throw Error(
-          "'" + key + "' is " + text + ", above its maximum " + canonical(YAML::Node(*spec.max)),
-          source, spec.help);
+      throw Error("'" + key + "' is " + excerpt(text) + ", above its maximum " +
+                      canonical(YAML::Node(*spec.max)),
+                  source, spec.help);
   };
   check(value, spec.type);
   if (!spec.choices.empty()) {
@@ -433,11 +448,11 @@ YAML::Node Config::normalized(const KeySpec& spec, const YAML::Node& raw,
       for (const auto& c : spec.choices)
         list += (list.empty() ? "" : ", ") + (c.empty() ? "\"\"" : c);
       const std::string close = closest_match(text, spec.choices);
-      throw Error(
-          "'" + key + "' is '" + text + "', which LargeDet does not build (" + spec.help + ")",
-          source,
-          "use " + list +
-              (close.empty() || close == text ? "" : "; did you mean '" + close + "'?"));
+      throw Error("'" + key + "' is '" + excerpt(text) + "', which LargeDet does not build (" +
+                      spec.help + ")",
+                  source,
+                  "use " + list +
+                      (close.empty() || close == text ? "" : "; did you mean '" + close + "'?"));
     }
   }
   return value;
@@ -496,8 +511,9 @@ T Config::get(const std::string& key) const {
     }
     return node.as<T>();
   } catch (const YAML::Exception&) {
-    throw Error("'" + key + "' must be " + type_name<T>() + ", got '" + YAML::Dump(node) + "'",
-                source(key));
+    throw Error(
+        "'" + key + "' must be " + type_name<T>() + ", got '" + excerpt(YAML::Dump(node)) + "'",
+        source(key));
   }
 }
 

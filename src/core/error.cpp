@@ -15,4 +15,11 @@ Error::Error(std::string what, std::string where, std::string hint)
       where_(std::move(where)),
       hint_(std::move(hint)) {}
 
+std::string name_list(const std::vector<std::string>& names, size_t shown) {
+  std::string text;
+  for (size_t i = 0; i < names.size() && i < shown; ++i) text += (i ? ", " : "") + names[i];
+  if (names.size() > shown) text += " and " + std::to_string(names.size() - shown) + " more";
+  return text;
+}
+
 }  // namespace largedet

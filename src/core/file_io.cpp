@@ -1,6 +1,9 @@
 #include "largedet/core/file_io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,10 +20,23 @@ std::string directory_of(const std::string& path) {
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
 }
+
+constexpr const char* kTemporaryInfix = ".tmp.";
+
+// The writer's pid of a write_file_atomic temporary, or 0 if `name` is not one.
+pid_t temporary_writer(const std::string& name) {
+  const size_t at = name.rfind(kTemporaryInfix);
+  if (at == std::string::npos || at == 0) return 0;
+  const std::string digits = name.substr(at + std::strlen(kTemporaryInfix));
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return static_cast<pid_t>(std::stol(digits));
+}
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  std::string temporary = path + kTemporaryInfix + std::to_string(::getpid());
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     throw Error(std::string("cannot create file: ") + std::strerror(errno), temporary,
@@ -62,6 +78,32 @@ std::string read_file(const std::string& path) {
   out << in.rdbuf();
   if (in.bad()) throw Error("read failed", path);
   return out.str();
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+RemovedFiles remove_stale_temporaries(const std::string& directory) {
+  RemovedFiles removed;
+  DIR* dir = ::opendir(directory.c_str());
+  if (!dir) return removed;
+  while (dirent* entry = ::readdir(dir)) {
+    const pid_t writer = temporary_writer(entry->d_name);
+    // Our own pid is a reused number: this process has not written anything yet.
+    if (writer == 0 || (writer != ::getpid() && (::kill(writer, 0) == 0 || errno == EPERM)))
+      continue;
+    const std::string path = directory + "/" + entry->d_name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlink(path.c_str()) == 0) {
+      ++removed.count;
+      removed.bytes += st.st_size;
+    }
+  }
+  ::closedir(dir);
+  return removed;
 }
 
 }  // namespace largedet

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include <zlib.h>
+
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 
@@ -21,6 +23,16 @@ namespace largedet::safetensors {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the reference implementation's limit
+// Metadata entry "crc32/<tensor>" holds the CRC-32 of the tensor's bytes (8 hex digits).
+constexpr const char* kChecksumPrefix = "crc32/";
+
+std::string crc32_hex(const unsigned char* bytes, uint64_t size) {
+  uLong crc = ::crc32_z(0L, Z_NULL, 0);
+  crc = ::crc32_z(crc, bytes, size);
+  char text[9];
+  std::snprintf(text, sizeof text, "%08lx", static_cast<unsigned long>(crc));
+  return text;
+}
 
 struct DType {
   const char* name;
@@ -134,6 +146,25 @@ std::vector<Entry> parse_header(const nlohmann::json& header, uint64_t data_size
   return entries;
 }
 
+// Files written by save() carry a checksum per tensor; other writers' files have none and load
+// unchecked. A mismatch names the tensors, so that a user knows the bytes, not the code, are bad.
+void verify_checksums(const std::vector<Entry>& entries, const unsigned char* payload,
+                      const std::string& file, Metadata* metadata) {
+  std::vector<std::string> corrupt;
+  for (const auto& entry : entries) {
+    auto it = metadata->find(kChecksumPrefix + entry.name);
+    if (it == metadata->end()) continue;
+    if (it->second != crc32_hex(payload + entry.begin, entry.end - entry.begin))
+      corrupt.push_back(entry.name);
+  }
+  for (auto it = metadata->begin(); it != metadata->end();)
+    it = it->first.rfind(kChecksumPrefix, 0) == 0 ? metadata->erase(it) : std::next(it);
+  if (corrupt.empty()) return;
+  throw Error("checksum mismatch in " + std::to_string(corrupt.size()) + " tensor" +
+                  (corrupt.size() == 1 ? "" : "s") + " (" + name_list(corrupt) + ")",
+              file, "the file's bytes were damaged after it was written; use another copy");
+}
+
 Contents parse_image(const unsigned char* data, size_t size, const std::string& name,
                      const std::shared_ptr<void>& owner) {
   if (size < 8)
@@ -153,7 +184,10 @@ Contents parse_image(const unsigned char* data, size_t size, const std::string& 
   }
   Contents contents;
   const unsigned char* payload = data + 8 + header_len;
-  for (const auto& entry : parse_header(header, size - 8 - header_len, name, &contents.metadata)) {
+  const std::vector<Entry> entries =
+      parse_header(header, size - 8 - header_len, name, &contents.metadata);
+  verify_checksums(entries, payload, name, &contents.metadata);
+  for (const auto& entry : entries) {
     void* start = const_cast<unsigned char*>(payload + entry.begin);
     auto options = at::TensorOptions().dtype(entry.type);
     at::Tensor tensor;
@@ -211,7 +245,7 @@ Contents load(const std::string& path) {
 
 std::string serialize(const TensorMap& tensors, const Metadata& metadata) {
   nlohmann::json header = nlohmann::json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  Metadata with_checksums = metadata;
   std::vector<at::Tensor> cpu;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
@@ -221,9 +255,12 @@ std::string serialize(const TensorMap& tensors, const Metadata& metadata) {
     header[name] = {{"dtype", dtype_name(t.scalar_type(), name)},
                     {"shape", t.sizes().vec()},
                     {"data_offsets", {offset, offset + bytes}}};
+    with_checksums[kChecksumPrefix + name] =
+        crc32_hex(static_cast<const unsigned char*>(t.data_ptr()), bytes);
     offset += bytes;
     cpu.push_back(std::move(t));
   }
+  if (!with_checksums.empty()) header["__metadata__"] = with_checksums;
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the payload 8-byte aligned
   std::string out(8, '\0');

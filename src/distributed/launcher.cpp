@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,12 +188,19 @@ class Launcher {
     std::vector<std::string> argv = o_.command;
     auto c_env = c_strings(env);
     auto c_argv = c_strings(argv);
+    const pid_t launcher = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) throw Error("fork failed: " + std::string(strerror(errno)));
     if (pid == 0) {
       // Own process group: signals reach the worker's children too, and a terminal's Ctrl-C goes
       // through the launcher once rather than to everyone at once.
       ::setpgid(0, 0);
+      // A launcher killed outright (SIGKILL, OOM killer) cannot stop its workers: the kernel does,
+      // with SIGTERM, as the launcher itself would have. The signal fires when the
+      // forking thread exits; launch() forks and supervises in one thread that outlives the
+      // workers. A launcher that died before prctl took effect is caught by the getppid check.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(128 + SIGTERM);
       ::dup2(out[1], STDOUT_FILENO);
       ::dup2(err[1], STDERR_FILENO);
       ::close(out[0]);

@@ -6,7 +6,11 @@
 
 #include <ATen/ATen.h>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
 #include <vector>
 
 #include "largedet/core/error.h"
@@ -65,6 +69,53 @@ std::optional<std::string> Checkpointer::last() const {
   return directory_ + "/" + name;
 }
 
+std::vector<std::string> Checkpointer::list() const {
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(directory_.c_str())) {
+    while (dirent* entry = ::readdir(dir))
+      if (is_checkpoint_name(entry->d_name)) names.push_back(entry->d_name);
+    ::closedir(dir);
+  }
+  // Zero-padded iterations sort by number.
+  std::sort(names.begin(), names.end(), std::greater<>());
+  for (auto& name : names) name = directory_ + "/" + name;
+  return names;
+}
+
+std::optional<std::string> Checkpointer::newest_intact(std::vector<std::string>* skipped) const {
+  for (const auto& path : list()) {
+    try {
+      load(path);
+      return path;
+    } catch (const Error& e) {
+      skipped->push_back(path + ": " + e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+std::string Checkpointer::set_aside() const {
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::gmtime(&now));
+  std::string aside = directory_ + "/superseded_" + stamp;
+  for (int n = 2; ::mkdir(aside.c_str(), 0755) != 0; ++n) {
+    if (errno != EEXIST)
+      throw Error(std::string("cannot create directory: ") + std::strerror(errno), aside);
+    aside = directory_ + "/superseded_" + stamp + "_" + std::to_string(n);
+  }
+  std::vector<std::string> paths = list();
+  for (const char* name : {kPointer, "model_final.safetensors", "metrics.jsonl"})
+    if (::access((directory_ + "/" + name).c_str(), F_OK) == 0)
+      paths.push_back(directory_ + "/" + name);
+  for (const auto& path : paths) {
+    const std::string target = aside + path.substr(path.find_last_of('/'));
+    if (::rename(path.c_str(), target.c_str()) != 0)
+      throw Error(std::string("cannot move a checkpoint aside: ") + std::strerror(errno), path);
+  }
+  return aside;
+}
+
 Checkpoint Checkpointer::load(const std::string& path) {
   safetensors::Contents contents = safetensors::load(path);
   Checkpoint checkpoint;
@@ -100,20 +151,25 @@ safetensors::TensorMap load_model_tensors(const std::string& path) {
   safetensors::TensorMap tensors = safetensors::load(path).tensors;
   for (auto it = tensors.begin(); it != tensors.end();)
     it = it->first.rfind(kStatePrefix, 0) == 0 ? tensors.erase(it) : std::next(it);
+  // NaN weights would surface as a shape error deep in post-processing (no box survives).
+  std::vector<std::string> non_finite;
+  for (const auto& [name, tensor] : tensors)
+    if (at::isFloatingType(tensor.scalar_type()) && !at::isfinite(tensor).all().item<bool>())
+      non_finite.push_back(name);
+  if (!non_finite.empty()) {
+    throw Error(std::to_string(non_finite.size()) +
+                    " weight tensor(s) hold NaN or inf: " + name_list(non_finite),
+                path,
+                "the run that wrote them diverged; evaluate an earlier checkpoint, and see "
+                "docs/engine.md on the non-finite guard");
+  }
   return tensors;
 }
 
 void Checkpointer::prune() const {
   if (keep_last_ <= 0) return;
-  std::vector<std::string> names;
-  if (DIR* dir = ::opendir(directory_.c_str())) {
-    while (dirent* entry = ::readdir(dir))
-      if (is_checkpoint_name(entry->d_name)) names.push_back(entry->d_name);
-    ::closedir(dir);
-  }
-  std::sort(names.begin(), names.end());  // zero-padded iterations sort by number
-  for (size_t i = 0; i + keep_last_ < names.size(); ++i)
-    ::unlink((directory_ + "/" + names[i]).c_str());
+  const std::vector<std::string> paths = list();
+  for (size_t i = keep_last_; i < paths.size(); ++i) ::unlink(paths[i].c_str());
 }
 
 }  // namespace largedet::engine

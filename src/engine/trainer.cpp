@@ -110,7 +110,7 @@ struct Trainer::State {
   explicit State(const Config& recipe) : config(recipe) {}
   Config config;
   std::string output_dir;
-  bool resume = false;
+  TrainOptions options;
   std::shared_ptr<distributed::ProcessGroup> group;
   int rank = 0, world = 1;
   c10::Device device{c10::kCPU};
@@ -143,7 +143,7 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   State& s = *s_;
   s.output_dir =
       options.output_dir.empty() ? recipe.get<std::string>("OUTPUT_DIR") : options.output_dir;
-  s.resume = options.resume;
+  s.options = options;
   const Runtime runtime = setup_runtime(recipe);
   s.group = runtime.group;
   s.rank = runtime.rank();
@@ -239,22 +239,58 @@ bool Trainer::stopping() const { return s_->stopping; }
 
 namespace {
 
-// Rank 0 picks the checkpoint and tells the others, so that all ranks resume from the same
-// iteration even where their views of the directory differ; each rank then loads it itself.
-std::optional<std::string> checkpoint_to_resume(const Checkpointer& checkpointer,
-                                                const std::string& output_dir, bool resume,
-                                                int rank, distributed::ProcessGroup* group) {
-  std::optional<std::string> last;
-  if (rank == 0 && resume) last = checkpointer.last();
-  auto iteration =
-      torch::full({1}, last ? static_cast<double>(iteration_of(*last)) : -1.0, torch::kDouble);
-  distributed::broadcast(iteration, 0, group);
-  const auto chosen = static_cast<int64_t>(iteration.item<double>());
-  if (chosen < 0) {
-    if (resume) log::info() << "no checkpoint in " << output_dir << ": starting from scratch";
+// Where a run starts, decided on rank 0 (docs/engine.md, "Checkpoints"): --resume takes the
+// newest checkpoint that verifies; a run never starts from scratch over checkpoints unless told
+// to (--from-scratch), and then it moves them aside instead of overwriting them.
+std::optional<std::string> choose_start(const Checkpointer& checkpointer,
+                                        const std::string& output_dir,
+                                        const TrainOptions& options) {
+  const RemovedFiles stale = remove_stale_temporaries(output_dir);
+  if (stale.count > 0)
+    log::info() << "removed " << stale.count << " temporary file(s) of interrupted saves ("
+                << (stale.bytes >> 20) << " MB) from " << output_dir;
+  const std::vector<std::string> existing = checkpointer.list();
+  if (existing.empty()) {
+    if (options.resume)
+      log::info() << "no checkpoint in " << output_dir << ": starting from scratch";
     return std::nullopt;
   }
-  return checkpoint_path(output_dir, chosen);
+  if (options.from_scratch) {
+    log::warning() << "starting from scratch: the " << existing.size()
+                   << " checkpoint(s) already in " << output_dir << " moved to "
+                   << checkpointer.set_aside();
+    return std::nullopt;
+  }
+  if (!options.resume)
+    throw Error("the run directory already holds checkpoints (newest " + existing.front() + ")",
+                output_dir,
+                "add --resume to continue that run, --from-scratch to start over (its "
+                "checkpoints are moved aside), or choose another --output");
+  std::vector<std::string> skipped;
+  std::optional<std::string> chosen = checkpointer.newest_intact(&skipped);
+  for (const auto& why : skipped) log::warning() << "not resuming from " << why;
+  if (!chosen)
+    throw Error("none of the " + std::to_string(existing.size()) +
+                    " checkpoints verifies (the reasons are logged above)",
+                output_dir, "restore one from a copy, or pass --from-scratch to start over");
+  return chosen;
+}
+
+// Rank 0 chooses and tells the others, so that all ranks resume from the same iteration even
+// where their views of the directory differ; each rank then loads it itself.
+std::optional<std::string> checkpoint_to_resume(const Checkpointer& checkpointer,
+                                                const std::string& output_dir,
+                                                const TrainOptions& options, int rank,
+                                                distributed::ProcessGroup* group) {
+  std::optional<std::string> chosen;
+  run_and_agree(group, rank == 0, "choosing where to start in " + output_dir,
+                [&] { chosen = choose_start(checkpointer, output_dir, options); });
+  auto iteration =
+      torch::full({1}, chosen ? static_cast<double>(iteration_of(*chosen)) : -1.0, torch::kDouble);
+  distributed::broadcast(iteration, 0, group);
+  const auto resumed = static_cast<int64_t>(iteration.item<double>());
+  if (resumed < 0) return std::nullopt;
+  return checkpoint_path(output_dir, resumed);
 }
 
 }  // namespace
@@ -262,7 +298,7 @@ std::optional<std::string> checkpoint_to_resume(const Checkpointer& checkpointer
 void Trainer::resume_or_start() {
   State& s = *s_;
   if (auto path =
-          checkpoint_to_resume(*s.checkpointer, s.output_dir, s.resume, s.rank, s.group.get())) {
+          checkpoint_to_resume(*s.checkpointer, s.output_dir, s.options, s.rank, s.group.get())) {
     run_and_agree(s.group.get(), true, "loading " + *path, [&] {
       Checkpoint checkpoint = Checkpointer::load(*path);
       modeling::load_state_dict(*s.model, checkpoint.model, /*strict=*/true, *path);

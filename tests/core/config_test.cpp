@@ -72,6 +72,27 @@ TEST_F(ConfigTest, BaseRecipesChain) {
   EXPECT_NE(error_of([&] { Config::from_file(loop); }).find("loops"), std::string::npos);
 }
 
+TEST_F(ConfigTest, BaseThatIsADirectoryOrAListNamesTheFile) {
+  fs::create_directories(dir_ / "recipes");
+  std::string to_dir = write("to_dir.yaml", "_BASE_: recipes\n");
+  std::string what = error_of([&] { Config::from_file(to_dir); });
+  EXPECT_NE(what.find(to_dir + ":1: _BASE_ names a directory"), std::string::npos) << what;
+  write("a.yaml", "SOLVER:\n  MAX_ITER: 5\n");
+  std::string to_list = write("to_list.yaml", "_BASE_: [a.yaml, a.yaml]\n");
+  what = error_of([&] { Config::from_file(to_list); });
+  EXPECT_NE(what.find(to_list + ":1: _BASE_ must name one recipe file"), std::string::npos) << what;
+}
+
+TEST_F(ConfigTest, AHugeValueIsQuotedInPart) {
+  const std::string huge(5 << 20, 'x');
+  std::string what =
+      error_of([&] { Config::from_file(write("r.yaml", ""), {"SOLVER.BASE_LR=" + huge}); });
+  EXPECT_LT(what.size(), 400u) << what.substr(0, 400);
+  EXPECT_NE(what.find("(5242880 characters)"), std::string::npos) << what.substr(0, 400);
+  what = error_of([&] { Config::from_file(write("s.yaml", ""), {"SOLVER.OPTIMIZER=" + huge}); });
+  EXPECT_LT(what.size(), 600u) << what.substr(0, 600);
+}
+
 TEST_F(ConfigTest, UnknownKeyInFileNamesFileLineAndClosestKey) {
   std::string path = write("typo.yaml", "SOLVER:\n  BASE_LR: 0.1\n  WARMUP_ITER: 10\n");
   std::string what = error_of([&] { Config::from_file(path); });
@@ -115,6 +136,9 @@ TEST_F(ConfigTest, RangesAndAllowedValues) {
   EXPECT_NE(what.find("above its maximum 1"), std::string::npos) << what;
   what = error_of([&] { c.apply_overrides({"SOLVER.IMS_PER_BATCH=0"}); });
   EXPECT_NE(what.find("below its minimum 1"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"DATALOADER.NUM_WORKERS=-1"}); });
+  EXPECT_NE(what.find("'DATALOADER.NUM_WORKERS' is -1, below its minimum 0"), std::string::npos)
+      << what;
   what = error_of([&] { c.apply_overrides({"MODEL.RESNETS.DEPTH=42"}); });
   EXPECT_NE(what.find("use 18, 34, 50, 101, 152"), std::string::npos) << what;
   what = error_of([&] { c.apply_overrides({"SOLVER.OPTIMIZER=lamm"}); });

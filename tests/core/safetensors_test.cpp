@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -49,6 +50,7 @@ TEST(Safetensors, RoundTripsEveryDtypeThroughAFile) {
   Contents loaded = load(path);
   ASSERT_EQ(loaded.tensors.size(), tensors.size());
   EXPECT_EQ(loaded.metadata.at("format"), "pt");
+  EXPECT_EQ(loaded.metadata.size(), 1u);  // the checksums are verified and dropped
   for (const auto& [name, t] : tensors) {
     const auto& got = loaded.tensors.at(name);
     EXPECT_EQ(got.scalar_type(), t.scalar_type()) << name;
@@ -120,6 +122,20 @@ TEST(Safetensors, EveryTruncationOfAValidFileIsAnError) {
   }
 }
 
+TEST(Safetensors, EveryDamagedPayloadByteIsNamedByItsTensor) {
+  std::string image = serialize({{"w", torch::randn({4, 4})}, {"b", torch::randn({4})}});
+  const size_t payload = image.size() - (16 + 4) * sizeof(float);
+  for (size_t at = payload; at < image.size(); ++at) {
+    std::string damaged = image;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x10);
+    // serialize() lays tensors out in name order: b, then w.
+    const std::string tensor = at < payload + 4 * sizeof(float) ? "(b)" : "(w)";
+    const std::string error = error_of(damaged);
+    EXPECT_NE(error.find("checksum mismatch in 1 tensor " + tensor), std::string::npos)
+        << at << ": " << error;
+  }
+}
+
 TEST(Safetensors, MissingFileNamesThePath) {
   try {
     load("/nonexistent/weights.safetensors");
@@ -136,6 +152,26 @@ TEST(FileIo, AtomicWriteReplacesWholeFile) {
   EXPECT_EQ(read_file(path), "second version");
   std::filesystem::remove(path);
   EXPECT_THROW(write_file_atomic("/nonexistent_dir/x", "y"), Error);
+}
+
+TEST(FileIo, StaleTemporariesOfDeadWritersAreRemoved) {
+  auto dir = (std::filesystem::temp_directory_path() / "largedet_stale_tmp").string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directory(dir);
+  // pid_max is at most 2^22: no process has this pid.
+  const std::string dead = dir + "/model_0000010.safetensors.tmp.999999999";
+  const std::string alive = dir + "/last_checkpoint.tmp." + std::to_string(::getppid());
+  const std::string mine = dir + "/metrics.json.tmp." + std::to_string(::getpid());
+  const std::string unrelated = dir + "/notes.tmp.txt";
+  for (const auto& path : {dead, alive, mine, unrelated}) std::ofstream(path) << "12345";
+  const RemovedFiles removed = remove_stale_temporaries(dir);
+  EXPECT_EQ(removed.count, 2);
+  EXPECT_EQ(removed.bytes, 10);
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  EXPECT_FALSE(std::filesystem::exists(mine));
+  EXPECT_TRUE(std::filesystem::exists(alive));
+  EXPECT_TRUE(std::filesystem::exists(unrelated));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

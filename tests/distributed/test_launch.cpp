@@ -1,8 +1,13 @@
 // largedet launch: worker environment, output prefixes, failure propagation, signal forwarding.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
 
 #include "harness.h"
 
@@ -40,6 +45,13 @@ TEST(Launch, AFailedWorkerStopsTheOthersAndSetsTheExitCode) {
                               "if [ $RANK = 1 ]; then exit 7; fi; sleep 60"));
   EXPECT_EQ(run.code, 7) << run.output;
   EXPECT_NE(run.output.find("rank 1 exited with code 7"), std::string::npos) << run.output;
+}
+
+TEST(Launch, ZeroWorkersIsRefusedInWords) {
+  auto run = run_shell(quote(LARGEDET_CLI) + " launch --nproc-per-node 0 -- true");
+  EXPECT_NE(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("--nproc-per-node: 0 workers"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("1797693"), std::string::npos) << run.output;
 }
 
 TEST(Launch, MissingCommandIsAnError) {
@@ -86,4 +98,56 @@ TEST(Launch, ForwardsSigterm) {
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << output;
   EXPECT_NE(output.find("[rank 0] got-TERM"), std::string::npos) << output;
   EXPECT_NE(output.find("[rank 1] got-TERM"), std::string::npos) << output;
+}
+
+namespace {
+// A pid that is gone or a zombie waiting for its new parent to reap it.
+bool process_gone(pid_t pid) {
+  FILE* stat = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!stat) return true;
+  char state = '?';
+  int parsed = std::fscanf(stat, "%*d (%*[^)]) %c", &state);
+  std::fclose(stat);
+  return parsed == 1 && (state == 'Z' || state == 'X');
+}
+}  // namespace
+
+TEST(Launch, WorkersDieWithAKilledLauncher) {
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(out[1], STDERR_FILENO);
+    ::close(out[0]);
+    execl(LARGEDET_CLI, LARGEDET_CLI, "launch", "--nproc-per-node", "2", "--master-port", "0",
+          "--no-prefix", "--", "sh", "-c", "echo pid=$$; exec sleep 60",
+          static_cast<char*>(nullptr));
+    ::_exit(126);
+  }
+  ::close(out[1]);
+  std::string output;
+  std::vector<pid_t> workers;
+  char buffer[4096];
+  while (workers.size() < 2) {
+    ssize_t n = ::read(out[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    output.append(buffer, n);
+    workers.clear();
+    for (size_t at = output.find("pid="); at != std::string::npos; at = output.find("pid=", at + 1))
+      workers.push_back(static_cast<pid_t>(std::stol(output.substr(at + 4))));
+  }
+  ASSERT_EQ(workers.size(), 2u) << output;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ::close(out[0]);
+  for (pid_t worker : workers) {
+    bool gone = false;
+    for (int tries = 0; tries < 100 && !gone; ++tries) {
+      gone = process_gone(worker);
+      if (!gone) ::usleep(50000);
+    }
+    EXPECT_TRUE(gone) << "worker " << worker << " outlived its launcher by 5 s";
+    if (!gone) ::kill(worker, SIGKILL);
+  }
 }

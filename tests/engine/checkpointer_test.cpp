@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
+#include <iterator>
+#include <limits>
 
 #include "largedet/core/error.h"
 #include "largedet/engine/checkpointer.h"
@@ -67,6 +70,92 @@ TEST(Checkpointer, ACrashWhileWritingLeavesThePreviousCheckpointLoadable) {
   std::ofstream(dir.path() + "/torn.safetensors", std::ios::binary)
       << partial.substr(0, partial.size() - 3);
   EXPECT_THROW(Checkpointer::load(dir.path() + "/torn.safetensors"), Error);
+}
+
+// What the issue did: 4 KB overwritten inside a checkpoint, the file size unchanged.
+void damage_payload(const std::string& path) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(0, std::ios::end);
+  const auto size = static_cast<int64_t>(file.tellg());
+  ASSERT_GT(size, 8192);
+  file.seekp(size - 6000);
+  file << std::string(4096, '\x5a');
+}
+
+Checkpoint make_large(int64_t iteration) {
+  Checkpoint c = make(iteration);
+  c.model.emplace("backbone.res2.weight", torch::randn({64, 64}));
+  return c;
+}
+
+TEST(Checkpointer, DamagedBytesAreACheckError) {
+  test::TempDir dir;
+  Checkpointer checkpointer(dir.path(), 0);
+  const std::string path = checkpointer.save(make_large(10));
+  damage_payload(path);
+  try {
+    Checkpointer::load(path);
+    FAIL() << "a damaged checkpoint loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch in 1 tensor (backbone.res2.weight)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Checkpointer, NewestIntactSkipsDamagedAndTruncatedOnes) {
+  test::TempDir dir;
+  Checkpointer checkpointer(dir.path(), 0);
+  for (int64_t it : {10, 20, 30}) checkpointer.save(make_large(it));
+  damage_payload(dir.path() + "/model_0000030.safetensors");
+  const std::string truncated = dir.path() + "/model_0000020.safetensors";
+  std::string bytes;
+  {
+    std::ifstream in(truncated, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::ofstream(truncated, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  std::vector<std::string> skipped;
+  EXPECT_EQ(checkpointer.newest_intact(&skipped), dir.path() + "/model_0000010.safetensors");
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_NE(skipped[0].find("model_0000030.safetensors: "), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[0].find("checksum mismatch"), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[1].find("model_0000020.safetensors: "), std::string::npos) << skipped[1];
+}
+
+TEST(Checkpointer, SetAsideMovesEveryCheckpointIntoASubdirectory) {
+  test::TempDir dir;
+  Checkpointer checkpointer(dir.path(), 0);
+  for (int64_t it : {10, 20}) checkpointer.save(make(it));
+  std::ofstream(dir.path() + "/model_final.safetensors") << "weights";
+  const std::string aside = checkpointer.set_aside();
+  EXPECT_EQ(aside.rfind(dir.path() + "/superseded_", 0), 0u) << aside;
+  EXPECT_TRUE(checkpointer.list().empty());
+  EXPECT_FALSE(checkpointer.last().has_value());
+  for (const char* name : {"/model_0000010.safetensors", "/model_0000020.safetensors",
+                           "/last_checkpoint", "/model_final.safetensors"})
+    EXPECT_TRUE(exists(aside + name)) << name;
+  EXPECT_NE(checkpointer.set_aside(), aside);  // a second one in the same second gets its own
+}
+
+TEST(Checkpointer, WeightsWithNaNAreRefusedByName) {
+  test::TempDir dir;
+  auto bad = torch::ones({3});
+  bad[1] = std::numeric_limits<float>::quiet_NaN();
+  const std::string path = dir.path() + "/w.safetensors";
+  safetensors::save(path, {{"roi_heads.box_predictor.cls_score.weight", bad},
+                           {"backbone.stem.conv1.weight", torch::ones({2})},
+                           {"rpn.head.conv.weight", torch::full({2}, INFINITY)}});
+  try {
+    load_model_tensors(path);
+    FAIL() << "NaN weights loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 weight tensor(s) hold NaN or inf: "
+                                         "roi_heads.box_predictor.cls_score.weight, "
+                                         "rpn.head.conv.weight"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

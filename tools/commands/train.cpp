@@ -12,6 +12,7 @@ struct TrainArgs {
   std::vector<std::string> overrides;
   std::string output;
   bool resume = false;
+  bool from_scratch = false;
 };
 
 void setup_train(CLI::App& cmd) {
@@ -24,9 +25,13 @@ void setup_train(CLI::App& cmd) {
   cmd.add_option("--output,-o", args->output,
                  "run directory: checkpoints, metrics.jsonl, TensorBoard events, config.yaml "
                  "(default: OUTPUT_DIR)");
-  cmd.add_flag("--resume", args->resume,
-               "continue from the run directory's last checkpoint (starts fresh when there is "
-               "none)");
+  auto* resume = cmd.add_flag("--resume", args->resume,
+                              "continue from the run directory's newest checkpoint that verifies "
+                              "(starts fresh when there is none)");
+  cmd.add_flag("--from-scratch", args->from_scratch,
+               "start at iteration 0 although the run directory holds checkpoints (they are "
+               "moved to a superseded_<time>/ subdirectory)")
+      ->excludes(resume);
   cmd.footer(
       "Several processes: largedet launch --nproc-per-node N -- largedet train ... (or torchrun, "
       "mpirun, srun). SIGINT/SIGTERM save a checkpoint and exit; --resume continues.");
@@ -35,6 +40,7 @@ void setup_train(CLI::App& cmd) {
     largedet::engine::TrainOptions options;
     options.output_dir = args->output;
     options.resume = args->resume;
+    options.from_scratch = args->from_scratch;
     largedet::engine::train(config, options);
   });
 }

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace largedet {
 
@@ -19,6 +20,9 @@ class Error : public std::runtime_error {
  private:
   std::string message_, where_, hint_;
 };
+
+// "a, b, c, d, e and 7 more": the names an error message quotes from a long list.
+std::string name_list(const std::vector<std::string>& names, size_t shown = 5);
 
 namespace detail {
 template <typename... Args>

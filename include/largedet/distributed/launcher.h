@@ -28,6 +28,7 @@ struct LaunchOptions {
 // Runs the workers to the end; returns the exit code the launcher should exit with: 0, the first
 // failed worker's code (128 + signal for a killed one), or 128 + signal when interrupted.
 // Throws largedet::Error for bad options and when node 0 cannot serve the store (port in use).
+// Workers get SIGTERM if the launcher dies without stopping them (killed by SIGKILL, say).
 int launch(const LaunchOptions& options);
 
 }  // namespace largedet::distributed

@@ -2,13 +2,15 @@
 // holding the model's tensors, opaque state blobs (optimizer, schedule, scaler, sampler, RNG) as
 // U8 tensors under "__state__/<name>", and string metadata (iteration, effective config).
 // Written atomically (temporary file, fsync, rename), then DIR/last_checkpoint is updated the same
-// way; a crash at any point leaves the previous checkpoint loadable. The last K are kept.
+// way; a crash at any point leaves the previous checkpoint loadable. The last K are kept. Every
+// tensor carries a CRC-32 (core/safetensors.h), verified on load.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "largedet/core/safetensors.h"
 
@@ -30,6 +32,15 @@ class Checkpointer {
   std::string save(const Checkpoint& checkpoint) const;
   // The path named by last_checkpoint, if any.
   std::optional<std::string> last() const;
+  // The directory's checkpoint files, newest first.
+  std::vector<std::string> list() const;
+  // What --resume starts from: the newest checkpoint that loads and whose checksums verify.
+  // Each newer one passed over is added to `skipped` as "path: why".
+  std::optional<std::string> newest_intact(std::vector<std::string>* skipped) const;
+  // Moves the checkpoints, last_checkpoint, model_final.safetensors and metrics.jsonl (which the
+  // new run would truncate) into a new subdirectory superseded_<UTC time>/, so that a run started
+  // over them loses nothing; returns its path.
+  std::string set_aside() const;
   static Checkpoint load(const std::string& path);
 
  private:

@@ -53,7 +53,11 @@ class LossScaler;
 
 struct TrainOptions {
   std::string output_dir;  // empty: OUTPUT_DIR from the config
-  bool resume = false;     // continue from output_dir's last checkpoint (if there is one)
+  // Continue from output_dir's newest checkpoint that verifies (from scratch if it has none).
+  bool resume = false;
+  // Start at iteration 0 although output_dir holds checkpoints, moving them aside; without it (or
+  // resume) such a directory is an error, so that no run overwrites another's checkpoints.
+  bool from_scratch = false;
 };
 
 struct TrainResult {
