@@ -8,6 +8,7 @@
 
 #include "engine/temp_dir.h"
 #include "largedet/core/error.h"
+#include "visualize/axis.h"
 
 #ifdef LARGEDET_WITH_CAIRO
 #include "tools/png_pixels.h"
@@ -70,6 +71,16 @@ TEST(PlotTest, MissingMetricsErrorNamesDirectory) {
   }
 }
 
+TEST(PlotTest, Log2ScaleTicksArePowersOfTwo) {
+  const Scale scale = log2_scale(16 / 1.5, 1024 * 1.5);
+  EXPECT_EQ(scale.ticks, (std::vector<double>{16, 32, 64, 128, 256, 512, 1024}));
+  EXPECT_EQ(scale.label(1024), "1024");
+  EXPECT_NEAR(scale.fraction(16 / 1.5), 0, 1e-12);
+  EXPECT_NEAR(scale.fraction(128), 0.5, 1e-12);  // the middle of 16/1.5 .. 1024*1.5 in log
+  // Too many powers: every other one.
+  EXPECT_EQ(log2_scale(1, 4096).ticks, (std::vector<double>{1, 4, 16, 64, 256, 1024, 4096}));
+}
+
 #ifdef LARGEDET_WITH_CAIRO
 
 // A training run of 20 log periods whose loss falls from `start` to about a third of it, with
@@ -111,6 +122,54 @@ TEST(PlotTest, CurvesPngShowsEachRunInItsPanels) {
   EXPECT_TRUE(has_color(png, 0, 500, run_color(1)));
   EXPECT_TRUE(has_color(png, 1000, 1500, run_color(0)));
   EXPECT_FALSE(has_color(png, 1000, 1500, run_color(1)));
+}
+
+TEST(PlotTest, LossOnlyDrawsOneWidePanel) {
+  test::TempDir tmp;
+  const auto lamb = write_training_run(tmp.path(), "lamb", 3.0, 21.5);
+  const auto pmd = write_training_run(tmp.path(), "pmd_lamb", 2.0, 30);
+  const std::string png_path = tmp.path() + "/loss.png";
+  CurvesOptions options;
+  options.loss_only = true;
+  write_curves_png(png_path, {read_run(lamb), read_run(pmd)}, options);
+  const test::Png png(png_path);
+  ASSERT_EQ(png.width, 1500);
+  // Both losses reach the right third, where the three-panel picture shows AP.
+  EXPECT_TRUE(has_color(png, 1100, 1480, run_color(0)));
+  EXPECT_TRUE(has_color(png, 1100, 1480, run_color(1)));
+  EXPECT_TRUE(has_color(png, 0, 400, run_color(1)));
+}
+
+// Whether some pixel in the box [x0, x1) x [y0, y1) has `color`.
+bool has_color_in(const test::Png& png, int x0, int x1, int y0, int y1,
+                  const std::array<uint8_t, 3>& color) {
+  for (int y = y0; y < y1; ++y)
+    for (int x = x0; x < x1; ++x)
+      if (test::near(png.at(x, y), color, 6)) return true;
+  return false;
+}
+
+TEST(PlotTest, ApVsBatchDrawsEachSeriesAndCrossesForDivergedCells) {
+  test::TempDir tmp;
+  // lamb: two seeds at 1024; sgd diverges at 1024.
+  const std::vector<BatchPoint> points = {
+      {"lamb", 16, 0.30}, {"lamb", 256, 0.28}, {"lamb", 1024, 0.20},  {"lamb", 1024, 0.24},
+      {"sgd", 16, 0.31},  {"sgd", 256, 0.22},  {"sgd", 1024, 0, true}};
+  const std::string png_path = tmp.path() + "/ap.png";
+  write_ap_vs_batch_png(png_path, points);
+  const test::Png png(png_path);
+  ASSERT_EQ(png.width, 1000);
+  ASSERT_EQ(png.height, 600);
+  // The plot spans x 66..980; batch 16 sits half a power of two from the left edge, 1024 from the
+  // right; AP 0 is the bottom of the plot (y = height - legend - 46).
+  EXPECT_TRUE(has_color_in(png, 70, 200, 0, 500, run_color(0)));
+  EXPECT_TRUE(has_color_in(png, 70, 200, 0, 500, run_color(1)));
+  EXPECT_TRUE(has_color_in(png, 880, 975, 0, 450, run_color(0)));
+  // sgd at 1024 is only its cross at AP 0, near the bottom axis.
+  EXPECT_FALSE(has_color_in(png, 900, 975, 0, 420, run_color(1)));
+  EXPECT_TRUE(has_color_in(png, 900, 975, 420, 560, run_color(1)));
+  EXPECT_THROW(write_ap_vs_batch_png(png_path, {}), Error);
+  EXPECT_THROW(write_ap_vs_batch_png(png_path, {{"lamb", 0, 0.3}}), Error);
 }
 
 TEST(PlotTest, CliPlotWritesPng) {

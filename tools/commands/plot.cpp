@@ -1,8 +1,11 @@
-// largedet plot: training curves (loss, learning rate, AP) of one or more runs in one PNG.
+// largedet plot: training curves (loss, learning rate, AP) of one or more runs in one PNG, or AP
+// against batch per method over the cells of a sweep.
 #include <iostream>
 #include <memory>
 
 #include "command_registry.h"
+#include "largedet/core/error.h"
+#include "sweep/summary.h"
 #include "visualize/plot.h"
 
 namespace {
@@ -10,26 +13,57 @@ namespace {
 struct PlotArgs {
   std::vector<std::string> runs;
   std::string output = "curves.png";
+  largedet::tools::CurvesOptions curves;
+  std::string ap_vs_batch;
+  std::vector<std::string> series = {"SOLVER.OPTIMIZER"};
 };
+
+void plot_curves(const PlotArgs& args) {
+  if (args.runs.empty())
+    throw largedet::Error("nothing to plot", "largedet plot",
+                          "pass run directories, or --ap-vs-batch SWEEP_DIR");
+  std::vector<largedet::tools::RunCurves> runs;
+  for (const auto& dir : args.runs) runs.push_back(largedet::tools::read_run(dir));
+  largedet::tools::write_curves_png(args.output, runs, args.curves);
+  std::cout << "wrote " << args.output << ":";
+  for (const auto& run : runs) std::cout << " " << run.name;
+  std::cout << "\n";
+}
+
+void plot_ap_vs_batch(const PlotArgs& args) {
+  const auto cells = largedet::tools::sweep::read_sweep(args.ap_vs_batch);
+  const auto points = largedet::tools::sweep::batch_points(cells, args.series);
+  if (points.empty())
+    throw largedet::Error("no cell of the sweep has a bbox/AP yet", args.ap_vs_batch,
+                          "set TEST.EVAL_PERIOD so that the cells evaluate at their end");
+  largedet::tools::write_ap_vs_batch_png(args.output, points);
+  std::cout << "wrote " << args.output << ": " << points.size() << " of " << cells.size()
+            << " cells\n";
+}
 
 void setup_plot(CLI::App& cmd) {
   auto args = std::make_shared<PlotArgs>();
-  cmd.add_option("runs", args->runs, "run directories (OUTPUT_DIR of `largedet train`)")
-      ->required();
+  cmd.add_option("runs", args->runs,
+                 "run directories (OUTPUT_DIR of `largedet train`, or cells of a sweep)");
   cmd.add_option("--output,-o", args->output, "PNG to write")->capture_default_str();
-  cmd.callback([args] {
-    std::vector<largedet::tools::RunCurves> runs;
-    for (const auto& dir : args->runs) runs.push_back(largedet::tools::read_run(dir));
-    largedet::tools::write_curves_png(args->output, runs);
-    std::cout << "wrote " << args->output << ":";
-    for (const auto& run : runs) std::cout << " " << run.name;
-    std::cout << "\n";
-  });
+  cmd.add_flag("--loss-only", args->curves.loss_only,
+               "one wide panel of total loss: the runs' loss curves on shared axes");
+  auto* ap = cmd.add_option("--ap-vs-batch", args->ap_vs_batch,
+                            "instead of curves: final bbox AP against SOLVER.IMS_PER_BATCH (log2 "
+                            "axis) for the cells of this sweep (or archive) directory");
+  cmd.add_option("--series", args->series,
+                 "with --ap-vs-batch: the keys whose values name a method (one line each)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->needs(ap);
+  ap->excludes("runs")->excludes("--loss-only");
+  cmd.callback(
+      [args] { args->ap_vs_batch.empty() ? plot_curves(*args) : plot_ap_vs_batch(*args); });
 }
 
 }  // namespace
 
 LARGEDET_REGISTER_COMMAND("plot",
-                          "Plot total loss, learning rate and AP against iteration for one or more "
-                          "runs (their metrics.jsonl) into one PNG",
+                          "Plot loss, learning rate and AP against iteration for one or more "
+                          "runs, or AP against batch per method for a sweep, into one PNG",
                           setup_plot);

@@ -63,4 +63,16 @@ Scale log_scale(double lo, double hi) {
   return scale;
 }
 
+Scale log2_scale(double lo, double hi, int target) {
+  Scale scale;
+  scale.log = true;
+  scale.lo = lo;
+  scale.hi = hi;
+  const int first = static_cast<int>(std::ceil(std::log2(lo) - 1e-9));
+  const int last = static_cast<int>(std::floor(std::log2(hi) + 1e-9));
+  const int stride = last - first + 1 > target ? 2 : 1;
+  for (int e = first; e <= last; e += stride) scale.ticks.push_back(std::ldexp(1.0, e));
+  return scale;
+}
+
 }  // namespace largedet::tools

@@ -8,7 +8,7 @@ namespace largedet::tools {
 
 struct Scale {
   double lo = 0, hi = 1;      // the data range shown
-  bool log = false;           // log10 axis (lo > 0)
+  bool log = false;           // logarithmic axis (lo > 0)
   std::vector<double> ticks;  // round values inside [lo, hi]
   double step = 0;            // linear tick spacing (for the label precision)
 
@@ -21,5 +21,8 @@ struct Scale {
 Scale linear_scale(double lo, double hi, int target = 6);
 // Ticks at the powers of ten inside [lo, hi] (lo > 0), plus 2x and 5x when that gives too few.
 Scale log_scale(double lo, double hi);
+// Ticks at the powers of two inside [lo, hi] (lo > 0), every other one when there are more than
+// `target`: batch sizes.
+Scale log2_scale(double lo, double hi, int target = 10);
 
 }  // namespace largedet::tools

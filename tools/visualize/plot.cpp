@@ -74,8 +74,14 @@ std::array<uint8_t, 3> run_color(std::size_t index) {
 }
 
 #ifndef LARGEDET_WITH_CAIRO
-void write_curves_png(const std::string& path, const std::vector<RunCurves>&) {
+void write_curves_png(const std::string& path, const std::vector<RunCurves>&,
+                      const CurvesOptions&) {
   throw Error("LargeDet was built without cairo: cannot draw curves", path,
+              "install libcairo2-dev with `make deps`, then rebuild");
+}
+
+void write_ap_vs_batch_png(const std::string& path, const std::vector<BatchPoint>&) {
+  throw Error("LargeDet was built without cairo: cannot draw AP against batch", path,
               "install libcairo2-dev with `make deps`, then rebuild");
 }
 #endif

@@ -1,5 +1,6 @@
-// Training curves of one or more runs (largedet plot): total loss, learning rate and AP against
-// iteration, read from each run's metrics.jsonl, side by side in one PNG.
+// The pictures of `largedet plot`: training curves of one or more runs (total loss, learning rate
+// and AP against iteration, read from each run's metrics.jsonl, side by side in one PNG), and AP
+// against batch per method over the cells of a sweep.
 #pragma once
 
 #include <array>
@@ -25,10 +26,29 @@ RunCurves read_run(const std::string& run_dir);
 // The colour of the index-th run in write_curves_png (a fixed, colour-blind-friendlier palette).
 std::array<uint8_t, 3> run_color(std::size_t index);
 
+struct CurvesOptions {
+  bool loss_only = false;  // one wide total-loss panel (the seed paper's Figure 3)
+};
+
 // Writes a 1500x450 PNG to `path` (atomically) with three panels: total_loss, lr and AP
 // (bbox/AP solid, segm/AP dashed) against iteration, one colour per run and a legend of run names.
 // Throws largedet::Error when there are no runs, the file cannot be written, or LargeDet was built
 // without cairo.
-void write_curves_png(const std::string& path, const std::vector<RunCurves>& runs);
+void write_curves_png(const std::string& path, const std::vector<RunCurves>& runs,
+                      const CurvesOptions& options = {});
+
+// One sweep cell in the AP-against-batch picture.
+struct BatchPoint {
+  std::string series;  // the method it belongs to ("lamb", "sgd 0.01")
+  double batch = 0;    // SOLVER.IMS_PER_BATCH
+  double ap = 0;       // its final bbox/AP; not drawn when it diverged
+  bool diverged = false;
+};
+
+// Writes a 1000x600 PNG: AP against batch on a log2 axis, one colour per series (in order of
+// first appearance) with a line through the mean AP of each batch (over seeds), a dot per cell
+// and a cross at 0 per diverged cell. Throws largedet::Error when there are no points, a batch is
+// not positive, the file cannot be written, or LargeDet was built without cairo.
+void write_ap_vs_batch_png(const std::string& path, const std::vector<BatchPoint>& points);
 
 }  // namespace largedet::tools

@@ -1,0 +1,219 @@
+// `largedet sweep` end to end on a tiny synthetic recipe: a 2 x 2 grid with one cell left
+// half-trained beforehand (it resumes) and two whose learning rate makes the NaN guard trip (they
+// are reported as diverged, and the sweep still succeeds); then a rerun that trains nothing, an
+// archive that counts as done on a fresh output, the summary and the two plots.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "common/shell.h"
+#include "engine/temp_dir.h"
+#include "sweep/record.h"
+#include "sweep/summary.h"
+
+namespace largedet::tools::sweep {
+namespace {
+
+using test::quote;
+using test::run_shell;
+
+bool cli_built() {
+  struct stat st;
+  return ::stat(LARGEDET_CLI, &st) == 0;
+}
+
+std::string cli() { return quote(LARGEDET_CLI); }
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// 16 synthetic images of 96 px and a detector that trains 4 iterations in seconds; SCALE_SCHEDULE
+// gives batch 2 cells twice the iterations (8) of batch 4 ones, which the sweep must know.
+std::string write_recipe(const std::string& dir) {
+  const auto synth = run_shell(cli() + " synth --out " + quote(dir + "/data") +
+                               " --images 16 --size 96 --val-fraction 0.25 --max-objects 3 "
+                               "--seed 7");
+  EXPECT_EQ(synth.code, 0) << synth.output;
+  const std::string recipe = dir + "/tiny.yaml";
+  std::ofstream(recipe) << "MODEL:\n"
+                           "  BACKBONE: {FREEZE_AT: 0}\n"
+                           "  RESNETS: {DEPTH: 18, NORM: BN, STEM_OUT_CHANNELS: 8, "
+                           "WIDTH_PER_GROUP: 8, RES2_OUT_CHANNELS: 8}\n"
+                           "  FPN: {OUT_CHANNELS: 16}\n"
+                           "  ANCHOR_GENERATOR: {SIZES: [[8], [16], [32], [64], [128]]}\n"
+                           "  RPN: {PRE_NMS_TOPK_TRAIN: 200, POST_NMS_TOPK_TRAIN: 100, "
+                           "PRE_NMS_TOPK_TEST: 100, POST_NMS_TOPK_TEST: 50, "
+                           "BATCH_SIZE_PER_IMAGE: 32}\n"
+                           "  ROI_HEADS: {NUM_CLASSES: 4, BATCH_SIZE_PER_IMAGE: 32}\n"
+                           "  ROI_BOX_HEAD: {FC_DIM: 32}\n"
+                           "INPUT: {MIN_SIZE_TRAIN: [64, 72], MAX_SIZE_TRAIN: 96, "
+                           "MIN_SIZE_TEST: 72, MAX_SIZE_TEST: 96}\n"
+                           "DATASETS:\n"
+                           "  TRAIN_ANNOTATIONS: " +
+                               dir + "/data/annotations/instances_train.json\n" +
+                               "  TRAIN_IMAGES: " + dir + "/data/train\n" +
+                               "  TEST_ANNOTATIONS: " + dir +
+                               "/data/annotations/instances_val.json\n" + "  TEST_IMAGES: " + dir +
+                               "/data/val\n" +
+                               "DATALOADER: {NUM_WORKERS: 1}\n"
+                               "NUM_THREADS: 1\n"
+                               "TEST: {EVAL_PERIOD: 4}\n"
+                               "SOLVER:\n"
+                               "  OPTIMIZER: sgd\n"
+                               "  IMS_PER_BATCH: 4\n"
+                               "  IMS_PER_DEVICE: 2\n"
+                               "  REFERENCE_BATCH: 4\n"
+                               "  SCALE_SCHEDULE: true\n"
+                               "  BASE_LR: 0.01\n"
+                               "  MAX_ITER: 4\n"
+                               "  STEPS: []\n"
+                               "  WARMUP_ITERS: 1\n"
+                               "  CHECKPOINT_PERIOD: 2\n"
+                               "  LOG_PERIOD: 1\n"
+                               "  MAX_BAD_STEPS: 1\n";
+  return recipe;
+}
+
+TEST(SweepCli, GridResumesReportsDivergenceSkipsFinishedCellsAndSummarizes) {
+  if (!cli_built()) GTEST_SKIP() << "largedet CLI not built: " << LARGEDET_CLI;
+  test::TempDir tmp;
+  const std::string recipe = write_recipe(tmp.path());
+  const std::string out = tmp.path() + "/sweep", archive = tmp.path() + "/archive";
+  const std::string grid = " SOLVER.BASE_LR=0.01,1e30 SOLVER.IMS_PER_BATCH=4,2";
+  const std::string sweep = cli() + " sweep --config " + quote(recipe) + " --output " + quote(out) +
+                            " --archive " + quote(archive) + grid;
+  const std::string good = "BASE_LR-0.01_IMS_PER_BATCH-4", resumed = "BASE_LR-0.01_IMS_PER_BATCH-2";
+  const std::vector<std::string> cells = {good, resumed, "BASE_LR-1e30_IMS_PER_BATCH-4",
+                                          "BASE_LR-1e30_IMS_PER_BATCH-2"};
+
+  // A cell killed halfway: trained to its checkpoint at 4 of 8 iterations, no final weights.
+  const auto partial = run_shell(cli() + " train --config " + quote(recipe) + " --output " +
+                                 quote(out + "/" + resumed) +
+                                 " SOLVER.BASE_LR=0.01 SOLVER.IMS_PER_BATCH=2 SOLVER.MAX_ITER=2");
+  ASSERT_EQ(partial.code, 0) << partial.output;
+  ASSERT_TRUE(exists(out + "/" + resumed + "/model_0000004.safetensors")) << partial.output;
+  ASSERT_EQ(::unlink((out + "/" + resumed + "/model_final.safetensors").c_str()), 0);
+
+  const auto dry = run_shell(sweep + " --dry-run");
+  ASSERT_EQ(dry.code, 0) << dry.output;
+  EXPECT_NE(dry.output.find("[2/4] " + resumed + ": resumes from iteration 4, MAX_ITER 8"),
+            std::string::npos)
+      << dry.output;
+  EXPECT_NE(dry.output.find("[1/4] " + good + ": to run, MAX_ITER 4"), std::string::npos);
+  EXPECT_NE(dry.output.find("train --config"), std::string::npos);
+  EXPECT_FALSE(exists(out + "/" + good));
+
+  const auto first = run_shell(sweep);
+  ASSERT_EQ(first.code, 0) << first.output;
+  const std::string& log = first.output;
+  EXPECT_NE(log.find("[1/4] " + good + ": done in"), std::string::npos) << log;
+  EXPECT_NE(log.find("[2/4] " + resumed + ": resuming from iteration 4"), std::string::npos) << log;
+  EXPECT_NE(log.find("[2/4] " + resumed + ": done in"), std::string::npos) << log;
+  EXPECT_NE(log.find("[3/4] " + cells[2] + ": diverged in"), std::string::npos) << log;
+  EXPECT_NE(log.find("[4/4] " + cells[3] + ": diverged in"), std::string::npos) << log;
+  EXPECT_NE(log.find("training diverged"), std::string::npos) << log;
+  EXPECT_NE(log.find("ETA"), std::string::npos) << log;
+  EXPECT_NE(read_text(out + "/" + resumed + "/log.txt").find("resumed from"), std::string::npos);
+
+  const auto summary = read_sweep(out);
+  ASSERT_EQ(summary.size(), 4u);
+  for (const auto& cell : summary) {
+    const bool diverges = cell.name.find("1e30") != std::string::npos;
+    EXPECT_EQ(cell.record.status, diverges ? Status::kDiverged : Status::kDone) << cell.name;
+    EXPECT_EQ(cell.record.max_iter, cell.name.find("BATCH-2") != std::string::npos ? 8 : 4);
+    if (!diverges) {
+      EXPECT_EQ(cell.metrics.iterations, cell.record.max_iter) << cell.name;
+      EXPECT_TRUE(cell.metrics.ap.has_value()) << cell.name;
+    } else {
+      EXPECT_NE(cell.record.reason.find("training diverged"), std::string::npos);
+      EXPECT_LT(cell.metrics.iterations, cell.record.max_iter) << cell.name;
+    }
+    EXPECT_TRUE(exists(archive + "/" + cell.name + "/metrics.jsonl")) << cell.name;
+    EXPECT_FALSE(exists(archive + "/" + cell.name + "/model_final.safetensors"));
+  }
+  EXPECT_NE(read_text(out + "/summary.csv").find(cells[2] + ",1e30,4,diverged,yes"),
+            std::string::npos)
+      << read_text(out + "/summary.csv");
+  EXPECT_TRUE(exists(archive + "/summary.md"));
+
+  // The same command again trains nothing.
+  const auto log_size = read_text(out + "/" + good + "/log.txt").size();
+  const auto again = run_shell(sweep);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("[1/4] " + good + ": done earlier: skipped"), std::string::npos)
+      << again.output;
+  EXPECT_NE(again.output.find("[4/4] " + cells[3] + ": diverged earlier: skipped"),
+            std::string::npos);
+  EXPECT_EQ(read_text(out + "/" + good + "/log.txt").size(), log_size);
+
+  // On a new machine only the archive is there: every cell counts as done from it.
+  const std::string fresh = tmp.path() + "/fresh";
+  const auto from_archive = run_shell(cli() + " sweep --config " + quote(recipe) + " --output " +
+                                      quote(fresh) + " --archive " + quote(archive) + grid);
+  ASSERT_EQ(from_archive.code, 0) << from_archive.output;
+  EXPECT_NE(from_archive.output.find(good + ": done earlier (archive): skipped"), std::string::npos)
+      << from_archive.output;
+  EXPECT_FALSE(exists(fresh + "/" + good));
+
+  // Another grid in the same directory is refused before anything runs.
+  const auto other = run_shell(cli() + " sweep --config " + quote(recipe) + " --output " +
+                               quote(out) + grid + " SOLVER.WEIGHT_DECAY=0.5");
+  EXPECT_NE(other.code, 0);
+  EXPECT_NE(other.output.find("other overrides"), std::string::npos) << other.output;
+
+  const auto table = run_shell(cli() + " sweep --summary " + quote(archive));
+  ASSERT_EQ(table.code, 0) << table.output;
+  EXPECT_NE(table.output.find("| " + cells[3] + " | 1e30 | 2 | diverged | yes |"),
+            std::string::npos)
+      << table.output;
+
+#ifdef LARGEDET_WITH_CAIRO
+  const auto figure1 = run_shell(cli() + " plot --ap-vs-batch " + quote(archive) +
+                                 " --series SOLVER.BASE_LR -o " + quote(tmp.path() + "/ap.png"));
+  EXPECT_EQ(figure1.code, 0) << figure1.output;
+  EXPECT_NE(figure1.output.find("4 of 4 cells"), std::string::npos) << figure1.output;
+  const auto figure3 =
+      run_shell(cli() + " plot --loss-only " + quote(out + "/" + good) + " " +
+                quote(out + "/" + resumed) + " -o " + quote(tmp.path() + "/loss.png"));
+  EXPECT_EQ(figure3.code, 0) << figure3.output;
+  EXPECT_TRUE(exists(tmp.path() + "/ap.png"));
+  EXPECT_TRUE(exists(tmp.path() + "/loss.png"));
+#endif
+}
+
+TEST(SweepCli, AFailedCellIsReportedAndTheSweepGoesOnAndFails) {
+  if (!cli_built()) GTEST_SKIP() << "largedet CLI not built: " << LARGEDET_CLI;
+  test::TempDir tmp;
+  const std::string recipe = write_recipe(tmp.path());
+  const std::string out = tmp.path() + "/sweep";
+  // The first cell's training annotations do not exist; the second trains.
+  const auto run = run_shell(
+      cli() + " sweep --config " + quote(recipe) + " --output " + quote(out) +
+      " DATASETS.TRAIN_ANNOTATIONS=" + quote(tmp.path() + "/nowhere.json") + "," +
+      quote(tmp.path() + "/data/annotations/instances_train.json") + " TEST.EVAL_PERIOD=0");
+  EXPECT_EQ(run.code, 1) << run.output;
+  EXPECT_NE(run.output.find("[1/2] TRAIN_ANNOTATIONS-tmp"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find(": failed in"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("train exited with code 1"), std::string::npos) << run.output;
+  // The tail of the cell's log, with train's error, and the command that started it.
+  EXPECT_NE(run.output.find("error: DATASETS.TRAIN_ANNOTATIONS"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("==== largedet sweep, attempt 1: "), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("[2/2]"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find(": done in"), std::string::npos) << run.output;
+  const auto cells = read_sweep(out);
+  ASSERT_EQ(cells.size(), 2u);
+  int failed = 0;
+  for (const auto& cell : cells) failed += cell.record.status == Status::kFailed;
+  EXPECT_EQ(failed, 1);
+}
+
+}  // namespace
+}  // namespace largedet::tools::sweep
