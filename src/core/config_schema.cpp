@@ -5,6 +5,8 @@
 // for the warning that `VERSION: 2` recipes get. This file is data.
 #include "largedet/core/config_schema.h"
 
+#include "largedet/core/limits.h"
+
 #include <map>
 
 namespace largedet {
@@ -321,6 +323,10 @@ std::vector<KeySpec> make_schema() {
       range(spec("INPUT.SIZE_DIVISIBILITY", "32", T::kInt, OURS,
                  "batches are padded to a multiple of it"),
             1),
+      range(spec("INPUT.MAX_IMAGE_PIXELS", std::to_string(kDefaultMaxImagePixels), T::kInt, OURS,
+                 "annotations of images claiming more pixels are refused (no real image has that "
+                 "many; a corrupt size must not be allocated)"),
+            1, double(kMaxImagePixelsLimit)),
 
       spec("DATASETS.TRAIN", "[]", T::kStringList, D2,
            "a detectron2 dataset name (coco_2017_train, ...) under $DETECTRON2_DATASETS"),

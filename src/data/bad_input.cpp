@@ -1,5 +1,6 @@
 #include "largedet/data/bad_input.h"
 
+#include <iterator>
 #include <sstream>
 
 #include "largedet/core/error.h"
@@ -7,29 +8,40 @@
 
 namespace largedet::data {
 
-const char* bad_input_name(BadInput kind) {
-  switch (kind) {
-    case BadInput::kMissingImage:
-      return "missing images";
-    case BadInput::kCorruptImage:
-      return "corrupt images";
-    case BadInput::kUnknownImage:
-      return "annotations of unknown images";
-    case BadInput::kUnknownCategory:
-      return "annotations of unknown categories";
-    case BadInput::kInvalidBox:
-      return "invalid boxes";
-    case BadInput::kClippedBox:
-      return "clipped boxes";
-    case BadInput::kInvalidSegmentation:
-      return "invalid segmentations";
-    default:
-      return "?";
-  }
+namespace {
+
+struct KindInfo {
+  const char* name;    // plural, for the summary
+  const char* action;  // what becomes of such a case by default, for the log
+};
+
+const KindInfo& info(BadInput kind) {
+  static const KindInfo kInfo[] = {
+      {"missing images", "skipped"},
+      {"corrupt images", "skipped"},
+      {"annotations of unknown images", "skipped"},
+      {"annotations of unknown categories", "skipped"},
+      {"invalid boxes", "skipped"},
+      {"clipped boxes", "clipped"},
+      {"invalid segmentations", "skipped"},
+      {"degenerate polygons", "instance skipped"},
+      {"images of another size than annotated", "skipped"},
+      {"truncated or damaged images", "kept"},
+      {"images turned by their EXIF orientation", "turned"},
+  };
+  static_assert(std::size(kInfo) == static_cast<size_t>(BadInput::kCount));
+  return kInfo[static_cast<size_t>(kind)];
 }
 
+}  // namespace
+
+const char* bad_input_name(BadInput kind) { return info(kind).name; }
+
+bool is_note(BadInput kind) { return kind == BadInput::kTurnedImage; }
+
 void BadInputLog::report(BadInput kind, const std::string& what, const std::string& where) {
-  if (strict_) {
+  const bool note = is_note(kind);
+  if (strict_ && !note) {
     throw Error(what, where, "fix the data, or set DATALOADER.STRICT false to skip such input");
   }
   bool first = false;
@@ -39,9 +51,12 @@ void BadInputLog::report(BadInput kind, const std::string& what, const std::stri
     first = seen.empty();
     seen.insert(where);
   }
-  if (first) {
-    const bool clipped = kind == BadInput::kClippedBox;
-    log::warning() << what << " (" << where << ")" << (clipped ? "" : "; skipped") << ". Further "
+  if (!first) return;
+  if (note) {
+    log::info() << what << " (" << where << "). Further " << bad_input_name(kind)
+                << " are only counted";
+  } else {
+    log::warning() << what << " (" << where << "); " << info(kind).action << ". Further "
                    << bad_input_name(kind)
                    << " are only counted (DATALOADER.STRICT makes them errors)";
   }
@@ -54,22 +69,26 @@ int64_t BadInputLog::count(BadInput kind) const {
 
 int64_t BadInputLog::total() const {
   int64_t n = 0;
-  for (size_t k = 0; k < seen_.size(); ++k) n += count(static_cast<BadInput>(k));
+  for (size_t k = 0; k < seen_.size(); ++k) {
+    if (!is_note(static_cast<BadInput>(k))) n += count(static_cast<BadInput>(k));
+  }
   return n;
 }
 
 std::string BadInputLog::summary() const {
-  std::ostringstream out;
-  out << "bad input:";
-  bool any = false;
-  for (size_t k = 0; k < seen_.size(); ++k) {
-    const int64_t n = count(static_cast<BadInput>(k));
-    if (n == 0) continue;
-    out << (any ? ", " : " ") << n << " " << bad_input_name(static_cast<BadInput>(k));
-    any = true;
-  }
-  if (!any) out << " none";
-  return out.str();
+  // The counts of the kinds that are (or are not) notes, "" when all are 0.
+  auto counts = [&](bool notes) {
+    std::ostringstream out;
+    for (size_t k = 0; k < seen_.size(); ++k) {
+      const auto kind = static_cast<BadInput>(k);
+      const int64_t n = count(kind);
+      if (n == 0 || is_note(kind) != notes) continue;
+      out << (out.tellp() > 0 ? ", " : "") << n << " " << bad_input_name(kind);
+    }
+    return out.str();
+  };
+  const std::string bad = counts(false), notes = counts(true);
+  return "bad input: " + (bad.empty() ? "none" : bad) + (notes.empty() ? "" : "; noted: " + notes);
 }
 
 }  // namespace largedet::data

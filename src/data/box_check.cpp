@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "largedet/core/error.h"
-
 namespace largedet::data {
 
 BoxCheck check_box(const std::array<double, 4>& b, double width, double height,
@@ -16,8 +14,7 @@ BoxCheck check_box(const std::array<double, 4>& b, double width, double height,
     }
   }
   if (!(b[2] > b[0] && b[3] > b[1])) {
-    *why = detail::concat("box has zero or negative size [", b[0], ", ", b[1], ", ", b[2], ", ",
-                          b[3], "]");
+    *why = "box has zero or negative size";
     return BoxCheck::kInvalid;
   }
   std::array<double, 4> c = b;
@@ -39,7 +36,7 @@ BoxCheck check_box(const std::array<double, 4>& b, double width, double height,
   double overshoot = 0;
   for (int k = 0; k < 4; ++k) overshoot = std::max(overshoot, std::abs(c[k] - b[k]));
   if (overshoot > tolerance) {
-    *why = "box extends outside its image; clipped to it";
+    *why = "box extends outside its image";
     return BoxCheck::kClipped;
   }
   return BoxCheck::kOk;

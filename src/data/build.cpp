@@ -80,6 +80,7 @@ CocoDatasetOptions coco_dataset_options(const Config& config, bool train) {
   o.filter_empty = filter_empty(config, train);
   o.load_segmentation = config.get<bool>("MODEL.MASK_ON") || !train;
   o.strict = config.get<bool>("DATALOADER.STRICT");
+  o.max_image_pixels = config.get<int64_t>("INPUT.MAX_IMAGE_PIXELS");
   return o;
 }
 

@@ -13,6 +13,21 @@ namespace largedet::data {
 
 namespace {
 
+// Polygons that cannot enclose an area: their masks would be empty (detectron2's load_coco_json
+// drops their instances too). Returns "" when fine.
+std::string degenerate_polygon(const evaluation::Segmentation& s) {
+  if (s.kind != evaluation::Segmentation::Kind::kPolygons) return "";
+  if (s.polygons.empty()) return "segmentation is an empty list of polygons";
+  for (size_t k = 0; k < s.polygons.size(); ++k) {
+    const size_t n = s.polygons[k].size();
+    if (n % 2 != 0) {
+      return detail::concat("polygon ", k, " has an odd number of coordinates (", n, ")");
+    }
+    if (n < 6) return detail::concat("polygon ", k, " has ", n / 2, " points (3 make an area)");
+  }
+  return "";
+}
+
 // Segmentations that the mask rasteriser could not handle sanely (found by fuzz_coco_json: a
 // polygon vertex at 1e33 made rle_from_polygon allocate 17 GB). Returns "" when fine.
 std::string segmentation_problem(const evaluation::Segmentation& s, int width, int height) {
@@ -32,7 +47,7 @@ std::string segmentation_problem(const evaluation::Segmentation& s, int width, i
     const bool known = width > 0 && height > 0;
     if (known
             ? (s.rle.h != static_cast<uint32_t>(height) || s.rle.w != static_cast<uint32_t>(width))
-            : uint64_t{s.rle.h} * s.rle.w > (uint64_t{1} << 27)) {
+            : uint64_t{s.rle.h} * s.rle.w > uint64_t{kDefaultMaxImagePixels}) {
       return detail::concat("RLE size [", s.rle.h, ", ", s.rle.w, "] is not the image's [", height,
                             ", ", width, "]");
     }
@@ -98,14 +113,22 @@ Dataset to_dataset(const evaluation::CocoDataset& coco, evaluation::CocoDataset*
       continue;
     }
     const auto& b = a.bbox;
+    auto as_written = [&] {
+      return detail::concat("bbox [", b[0], ", ", b[1], ", ", b[2], ", ", b[3], "] (x, y, w, h)");
+    };
     if (!check_box_and_report({b[0], b[1], b[0] + b[2], b[1] + b[3]}, r.width, r.height, bad,
-                              &instance.box, where)) {
+                              &instance.box, where, as_written)) {
       continue;
     }
     instance.label = label->second;
     instance.category_id = a.category_id;
     instance.iscrowd = a.iscrowd;
     if (options.load_segmentation) {
+      const std::string degenerate = degenerate_polygon(a.segmentation);
+      if (!degenerate.empty()) {
+        bad.report(BadInput::kDegeneratePolygon, degenerate, where());
+        continue;
+      }
       const std::string problem = segmentation_problem(a.segmentation, r.width, r.height);
       if (!problem.empty()) {
         bad.report(BadInput::kInvalidSegmentation, problem, where());
@@ -142,6 +165,7 @@ Dataset parse_padded(const simdjson::padded_string& padded, const std::string& w
                      const CocoDatasetOptions& options) {
   evaluation::CocoParseOptions parse;
   parse.load_segmentation = options.load_segmentation;
+  parse.max_image_pixels = options.max_image_pixels;
   evaluation::CocoDataset coco =
       evaluation::parse_coco_json(std::string_view(padded.data(), padded.size()), where, parse);
   return to_dataset(coco, &coco, where, options);

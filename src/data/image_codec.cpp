@@ -2,10 +2,12 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
 #include "largedet/core/error.h"
+#include "largedet/core/limits.h"
 #include "largedet/data/image.h"
 
 namespace largedet::data {
@@ -26,9 +28,9 @@ tjhandle decompressor() {
 
 void check_dimensions(int width, int height, const std::string& where) {
   if (width <= 0 || height <= 0) throw Error("image has no pixels", where, "the file is corrupt");
-  if (static_cast<size_t>(width) * static_cast<size_t>(height) > kMaxImagePixels) {
+  if (int64_t{width} * height > kDefaultMaxImagePixels) {
     throw Error(detail::concat("image too large (", width, "x", height, ")"), where,
-                "images above 134M pixels are refused");
+                detail::concat("images above ", kDefaultMaxImagePixels, " pixels are refused"));
   }
 }
 
@@ -83,12 +85,15 @@ Image decode_jpeg(const uint8_t* data, size_t size, int min_short_side, const st
   // LIMITSCANS refuses progressive files with absurd scan counts (a decode-time bomb).
   const int flags = TJFLAG_LIMITSCANS;
   if (tjDecompress2(tj, data, static_cast<unsigned long>(size), pixels.data(), image.width, 0,
-                    image.height, format, flags) != 0 &&
-      tjGetErrorCode(tj) != TJERR_WARNING) {
-    // Warnings (e.g. a truncated last scan) still give an image, as PIL does with
-    // LOAD_TRUNCATED_IMAGES; errors do not.
-    throw Error(detail::concat("cannot decode the JPEG: ", tjGetErrorStr2(tj)), where,
-                "the file is corrupt");
+                    image.height, format, flags) != 0) {
+    // Warnings (e.g. a truncated scan) still give an image, as PIL does with
+    // LOAD_TRUNCATED_IMAGES, and say so; errors do not.
+    if (tjGetErrorCode(tj) != TJERR_WARNING) {
+      throw Error(detail::concat("cannot decode the JPEG: ", tjGetErrorStr2(tj)), where,
+                  "the file is corrupt");
+    }
+    image.warning = detail::concat("the JPEG is truncated or damaged (", tjGetErrorStr2(tj),
+                                   "): what could not be decoded is grey");
   }
   if (!cmyk) {
     image.rgb = std::move(pixels);
@@ -172,6 +177,83 @@ void read_image_size(const uint8_t* data, size_t size, int* width, int* height,
     default:
       throw Error("unknown image format (neither JPEG nor PNG)", where);
   }
+}
+
+namespace {
+
+// The Orientation tag (0x0112) of an APP1 payload ("Exif\0\0", then TIFF), 0 when it has none.
+// Every offset is checked: the bytes are the file's.
+int exif_payload_orientation(const uint8_t* p, size_t n) {
+  if (n < 14 || std::memcmp(p, "Exif\0\0", 6) != 0) return 0;
+  const uint8_t* tiff = p + 6;
+  n -= 6;
+  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
+  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 0;
+  auto u16 = [&](size_t at) -> uint32_t {
+    return little ? tiff[at] | tiff[at + 1] << 8 : tiff[at] << 8 | tiff[at + 1];
+  };
+  auto u32 = [&](size_t at) -> size_t {
+    return little ? u16(at) | size_t{u16(at + 2)} << 16 : size_t{u16(at)} << 16 | u16(at + 2);
+  };
+  if (u16(2) != 42) return 0;
+  const size_t ifd = u32(4);
+  if (ifd + 2 > n) return 0;
+  for (size_t e = 0, entries = u16(ifd); e < entries; ++e) {
+    const size_t at = ifd + 2 + 12 * e;
+    if (at + 12 > n) return 0;
+    if (u16(at) == 0x0112 && u16(at + 2) == 3) {  // SHORT: the value sits in the entry
+      const uint32_t v = u16(at + 8);
+      return v >= 1 && v <= 8 ? static_cast<int>(v) : 0;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int read_exif_orientation(const uint8_t* data, size_t size) {
+  if (sniff_image_format(data, size) != ImageFormat::kJpeg) return 1;
+  // The marker segments before the first scan; EXIF is an APP1 segment (XMP is another).
+  size_t at = 2;
+  while (at + 4 <= size && data[at] == 0xFF) {
+    const uint8_t marker = data[at + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9) break;  // start of scan, end of image
+    const size_t length = size_t{data[at + 2]} << 8 | data[at + 3];
+    if (length < 2 || at + 2 + length > size) break;
+    if (marker == 0xE1) {
+      if (const int orientation = exif_payload_orientation(data + at + 4, length - 2)) {
+        return orientation;
+      }
+    }
+    at += 2 + length;
+  }
+  return 1;
+}
+
+Image turn_by_exif_orientation(const Image& image, int orientation) {
+  LARGEDET_CHECK(exif_orientation_turns(orientation), "EXIF orientation ", orientation,
+                 " does not turn the image");
+  const int w = image.width, h = image.height;
+  Image out;
+  out.width = h;
+  out.height = w;
+  out.warning = image.warning;
+  out.rgb.resize(image.rgb.size());
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      // The source pixel of (x, y): 5 transposes, 6 turns clockwise, 7 transposes the other
+      // diagonal, 8 turns anticlockwise.
+      const int sx = orientation <= 6 ? y : w - 1 - y;
+      const int sy = orientation == 5 || orientation == 8 ? x : h - 1 - x;
+      const uint8_t* src = &image.rgb[(static_cast<size_t>(sy) * w + sx) * 3];
+      std::copy(src, src + 3, &out.rgb[(static_cast<size_t>(y) * out.width + x) * 3]);
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -37,9 +37,12 @@ Sample DataLoader::map_with_fallback(int64_t index, uint64_t seed) {
       bad.report(BadInput::kMissingImage, "cannot read the image", where);  // strict: throws
     } else {
       try {
-        Sample sample = map_encoded(record, bytes, options_.mapper, seed);
-        sample.record_index = i;
-        return sample;
+        std::optional<Sample> sample =
+            map_encoded(record, bytes, options_.mapper, seed, bad, where);
+        if (sample) {
+          sample->record_index = i;
+          return std::move(*sample);
+        }
       } catch (const Error& e) {
         bad.report(BadInput::kCorruptImage, e.message(), where);  // strict: throws
       } catch (const std::exception& e) {

@@ -7,12 +7,54 @@
 
 namespace largedet::data {
 
-Sample map_encoded(const Record& record, const std::string& bytes, const MapperOptions& options,
-                   uint64_t seed) {
+namespace {
+
+// The frame the record's boxes and polygons are in: the file's, or the file's turned upright by
+// its EXIF orientation when the annotated size is the turned one (annotation tools that show
+// images upright write that size). `orientation` is 1 when the pixels stay as decoded.
+struct Frame {
+  int width = 0, height = 0;
+  int orientation = 1;
+};
+
+// The record's frame from the file's header, reporting a mismatch (nullopt: skip the record).
+std::optional<Frame> annotated_frame(const Record& record, const uint8_t* data, size_t size,
+                                     BadInputLog& bad, const std::string& where) {
+  Frame file;
+  read_image_size(data, size, &file.width, &file.height, record.path);
+  // Sizes <= 0 are unknown before decoding (OpenImages).
+  if ((record.width <= 0 || record.width == file.width) &&
+      (record.height <= 0 || record.height == file.height)) {
+    return file;
+  }
+  if (record.width == file.height && record.height == file.width) {
+    const int orientation = read_exif_orientation(data, size);
+    if (exif_orientation_turns(orientation)) {
+      bad.report(BadInput::kTurnedImage,
+                 detail::concat("the image is ", file.width, "x", file.height, ", annotated as ",
+                                record.width, "x", record.height, " as its EXIF orientation ",
+                                orientation, " turns it"),
+                 where);
+      return Frame{record.width, record.height, orientation};
+    }
+  }
+  bad.report(BadInput::kWrongImageSize,
+             detail::concat("the image is ", file.width, "x", file.height,
+                            " but the annotation file says ", record.width, "x", record.height),
+             where);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Sample> map_encoded(const Record& record, const std::string& bytes,
+                                  const MapperOptions& options, uint64_t seed, BadInputLog& bad,
+                                  const std::string& where) {
   LARGEDET_CHECK(!options.min_sizes.empty(), "INPUT.MIN_SIZE_TRAIN is empty");
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-  int in_w = 0, in_h = 0;
-  read_image_size(data, bytes.size(), &in_w, &in_h, record.path);
+  // From the header, so that a hostile size is refused before anything is allocated for it.
+  const std::optional<Frame> frame = annotated_frame(record, data, bytes.size(), bad, where);
+  if (!frame) return std::nullopt;
   const uint64_t r1 = mix_seed(seed, 1), r2 = mix_seed(seed, 2);
   LARGEDET_CHECK(!options.min_size_range || options.min_sizes.size() == 2,
                  "range sampling needs INPUT.MIN_SIZE_TRAIN [min, max]");
@@ -23,28 +65,36 @@ Sample map_encoded(const Record& record, const std::string& bytes, const MapperO
                     r1 % static_cast<uint64_t>(options.min_sizes[1] - options.min_sizes[0] + 1))
           : options.min_sizes[r1 % options.min_sizes.size()];
   const bool flip = options.random_flip && (r2 >> 63) != 0;
-  const auto [out_h, out_w] = resize_shortest_edge_size(in_h, in_w, short_side, options.max_size);
+  const auto [out_h, out_w] =
+      resize_shortest_edge_size(frame->height, frame->width, short_side, options.max_size);
 
   Image decoded = decode_image(data, bytes.size(),
                                options.scaled_decode ? std::min(out_h, out_w) : 0, record.path);
+  if (!decoded.warning.empty()) bad.report(BadInput::kTruncatedImage, decoded.warning, where);
+  if (frame->orientation != 1) decoded = turn_by_exif_orientation(decoded, frame->orientation);
   Sample sample;
   sample.image = std::move(decoded);  // resized and flipped by collate
   sample.height = out_h;
   sample.width = out_w;
   TransformParams params;
-  // Record sizes, when known, are the coordinates of the boxes; they equal the file's.
-  params.in_width = record.width > 0 ? record.width : in_w;
-  params.in_height = record.height > 0 ? record.height : in_h;
+  params.in_width = frame->width;
+  params.in_height = frame->height;
   params.out_width = out_w;
   params.out_height = out_h;
   params.flip = flip;
   sample.target =
       transform_instances(record.instances, record.normalized_boxes, params, options.target);
   sample.image_id = record.image_id;
-  sample.original_height = in_h;
-  sample.original_width = in_w;
+  sample.original_height = frame->height;
+  sample.original_width = frame->width;
   sample.flipped = flip;
   return sample;
+}
+
+Sample map_encoded(const Record& record, const std::string& bytes, const MapperOptions& options,
+                   uint64_t seed) {
+  BadInputLog strict(true);
+  return map_encoded(record, bytes, options, seed, strict, record.path).value();
 }
 
 bool read_bytes(const std::string& path, std::string* bytes) {

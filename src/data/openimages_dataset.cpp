@@ -52,8 +52,12 @@ Dataset load_openimages_dataset(const OpenImagesOptions& options) {
       continue;
     }
     Instance instance;
-    if (!check_box_and_report({b.xmin, b.ymin, b.xmax, b.ymax}, 1.0, 1.0, bad, &instance.box,
-                              where)) {
+    auto as_written = [&] {
+      return detail::concat("XMin ", b.xmin, ", XMax ", b.xmax, ", YMin ", b.ymin, ", YMax ",
+                            b.ymax);
+    };
+    if (!check_box_and_report({b.xmin, b.ymin, b.xmax, b.ymax}, 1.0, 1.0, bad, &instance.box, where,
+                              as_written)) {
       continue;
     }
     instance.label = label->second;

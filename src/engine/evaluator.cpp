@@ -212,7 +212,9 @@ TestSet read_test_set(const Config& config, bool with_ground_truth) {
   const auto annotations = config.get<std::string>("DATASETS.TEST_ANNOTATIONS");
   const auto format = config.get<std::string>("DATASETS.FORMAT");
   if (format == "coco" && with_ground_truth && !annotations.empty()) {
-    auto gt = evaluation::load_coco_json(annotations);
+    evaluation::CocoParseOptions parse;
+    parse.max_image_pixels = config.get<int64_t>("INPUT.MAX_IMAGE_PIXELS");
+    auto gt = evaluation::load_coco_json(annotations, parse);
     test.dataset = std::make_shared<data::Dataset>(data::coco_to_dataset(
         gt, annotations, data::coco_dataset_options(config, /*train=*/false)));
     test.coco = std::make_shared<evaluation::CocoDataset>(std::move(gt));

@@ -120,22 +120,29 @@ struct Masks {
   std::vector<BoxXywh> boxes;
 };
 
-Rle gt_mask(const CocoAnnotation& ann, const CocoImage& img) {
+// Ground-truth masks are decoded here, long after parsing: errors name the file and annotation.
+Rle gt_mask(const CocoDataset& gt, const CocoAnnotation& ann, const CocoImage& img) {
+  const auto where = [&] {
+    return detail::concat(gt.source, ": annotation id ", ann.id, " of image id ", img.id);
+  };
   if (ann.segmentation.empty()) {
-    throw Error(detail::concat("annotation ", ann.id, " has no segmentation"),
-                detail::concat("image ", img.id), "segm evaluation needs masks for every object");
+    throw Error("annotation has no segmentation", where(),
+                "segm evaluation needs masks for every object");
   }
-  return segmentation_to_rle(ann.segmentation, uint32_t(img.height), uint32_t(img.width));
+  try {
+    return segmentation_to_rle(ann.segmentation, uint32_t(img.height), uint32_t(img.width));
+  } catch (const Error& e) {
+    throw Error(e.message(), detail::concat(where(), ", \"segmentation\" (", e.where(), ")"),
+                e.hint());
+  }
 }
 
 Rle dt_mask(const Detection& det, const CocoImage& img) {
   if (det.segmentation.empty()) {
-    // pycocotools' loadRes gives box results the box's polygon [x1,y1, x1,y2, x2,y2, x2,y1].
+    // pycocotools' loadRes gives box results the box's polygon [x1,y1, x1,y2, x2,y2, x2,y1]:
+    // rle_from_bbox's.
     LARGEDET_CHECK(det.has_bbox, "detection of image ", img.id, " has neither mask nor box");
-    const double x1 = det.bbox[0], x2 = det.bbox[0] + det.bbox[2];
-    const double y1 = det.bbox[1], y2 = det.bbox[1] + det.bbox[3];
-    const std::vector<double> xy = {x1, y1, x1, y2, x2, y2, x2, y1};
-    return rle_from_polygon(xy, uint32_t(img.height), uint32_t(img.width));
+    return rle_from_bbox(det.bbox, uint32_t(img.height), uint32_t(img.width));
   }
   return segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
 }
@@ -173,7 +180,7 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
   } else {
     Masks gm, dm;
     for (size_t g = 0; g < G; ++g) {
-      gm.rles.push_back(gt_mask(p.gt.annotations[gts[g]], img));
+      gm.rles.push_back(gt_mask(p.gt, p.gt.annotations[gts[g]], img));
       gm.boxes.push_back(rle_to_bbox(gm.rles.back()));
     }
     for (size_t d = 0; d < D; ++d) {

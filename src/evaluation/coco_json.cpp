@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "json_util.h"
 #include "largedet/core/error.h"
 
@@ -68,9 +70,24 @@ void CocoDataset::build_index() {
 
 namespace {
 
-CocoImage parse_image(value entry) {
+// Everything sized by an image (its masks' runs, the evaluator's walks over them) trusts its
+// width and height: sizes that cannot be real are refused here, before anything else sees them.
+void check_image_size(int64_t id, int64_t width, int64_t height, int64_t max_pixels) {
+  if (width < 0 || height < 0) throw json::FieldError("negative width or height");
+  if (std::max(width, height) > max_pixels || width * height > max_pixels) {
+    throw json::FieldError(
+        detail::concat("image id ", id, " claims ", width, " x ", height,
+                       " pixels, more than the bound of ", max_pixels),
+        "no real image has that size, the file may be corrupt; if the image is real, raise the "
+        "bound: INPUT.MAX_IMAGE_PIXELS (training, largedet evaluate --config) or largedet "
+        "evaluate --max-image-pixels");
+  }
+}
+
+CocoImage parse_image(value entry, const CocoParseOptions& options) {
   CocoImage image;
   bool has_id = false;
+  int64_t width = 0, height = 0;
   for (auto member : entry.get_object()) {
     std::string_view key = member.unescaped_key();
     if (key == "id") {
@@ -79,13 +96,15 @@ CocoImage parse_image(value entry) {
     } else if (key == "file_name") {
       image.file_name = json::get_string(member.value(), "file_name");
     } else if (key == "width") {
-      image.width = int32_t(json::get_integer(member.value(), "width"));
+      width = json::get_integer(member.value(), "width");
     } else if (key == "height") {
-      image.height = int32_t(json::get_integer(member.value(), "height"));
+      height = json::get_integer(member.value(), "height");
     }
   }
   if (!has_id) throw json::FieldError("image has no \"id\"");
-  if (image.width < 0 || image.height < 0) throw json::FieldError("negative width or height");
+  check_image_size(image.id, width, height, options.max_image_pixels);
+  image.width = int32_t(width);  // the bound is at most INT32_MAX
+  image.height = int32_t(height);
   return image;
 }
 
@@ -157,7 +176,7 @@ void parse_entries(value array_value, const char* name, const std::string& where
       }
       out.push_back(parse(entry));
     } catch (const json::FieldError& e) {
-      throw Error(e.what(), json::entry_location(where, name, index, doc, base));
+      throw Error(e.what(), json::entry_location(where, name, index, doc, base), e.hint);
     } catch (const simdjson::simdjson_error& e) {
       throw Error(detail::concat("malformed JSON: ", e.what()),
                   json::entry_location(where, name, index, doc, base));
@@ -168,7 +187,10 @@ void parse_entries(value array_value, const char* name, const std::string& where
 
 CocoDataset parse_padded(const simdjson::padded_string& json, const std::string& where,
                          const CocoParseOptions& options) {
+  LARGEDET_CHECK(options.max_image_pixels > 0 && options.max_image_pixels <= kMaxImagePixelsLimit,
+                 "max_image_pixels must be in 1..", kMaxImagePixelsLimit);
   CocoDataset dataset;
+  dataset.source = where;
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
   const char* base = json.data();
@@ -186,7 +208,8 @@ CocoDataset parse_padded(const simdjson::padded_string& json, const std::string&
     for (auto field : doc.get_object()) {
       std::string_view key = field.unescaped_key();
       if (key == "images") {
-        parse_entries(field.value(), "images", where, doc, base, dataset.images, parse_image);
+        parse_entries(field.value(), "images", where, doc, base, dataset.images,
+                      [&](value v) { return parse_image(v, options); });
       } else if (key == "annotations") {
         parse_entries(field.value(), "annotations", where, doc, base, dataset.annotations,
                       [&](value v) { return parse_annotation(v, options); });

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "largedet/evaluation/coco_json.h"
 
@@ -14,7 +15,9 @@ namespace largedet::evaluation::json {
 
 // Thrown by the helpers; the entry loops turn it into a largedet::Error naming the entry.
 struct FieldError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit FieldError(const std::string& what, std::string hint = "")
+      : std::runtime_error(what), hint(std::move(hint)) {}
+  std::string hint;  // the largedet::Error's hint
 };
 
 const char* type_name(simdjson::ondemand::json_type type);

@@ -144,7 +144,7 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
         }
         detections.push_back(parse_detection(entry, gt, kind));
       } catch (const json::FieldError& e) {
-        throw Error(e.what(), json::entry_location(where, "results", index, doc, base));
+        throw Error(e.what(), json::entry_location(where, "results", index, doc, base), e.hint);
       }
       ++index;
     }

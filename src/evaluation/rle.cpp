@@ -21,6 +21,38 @@ uint64_t sum_counts(const std::vector<uint32_t>& counts) {
   return total;
 }
 
+// rleFrPoly walks the outline on its 5x grid one point per step, and keeps only the points on the
+// image's pixel columns: a vertex far outside costs memory and time by its distance (a vertex at
+// 1e88 in a results file, found by fuzz_coco_results), and past int's range its conversion is
+// undefined. An outline longer than its edges would be if each spanned three image sizes (a
+// polygon reaching one image size beyond the borders) cannot be a real mask's: it is refused
+// before the walk. Checks the grid coordinates `x`, `y` (k + 1 each, closed).
+void check_outline(const std::vector<int>& x, const std::vector<int>& y, uint32_t h, uint32_t w) {
+  const size_t k = x.size() - 1;
+  uint64_t points = 0;
+  for (size_t j = 0; j < k; ++j) {
+    points +=
+        uint64_t(std::max(std::abs(int64_t(x[j]) - x[j + 1]), std::abs(int64_t(y[j]) - y[j + 1]))) +
+        1;
+  }
+  const uint64_t limit = k * (15 * (uint64_t(std::max(h, w)) + 1) + 1);
+  if (points > limit) {
+    throw Error(detail::concat("polygon reaches far outside its ", h, " x ", w, " image (", points,
+                               " outline points on maskApi's 5x grid, more than ", limit, ")"),
+                "rle_from_polygon", "polygon coordinates are pixels of the image");
+  }
+}
+
+// scale * v + .5 as rleFrPoly rounds it, for |scale * v| < 2^30 (so that differences fit int).
+int grid_coordinate(double v, double scale, uint32_t h, uint32_t w) {
+  if (!(std::fabs(scale * v) < double(1 << 30))) {
+    throw Error(
+        detail::concat("polygon coordinate ", v, " lies far outside its ", h, " x ", w, " image"),
+        "rle_from_polygon", "polygon coordinates are pixels of the image");
+  }
+  return int(scale * v + .5);
+}
+
 }  // namespace
 
 Rle rle_encode(const uint8_t* mask, uint32_t h, uint32_t w) {
@@ -202,10 +234,11 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   // Upsample (x5) and walk the boundary densely.
   const double scale = 5;
   std::vector<int> x(k + 1), y(k + 1);
-  for (size_t j = 0; j < k; ++j) x[j] = int(scale * xy[j * 2 + 0] + .5);
+  for (size_t j = 0; j < k; ++j) x[j] = grid_coordinate(xy[j * 2 + 0], scale, h, w);
   x[k] = x[0];
-  for (size_t j = 0; j < k; ++j) y[j] = int(scale * xy[j * 2 + 1] + .5);
+  for (size_t j = 0; j < k; ++j) y[j] = grid_coordinate(xy[j * 2 + 1], scale, h, w);
   y[k] = y[0];
+  check_outline(x, y, h, w);
   size_t m = 0;
   for (size_t j = 0; j < k; ++j)
     m += umax(uint32_t(std::abs(x[j] - x[j + 1])), uint32_t(std::abs(y[j] - y[j + 1]))) + 1;
@@ -293,8 +326,12 @@ Rle rle_from_polygon(const std::vector<double>& xy, uint32_t h, uint32_t w) {
 }
 
 Rle rle_from_bbox(const BoxXywh& bb, uint32_t h, uint32_t w) {
-  const double xs = bb[0], xe = xs + bb[2];
-  const double ys = bb[1], ye = ys + bb[3];
+  // rleFrPoly keeps the points of a box's horizontal edges that lie on the image's pixel columns
+  // (its vertical edges add none) and clamps their y to [0, h]: the corners clamped to one pixel
+  // beyond the borders give the same mask, without walking the rest of a box of any size.
+  const auto clamp = [](double v, uint32_t size) { return std::clamp(v, -1.0, size + 1.0); };
+  const double xs = clamp(bb[0], w), xe = clamp(bb[0] + bb[2], w);
+  const double ys = clamp(bb[1], h), ye = clamp(bb[1] + bb[3], h);
   const double xy[8] = {xs, ys, xs, ye, xe, ye, xe, ys};
   return rle_from_polygon(xy, 4, h, w);
 }

@@ -20,5 +20,14 @@ class TempDir {
 };
 
 void write_text(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+// The JPEG cut in the middle of its entropy-coded data: the headers stay whole, so it decodes,
+// with the rows after the cut missing.
+std::string truncate_jpeg_scan(const std::string& jpeg);
+// The JPEG with an EXIF segment (APP1) holding `orientation` (1..8) inserted after its JFIF
+// segment, in big- or little-endian TIFF byte order.
+std::string with_exif_orientation(const std::string& jpeg, int orientation,
+                                  bool little_endian = false);
 
 }  // namespace largedet::data::testing

@@ -216,6 +216,81 @@ TEST(CocoDataset, SegmentationsThatWouldExplodeTheRasteriserAreBadInput) {
                Error);
 }
 
+// Issue 18, item 6: degenerate polygons (one point, an odd number of coordinates, an empty list)
+// became empty mask targets, uncounted. An instance with one is dropped and counted, as detectron2
+// drops them with a warning; an error in strict mode. Box-only training (no segmentations loaded)
+// keeps the boxes.
+TEST(CocoDataset, InstancesWithDegeneratePolygonsAreDroppedAndCounted) {
+  const std::vector<std::string> degenerate = {
+      "[[1, 1]]",                      // one point
+      "[[0, 0, 2, 2]]",                // two points
+      "[[0, 0, 2, 0, 2, 2, 0]]",       // odd number of coordinates
+      "[]",                            // no polygon
+      "[[]]",                          // an empty polygon
+      "[[0, 0, 2, 0, 2, 2], [5, 5]]",  // one good polygon and a degenerate one
+  };
+  auto annotation = [](int id, const std::string& segmentation) {
+    return detail::concat(R"({"id": )", id,
+                          R"(, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], )",
+                          R"("segmentation": )", segmentation, "}");
+  };
+  auto json_with = [&](const std::vector<std::string>& annotations) {
+    std::string json = R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+      "categories": [{"id": 1, "name": "x"}], "annotations": [)";
+    for (size_t k = 0; k < annotations.size(); ++k) json += (k ? ", " : "") + annotations[k];
+    return json + "]}";
+  };
+  std::vector<std::string> annotations = {annotation(1, "[[0, 0, 2, 0, 2, 2, 0, 2]]")};
+  for (size_t k = 0; k < degenerate.size(); ++k) {
+    annotations.push_back(annotation(static_cast<int>(k) + 2, degenerate[k]));
+  }
+  const Dataset d = parse_coco_dataset(json_with(annotations), "degenerate.json");
+  ASSERT_EQ(d.size(), 1u);
+  ASSERT_EQ(d.records[0].instances.size(), 1u);
+  EXPECT_EQ(d.bad_input->count(BadInput::kDegeneratePolygon),
+            static_cast<int64_t>(degenerate.size()));
+  EXPECT_NE(d.bad_input->summary().find("degenerate polygons"), std::string::npos)
+      << d.bad_input->summary();
+
+  CocoDatasetOptions boxes_only;
+  boxes_only.load_segmentation = false;
+  const Dataset boxes = parse_coco_dataset(json_with(annotations), "degenerate.json", boxes_only);
+  EXPECT_EQ(boxes.records[0].instances.size(), annotations.size());
+  EXPECT_EQ(boxes.bad_input->total(), 0);
+
+  CocoDatasetOptions strict;
+  strict.strict = true;
+  for (const auto& segmentation : degenerate) {
+    try {
+      parse_coco_dataset(json_with({annotations[0], annotation(2, segmentation)}),
+                         "degenerate.json", strict);
+      ADD_FAILURE() << "strict mode accepted the polygon " << segmentation;
+    } catch (const Error& e) {
+      EXPECT_NE(e.where().find("degenerate.json: annotation id 2"), std::string::npos) << e.where();
+    }
+  }
+}
+
+// Issue 18 (unclear message): a box of zero area was reported as x1, y1, x2, y2 while the file
+// says x, y, w, h. Messages quote the box as the file writes it.
+TEST(CocoDataset, BadBoxMessagesQuoteTheBoxAsTheFileWritesIt) {
+  const auto coco = bad_dataset();
+  CocoDatasetOptions strict;
+  strict.strict = true;
+  for (size_t k : {3, 6}) {  // zero width {10, 10, 0, 20}; partly outside {90, 40, 30, 30}
+    evaluation::CocoDataset one = coco;
+    one.annotations = {coco.annotations[k]};
+    const auto& b = coco.annotations[k].bbox;
+    const std::string quoted = detail::concat("[", b[0], ", ", b[1], ", ", b[2], ", ", b[3], "]");
+    try {
+      coco_to_dataset(one, "bad.json", strict);
+      ADD_FAILURE() << "strict mode accepted the box " << quoted;
+    } catch (const Error& e) {
+      EXPECT_NE(e.message().find(quoted), std::string::npos) << e.message();
+    }
+  }
+}
+
 // The same input straight into the evaluation layer's parser (it once read the location of a
 // document that simdjson's first stage had refused, and crashed).
 TEST(CocoDataset, EvaluationParserSurvivesEmptyInput) {

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "data_test_util.h"
 #include "largedet/core/error.h"
 #include "largedet/data/image.h"
 
@@ -136,6 +137,62 @@ TEST(ImageCodec, BadBytesThrowErrorsNamingTheFile) {
       EXPECT_EQ(e.where(), "bad.jpg");
     }
   }
+}
+
+// Issue 18, item 5: a truncated JPEG decoded with its bottom rows grey and nothing said so. It
+// still decodes (callers keep it), with the decoder's warning, at full and at reduced scale.
+TEST(ImageCodec, TruncatedJpegDecodesWithAWarning) {
+  const std::string jpeg = encode_jpeg(gradient(128, 96));
+  EXPECT_TRUE(decode_image(bytes(jpeg), jpeg.size()).warning.empty());
+  const std::string cut = testing::truncate_jpeg_scan(jpeg);
+  for (int min_short_side : {0, 40}) {
+    const Image image = decode_image(bytes(cut), cut.size(), min_short_side, "cut.jpg");
+    EXPECT_EQ(image.width, min_short_side ? 64 : 128);
+    EXPECT_FALSE(image.warning.empty()) << "scaled to " << min_short_side;
+  }
+}
+
+TEST(ImageCodec, ExifOrientationIsReadInEitherByteOrder) {
+  const std::string jpeg = encode_jpeg(gradient(32, 16));
+  EXPECT_EQ(read_exif_orientation(bytes(jpeg), jpeg.size()), 1);
+  for (bool little_endian : {false, true}) {
+    for (int orientation = 1; orientation <= 8; ++orientation) {
+      const std::string exif = testing::with_exif_orientation(jpeg, orientation, little_endian);
+      EXPECT_EQ(read_exif_orientation(bytes(exif), exif.size()), orientation);
+      EXPECT_EQ(decode_image(bytes(exif), exif.size()).width, 32);  // decoding ignores it
+    }
+  }
+  // Cut inside the EXIF segment: no orientation, and no read past the end.
+  const std::string exif = testing::with_exif_orientation(jpeg, 6);
+  const size_t segment_end = exif.find("\xFF\xDB");  // the quantisation tables follow it
+  for (size_t n = 0; n < segment_end; ++n) {
+    EXPECT_EQ(read_exif_orientation(bytes(exif), n), 1) << n;
+  }
+  EXPECT_EQ(read_exif_orientation(bytes(exif), segment_end), 6);
+  const std::string png = encode_png(gradient(4, 4).rgb, 4, 4, 3);
+  EXPECT_EQ(read_exif_orientation(bytes(png), png.size()), 1);
+}
+
+// EXIF orientations 5..8 as the EXIF specification draws them: where the source's corners go.
+TEST(ImageCodec, TurningByExifOrientationMovesThePixelsAsExifSays) {
+  Image im;  // 3 x 2, red channel 10 * y + x
+  im.width = 3;
+  im.height = 2;
+  im.rgb.resize(im.pixels() * 3);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 3; ++x) im.rgb[(y * 3 + x) * 3] = static_cast<uint8_t>(10 * y + x);
+  auto red = [](const Image& out, int x, int y) { return out.rgb[(y * out.width + x) * 3]; };
+  struct Case {
+    int orientation, x, y, source;  // out(x, y) holds source pixel `source`
+  };
+  for (const Case& c : {Case{5, 1, 0, 10}, Case{5, 1, 2, 12}, Case{6, 1, 0, 0}, Case{6, 0, 0, 10},
+                        Case{7, 1, 2, 0}, Case{7, 0, 0, 12}, Case{8, 0, 2, 0}, Case{8, 0, 0, 2}}) {
+    const Image out = turn_by_exif_orientation(im, c.orientation);
+    ASSERT_EQ(out.width, 2);
+    ASSERT_EQ(out.height, 3);
+    EXPECT_EQ(red(out, c.x, c.y), c.source) << "orientation " << c.orientation;
+  }
+  EXPECT_THROW(turn_by_exif_orientation(im, 3), Error);
 }
 
 }  // namespace

@@ -174,6 +174,114 @@ TEST(Loader, StrictModeSurfacesABadImageAsAnError) {
   }
 }
 
+std::set<int64_t> delivered_ids(const std::vector<Batch>& batches) {
+  std::set<int64_t> ids;
+  for (const auto& b : batches) ids.insert(b.image_ids.begin(), b.image_ids.end());
+  return ids;
+}
+
+// Issue 18, item 4: the image size in the annotation file was never checked against the file, so
+// an image annotated as 20000x20000 trained on boxes far outside it (and rasterised its masks at
+// that size). An image of another size than annotated is bad input: skipped, counted and replaced,
+// an error in strict mode; the header is checked before decoding, so a file too short to decode
+// still counts as of the wrong size.
+TEST(Loader, ImagesOfAnotherSizeThanAnnotatedAreSkippedAndCounted) {
+  Synth synth;
+  const auto d = synth.dataset();
+  d->records[0].width = d->records[0].height = 2000;
+  Record& cut = d->records[1];
+  testing::write_text(cut.path, testing::truncate_jpeg_scan(testing::read_text(cut.path)));
+  cut.width += 1;
+  const auto batches = run(d, 2, 100, false);
+  const auto ids = delivered_ids(batches);
+  EXPECT_EQ(ids.count(d->records[0].image_id), 0u);
+  EXPECT_EQ(ids.count(cut.image_id), 0u);
+  EXPECT_EQ(ids.size(), d->size() - 2);
+  EXPECT_EQ(d->bad_input->count(BadInput::kWrongImageSize), 2);
+  EXPECT_EQ(d->bad_input->total(), 2);
+  EXPECT_NE(d->bad_input->summary().find("2 images of another size"), std::string::npos)
+      << d->bad_input->summary();
+
+  const auto strict = synth.dataset(true);
+  strict->records[2].height = 2000;
+  try {
+    run(strict, 1, 100, false);
+    FAIL() << "strict mode trained on an image of another size than annotated";
+  } catch (const Error& e) {
+    EXPECT_NE(e.where().find(strict->records[2].path), std::string::npos) << e.where();
+    EXPECT_NE(e.message().find("2000"), std::string::npos) << e.message();
+  }
+}
+
+// Issue 18, item 4, the exception: an annotated size that is the file's turned by 90 degrees is
+// what an annotation tool that applies the EXIF orientation writes. When the file's EXIF
+// orientation explains it, the image is turned as EXIF says and the case is noted (counted, not
+// bad input, never an error); without such an orientation it is of the wrong size.
+TEST(Loader, ImagesTurnedByTheirExifOrientationAreTurnedAndNoted) {
+  Synth synth;
+  for (bool strict : {false, true}) {
+    const auto d = synth.dataset(strict);
+    for (size_t i : {0, 1}) std::swap(d->records[i].width, d->records[i].height);
+    const std::string jpeg = testing::read_text(d->records[0].path);
+    testing::write_text(d->records[0].path, testing::with_exif_orientation(jpeg, 6));
+    if (strict) {
+      EXPECT_THROW(run(d, 1, 100, false), Error);  // the turned size without EXIF
+      continue;
+    }
+    const Sample turned = map_record(d->records[0], loader_options(0).mapper, 3);
+    EXPECT_EQ(turned.image.width, d->records[0].width);
+    EXPECT_EQ(turned.image.height, d->records[0].height);
+    const auto batches = run(d, 1, 100, false);
+    const auto ids = delivered_ids(batches);
+    EXPECT_EQ(ids.count(d->records[0].image_id), 1u);
+    EXPECT_EQ(ids.count(d->records[1].image_id), 0u);
+    for (const auto& b : batches) {
+      for (size_t j = 0; j < b.image_ids.size(); ++j) {
+        if (b.image_ids[j] != d->records[0].image_id) continue;
+        EXPECT_EQ(b.original_sizes[j][0], d->records[0].height);  // the annotated frame
+        EXPECT_EQ(b.original_sizes[j][1], d->records[0].width);
+      }
+    }
+    EXPECT_EQ(d->bad_input->count(BadInput::kTurnedImage), 1);
+    EXPECT_EQ(d->bad_input->count(BadInput::kWrongImageSize), 1);
+    EXPECT_EQ(d->bad_input->total(), 1);  // the turned image is not bad input
+  }
+  // Strict mode accepts the turned image on its own.
+  const auto d = synth.dataset(true);
+  std::swap(d->records[0].width, d->records[0].height);
+  const std::string jpeg = testing::read_text(d->records[0].path);
+  testing::write_text(d->records[0].path, testing::with_exif_orientation(jpeg, 8, true));
+  EXPECT_NO_THROW(run(d, 1, 100, false));
+  EXPECT_EQ(d->bad_input->count(BadInput::kTurnedImage), 1);
+}
+
+// Issue 18, item 5: a truncated JPEG decoded with its bottom half grey and was neither counted
+// nor reported, even in strict mode. It is kept (as PIL's LOAD_TRUNCATED_IMAGES) and counted; an
+// error in strict mode.
+TEST(Loader, TruncatedImagesAreKeptAndCounted) {
+  Synth synth;
+  for (bool strict : {false, true}) {
+    const auto d = synth.dataset(strict);
+    const Record& r = d->records[4];
+    testing::write_text(r.path, testing::truncate_jpeg_scan(testing::read_text(r.path)));
+    if (strict) {
+      try {
+        run(d, 2, 100, false);
+        FAIL() << "strict mode trained on a truncated image";
+      } catch (const Error& e) {
+        EXPECT_NE(e.where().find(r.path), std::string::npos) << e.where();
+      }
+      continue;
+    }
+    const auto ids = delivered_ids(run(d, 2, 100, false));
+    EXPECT_EQ(ids.size(), d->size());  // kept
+    EXPECT_EQ(d->bad_input->count(BadInput::kTruncatedImage), 1);
+    EXPECT_EQ(d->bad_input->total(), 1);
+    EXPECT_NE(d->bad_input->summary().find("1 truncated or damaged images"), std::string::npos)
+        << d->bad_input->summary();
+  }
+}
+
 TEST(Loader, StopsCleanlyMidEpoch) {
   Synth synth;
   const auto d = synth.dataset();

@@ -68,6 +68,20 @@ TEST(Rle, BoxMatchesPycocotools) {
   EXPECT_EQ(rle_area(rle), 70u);
 }
 
+// rle_from_bbox clamps boxes to one pixel beyond the image before the outline walk: the same mask
+// as rleFrPoly on the whole box (here for boxes reaching up to one image size beyond the borders).
+TEST(Rle, BoxBeyondTheImageIsItsPolygonsMask) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    const uint32_t h = 1 + rng() % 40, w = 1 + rng() % 40;
+    std::uniform_real_distribution<double> x(-1.0 * w, 2.0 * w), y(-1.0 * h, 2.0 * h);
+    const double x1 = x(rng), y1 = y(rng), x2 = x(rng), y2 = y(rng);
+    const Rle polygon = rle_from_polygon(poly({x1, y1, x1, y2, x2, y2, x2, y1}), h, w);
+    ASSERT_EQ(rle_from_bbox({x1, y1, x2 - x1, y2 - y1}, h, w), polygon)
+        << "box " << x1 << ", " << y1 << ", " << x2 << ", " << y2 << " in " << h << " x " << w;
+  }
+}
+
 TEST(Rle, MergeAndIouMatchPycocotools) {
   const Rle a = rle_from_polygon(poly({1, 1, 8, 1, 8, 8, 1, 8}), 10, 10);
   const Rle b = rle_from_polygon(poly({5, 5, 9.5, 5, 9.5, 9.5, 5, 9.5}), 10, 10);

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Builds the data layer's libFuzzer targets with clang (-fsanitize=fuzzer,address) and runs each
-# for a bounded time on its seed corpus. Torch is not linked: the parser and decoders are plain C++.
+# Builds the data and evaluation layers' libFuzzer targets with clang (-fsanitize=fuzzer,address)
+# and runs each for a bounded time on its seed corpus. Torch is not linked: the parsers, the
+# evaluator and the decoders are plain C++.
 # usage: run_fuzz.sh SOURCE_DIR WORK_DIR [SECONDS_PER_TARGET]
 # Exit 77 (CTest SKIP_RETURN_CODE) when clang or libFuzzer is missing. A crash leaves its input in
-# WORK_DIR/artifacts/: turn it into a regression test in tests/data.
+# WORK_DIR/artifacts/: turn it into a regression test in tests/data (tests/evaluation for
+# fuzz_coco_results).
 set -eu
 SRC=$1
 WORK=$2
@@ -16,7 +18,7 @@ if [ -z "$CXX" ]; then
   echo "fuzz: no clang++ found (install clang and libclang-rt-dev: make deps); skipped"
   exit 77
 fi
-mkdir -p "$WORK/artifacts" "$WORK/corpus_coco" "$WORK/corpus_image"
+mkdir -p "$WORK/artifacts" "$WORK/corpus_coco" "$WORK/corpus_results" "$WORK/corpus_image"
 probe="$WORK/probe.cpp"
 echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' > "$probe"
 if ! "$CXX" -fsanitize=fuzzer,address "$probe" -o "$WORK/probe" 2>/dev/null; then
@@ -27,6 +29,7 @@ fi
 FLAGS="-std=c++17 -O1 -g -fno-omit-frame-pointer -I$SRC/include -I$SRC/src/data -I$SRC/src/evaluation"
 CORE="$SRC/src/core/error.cpp $SRC/src/core/logging.cpp $SRC/src/core/file_io.cpp"
 EVAL="$SRC/src/evaluation/coco_json.cpp $SRC/src/evaluation/json_util.cpp $SRC/src/evaluation/rle.cpp"
+RESULTS="$SRC/src/evaluation/results.cpp $SRC/src/evaluation/coco_eval.cpp"
 DATA="$SRC/src/data/coco_dataset.cpp $SRC/src/data/box_check.cpp $SRC/src/data/bad_input.cpp"
 CODEC="$SRC/src/data/image_codec.cpp"
 LIBS="-lsimdjson -lturbojpeg -lpng -lpthread"
@@ -36,6 +39,9 @@ echo "fuzz: building with $CXX"
 "$CXX" $FLAGS -fsanitize=fuzzer,address "$SRC/tests/fuzz/fuzz_coco_json.cpp" $CORE $EVAL $DATA \
   $LIBS -o "$WORK/fuzz_coco_json"
 # shellcheck disable=SC2086
+"$CXX" $FLAGS -fsanitize=fuzzer,address "$SRC/tests/fuzz/fuzz_coco_results.cpp" $CORE $EVAL \
+  $RESULTS $LIBS -o "$WORK/fuzz_coco_results"
+# shellcheck disable=SC2086
 "$CXX" $FLAGS -fsanitize=fuzzer,address "$SRC/tests/fuzz/fuzz_image_decode.cpp" $CODEC \
   "$SRC/src/core/error.cpp" $LIBS -o "$WORK/fuzz_image_decode"
 # shellcheck disable=SC2086
@@ -43,10 +49,12 @@ echo "fuzz: building with $CXX"
   -o "$WORK/make_image_seeds"
 
 cp "$SRC"/tests/fuzz/corpus/coco/* "$WORK/corpus_coco/"
+cp "$SRC"/tests/fuzz/corpus/results/* "$WORK/corpus_results/"
 "$WORK/make_image_seeds" "$WORK/corpus_image"
 
 status=0
-for target in fuzz_coco_json:corpus_coco fuzz_image_decode:corpus_image; do
+for target in fuzz_coco_json:corpus_coco fuzz_coco_results:corpus_results \
+    fuzz_image_decode:corpus_image; do
   name=${target%%:*}
   corpus=${target#*:}
   echo "fuzz: running $name for ${SECONDS_PER_TARGET}s"

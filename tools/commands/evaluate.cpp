@@ -12,6 +12,7 @@
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
+#include "largedet/core/limits.h"
 #include "largedet/core/logging.h"
 #include "largedet/core/threads.h"
 #include "largedet/engine/evaluator.h"
@@ -30,6 +31,7 @@ struct EvaluateArgs {
   std::vector<std::string> overrides;
   std::vector<std::string> types = {"bbox"};
   int threads = 0;
+  int64_t max_image_pixels = largedet::kDefaultMaxImagePixels;
   bool per_category = false;
 };
 
@@ -39,7 +41,9 @@ json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); 
 
 void evaluate_coco_files(const EvaluateArgs& args, json& stats) {
   auto start = std::chrono::steady_clock::now();
-  const CocoDataset gt = load_coco_json(args.annotations);
+  CocoParseOptions parse;
+  parse.max_image_pixels = args.max_image_pixels;
+  const CocoDataset gt = load_coco_json(args.annotations, parse);
   const std::vector<Detection> detections = load_coco_results(args.results, gt);
   largedet::log::info() << "read " << gt.images.size() << " images, " << gt.annotations.size()
                         << " annotations, " << detections.size() << " detections in "
@@ -156,6 +160,11 @@ void setup_evaluate(CLI::App& cmd) {
   cmd.add_option("--threads", args->threads,
                  "scoring threads; with --config also the model's intra-op threads, instead "
                  "of the recipe's (default: every usable core)");
+  cmd.add_option("--max-image-pixels", args->max_image_pixels,
+                 "bbox, segm: ground-truth images claiming more pixels are refused, as sizes "
+                 "no real image has (--config mode: INPUT.MAX_IMAGE_PIXELS)")
+      ->check(CLI::Range(int64_t{1}, largedet::kMaxImagePixelsLimit))
+      ->capture_default_str();
   cmd.add_flag("--per-category", args->per_category, "print a per-category AP table");
   cmd.callback([args] {
     if (!args->config.empty()) return evaluate_model(*args);

@@ -16,6 +16,7 @@ struct CocoDatasetOptions {
   bool filter_empty = true;       // drop images without a usable annotation (training)
   bool load_segmentation = true;  // keep polygons / RLE
   bool strict = false;            // DATALOADER.STRICT: bad input throws
+  int64_t max_image_pixels = kDefaultMaxImagePixels;  // INPUT.MAX_IMAGE_PIXELS
 };
 
 // Labels: categories sorted by id get 1..K, so the mapping is stable whatever the file's order.

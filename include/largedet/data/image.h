@@ -17,6 +17,10 @@ struct Image {
   int width = 0;
   int height = 0;
   std::vector<uint8_t> rgb;
+  // The JPEG decoder's warning when it recovered from missing or damaged data (a truncated file):
+  // the pixels it could not read are grey. Empty for a clean decode. (libpng's simplified API
+  // recovers from nothing: a PNG cut inside its image data does not decode.)
+  std::string warning;
 
   size_t pixels() const { return static_cast<size_t>(width) * static_cast<size_t>(height); }
 };
@@ -26,9 +30,8 @@ enum class ImageFormat { kUnknown, kJpeg, kPng };
 // The format from the first bytes (magic numbers), never from a file name.
 ImageFormat sniff_image_format(const uint8_t* data, size_t size);
 
-// Images larger than this many pixels are rejected (a hostile header must not make us allocate
-// gigabytes); real detection data is far below it.
-constexpr size_t kMaxImagePixels = size_t{1} << 27;  // 134M pixels
+// Images above core/limits.h's kDefaultMaxImagePixels are rejected (a hostile header must not
+// make us allocate gigabytes); real detection data is far below it.
 
 // Decodes a JPEG to RGB; grayscale, YCbCr, CMYK and YCCK inputs all give RGB. When
 // `min_short_side` > 0 and the image's short side is at least twice that, TurboJPEG's scaled
@@ -45,6 +48,15 @@ Image decode_image(const uint8_t* data, size_t size, int min_short_side = 0,
 // Width and height from the header only (no pixel decoding). Throws on unreadable headers.
 void read_image_size(const uint8_t* data, size_t size, int* width, int* height,
                      const std::string& where = "<image>");
+
+// The EXIF orientation (1..8) of a JPEG; 1 (upright) when it has none, or for other formats.
+int read_exif_orientation(const uint8_t* data, size_t size);
+// Whether an EXIF orientation turns the image by 90 degrees (5..8 swap width and height).
+inline bool exif_orientation_turns(int orientation) { return orientation >= 5 && orientation <= 8; }
+// The image turned (and mirrored) upright as EXIF orientation 5..8 says. The others, which keep
+// the size, are never applied: only a turned annotated size tells that the annotation tool
+// applied the orientation (see mapper.h).
+Image turn_by_exif_orientation(const Image& image, int orientation);
 
 // Encoders, for `largedet synth` and for tests. Deterministic: same pixels, same bytes.
 std::string encode_jpeg(const Image& image, int quality = 90);

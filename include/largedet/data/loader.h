@@ -3,10 +3,11 @@
 //
 // Determinism: batch k holds the records the sampler chose for it, and each sample's random
 // choices come from (seed, epoch, batch number, position), so the batches are identical whatever
-// the number of workers. A record that cannot be read or decoded is reported to the dataset's
-// BadInputLog and replaced by the next readable record (index + 1, + 2, ...), so batches keep
-// their size; in strict mode the error reaches the caller of next(). Errors in workers never
-// hang or kill the process: they surface from next() in batch order.
+// the number of workers. A record that cannot be read or decoded, or whose image is not of its
+// annotated size, is reported to the dataset's BadInputLog and replaced by the next readable
+// record (index + 1, + 2, ...), so batches keep their size; in strict mode the error reaches the
+// caller of next(). Errors in workers never hang or kill the process: they surface from next() in
+// batch order.
 #pragma once
 
 #include <condition_variable>

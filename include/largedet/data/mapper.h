@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,20 @@ struct MapperOptions {
 };
 
 // Maps one record. `seed` alone decides the random choices (size, flip), so a sample is the same
-// whichever thread maps it. Throws largedet::Error naming the file when it cannot be read or
-// decoded (the loader turns that into bad-input accounting).
-Sample map_record(const Record& record, const MapperOptions& options, uint64_t seed);
-// The same from bytes already in memory (tests, benchmarks).
+// whichever thread maps it. Bad input is reported to `bad` under the name `where`: an image of
+// another size than the record's (checked on the header, before decoding) gives nullopt, a
+// truncated image is kept; an image whose annotated size is its file's turned by its EXIF
+// orientation is turned to match (noted). Throws largedet::Error naming the file when it cannot
+// be decoded (the loader turns that into bad-input accounting), and what `bad` throws (strict).
+std::optional<Sample> map_encoded(const Record& record, const std::string& bytes,
+                                  const MapperOptions& options, uint64_t seed, BadInputLog& bad,
+                                  const std::string& where);
+// The same without a log: every case of bad input is an error, as with DATALOADER.STRICT (tests,
+// benchmarks).
 Sample map_encoded(const Record& record, const std::string& bytes, const MapperOptions& options,
                    uint64_t seed);
+// The same from the file (map_encoded without a log).
+Sample map_record(const Record& record, const MapperOptions& options, uint64_t seed);
 
 // Reads a whole regular file; false when it is missing, not a regular file (a directory), or
 // cannot be read.

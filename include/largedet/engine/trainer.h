@@ -66,7 +66,7 @@ struct TrainResult {
   bool interrupted = false;     // stopped by SIGINT/SIGTERM after saving a checkpoint
   int64_t skipped_steps = 0;    // steps skipped for non-finite losses or fp16 overflow
   std::string last_checkpoint;  // path of the last checkpoint written ("" if none)
-  int64_t bad_inputs = 0;       // training images skipped as unreadable or invalid (this rank)
+  int64_t bad_inputs = 0;       // cases of bad input (skipped, clipped or kept) on this rank
   std::map<std::string, double> evaluation;  // the last evaluation's scalars (rank 0)
 };
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "largedet/core/limits.h"
 #include "largedet/evaluation/rle.h"
 
 namespace largedet::evaluation {
@@ -64,6 +65,7 @@ struct CocoCategory {
 };
 
 struct CocoDataset {
+  std::string source = "<ground truth>";  // the file it was parsed from, named in later errors
   std::vector<CocoImage> images;
   std::vector<CocoAnnotation> annotations;
   std::vector<CocoCategory> categories;
@@ -81,9 +83,13 @@ struct CocoDataset {
 struct CocoParseOptions {
   // Skip "segmentation" (box-only training reads the big files faster and keeps less memory).
   bool load_segmentation = true;
+  // Images claiming more pixels are an error (core/limits.h; INPUT.MAX_IMAGE_PIXELS).
+  int64_t max_image_pixels = kDefaultMaxImagePixels;
 };
 
-// Parses a COCO annotation file. `where` names the source in errors (the path for files).
+// Parses a COCO annotation file. `where` names the source in errors (the path for files) and
+// becomes the dataset's `source`. An image claiming more than `options.max_image_pixels` pixels is
+// an error naming it.
 CocoDataset parse_coco_json(std::string_view json, const std::string& where = "<json>",
                             const CocoParseOptions& options = {});
 CocoDataset load_coco_json(const std::string& path, const CocoParseOptions& options = {});
