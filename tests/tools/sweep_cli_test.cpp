@@ -9,6 +9,7 @@
 
 #include "common/shell.h"
 #include "engine/temp_dir.h"
+#include "engine/train_fixture.h"
 #include "sweep/record.h"
 #include "sweep/summary.h"
 
@@ -16,6 +17,7 @@ namespace largedet::tools::sweep {
 namespace {
 
 using test::quote;
+using test::read_text;
 using test::run_shell;
 
 bool cli_built() {
@@ -30,55 +32,22 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // 16 synthetic images of 96 px and a detector that trains 4 iterations in seconds; SCALE_SCHEDULE
 // gives batch 2 cells twice the iterations (8) of batch 4 ones, which the sweep must know.
 std::string write_recipe(const std::string& dir) {
-  const auto synth = run_shell(cli() + " synth --out " + quote(dir + "/data") +
-                               " --images 16 --size 96 --val-fraction 0.25 --max-objects 3 "
-                               "--seed 7");
-  EXPECT_EQ(synth.code, 0) << synth.output;
-  const std::string recipe = dir + "/tiny.yaml";
-  std::ofstream(recipe) << "MODEL:\n"
-                           "  BACKBONE: {FREEZE_AT: 0}\n"
-                           "  RESNETS: {DEPTH: 18, NORM: BN, STEM_OUT_CHANNELS: 8, "
-                           "WIDTH_PER_GROUP: 8, RES2_OUT_CHANNELS: 8}\n"
-                           "  FPN: {OUT_CHANNELS: 16}\n"
-                           "  ANCHOR_GENERATOR: {SIZES: [[8], [16], [32], [64], [128]]}\n"
-                           "  RPN: {PRE_NMS_TOPK_TRAIN: 200, POST_NMS_TOPK_TRAIN: 100, "
-                           "PRE_NMS_TOPK_TEST: 100, POST_NMS_TOPK_TEST: 50, "
-                           "BATCH_SIZE_PER_IMAGE: 32}\n"
-                           "  ROI_HEADS: {NUM_CLASSES: 4, BATCH_SIZE_PER_IMAGE: 32}\n"
-                           "  ROI_BOX_HEAD: {FC_DIM: 32}\n"
-                           "INPUT: {MIN_SIZE_TRAIN: [64, 72], MAX_SIZE_TRAIN: 96, "
-                           "MIN_SIZE_TEST: 72, MAX_SIZE_TEST: 96}\n"
-                           "DATASETS:\n"
-                           "  TRAIN_ANNOTATIONS: " +
-                               dir + "/data/annotations/instances_train.json\n" +
-                               "  TRAIN_IMAGES: " + dir + "/data/train\n" +
-                               "  TEST_ANNOTATIONS: " + dir +
-                               "/data/annotations/instances_val.json\n" + "  TEST_IMAGES: " + dir +
-                               "/data/val\n" +
-                               "DATALOADER: {NUM_WORKERS: 1}\n"
-                               "NUM_THREADS: 1\n"
-                               "TEST: {EVAL_PERIOD: 4}\n"
-                               "SOLVER:\n"
-                               "  OPTIMIZER: sgd\n"
-                               "  IMS_PER_BATCH: 4\n"
-                               "  IMS_PER_DEVICE: 2\n"
-                               "  REFERENCE_BATCH: 4\n"
-                               "  SCALE_SCHEDULE: true\n"
-                               "  BASE_LR: 0.01\n"
-                               "  MAX_ITER: 4\n"
-                               "  STEPS: []\n"
-                               "  WARMUP_ITERS: 1\n"
-                               "  CHECKPOINT_PERIOD: 2\n"
-                               "  LOG_PERIOD: 1\n"
-                               "  MAX_BAD_STEPS: 1\n";
+  const std::string tiny = test::write_tiny_recipe(dir, 16);
+  const std::string recipe = dir + "/sweep.yaml";
+  std::ofstream(recipe) << "_BASE_: " << tiny << "\n"
+                        << "MODEL:\n"
+                           "  RESNETS: {NORM: BN}\n"
+                           "TEST: {EVAL_PERIOD: 4}\n"
+                           "SOLVER:\n"
+                           "  OPTIMIZER: sgd\n"
+                           "  SCALE_SCHEDULE: true\n"
+                           "  STEPS: []\n"
+                           "  WARMUP_ITERS: 1\n"
+                           "  LOG_PERIOD: 1\n"
+                           "  MAX_BAD_STEPS: 1\n";
   return recipe;
 }
 
