@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness.h"
@@ -15,6 +16,31 @@ using largedet::test::quote;
 using largedet::test::run_shell;
 
 namespace {
+// Starts `largedet launch` with two workers running `sh -c SCRIPT`, its stdout and stderr on a
+// pipe; returns the launcher's pid and the pipe's read end.
+std::pair<pid_t, int> start_launcher(bool prefixed, const char* script) {
+  std::vector<const char*> argv = {LARGEDET_CLI, "launch",        "--nproc-per-node",
+                                   "2",          "--master-port", "0"};
+  if (!prefixed) argv.push_back("--no-prefix");
+  for (const char* arg : {"--", "sh", "-c", script}) argv.push_back(arg);
+  argv.push_back(nullptr);
+  int out[2];
+  if (::pipe(out) != 0) return {-1, -1};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(out[1], STDERR_FILENO);
+    // Only fds 1 and 2 may hold the pipe: a worker's background child that inherited another copy
+    // would keep it open, and the test's reads waiting, after the launcher has exited.
+    ::close(out[0]);
+    ::close(out[1]);
+    ::execv(LARGEDET_CLI, const_cast<char* const*>(argv.data()));
+    ::_exit(126);
+  }
+  ::close(out[1]);
+  return {pid, out[0]};
+}
+
 std::string launch(const std::string& args, const std::string& script) {
   return quote(LARGEDET_CLI) + " launch " + args + " -- sh -c " + quote(script);
 }
@@ -61,19 +87,9 @@ TEST(Launch, MissingCommandIsAnError) {
 }
 
 TEST(Launch, ForwardsSigterm) {
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
-    ::close(out[0]);
-    execl(LARGEDET_CLI, LARGEDET_CLI, "launch", "--nproc-per-node", "2", "--master-port", "0", "--",
-          "sh", "-c", "trap 'echo got-TERM; exit 5' TERM; echo ready; sleep 60 & wait",
-          static_cast<char*>(nullptr));
-    ::_exit(126);
-  }
-  ::close(out[1]);
+  const auto [pid, fd] =
+      start_launcher(true, "trap 'echo got-TERM; exit 5' TERM; echo ready; sleep 60 & wait");
+  ASSERT_GE(fd, 0);
   std::string output;
   char buffer[4096];
   // Both workers are up (their trap is set) before we signal the launcher.
@@ -84,16 +100,16 @@ TEST(Launch, ForwardsSigterm) {
     return n;
   };
   while (count("ready") < 2) {
-    ssize_t n = ::read(out[0], buffer, sizeof buffer);
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n <= 0) break;
     output.append(buffer, n);
   }
   ASSERT_EQ(count("ready"), 2u) << output;
   ::kill(pid, SIGTERM);
-  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) output.append(buffer, n);
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) output.append(buffer, n);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  ::close(out[0]);
+  ::close(fd);
   ASSERT_TRUE(WIFEXITED(status)) << output;
   EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << output;
   EXPECT_NE(output.find("[rank 0] got-TERM"), std::string::npos) << output;
@@ -113,24 +129,13 @@ bool process_gone(pid_t pid) {
 }  // namespace
 
 TEST(Launch, WorkersDieWithAKilledLauncher) {
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
-    ::close(out[0]);
-    execl(LARGEDET_CLI, LARGEDET_CLI, "launch", "--nproc-per-node", "2", "--master-port", "0",
-          "--no-prefix", "--", "sh", "-c", "echo pid=$$; exec sleep 60",
-          static_cast<char*>(nullptr));
-    ::_exit(126);
-  }
-  ::close(out[1]);
+  const auto [pid, fd] = start_launcher(false, "echo pid=$$; exec sleep 60");
+  ASSERT_GE(fd, 0);
   std::string output;
   std::vector<pid_t> workers;
   char buffer[4096];
   while (workers.size() < 2) {
-    ssize_t n = ::read(out[0], buffer, sizeof buffer);
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n <= 0) break;
     output.append(buffer, n);
     workers.clear();
@@ -140,7 +145,7 @@ TEST(Launch, WorkersDieWithAKilledLauncher) {
   ASSERT_EQ(workers.size(), 2u) << output;
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
-  ::close(out[0]);
+  ::close(fd);
   for (pid_t worker : workers) {
     bool gone = false;
     for (int tries = 0; tries < 100 && !gone; ++tries) {
