@@ -26,15 +26,8 @@ uint64_t sum_counts(const std::vector<uint32_t>& counts) {
 // 1e88 in a results file, found by fuzz_coco_results), and past int's range its conversion is
 // undefined. An outline longer than its edges would be if each spanned three image sizes (a
 // polygon reaching one image size beyond the borders) cannot be a real mask's: it is refused
-// before the walk. Checks the grid coordinates `x`, `y` (k + 1 each, closed).
-void check_outline(const std::vector<int>& x, const std::vector<int>& y, uint32_t h, uint32_t w) {
-  const size_t k = x.size() - 1;
-  uint64_t points = 0;
-  for (size_t j = 0; j < k; ++j) {
-    points +=
-        uint64_t(std::max(std::abs(int64_t(x[j]) - x[j + 1]), std::abs(int64_t(y[j]) - y[j + 1]))) +
-        1;
-  }
+// before the walk. `points` is the walk's length over the outline's `k` edges.
+void check_outline(uint64_t points, size_t k, uint32_t h, uint32_t w) {
   const uint64_t limit = k * (15 * (uint64_t(std::max(h, w)) + 1) + 1);
   if (points > limit) {
     throw Error(detail::concat("polygon reaches far outside its ", h, " x ", w, " image (", points,
@@ -238,10 +231,11 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   x[k] = x[0];
   for (size_t j = 0; j < k; ++j) y[j] = grid_coordinate(xy[j * 2 + 1], scale, h, w);
   y[k] = y[0];
-  check_outline(x, y, h, w);
+  // Grid coordinates below 2^30 in magnitude keep these differences within int.
   size_t m = 0;
   for (size_t j = 0; j < k; ++j)
     m += umax(uint32_t(std::abs(x[j] - x[j + 1])), uint32_t(std::abs(y[j] - y[j + 1]))) + 1;
+  check_outline(m, k, h, w);
   std::vector<int> u(m), v(m);
   m = 0;
   for (size_t j = 0; j < k; ++j) {
