@@ -44,10 +44,6 @@ int env_int(const char* name, int fallback) {
   return value && *value ? std::atoi(value) : fallback;
 }
 
-CellMetrics metrics_of(const std::string& dir) {
-  return fs::is_regular_file(dir + "/metrics.jsonl") ? cell_metrics(read_run(dir)) : CellMetrics{};
-}
-
 std::string joined(const std::vector<std::string>& items) {
   std::string text;
   for (const auto& item : items) text += (text.empty() ? "" : " ") + item;

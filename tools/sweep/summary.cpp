@@ -133,6 +133,12 @@ CellMetrics cell_metrics(const RunCurves& run) {
   return metrics;
 }
 
+CellMetrics metrics_of(const std::string& run_dir) {
+  return std::filesystem::is_regular_file(run_dir + "/metrics.jsonl")
+             ? cell_metrics(read_run(run_dir))
+             : CellMetrics{};
+}
+
 std::optional<std::string> loss_divergence(const CellMetrics& metrics) {
   if (!metrics.first_loss || !metrics.final_loss || !(*metrics.final_loss > *metrics.first_loss))
     return std::nullopt;
@@ -158,8 +164,7 @@ std::vector<CellSummary> read_sweep(const std::string& dir) {
     CellSummary cell;
     cell.name = name;
     cell.record = *read_record(cell_dir);
-    if (std::filesystem::is_regular_file(cell_dir + "/metrics.jsonl"))
-      cell.metrics = cell_metrics(read_run(cell_dir));
+    cell.metrics = metrics_of(cell_dir);
     cell.settings = settings_of(cell_dir, cell.record);
     cells.push_back(std::move(cell));
   }

@@ -23,6 +23,8 @@ struct CellMetrics {
 };
 
 CellMetrics cell_metrics(const RunCurves& run);
+// The metrics of a run directory; empty when it has no metrics.jsonl yet.
+CellMetrics metrics_of(const std::string& run_dir);
 
 // "total_loss rose from 1.2 to 3.4" when the last logged loss is above the first (the sweep's
 // second sign of divergence, beside the NaN guard); nullopt otherwise or with fewer than two.
