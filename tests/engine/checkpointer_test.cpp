@@ -9,6 +9,7 @@
 #include "largedet/core/error.h"
 #include "largedet/engine/checkpointer.h"
 #include "temp_dir.h"
+#include "train_fixture.h"
 
 namespace largedet::engine {
 namespace {
@@ -72,16 +73,6 @@ TEST(Checkpointer, ACrashWhileWritingLeavesThePreviousCheckpointLoadable) {
   EXPECT_THROW(Checkpointer::load(dir.path() + "/torn.safetensors"), Error);
 }
 
-// What the issue did: 4 KB overwritten inside a checkpoint, the file size unchanged.
-void damage_payload(const std::string& path) {
-  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
-  file.seekg(0, std::ios::end);
-  const auto size = static_cast<int64_t>(file.tellg());
-  ASSERT_GT(size, 8192);
-  file.seekp(size - 6000);
-  file << std::string(4096, '\x5a');
-}
-
 Checkpoint make_large(int64_t iteration) {
   Checkpoint c = make(iteration);
   c.model.emplace("backbone.res2.weight", torch::randn({64, 64}));
@@ -92,7 +83,7 @@ TEST(Checkpointer, DamagedBytesAreACheckError) {
   test::TempDir dir;
   Checkpointer checkpointer(dir.path(), 0);
   const std::string path = checkpointer.save(make_large(10));
-  damage_payload(path);
+  ASSERT_GT(test::overwrite_4k(path, 6000), 8192);
   try {
     Checkpointer::load(path);
     FAIL() << "a damaged checkpoint loaded";
@@ -107,7 +98,7 @@ TEST(Checkpointer, NewestIntactSkipsDamagedAndTruncatedOnes) {
   test::TempDir dir;
   Checkpointer checkpointer(dir.path(), 0);
   for (int64_t it : {10, 20, 30}) checkpointer.save(make_large(it));
-  damage_payload(dir.path() + "/model_0000030.safetensors");
+  ASSERT_GT(test::overwrite_4k(dir.path() + "/model_0000030.safetensors", 6000), 8192);
   const std::string truncated = dir.path() + "/model_0000020.safetensors";
   std::string bytes;
   {

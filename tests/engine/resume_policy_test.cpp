@@ -23,15 +23,6 @@ using largedet::test::write_tiny_recipe;
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-// 4 KB overwritten near the end of the file, its size unchanged (the corruption).
-void damage(const std::string& path) {
-  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
-  file.seekg(0, std::ios::end);
-  const auto size = static_cast<int64_t>(file.tellg());
-  file.seekp(size - 8192);
-  file << std::string(4096, '\x5a');
-}
-
 std::string error_of(const std::function<void()>& work) {
   try {
     work();
@@ -53,7 +44,7 @@ TEST(ResumePolicy, ResumesFromTheNewestIntactCheckpointAndNeverOverwritesOne) {
   ASSERT_TRUE(exists(run + "/model_0000004.safetensors"));
 
   // The newest damaged, the pointer gone, and a save killed halfway.
-  damage(run + "/model_0000004.safetensors");
+  largedet::test::overwrite_4k(run + "/model_0000004.safetensors", 8192);
   ::unlink((run + "/last_checkpoint").c_str());
   const std::string stale = run + "/model_0000006.safetensors.tmp.999999999";
   std::ofstream(stale) << std::string(1000, 'x');
@@ -89,7 +80,7 @@ TEST(ResumePolicy, NoIntactCheckpointIsAnErrorNotAFreshStart) {
   largedet::engine::TrainOptions options;
   options.output_dir = dir.path() + "/run";
   largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=2"}), options);
-  damage(options.output_dir + "/model_0000002.safetensors");
+  largedet::test::overwrite_4k(options.output_dir + "/model_0000002.safetensors", 8192);
   options.resume = true;
   std::string what = error_of([&] { largedet::engine::train(tiny_config(recipe), options); });
   EXPECT_NE(what.find("none of the 1 checkpoints verifies"), std::string::npos) << what;

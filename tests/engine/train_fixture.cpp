@@ -95,4 +95,13 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
+int64_t overwrite_4k(const std::string& path, int64_t from_end) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(0, std::ios::end);
+  const auto size = static_cast<int64_t>(file.tellg());
+  file.seekp(size - from_end);
+  file << std::string(4096, '\x5a');
+  return size;
+}
+
 }  // namespace largedet::test

@@ -2,6 +2,7 @@
 // trainer tests.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,8 @@ std::vector<std::string> write_openimages_csvs(const std::string& dir);
 Config tiny_config(const std::string& recipe, const std::vector<std::string>& overrides = {});
 
 std::string read_text(const std::string& path);
+// What issue 18 did to a checkpoint: 4 KB overwritten `from_end` bytes before the end of the file,
+// its size unchanged. Returns the file's size.
+int64_t overwrite_4k(const std::string& path, int64_t from_end);
 
 }  // namespace largedet::test
