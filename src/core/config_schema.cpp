@@ -359,7 +359,8 @@ std::vector<KeySpec> make_schema() {
       spec("DATALOADER.FILTER_EMPTY_ANNOTATIONS", "true", T::kBool, D2,
            "skip training images without annotations"),
       range(spec("DATALOADER.PREFETCH", "4", T::kInt, OURS, "batches decoded ahead"), 1),
-      spec("DATALOADER.PIN_MEMORY", "false", T::kBool, OURS, "page-locked batches for CUDA"),
+      spec("DATALOADER.PIN_MEMORY", "true", T::kBool, OURS,
+           "page-locked batches (with MODEL.DEVICE cuda only)"),
       spec("DATALOADER.STRICT", "false", T::kBool, OURS,
            "fail on a bad image or annotation instead of skipping and counting it"),
 

@@ -140,16 +140,9 @@ LoaderOptions loader_options(const Config& config, bool train) {
     o.mapper.random_flip = false;
   }
   o.mapper.target.masks = train && config.get<bool>("MODEL.MASK_ON");
-  o.collate.size_divisibility = config.get<int>("INPUT.SIZE_DIVISIBILITY");
-  const auto mean = config.get<std::vector<double>>("MODEL.PIXEL_MEAN");
-  const auto std = config.get<std::vector<double>>("MODEL.PIXEL_STD");
-  LARGEDET_CHECK(mean.size() == 3 && std.size() == 3,
-                 "MODEL.PIXEL_MEAN and MODEL.PIXEL_STD need 3 values (RGB)");
-  for (int c = 0; c < 3; ++c) {
-    o.collate.pixel_mean[c] = static_cast<float>(mean[c]);
-    o.collate.pixel_std[c] = static_cast<float>(std[c]);
-  }
-  o.collate.pin_memory = config.get<bool>("DATALOADER.PIN_MEMORY");
+  // Page-locked memory only helps a copy to a GPU, and costs the host where there is none.
+  o.collate.pin_memory = config.get<bool>("DATALOADER.PIN_MEMORY") &&
+                         config.get<std::string>("MODEL.DEVICE") == "cuda";
   return o;
 }
 

@@ -4,12 +4,32 @@
 namespace largedet::data {
 
 namespace {
-int64_t round_up(int64_t v, int64_t d) { return d > 1 ? (v + d - 1) / d * d : v; }
+
+// Interleaved HWC pixels into the three planes of a padded [3, H, W] slot; the padding is zeroed
+// here rather than by a fill of the whole batch first.
+void copy_into_planes(const Image& image, uint8_t* planes, int64_t W, int64_t H) {
+  const int64_t h = image.height, w = image.width;
+  for (int c = 0; c < 3; ++c) {
+    uint8_t* plane = planes + c * H * W;
+    for (int64_t y = 0; y < h; ++y) {
+      const uint8_t* src = image.rgb.data() + y * w * 3 + c;
+      uint8_t* row = plane + y * W;
+      for (int64_t x = 0; x < w; ++x) row[x] = src[3 * x];
+      std::fill(row + w, row + W, uint8_t{0});
+    }
+    std::fill(plane + h * W, plane + H * W, uint8_t{0});
+  }
+}
+
+at::Tensor pinned(const at::Tensor& t) {
+  return t.defined() && !t.is_pinned() ? t.pin_memory() : t;
+}
+
 }  // namespace
 
 Batch collate(std::vector<Sample> samples, const CollateOptions& options) {
   LARGEDET_CHECK(!samples.empty(), "collate: an empty batch");
-  int64_t max_h = 0, max_w = 0;
+  int64_t H = 0, W = 0;
   for (auto& s : samples) {
     LARGEDET_CHECK(s.image.pixels() > 0 && s.image.rgb.size() == s.image.pixels() * 3,
                    "collate: image ", s.image_id, " has no pixels");
@@ -17,27 +37,18 @@ Batch collate(std::vector<Sample> samples, const CollateOptions& options) {
       s.height = s.image.height;
       s.width = s.image.width;
     }
-    max_h = std::max<int64_t>(max_h, s.height);
-    max_w = std::max<int64_t>(max_w, s.width);
+    H = std::max<int64_t>(H, s.image.height);
+    W = std::max<int64_t>(W, s.image.width);
   }
-  const int64_t H = round_up(max_h, options.size_divisibility);
-  const int64_t W = round_up(max_w, options.size_divisibility);
   const int64_t B = static_cast<int64_t>(samples.size());
+  const bool pin = options.pin_memory && at::globalContext().hasCUDA();
   Batch batch;
-  // Every element is written below (pixels or padding zeros): no need to zero it first.
-  batch.images = at::empty({B, 3, H, W}, at::TensorOptions().dtype(at::kFloat));
-  float mean[3] = {0, 0, 0}, inv_std[3] = {1, 1, 1};
-  if (options.normalize) {
-    for (int c = 0; c < 3; ++c) {
-      mean[c] = options.pixel_mean[c];
-      inv_std[c] = 1.0f / options.pixel_std[c];
-    }
-  }
-  float* out = batch.images.data_ptr<float>();
+  batch.images = at::empty({B, 3, H, W}, at::TensorOptions().dtype(at::kByte).pinned_memory(pin));
+  uint8_t* out = batch.images.data_ptr<uint8_t>();
   for (int64_t b = 0; b < B; ++b) {
     Sample& s = samples[b];
-    resize_normalize_into(s.image, s.width, s.height, s.flipped, mean, inv_std, out + b * 3 * H * W,
-                          W, H * W);
+    copy_into_planes(s.image, out + b * 3 * H * W, W, H);
+    batch.decoded_sizes.push_back({s.image.height, s.image.width});
     batch.image_sizes.push_back({s.height, s.width});
     batch.original_sizes.push_back({s.original_height, s.original_width});
     batch.scale_factors.push_back({static_cast<double>(s.height) / s.original_height,
@@ -47,8 +58,13 @@ Batch collate(std::vector<Sample> samples, const CollateOptions& options) {
     batch.targets.push_back(std::move(s.target));
     s.image.rgb = {};  // release the pixels early: batches are large
   }
-  if (options.pin_memory && at::globalContext().hasCUDA()) {
-    batch.images = batch.images.pin_memory();
+  if (pin) {
+    for (auto& t : batch.targets) {
+      t.boxes = pinned(t.boxes);
+      t.labels = pinned(t.labels);
+      t.is_group_of = pinned(t.is_group_of);
+      t.masks = pinned(t.masks);
+    }
   }
   return batch;
 }

@@ -13,6 +13,7 @@
 #include "largedet/core/logging.h"
 #include "largedet/core/threads.h"
 #include "largedet/data/build.h"
+#include "largedet/data/device_prefetcher.h"
 #include "largedet/distributed/collectives.h"
 #include "largedet/engine/agreement.h"
 #include "largedet/evaluation/coco_eval.h"
@@ -270,8 +271,9 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   std::set<int64_t> seen;
   std::vector<Detection> coco;
   std::vector<OidDetection> oid;
-  while (auto batch = loader->next()) {
-    auto detections = model.detect(batch->to(device));
+  data::DevicePrefetcher batches([&] { return loader->next(); }, device);
+  while (auto batch = batches.next()) {
+    auto detections = model.detect(*batch);
     for (size_t i = 0; i < detections.size(); ++i) {
       const int64_t id = batch->image_ids[i];
       if (!seen.insert(id).second) continue;  // a bad-input replacement repeated an image

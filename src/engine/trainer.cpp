@@ -13,6 +13,7 @@
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
 #include "largedet/data/build.h"
+#include "largedet/data/device_prefetcher.h"
 #include "largedet/data/loader.h"
 #include "largedet/data/seed.h"
 #include "largedet/distributed/collectives.h"
@@ -128,6 +129,7 @@ struct Trainer::State {
   std::unique_ptr<distributed::GradientSync> sync;
   std::shared_ptr<data::Dataset> dataset;
   std::unique_ptr<data::DataLoader> loader;
+  std::unique_ptr<data::DevicePrefetcher> prefetcher;  // the loader's batches on the device
   std::unique_ptr<Checkpointer> checkpointer;
   std::unique_ptr<MetricsWriter> metrics;
   std::vector<std::shared_ptr<HookBase>> hooks;
@@ -344,6 +346,8 @@ void Trainer::resume_or_start() {
   }
   s.loader = data::build_train_loader(s.config, s.dataset, s.rank, s.world,
                                       s.result.start_iteration * s.plan.micro_batches);
+  s.prefetcher =
+      std::make_unique<data::DevicePrefetcher>([&s] { return s.loader->next(); }, s.device);
   run_and_agree(s.group.get(), s.rank == 0, "writing to " + s.output_dir, [&] {
     // Lines past the checkpoint come from a run that crashed after it: they are redone now.
     MetricsWriter::drop_after(s.output_dir, s.result.start_iteration);
@@ -385,7 +389,9 @@ modeling::LossMap Trainer::forward(const data::Batch& batch, uint64_t seed) {
   State& s = *s_;
   s.model->reseed(seed);
   ops::AutocastGuard autocast(s.autocast, s.device.type(), s.autocast_dtype);
-  return s.model->forward(s.device.is_cpu() ? batch : batch.to(s.device));
+  // The training loop's batches are on the device already (the prefetcher); a hook's own may not.
+  const bool there = batch.images.device() == s.device;
+  return s.model->forward(there ? batch : batch.to(s.device));
 }
 
 void Trainer::run_step() {
@@ -395,7 +401,7 @@ void Trainer::run_step() {
   std::map<std::string, torch::Tensor> loss_sums;  // over micro-batches, on the device
   for (int64_t micro = 0; micro < s.plan.micro_batches; ++micro) {
     const auto data_start = Clock::now();
-    auto batch = s.loader->next();
+    auto batch = s.prefetcher->next();
     LARGEDET_CHECK(batch.has_value(), "the training loader ended (it should never)");
     outcome.data_time += std::chrono::duration<double>(Clock::now() - data_start).count();
     if (s.sync) s.sync->set_sync(micro == s.plan.micro_batches - 1);

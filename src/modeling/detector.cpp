@@ -37,71 +37,84 @@ torch::Tensor channel_vector(const std::vector<double>& v, const torch::Tensor& 
   return torch::tensor(v, torch::kDouble).to(like.options()).view({-1, 1, 1});
 }
 
-ImageList pad_batch(const std::vector<torch::Tensor>& images, int64_t divisible) {
-  int64_t h = 0, w = 0;
-  ImageSizes sizes;
-  for (const auto& im : images) {
-    h = std::max(h, im.size(1));
-    w = std::max(w, im.size(2));
-    sizes.emplace_back(im.size(1), im.size(2));
-  }
-  if (divisible > 1) {
-    h = (h + divisible - 1) / divisible * divisible;
-    w = (w + divisible - 1) / divisible * divisible;
-  }
-  auto batch = torch::zeros({static_cast<int64_t>(images.size()), 3, h, w}, images[0].options());
-  for (size_t i = 0; i < images.size(); ++i)
-    batch[i].slice(1, 0, images[i].size(1)).slice(2, 0, images[i].size(2)).copy_(images[i]);
-  return {batch, sizes};
+int64_t round_up(int64_t v, int64_t divisible) {
+  return divisible > 1 ? (v + divisible - 1) / divisible * divisible : v;
 }
 
 }  // namespace
 
-ImageList Transform::operator()(const std::vector<torch::Tensor>& images,
-                                std::vector<Target>* targets) const {
+ImageList Transform::resize_and_pad(const std::vector<torch::Tensor>& images,
+                                    const ImageSizes& sizes, const std::vector<bool>& flips) const {
   LARGEDET_CHECK(!images.empty(), "Transform: no images");
-  LARGEDET_CHECK(!targets || targets->size() == images.size(), "Transform: ", targets->size(),
-                 " targets for ", images.size(), " images");
-  std::vector<torch::Tensor> out;
-  for (size_t i = 0; i < images.size(); ++i) {
-    auto im = images[i];
-    LARGEDET_CHECK(im.dim() == 3 && im.size(0) == 3, "Transform: image ", i,
-                   " is not [3, H, W]: ", im.sizes());
-    if (!im.is_floating_point()) im = im.to(torch::kFloat);
-    im = (im - channel_vector(options.pixel_mean, im)) / channel_vector(options.pixel_std, im);
-    auto [h, w] = resized_size(im.size(1), im.size(2));
-    if (h != im.size(1) || w != im.size(2)) {
-      auto original = std::make_pair(im.size(1), im.size(2));
-      im = at::upsample_bilinear2d(im.unsqueeze(0), {h, w}, false)[0];
-      if (targets) {
-        auto& t = (*targets)[i];
-        // resize_boxes: float32 ratios new / old.
-        auto ry = torch::tensor(static_cast<float>(h)) / static_cast<float>(original.first);
-        auto rx = torch::tensor(static_cast<float>(w)) / static_cast<float>(original.second);
-        auto ratios = torch::stack({rx, ry, rx, ry}).to(t.boxes.device());
-        t.boxes = t.boxes * ratios;
-        if (t.masks.defined() && t.masks.numel() > 0) {
-          auto dtype = t.masks.scalar_type();
-          t.masks = at::upsample_nearest2d(t.masks.unsqueeze(1).to(torch::kFloat), {h, w})
-                        .select(1, 0)
-                        .to(dtype);
-        }
-      }
-    }
-    out.push_back(im);
+  int64_t H = 0, W = 0;
+  for (const auto& [h, w] : sizes) {
+    H = std::max(H, h);
+    W = std::max(W, w);
   }
-  return pad_batch(out, options.size_divisible);
+  H = round_up(H, options.size_divisible);
+  W = round_up(W, options.size_divisible);
+  const auto like = images[0].options().dtype(torch::kFloat);
+  auto batch = torch::zeros({static_cast<int64_t>(images.size()), 3, H, W}, like);
+  const auto mean = channel_vector(options.pixel_mean, batch);
+  const auto std = channel_vector(options.pixel_std, batch);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto [h, w] = sizes[i];
+    // Normalised before resizing, as torchvision: bilinear weights sum to 1, so the order changes
+    // nothing but rounding, and this order keeps torchvision's exactly.
+    auto im = (images[i].to(torch::kFloat) - mean) / std;
+    if (h != im.size(1) || w != im.size(2))
+      im = at::upsample_bilinear2d(im.unsqueeze(0), {h, w}, false)[0];
+    if (flips[i]) im = im.flip({2});
+    batch[i].slice(1, 0, h).slice(2, 0, w).copy_(im);
+  }
+  return {batch, sizes};
 }
 
-ImageList Transform::normalize(const torch::Tensor& padded, const ImageSizes& image_sizes) const {
-  LARGEDET_CHECK(padded.dim() == 4 && padded.size(1) == 3,
-                 "Transform: batch is not [B, 3, H, W]: ", padded.sizes());
-  auto x = padded.is_floating_point() ? padded : padded.to(torch::kFloat);
-  x = (x - channel_vector(options.pixel_mean, x)) / channel_vector(options.pixel_std, x);
-  auto mask = torch::zeros({x.size(0), 1, x.size(2), x.size(3)}, x.options());
-  for (size_t i = 0; i < image_sizes.size(); ++i)
-    mask[i].slice(1, 0, image_sizes[i].first).slice(2, 0, image_sizes[i].second).fill_(1);
-  return {x * mask, image_sizes};
+ImageList Transform::operator()(const data::Batch& batch) const {
+  const auto B = static_cast<size_t>(batch.size());
+  LARGEDET_CHECK(batch.images.dim() == 4 && batch.images.size(1) == 3 &&
+                     batch.images.size(0) == static_cast<int64_t>(B) &&
+                     batch.decoded_sizes.size() == B && batch.image_sizes.size() == B &&
+                     batch.flipped.size() == B,
+                 "Transform: a batch of ", B, " images needs images [", B,
+                 ", 3, H, W] and a decoded size, a size and a flip per image; got images ",
+                 batch.images.sizes(), ", ", batch.decoded_sizes.size(), " decoded sizes, ",
+                 batch.image_sizes.size(), " sizes, ", batch.flipped.size(), " flips");
+  std::vector<torch::Tensor> images;
+  ImageSizes sizes;
+  for (size_t i = 0; i < B; ++i) {
+    const auto [h, w] = batch.decoded_sizes[i];
+    images.push_back(batch.images[static_cast<int64_t>(i)].slice(1, 0, h).slice(2, 0, w));
+    sizes.emplace_back(batch.image_sizes[i][0], batch.image_sizes[i][1]);
+  }
+  return resize_and_pad(images, sizes, batch.flipped);
+}
+
+ImageList Transform::operator()(const std::vector<torch::Tensor>& images,
+                                std::vector<Target>* targets) const {
+  LARGEDET_CHECK(!targets || targets->size() == images.size(), "Transform: ", targets->size(),
+                 " targets for ", images.size(), " images");
+  ImageSizes sizes;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto& im = images[i];
+    LARGEDET_CHECK(im.dim() == 3 && im.size(0) == 3, "Transform: image ", i,
+                   " is not [3, H, W]: ", im.sizes());
+    const auto [h, w] = resized_size(im.size(1), im.size(2));
+    sizes.emplace_back(h, w);
+    if (!targets || (h == im.size(1) && w == im.size(2))) continue;
+    auto& t = (*targets)[i];
+    // resize_boxes: float32 ratios new / old.
+    auto ry = torch::tensor(static_cast<float>(h)) / static_cast<float>(im.size(1));
+    auto rx = torch::tensor(static_cast<float>(w)) / static_cast<float>(im.size(2));
+    t.boxes = t.boxes * torch::stack({rx, ry, rx, ry}).to(t.boxes.device());
+    if (t.masks.defined() && t.masks.numel() > 0) {
+      const auto dtype = t.masks.scalar_type();
+      t.masks = at::upsample_nearest2d(t.masks.unsqueeze(1).to(torch::kFloat), {h, w})
+                    .select(1, 0)
+                    .to(dtype);
+    }
+  }
+  return resize_and_pad(images, sizes, std::vector<bool>(images.size(), false));
 }
 
 void Transform::postprocess(std::vector<Detections>& detections, const ImageSizes& input_sizes,
@@ -139,25 +152,14 @@ LossMap DetectorImpl::losses(const std::vector<torch::Tensor>& images,
   return losses(batch, targets);
 }
 
-namespace {
-
-ImageList batch_images(const Transform& transform, const data::Batch& batch, bool normalized) {
-  ImageSizes sizes;
-  for (const auto& s : batch.image_sizes) sizes.emplace_back(s[0], s[1]);
-  if (normalized) return {batch.images, sizes};
-  return transform.normalize(batch.images, sizes);
-}
-
-}  // namespace
-
-LossMap DetectorImpl::forward(const data::Batch& batch, bool normalized) {
+LossMap DetectorImpl::forward(const data::Batch& batch) {
   std::vector<Target> targets;
   for (const auto& t : batch.targets) targets.push_back({t.boxes, t.labels, t.masks});
-  return losses(batch_images(transform, batch, normalized), targets);
+  return losses(transform(batch), targets);
 }
 
-std::vector<Detections> DetectorImpl::detect(const data::Batch& batch, bool normalized) {
-  auto images = batch_images(transform, batch, normalized);
+std::vector<Detections> DetectorImpl::detect(const data::Batch& batch) {
+  auto images = transform(batch);
   auto detections = inference(images);
   ImageSizes original;
   for (const auto& s : batch.original_sizes) original.emplace_back(s[0], s[1]);
@@ -357,6 +359,12 @@ RCNNOptions rcnn_options_from_config(const Config& config) {
   o.roi_heads.mask_dim_reduced = c.get<int64_t>("MODEL.ROI_MASK_HEAD.CONV_DIM");
   o.transform.pixel_mean = c.get<std::vector<double>>("MODEL.PIXEL_MEAN");
   o.transform.pixel_std = c.get<std::vector<double>>("MODEL.PIXEL_STD");
+  if (o.transform.pixel_mean.size() != 3 || o.transform.pixel_std.size() != 3) {
+    throw Error(
+        "MODEL.PIXEL_MEAN and MODEL.PIXEL_STD need 3 values (RGB)",
+        c.source(o.transform.pixel_mean.size() != 3 ? "MODEL.PIXEL_MEAN" : "MODEL.PIXEL_STD"),
+        "write e.g. [123.675, 116.28, 103.53]");
+  }
   o.transform.min_size = c.get<int64_t>("INPUT.MIN_SIZE_TEST");
   o.transform.max_size = c.get<int64_t>("INPUT.MAX_SIZE_TEST");
   o.transform.size_divisible = c.get<int64_t>("INPUT.SIZE_DIVISIBILITY");

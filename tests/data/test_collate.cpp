@@ -1,4 +1,5 @@
-// Collate: padding to SIZE_DIVISIBILITY with the true sizes kept, normalisation, targets moved.
+// Collate: 8-bit planes at the decoded size, zero padding to the largest image, every size kept,
+// targets moved.
 #include <gtest/gtest.h>
 
 #include "largedet/data/batch.h"
@@ -12,6 +13,8 @@ Sample sample(int w, int h, uint8_t value, int64_t id) {
   s.image.height = h;
   s.image.rgb.assign(static_cast<size_t>(w) * h * 3, value);
   s.image_id = id;
+  s.height = h * 3;  // the model resizes to this
+  s.width = w * 3;
   s.original_width = w * 2;
   s.original_height = h * 2;
   s.target.boxes = at::tensor({1.f, 2.f, 3.f, 4.f}).view({1, 4});
@@ -19,52 +22,48 @@ Sample sample(int w, int h, uint8_t value, int64_t id) {
   return s;
 }
 
-TEST(Collate, PadsToAMultipleOf32AndKeepsTrueSizes) {
+TEST(Collate, PadsToTheLargestImageAndKeepsEverySize) {
   std::vector<Sample> s;
   s.push_back(sample(50, 40, 10, 1));
   s.push_back(sample(70, 33, 20, 2));
-  CollateOptions o;
-  o.normalize = false;
-  const Batch b = collate(std::move(s), o);
-  EXPECT_EQ(b.images.sizes(), (at::IntArrayRef{2, 3, 64, 96}));
-  EXPECT_EQ(b.image_sizes[0], (std::array<int64_t, 2>{40, 50}));
-  EXPECT_EQ(b.image_sizes[1], (std::array<int64_t, 2>{33, 70}));
+  s[1].flipped = true;
+  const Batch b = collate(std::move(s));
+  EXPECT_EQ(b.images.scalar_type(), at::kByte);
+  EXPECT_EQ(b.images.sizes(), (at::IntArrayRef{2, 3, 40, 70}));
+  EXPECT_EQ(b.image_bytes(), 2 * 3 * 40 * 70);
+  EXPECT_EQ(b.decoded_sizes[1], (std::array<int64_t, 2>{33, 70}));
+  EXPECT_EQ(b.image_sizes[0], (std::array<int64_t, 2>{120, 150}));
+  EXPECT_EQ(b.image_sizes[1], (std::array<int64_t, 2>{99, 210}));
   EXPECT_EQ(b.original_sizes[1], (std::array<int64_t, 2>{66, 140}));
-  EXPECT_DOUBLE_EQ(b.scale_factors[0][0], 0.5);
+  EXPECT_DOUBLE_EQ(b.scale_factors[0][0], 1.5);
+  EXPECT_EQ(b.flipped, (std::vector<bool>{false, true}));  // the model mirrors, not collate
   EXPECT_EQ(b.image_ids, (std::vector<int64_t>{1, 2}));
-  // Inside: the pixels; outside: zero padding.
-  EXPECT_EQ(b.images[0].slice(1, 0, 40).slice(2, 0, 50).min().item<float>(), 10.f);
-  EXPECT_EQ(b.images[0].slice(1, 40).abs().max().item<float>(), 0.f);
-  EXPECT_EQ(b.images[0].slice(2, 50).abs().max().item<float>(), 0.f);
-  EXPECT_EQ(b.images[1].slice(1, 0, 33).slice(2, 0, 70).max().item<float>(), 20.f);
+  // Inside: the pixels, unmirrored; outside: zero padding.
+  EXPECT_EQ(b.images[0].slice(1, 0, 40).slice(2, 0, 50).min().item<int>(), 10);
+  EXPECT_EQ(b.images[0].slice(2, 50).max().item<int>(), 0);
+  EXPECT_EQ(b.images[1].slice(1, 0, 33).slice(2, 0, 70).min().item<int>(), 20);
+  EXPECT_EQ(b.images[1].slice(1, 33).max().item<int>(), 0);
   EXPECT_EQ(b.targets[1].labels.item<int64_t>(), 5);
 }
 
-TEST(Collate, NormalisesPerChannelAndChannelsAreRgbPlanes) {
-  Sample s = sample(32, 32, 0, 1);
-  for (size_t i = 0; i < s.image.rgb.size(); i += 3) {
-    s.image.rgb[i] = 100;
-    s.image.rgb[i + 1] = 150;
-    s.image.rgb[i + 2] = 200;
-  }
+TEST(Collate, ChannelsAreRgbPlanesPixelForPixel) {
+  Sample s = sample(5, 4, 0, 1);
+  for (size_t i = 0; i < s.image.rgb.size(); ++i) s.image.rgb[i] = static_cast<uint8_t>(i);
+  const std::vector<uint8_t> rgb = s.image.rgb;
   std::vector<Sample> v;
   v.push_back(std::move(s));
-  CollateOptions o;
-  o.pixel_mean = {100, 100, 100};
-  o.pixel_std = {1, 2, 4};
-  const Batch b = collate(std::move(v), o);
-  EXPECT_EQ(b.images.sizes(), (at::IntArrayRef{1, 3, 32, 32}));
-  EXPECT_FLOAT_EQ(b.images[0][0][5][7].item<float>(), 0.f);
-  EXPECT_FLOAT_EQ(b.images[0][1][5][7].item<float>(), 25.f);
-  EXPECT_FLOAT_EQ(b.images[0][2][5][7].item<float>(), 25.f);
+  const Batch b = collate(std::move(v));
+  const at::Tensor hwc = at::from_blob(const_cast<uint8_t*>(rgb.data()), {4, 5, 3}, at::kByte);
+  EXPECT_TRUE(at::equal(b.images[0], hwc.permute({2, 0, 1})));
 }
 
-TEST(Collate, NoDivisibilityMeansTightPadding) {
+TEST(Collate, AnUnsetSizeMeansTheImageIsNotResized) {
   std::vector<Sample> s;
   s.push_back(sample(5, 7, 1, 1));
-  CollateOptions o;
-  o.size_divisibility = 0;
-  EXPECT_EQ(collate(std::move(s), o).images.sizes(), (at::IntArrayRef{1, 3, 7, 5}));
+  s[0].height = s[0].width = 0;
+  const Batch b = collate(std::move(s));
+  EXPECT_EQ(b.images.sizes(), (at::IntArrayRef{1, 3, 7, 5}));
+  EXPECT_EQ(b.image_sizes[0], (std::array<int64_t, 2>{7, 5}));
 }
 
 }  // namespace

@@ -102,10 +102,11 @@ TEST(Loader, FiniteEpochCoversTheDatasetAndTargetsAreValid) {
   const auto batches = run(d, 2, 100, false);
   std::set<int64_t> ids;
   for (const auto& b : batches) {
-    EXPECT_EQ(b.images.size(2) % 32, 0);
-    EXPECT_EQ(b.images.size(3) % 32, 0);
+    EXPECT_EQ(b.images.scalar_type(), at::kByte);
     for (size_t j = 0; j < b.targets.size(); ++j) {
       ids.insert(b.image_ids[j]);
+      EXPECT_LE(b.decoded_sizes[j][0], b.images.size(2));
+      EXPECT_LE(b.decoded_sizes[j][1], b.images.size(3));
       const auto& t = b.targets[j];
       ASSERT_GT(t.size(), 0);
       EXPECT_GE(t.labels.min().item<int64_t>(), 1);

@@ -1,5 +1,5 @@
-// Transforms: resize sizes as detectron2, bilinear resampling as torch, and boxes, polygons and
-// masks following resize and flip exactly.
+// Transforms: resize sizes as detectron2, and boxes, polygons and masks following resize and flip
+// exactly. (The pixels' resampling is the model's: tests/modeling/preprocess_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -16,62 +16,6 @@ TEST(Transforms, ResizeShortestEdgeSizes) {
   // The long side limit wins: 100 x 1000 at short side 800 would be 8000 long.
   EXPECT_EQ(resize_shortest_edge_size(100, 1000, 800, 1333), P(133, 1333));
   EXPECT_EQ(resize_shortest_edge_size(500, 500, 600, 0), P(600, 600));
-}
-
-Image random_image(int w, int h, uint64_t seed) {
-  Image im;
-  im.width = w;
-  im.height = h;
-  im.rgb.resize(im.pixels() * 3);
-  for (size_t i = 0; i < im.rgb.size(); ++i) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    im.rgb[i] = static_cast<uint8_t>(seed >> 56);
-  }
-  return im;
-}
-
-at::Tensor to_tensor(const Image& im) {
-  return at::from_blob(const_cast<uint8_t*>(im.rgb.data()), {im.height, im.width, 3}, at::kByte)
-      .clone();
-}
-
-TEST(Transforms, BilinearResizeMatchesTorchInterpolate) {
-  for (auto [w, h, ow, oh] :
-       {std::array<int, 4>{37, 23, 80, 50}, {64, 48, 30, 20}, {10, 10, 10, 25}}) {
-    const Image im = random_image(w, h, 42);
-    const Image out = resize_bilinear(im, ow, oh);
-    at::Tensor ref = at::upsample_bilinear2d(
-        to_tensor(im).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat), {oh, ow}, false);
-    ref = ref[0].permute({1, 2, 0}).round().clamp(0, 255);
-    const double diff = (to_tensor(out).to(at::kFloat) - ref).abs().max().item<double>();
-    EXPECT_LE(diff, 1.0) << w << "x" << h << " -> " << ow << "x" << oh;
-  }
-}
-
-TEST(Transforms, FusedResizeNormalisePadMatchesTorchAndFlips) {
-  const Image im = random_image(37, 23, 7);
-  const int ow = 80, oh = 50, W = 96, H = 64;
-  const float mean[3] = {10, 20, 30}, inv_std[3] = {0.5f, 1.0f, 2.0f};
-  at::Tensor ref = at::upsample_bilinear2d(
-      to_tensor(im).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat), {oh, ow}, false)[0];
-  ref = (ref - at::tensor({10.f, 20.f, 30.f}).view({3, 1, 1})) *
-        at::tensor({0.5f, 1.f, 2.f}).view({3, 1, 1});
-  for (bool flip : {false, true}) {
-    at::Tensor out = at::full({3, H, W}, 7.f);
-    resize_normalize_into(im, ow, oh, flip, mean, inv_std, out.data_ptr<float>(), W, H * W);
-    const at::Tensor valid = out.slice(1, 0, oh).slice(2, 0, ow);
-    const at::Tensor expected = flip ? ref.flip({2}) : ref;
-    EXPECT_LT((valid - expected).abs().max().item<float>(), 1e-3f) << "flip " << flip;
-    EXPECT_EQ(out.slice(1, oh).abs().max().item<float>(), 0.f);
-    EXPECT_EQ(out.slice(2, ow).abs().max().item<float>(), 0.f);
-  }
-}
-
-TEST(Transforms, FlipReversesColumns) {
-  Image im = random_image(5, 3, 1);
-  const at::Tensor before = to_tensor(im);
-  flip_horizontal(im);
-  EXPECT_TRUE(at::equal(to_tensor(im), before.flip({1})));
 }
 
 Instance rect_instance(float x1, float y1, float x2, float y2) {

@@ -1,10 +1,13 @@
-// largedet bench data: the input pipeline's throughput (read + decode + resize/flip + collate, per
-// worker thread and with N loader workers) and the annotation load time against Python's
-// json.load of the same file.
+// largedet bench data: the input pipeline's throughput (read + decode + collate into 8-bit planes,
+// per worker thread and with N loader workers), the bytes per batch that cross to the device, the
+// model's preprocessing time per batch on the device (resize + flip + normalise + pad), and the
+// annotation load time against Python's json.load of the same file.
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +21,7 @@
 #include "largedet/core/error.h"
 #include "largedet/data/coco_dataset.h"
 #include "largedet/data/loader.h"
+#include "largedet/modeling/detector.h"
 
 namespace {
 
@@ -37,6 +41,7 @@ struct BenchDataArgs {
   int max_size = 1333;
   int repeats = 3;
   bool annotations_only = false;
+  std::string device = "cpu";  // where the model's preprocessing is timed
 };
 
 // CPU seconds of this process: the machine is shared, so wall-clock rates understate what one
@@ -105,7 +110,7 @@ void stages(const data::Dataset& d, const BenchDataArgs& a) {
   std::vector<data::Image> decoded(n);
   time("decode (full size)",
        [&](int i) { decoded[i] = data::decode_image(bytes(i), files[i].size()); });
-  time("collate: resize + flip + normalise + pad (1)", [&](int i) {
+  time("collate: 8-bit planes + pad (1)", [&](int i) {
     std::vector<data::Sample> s(1);
     s[0].image = decoded[i];
     std::tie(s[0].height, s[0].width) = data::resize_shortest_edge_size(
@@ -117,6 +122,42 @@ void stages(const data::Dataset& d, const BenchDataArgs& a) {
   });
   time("mapper: read + decode + targets",
        [&](int i) { data::map_record(d.records[i], loader_options(a, 0).mapper, i); });
+}
+
+// What a batch costs past the loader: the bytes that cross to the device (8-bit at the decoded
+// size) against the float32 batch at the network size that the loader used to build, and the
+// model's preprocessing of it on `device` (median over the batches, after one warm-up).
+void device_side(const std::shared_ptr<data::Dataset>& d, const BenchDataArgs& a,
+                 const c10::Device& device) {
+  data::BatchSamplerOptions so;
+  so.batch_size = a.batch;
+  so.infinite = true;
+  data::DataLoader loader(d, data::BatchSampler(data::DistributedSampler(d->size()), *d, so),
+                          loader_options(a, 0));
+  largedet::modeling::Transform transform;
+  transform.options.size_divisible = 32;
+  const int n = std::min(a.batches, 20);
+  double bytes = 0, float_bytes = 0;
+  std::vector<double> ms;
+  for (int k = 0; k <= n; ++k) {
+    const data::Batch batch = loader.next()->to(device, /*non_blocking=*/false);
+    const auto t = BenchClock::now();
+    const auto images = transform(batch);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    if (k == 0) continue;
+    ms.push_back(seconds_since(t) * 1e3);
+    bytes += static_cast<double>(batch.image_bytes());
+    float_bytes += static_cast<double>(images.tensor.numel()) * sizeof(float);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf(
+      "  per batch of %d: %.2f MB to the device (8-bit, decoded size) instead of %.2f MB "
+      "(float32 at the network size): %.1fx fewer\n",
+      a.batch, bytes / n / 1e6, float_bytes / n / 1e6, float_bytes / bytes);
+  std::printf(
+      "  model preprocessing on %s (resize + flip + normalise + pad): %.2f ms per batch "
+      "(median of %d)\n",
+      device.str().c_str(), ms[ms.size() / 2], n);
 }
 
 void run(const BenchDataArgs& a) {
@@ -167,9 +208,10 @@ void run(const BenchDataArgs& a) {
   std::printf("pipeline: %zu images like %dx%d, short side %d (max %d), batch %d, %d batches\n",
               d->size(), r0.width, r0.height, a.short_side, a.max_size, a.batch, a.batches);
   stages(*d, a);
+  device_side(d, a, c10::Device(a.device));
   const Rate single = throughput(d, a, 0);
   std::printf(
-      "  1 thread (read + decode + resize/flip + collate): %.1f images/s wall, %.1f per "
+      "  1 thread (read + decode + collate): %.1f images/s wall, %.1f per "
       "CPU second\n",
       single.wall, single.cpu);
   if (a.workers > 0) {
@@ -193,6 +235,7 @@ void setup_bench_data(CLI::App& cmd) {
   cmd.add_option("--max-size", args->max_size, "long side limit");
   cmd.add_option("--repeats", args->repeats, "annotation loads (best is kept)")
       ->check(CLI::Range(1, 100));
+  cmd.add_option("--device", args->device, "device of the model's preprocessing (cpu, cuda)");
   cmd.add_option("--python", args->python, "Python for the json.load comparison");
   cmd.add_flag("--annotations-only", args->annotations_only,
                "time annotation loading only (no images needed)");
@@ -208,7 +251,8 @@ void setup_bench_data(CLI::App& cmd) {
 
 }  // namespace
 
-LARGEDET_REGISTER_COMMAND("bench data",
-                          "Time the input pipeline (decode, transform, collate; per worker thread) "
-                          "and annotation loading against Python's json.load",
-                          setup_bench_data);
+LARGEDET_REGISTER_COMMAND(
+    "bench data",
+    "Time the input pipeline (decode, collate per worker thread; the model's preprocessing) "
+    "and annotation loading against Python's json.load",
+    setup_bench_data);

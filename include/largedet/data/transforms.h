@@ -2,11 +2,11 @@
 // and masks follow the pixels exactly.
 //
 // Resize: ResizeShortestEdge as detectron2 defines it (scale the short side to S, then shrink so
-// the long side is <= max_size, round to nearest). Image resampling is bilinear with half-pixel
-// centres (torch's interpolate(mode="bilinear", align_corners=False)); boxes and polygons scale by
-// out/in per axis; masks are rasterised at the original size and resized with nearest neighbour
-// (torch's interpolate(mode="nearest")). Flip: x -> W - x for boxes and polygons, columns
-// reversed for images and masks.
+// the long side is <= max_size, round to nearest). The data layer only chooses the size and the
+// flip and transforms the instances; the pixels are resized and mirrored by the model on its
+// device (modeling::Transform). Boxes and polygons scale by out/in per axis; masks are rasterised
+// at the original size and resized with nearest neighbour (torch's interpolate(mode="nearest")).
+// Flip: x -> W - x for boxes and polygons, columns reversed for masks.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -22,20 +22,6 @@ namespace largedet::data {
 
 // (height, width) after ResizeShortestEdge(short_side, max_size); max_size <= 0 means no limit.
 std::pair<int, int> resize_shortest_edge_size(int height, int width, int short_side, int max_size);
-
-// Bilinear resize of an RGB image (plain C++, no Torch threads: loader workers call it).
-Image resize_bilinear(const Image& image, int out_width, int out_height);
-// Reverses the columns in place.
-void flip_horizontal(Image& image);
-
-// Bilinear resize to out_width x out_height (same rule as resize_bilinear, without rounding to
-// 8 bits), optionally mirrored, normalised as (v - mean[c]) * inv_std[c], written as three float
-// planes: channel c, row y at planes + c * plane_stride + y * row_stride. Columns from out_width to
-// row_stride and rows from out_height to plane_stride / row_stride are set to 0 (the padding).
-// This is collate's inner loop: one pass from 8-bit HWC to the padded float batch.
-void resize_normalize_into(const Image& image, int out_width, int out_height, bool flip,
-                           const float mean[3], const float inv_std[3], float* planes,
-                           int64_t row_stride, int64_t plane_stride);
 
 // The per-image targets, in the coordinates of the transformed (resized, not padded) image.
 struct Target {

@@ -39,25 +39,33 @@ struct TransformOptions {
 
 struct Transform {
   TransformOptions options;
-  // Normalises each [3, H, W] image, resizes it so its short side is min_size (long side at most
-  // max_size; bilinear, as torchvision), and pads the batch with zeros to a multiple of
-  // size_divisible. Target boxes and masks (when given) are resized alike.
+  // The one preprocessing path, on the images' device: each image is normalised, resized to its
+  // size (bilinear with half-pixel centres, torch's interpolate as torchvision), mirrored when
+  // asked, and the batch is zero-padded (after normalisation, as detectron2) to a multiple of
+  // size_divisible.
+  //
+  // The loader's batches (data/batch.h): 8-bit images at their decoded size, resized to
+  // image_sizes, mirrored where flipped; the targets already are in those coordinates.
+  ImageList operator()(const data::Batch& batch) const;
+  // Raw [3, H, W] 0..255 images of any size and dtype, each resized by torchvision's rule
+  // (resized_size); target boxes and masks (when given) are resized alike.
   ImageList operator()(const std::vector<torch::Tensor>& images,
                        std::vector<Target>* targets = nullptr) const;
-  // For batches already resized and padded (data::Batch): normalises, and zeroes the padding so
-  // that it reads as torchvision's padding of normalised images.
-  ImageList normalize(const torch::Tensor& padded, const ImageSizes& image_sizes) const;
   // Boxes (and pasted masks) from network-input to original image coordinates.
   static void postprocess(std::vector<Detections>& detections, const ImageSizes& input_sizes,
                           const ImageSizes& original_sizes);
   // The size torchvision's resize gives an image of (height, width).
   std::pair<int64_t, int64_t> resized_size(int64_t height, int64_t width) const;
+
+ private:
+  ImageList resize_and_pad(const std::vector<torch::Tensor>& images, const ImageSizes& sizes,
+                           const std::vector<bool>& flips) const;
 };
 
 // One interface for every detector. Training: losses() returns named losses (summed by the
 // trainer). Evaluation: detect() returns per-image detections in original image coordinates.
 struct DetectorImpl : torch::nn::Module {
-  // images: normalised, padded (see Transform); targets in the same coordinates.
+  // images: preprocessed (see Transform); targets in the same coordinates.
   virtual LossMap losses(const ImageList& images, const std::vector<Target>& targets) = 0;
   // Detections in the network-input coordinates of `images` (masks as the heads give them).
   virtual std::vector<Detections> inference(const ImageList& images) = 0;
@@ -68,11 +76,10 @@ struct DetectorImpl : torch::nn::Module {
   // Raw images with targets in their coordinates: transform (resizing targets too), losses.
   LossMap losses(const std::vector<torch::Tensor>& images, std::vector<Target> targets);
 
-  // The loader's batches (data/batch.h): already resized and padded; `normalized` says whether
-  // the loader normalised them (CollateOptions::normalize) or they are raw 0..255.
-  LossMap forward(const data::Batch& batch, bool normalized = true);
+  // The loader's batches (data/batch.h), preprocessed by `transform` on the batch's device.
+  LossMap forward(const data::Batch& batch);
   // Detections in each image's original coordinates (Batch::original_sizes).
-  std::vector<Detections> detect(const data::Batch& batch, bool normalized = true);
+  std::vector<Detections> detect(const data::Batch& batch);
 
   // Restarts every random choice the model makes in training (the R-CNN samplers) from `seed`.
   // The trainer reseeds before each step from (SEED, iteration, rank, micro-step), so a resumed
