@@ -12,7 +12,7 @@ APT_PACKAGES := build-essential cmake ccache clang-format clang libclang-rt-14-d
   libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev pkg-config
 PY_PACKAGES := torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION) pycocotools tensorboard numpy
 
-.PHONY: deps apt-deps venv build test demo format check-format clean
+.PHONY: deps apt-deps venv build test demo gpu-check format check-format clean
 
 deps: apt-deps venv
 
@@ -45,6 +45,14 @@ test: build
 demo: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target largedet_cli
 	BUILD=$(BUILD) bash scripts/demo.sh
+
+# On a CUDA host (no network: no deps, no venv): builds build-gpu/ with only what it runs, runs the
+# Cuda* tests, times bench model against torchvision, trains the demo on the GPU with fp16 AMP and
+# compares Mask R-CNN detections on the GPU with the CPU's; one summary table, ~6 minutes.
+# GPU_CHECK_ARGS="--keep-going" goes on past a failed step; "--device cpu --build-dir build
+# --skip-build" is the CPU rehearsal (docs/benchmarks.md, "CUDA host check").
+gpu-check:
+	bash scripts/gpu_check.sh $(GPU_CHECK_ARGS)
 
 format:
 	git ls-files '*.h' '*.cpp' '*.cu' | xargs clang-format -i

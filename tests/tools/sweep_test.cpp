@@ -81,6 +81,17 @@ TEST(SweepGrid, NamesAreShortUniqueAndFilesystemSafe) {
   EXPECT_THROW(expand(parse_grid({"SOLVER.STEPS=[1, 2],[1,2]"})), Error);
 }
 
+TEST(SweepGrid, APrefixLetsGridsShareADirectory) {
+  const auto cells = expand(parse_grid({"SEED=1,2", "SOLVER.BASE_LR=0.1"}, "64x-sgd"));
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[0].name, "64x-sgd_SEED-1");
+  EXPECT_EQ(cells[1].name, "64x-sgd_SEED-2");
+  EXPECT_EQ(expand(parse_grid({"SEED=1"}, "ref"))[0].name, "ref");  // no axes: the prefix alone
+  EXPECT_EQ(expand(parse_grid({"SEED=1"}))[0].name, "base");
+  EXPECT_THROW(parse_grid({"SEED=1,2"}, "a/b"), Error);
+  EXPECT_THROW(parse_grid({"SEED=1,2"}, ".."), Error);
+}
+
 TEST(SweepRecord, RoundTripsAndNamesABadFile) {
   test::TempDir tmp;
   EXPECT_FALSE(read_record(tmp.path()).has_value());

@@ -46,6 +46,9 @@ void setup_sweep(CLI::App& cmd) {
                  "key varying slowest); KEY=v sets v for every cell");
   cmd.add_option("--config,-c", o.base, "base recipe YAML")->check(CLI::ExistingFile);
   cmd.add_option("--output,-o", o.output, "sweep directory: one run directory per cell");
+  cmd.add_option("--prefix", o.prefix,
+                 "put PREFIX_ before every cell's name, so that several grids (other fixed values "
+                 "or recipes) can share one --output and --archive");
   cmd.add_option("--archive", o.archive,
                  "also copy each finished cell's metrics.jsonl, config.yaml and sweep.json to "
                  "ARCHIVE/<cell> (e.g. docs/large_batch/<grid>); a cell finished there is skipped");

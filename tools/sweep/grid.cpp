@@ -1,5 +1,6 @@
 #include "sweep/grid.h"
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
@@ -94,8 +95,16 @@ std::vector<std::string> split_values(const std::string& text) {
   return values;
 }
 
-Grid parse_grid(const std::vector<std::string>& arguments) {
+Grid parse_grid(const std::vector<std::string>& arguments, const std::string& prefix) {
   Grid grid;
+  const bool safe = std::all_of(prefix.begin(), prefix.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' ||
+           c == '-';
+  });
+  if (!safe || prefix == "." || prefix == "..")
+    throw Error("the cell name prefix \"" + prefix + "\" is not a safe directory name", "--prefix",
+                "use letters, digits and . _ + - only");
+  grid.prefix = prefix;
   std::set<std::string> seen;
   for (const auto& argument : arguments) {
     const auto equals = argument.find('=');
@@ -151,6 +160,8 @@ std::vector<Cell> expand(const Grid& grid) {
     }
     cell.fixed = grid.fixed;
     cell.name = cell_name(axis_keys, cell.overrides);
+    if (!grid.prefix.empty())
+      cell.name = grid.axes.empty() ? grid.prefix : grid.prefix + "_" + cell.name;
     std::string coordinates;
     for (const auto& o : cell.overrides) coordinates += (coordinates.empty() ? "" : " ") + o;
     if (cell.name.size() > kMaxNameLength)

@@ -15,6 +15,9 @@ struct Axis {
 struct Grid {
   std::vector<Axis> axes;          // keys with two or more values: they name the cells
   std::vector<std::string> fixed;  // KEY=VALUE applied to every cell, not part of its name
+  // Put before every cell's name ("PREFIX_<axes>", or PREFIX alone without axes), so that
+  // several grids (other fixed values, other recipes) can share one sweep directory and archive.
+  std::string prefix;
 };
 
 struct Cell {
@@ -31,8 +34,9 @@ struct Cell {
 std::vector<std::string> split_values(const std::string& text);
 
 // Parses KEY=v1,v2,... arguments. A key with one value is fixed. Throws largedet::Error for an
-// argument without '=', an empty key or value, or a key given twice.
-Grid parse_grid(const std::vector<std::string>& arguments);
+// argument without '=', an empty key or value, a key given twice, or a prefix with characters
+// other than [A-Za-z0-9._+-].
+Grid parse_grid(const std::vector<std::string>& arguments, const std::string& prefix = "");
 
 // The Cartesian product of the axes, the first axis varying slowest (itertools.product's order);
 // one cell named "base" when there are no axes. Throws largedet::Error when two cells get the

@@ -200,7 +200,7 @@ class Sweep {
   bool leader() const { return rank_ == 0; }
 
   void plan_cells() {
-    for (auto& cell : expand(parse_grid(options_.grid))) {
+    for (auto& cell : expand(parse_grid(options_.grid, options_.prefix))) {
       Plan plan;
       plan.dir = options_.output + "/" + cell.name;
       plan.max_iter = options_.max_iter(cell.all_overrides());

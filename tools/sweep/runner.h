@@ -14,6 +14,7 @@ struct SweepOptions {
   std::string base;               // the recipe every cell starts from
   std::string output;             // one subdirectory per cell
   std::vector<std::string> grid;  // KEY=v1,v2,... (one value: fixed for every cell)
+  std::string prefix;             // of every cell's name (Grid::prefix)
   // > 0: each cell runs under `largedet launch --nproc-per-node N`; otherwise the cell is one
   // process that inherits this one's launcher environment (RANK, WORLD_SIZE, ...).
   int nproc_per_node = 0;

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The large-batch study (issue 16; docs/large_batch.md, "The study"): the proxy's dataset, then its
+# grids, each a `largedet sweep` of configs/study/*.yaml into one sweep directory and one archive
+# per part. Rerun the same command to resume: cells finished here or in the committed archive are
+# skipped, a stopped cell resumes from its checkpoint. Run from the repository root, after
+# `make build`, with nothing else running on the machine (the cells record their wall time).
+#
+#   scripts/study.sh [reference|scaled|ablations|figures|all]    (default: all, in that order)
+#   scripts/study.sh --smoke PART                                 4 iterations per cell, into
+#                                                                 study/smoke (checks the plumbing)
+#
+# reference  each optimizer family at the reference batch (2), BASE_LR from three values
+# scaled     16x (32) and 64x (128): LSR-SGD, LSR-SGD at half LR, AdamW, LAMB, PMD-LAMB, each
+#            from its family's best reference LR by the linear rule; two seeds at 64x
+# ablations  at 64x, one factor at a time from PMD-LAMB's best setting
+# figures    summaries (Markdown, CSV) and the figures, in docs/large_batch/
+set -euo pipefail
+BUILD=${BUILD:-build}
+LARGEDET="$BUILD/bin/largedet"
+STUDY=study  # fixed: the recipes name study/data, and the archived records their overrides
+RUNS="$STUDY/runs"
+DOCS=docs/large_batch
+EXTRA=()
+if [ "${1:-}" = "--smoke" ]; then
+  shift
+  RUNS="$STUDY/smoke/runs"
+  DOCS="$STUDY/smoke/docs"
+  EXTRA=(SOLVER.MAX_ITER=4 "SOLVER.STEPS=[2,3]" SOLVER.WARMUP_ITERS=1 SOLVER.LAMB.DECAY_PERIOD=2
+    TEST.EVAL_PERIOD=4 SOLVER.CHECKPOINT_PERIOD=2 SOLVER.LOG_PERIOD=1)
+fi
+PART=${1:-all}
+case "$PART" in reference | scaled | ablations | figures | all) ;; *)
+  echo "unknown part '$PART': use reference, scaled, ablations, figures or all" >&2
+  exit 2
+  ;;
+esac
+
+data() {
+  [ -f "$STUDY/data/annotations/instances_val.json" ] && return
+  echo "== the proxy's dataset in $STUDY/data"
+  "$LARGEDET" synth --out "$STUDY/data" --images 1200 --size 128 --val-fraction 0.1667 \
+    --max-objects 4 --seed 0 >/dev/null
+}
+
+# sweep ARCHIVE_PART PREFIX RECIPE OVERRIDES...
+sweep() {
+  local part=$1 prefix=$2 recipe=$3
+  shift 3
+  local extra=() e a
+  for e in ${EXTRA[@]+"${EXTRA[@]}"}; do  # the smoke test's shortening, unless the grid sets it
+    for a in "$@"; do [ "${a%%=*}" = "${e%%=*}" ] && continue 2; done
+    extra+=("$e")
+  done
+  echo "== $part: $prefix (configs/study/$recipe $*)"
+  "$LARGEDET" sweep --config "configs/study/$recipe" --output "$RUNS/$part" \
+    --archive "$DOCS/$part" --prefix "$prefix" "$@" ${extra[@]+"${extra[@]}"}
+}
+
+# The reference LRs tried per family.
+declare -A LRS=([sgd]=0.005,0.01,0.02 [adamw]=0.0001,0.0003,0.001 [lamb]=0.001,0.003,0.01
+  [pmd_lamb]=0.001,0.003,0.01)
+FAMILIES=(sgd adamw lamb pmd_lamb)
+
+reference() {
+  for family in "${FAMILIES[@]}"; do
+    sweep core "ref-$family" proxy.yaml SOLVER.OPTIMIZER="$family" SOLVER.BASE_LR="${LRS[$family]}"
+  done
+}
+
+# The BASE_LR of the family's reference cell with the highest final bbox AP (diverged cells and
+# cells without an evaluation lose); fails when none of them finished.
+best_lr() {
+  "$LARGEDET" sweep --summary "$DOCS/core" >/dev/null
+  python3 - "$DOCS/core/summary.csv" "ref-$1_" <<'EOF'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["cell"].startswith(sys.argv[2])]
+done = [r for r in rows if r["status"] == "done" and r["diverged"] == "no" and r["bbox/AP"]]
+if len(rows) < 3 or not done:
+    sys.exit(f"no finished reference cell {sys.argv[2]}*: run scripts/study.sh reference first")
+print(max(done, key=lambda r: float(r["bbox/AP"]))["SOLVER.BASE_LR"])
+EOF
+}
+
+half() { python3 -c "import sys; print(float(sys.argv[1]) / 2)" "$1"; }
+
+scaled() {
+  local sgd adamw lamb pmd
+  sgd=$(best_lr sgd)
+  adamw=$(best_lr adamw)
+  lamb=$(best_lr lamb)
+  pmd=$(best_lr pmd_lamb)
+  echo "reference LRs: sgd $sgd, adamw $adamw, lamb $lamb, pmd_lamb $pmd"
+  for scale in 16x 64x; do
+    local seeds=SEED=1
+    [ "$scale" = 64x ] && seeds=SEED=1,2
+    sweep core "$scale-lsr_sgd" "b$scale.yaml" SOLVER.OPTIMIZER=sgd SOLVER.BASE_LR="$sgd" "$seeds"
+    sweep core "$scale-lsr_sgd_half" "b$scale.yaml" SOLVER.OPTIMIZER=sgd \
+      SOLVER.BASE_LR="$(half "$sgd")" "$seeds"
+    sweep core "$scale-adamw" "b$scale.yaml" SOLVER.OPTIMIZER=adamw SOLVER.BASE_LR="$adamw" "$seeds"
+    sweep core "$scale-lamb" "b$scale.yaml" SOLVER.OPTIMIZER=lamb SOLVER.BASE_LR="$lamb" "$seeds"
+    sweep core "$scale-pmd_lamb" "b$scale.yaml" SOLVER.OPTIMIZER=pmd_lamb SOLVER.BASE_LR="$pmd" \
+      "$seeds"
+  done
+}
+
+ablations() {
+  local lamb pmd
+  lamb=$(best_lr lamb)
+  pmd=$(best_lr pmd_lamb)
+  local base=(SOLVER.OPTIMIZER=pmd_lamb SOLVER.BASE_LR="$pmd" SEED=1)
+  sweep ablations sqrt-lamb b64x.yaml SOLVER.OPTIMIZER=lamb SOLVER.BASE_LR="$lamb" \
+    SOLVER.SCALING_RULE=sqrt SEED=1
+  sweep ablations sqrt-pmd_lamb b64x.yaml "${base[@]}" SOLVER.SCALING_RULE=sqrt
+  sweep ablations cosine-pmd_lamb b64x.yaml "${base[@]}" SOLVER.LAMB.DECAY_SHAPE=cosine
+  sweep ablations m_only-pmd_lamb b64x.yaml "${base[@]}" SOLVER.LAMB.DECAY_SECOND_MOMENT=false
+  sweep ablations pmd_lamb b64x.yaml "${base[@]}" SOLVER.LAMB.BIAS_CORRECTION=global,none
+  # T at 1/14 and 1/3.5 of the 200-iteration run (the base is 1/7: 29).
+  sweep ablations pmd_lamb b64x.yaml "${base[@]}" SOLVER.LAMB.DECAY_PERIOD=14,57
+  # BN over 2 images per forward (64 micro-batches: per-device BN on a GPU holding 2) and 16,
+  # against the base's 128 (SyncBN over the whole step).
+  sweep ablations pmd_lamb b64x.yaml "${base[@]}" SOLVER.IMS_PER_DEVICE=2,16
+  # The paper's remark on BN statistics: 1.4x the iterations against precise BN.
+  sweep ablations 1.4x-pmd_lamb b64x_1.4x.yaml "${base[@]}"
+  sweep ablations precise_bn-pmd_lamb b64x.yaml "${base[@]}" TEST.PRECISE_BN.ENABLED=true \
+    TEST.PRECISE_BN.NUM_ITER=20
+}
+
+figures() {
+  mkdir -p "$DOCS"
+  for part in core ablations; do
+    [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
+  done
+  "$LARGEDET" plot --ap-vs-batch "$DOCS/core" --series SOLVER.OPTIMIZER,SOLVER.BASE_LR \
+    -o "$DOCS/ap_vs_batch.png"
+  local cells=()
+  for method in lsr_sgd adamw lamb pmd_lamb; do
+    [ -d "$DOCS/core/64x-${method}_SEED-1" ] && cells+=("$DOCS/core/64x-${method}_SEED-1")
+  done
+  [ ${#cells[@]} -gt 0 ] && "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_64x.png"
+  echo "summaries and figures in $DOCS"
+}
+
+data
+case "$PART" in
+  reference) reference ;;
+  scaled) scaled ;;
+  ablations) ablations ;;
+  figures) figures ;;
+  all)
+    reference
+    scaled
+    ablations
+    figures
+    ;;
+esac
