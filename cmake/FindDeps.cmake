@@ -1,7 +1,15 @@
 # Third-party dependencies (see docs/architecture.md). LibTorch comes from the PyTorch wheel in the
 # project-local venv; everything else from Debian packages.
-set(LARGEDET_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
-    "Python of the venv that holds the PyTorch wheel")
+set(_venv_python "${PROJECT_SOURCE_DIR}/.venv/bin/python")
+if(NOT DEFINED LARGEDET_PYTHON AND NOT EXISTS "${_venv_python}")
+  # A host without the venv (an offline CUDA machine, ../shared/device) has torch in python3.
+  find_program(_system_python python3)
+  if(_system_python)
+    set(_venv_python "${_system_python}")
+  endif()
+endif()
+set(LARGEDET_PYTHON "${_venv_python}" CACHE FILEPATH
+    "Python that holds the PyTorch wheel (the project's .venv; else python3 on PATH)")
 if(NOT Torch_DIR)
   if(NOT EXISTS "${LARGEDET_PYTHON}")
     message(FATAL_ERROR "No Python at ${LARGEDET_PYTHON}: run `make deps` first, or pass "

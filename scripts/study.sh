@@ -5,10 +5,11 @@
 # skipped, a stopped cell resumes from its checkpoint. Run from the repository root, after
 # `make build`, with nothing else running on the machine (the cells record their wall time).
 #
-#   scripts/study.sh [reference|scaled|ablations|figures|all]    (default: all, in that order)
-#   scripts/study.sh --smoke PART                                 4 iterations per cell, into
-#                                                                 study/smoke (checks the plumbing)
+#   scripts/study.sh [data|reference|scaled|ablations|figures|all]  (default: all, in order)
+#   scripts/study.sh --smoke PART   4 iterations per cell on 48 images of 64x48 and one thread,
+#                                   into study/smoke (checks the plumbing in a few minutes)
 #
+# data       the proxy's dataset only (every part makes it first when it is missing)
 # reference  each optimizer family at the reference batch (2), BASE_LR from three values
 # scaled     16x (32) and 64x (128): LSR-SGD, LSR-SGD at half LR, AdamW, LAMB, PMD-LAMB, each
 #            from its family's best reference LR by the linear rule; two seeds at 64x
@@ -20,26 +21,35 @@ LARGEDET="$BUILD/bin/largedet"
 STUDY=study  # fixed: the recipes name study/data, and the archived records their overrides
 RUNS="$STUDY/runs"
 DOCS=docs/large_batch
+DATA="$STUDY/data"
+DATA_ARGS=(--images 1200 --size 128 --val-fraction 0.1667)
 EXTRA=()
 if [ "${1:-}" = "--smoke" ]; then
   shift
   RUNS="$STUDY/smoke/runs"
   DOCS="$STUDY/smoke/docs"
+  DATA="$STUDY/smoke/data"
+  DATA_ARGS=(--images 60 --size 64 --val-fraction 0.2)
   EXTRA=(SOLVER.MAX_ITER=4 "SOLVER.STEPS=[2,3]" SOLVER.WARMUP_ITERS=1 SOLVER.LAMB.DECAY_PERIOD=2
-    TEST.EVAL_PERIOD=4 SOLVER.CHECKPOINT_PERIOD=2 SOLVER.LOG_PERIOD=1)
+    TEST.EVAL_PERIOD=4 SOLVER.CHECKPOINT_PERIOD=2 SOLVER.LOG_PERIOD=1 NUM_THREADS=1
+    "INPUT.MIN_SIZE_TRAIN=[48]" INPUT.MAX_SIZE_TRAIN=64 INPUT.MIN_SIZE_TEST=48
+    INPUT.MAX_SIZE_TEST=64 DATALOADER.NUM_WORKERS=0
+    DATASETS.TRAIN_ANNOTATIONS="$DATA/annotations/instances_train.json"
+    DATASETS.TRAIN_IMAGES="$DATA/train"
+    DATASETS.TEST_ANNOTATIONS="$DATA/annotations/instances_val.json"
+    DATASETS.TEST_IMAGES="$DATA/val")
 fi
 PART=${1:-all}
-case "$PART" in reference | scaled | ablations | figures | all) ;; *)
-  echo "unknown part '$PART': use reference, scaled, ablations, figures or all" >&2
+case "$PART" in data | reference | scaled | ablations | figures | all) ;; *)
+  echo "unknown part '$PART': use data, reference, scaled, ablations, figures or all" >&2
   exit 2
   ;;
 esac
 
 data() {
-  [ -f "$STUDY/data/annotations/instances_val.json" ] && return
-  echo "== the proxy's dataset in $STUDY/data"
-  "$LARGEDET" synth --out "$STUDY/data" --images 1200 --size 128 --val-fraction 0.1667 \
-    --max-objects 4 --seed 0 >/dev/null
+  [ -f "$DATA/annotations/instances_val.json" ] && return
+  echo "== the proxy's dataset in $DATA"
+  "$LARGEDET" synth --out "$DATA" "${DATA_ARGS[@]}" --max-objects 4 --seed 0 >/dev/null
 }
 
 # sweep ARCHIVE_PART PREFIX RECIPE OVERRIDES...
@@ -142,6 +152,7 @@ figures() {
 
 data
 case "$PART" in
+  data) ;;
   reference) reference ;;
   scaled) scaled ;;
   ablations) ablations ;;

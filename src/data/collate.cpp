@@ -63,7 +63,7 @@ Batch collate(std::vector<Sample> samples, const CollateOptions& options) {
       t.boxes = pinned(t.boxes);
       t.labels = pinned(t.labels);
       t.is_group_of = pinned(t.is_group_of);
-      t.masks = pinned(t.masks);
+      t.mask_edges = pinned(t.mask_edges);
     }
   }
   return batch;
@@ -76,7 +76,7 @@ Batch Batch::to(const at::Device& device, bool non_blocking) const {
     t.boxes = t.boxes.to(device, non_blocking);
     t.labels = t.labels.to(device, non_blocking);
     t.is_group_of = t.is_group_of.to(device, non_blocking);
-    if (t.masks.defined()) t.masks = t.masks.to(device, non_blocking);
+    if (t.mask_edges.defined()) t.mask_edges = t.mask_edges.to(device, non_blocking);
   }
   return out;
 }

@@ -14,7 +14,7 @@ template <typename F>
 void for_each_tensor(Batch& batch, F&& f) {
   f(batch.images);
   for (auto& t : batch.targets) {
-    for (at::Tensor* x : {&t.boxes, &t.labels, &t.is_group_of, &t.masks})
+    for (at::Tensor* x : {&t.boxes, &t.labels, &t.is_group_of, &t.mask_edges})
       if (x->defined()) f(*x);
   }
 }

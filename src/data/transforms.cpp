@@ -21,6 +21,30 @@ std::pair<int, int> resize_shortest_edge_size(int height, int width, int short_s
   return {std::max(1, static_cast<int>(h + 0.5)), std::max(1, static_cast<int>(w + 0.5))};
 }
 
+std::vector<MaskEdge> mask_edges(const evaluation::Rle& rle) {
+  std::vector<MaskEdge> edges;
+  if (rle.h == 0 || rle.w == 0) return edges;
+  const std::vector<uint8_t> decoded = evaluation::rle_decode(rle);  // column-major: [w][h]
+  const uint32_t h = rle.h, w = rle.w;
+  const std::vector<uint8_t> outside(h, 0);
+  // Boundary x lies between columns x - 1 and x (outside the image: 0); a run of rows where the
+  // two differ is one edge.
+  for (uint32_t x = 0; x <= w; ++x) {
+    const uint8_t* left = x == 0 ? outside.data() : decoded.data() + size_t(x - 1) * h;
+    const uint8_t* right = x == w ? outside.data() : decoded.data() + size_t(x) * h;
+    for (uint32_t y = 0; y < h;) {
+      if ((left[y] != 0) == (right[y] != 0)) {
+        ++y;
+        continue;
+      }
+      const uint32_t y0 = y;
+      while (y < h && (left[y] != 0) != (right[y] != 0)) ++y;
+      edges.push_back({static_cast<float>(x), static_cast<float>(y0), static_cast<float>(y)});
+    }
+  }
+  return edges;
+}
+
 Target transform_instances(const std::vector<Instance>& instances, bool normalized,
                            const TransformParams& p, const TargetOptions& options) {
   std::vector<const Instance*> kept;
@@ -68,24 +92,25 @@ Target transform_instances(const std::vector<Instance>& instances, bool normaliz
     }
   }
   if (options.masks) {
-    target.masks = at::zeros({n, p.out_height, p.out_width}, at::kByte);
+    std::vector<std::vector<MaskEdge>> edges(n);
+    size_t most = 0;
     for (int64_t k = 0; k < n; ++k) {
       const auto& seg = kept[k]->segmentation;
       if (seg.empty()) continue;  // no segmentation: an empty mask
       const evaluation::Rle rle = evaluation::segmentation_to_rle(
           seg, static_cast<uint32_t>(p.in_height), static_cast<uint32_t>(p.in_width));
-      if (rle.h == 0 || rle.w == 0) continue;
-      // rle_decode is column-major: [w, h] in memory, transposed to [h, w].
-      auto decoded = evaluation::rle_decode(rle);
-      at::Tensor mask =
-          at::from_blob(decoded.data(), {static_cast<int64_t>(rle.w), static_cast<int64_t>(rle.h)},
-                        at::kByte)
-              .t()
-              .unsqueeze(0)
-              .unsqueeze(0);
-      mask = at::upsample_nearest2d(mask.to(at::kFloat), {p.out_height, p.out_width});
-      if (p.flip) mask = mask.flip({3});
-      target.masks[k].copy_(mask[0][0]);
+      edges[k] = mask_edges(rle);
+      most = std::max(most, edges[k].size());
+    }
+    target.mask_edges = at::zeros({n, static_cast<int64_t>(most), 3}, at::kFloat);
+    auto out = target.mask_edges.accessor<float, 3>();
+    for (int64_t k = 0; k < n; ++k) {
+      for (size_t j = 0; j < edges[k].size(); ++j) {
+        const double x = edges[k][j].x * sx;
+        out[k][j][0] = static_cast<float>(p.flip ? W - x : x);
+        out[k][j][1] = static_cast<float>(edges[k][j].y0 * sy);
+        out[k][j][2] = static_cast<float>(edges[k][j].y1 * sy);
+      }
     }
   }
   return target;

@@ -10,6 +10,7 @@
 #include "largedet/modeling/roi_head_layers.h"
 #include "largedet/ops/boxes.h"
 #include "largedet/ops/host_sync.h"
+#include "largedet/ops/mask_targets.h"
 #include "largedet/ops/nms.h"
 #include "largedet/ops/sampler.h"
 
@@ -239,6 +240,27 @@ RoIHeadsImpl::RoIHeadsImpl(int64_t in_channels, RoIHeadsOptions opts, uint64_t s
   }
 }
 
+namespace {
+
+// maskrcnn_loss's targets for the positive RoIs `boxes` matched to instances `idx` of `target`:
+// rasterised from the loader's outline edges, or torchvision's RoIAlign of bitmaps.
+torch::Tensor mask_targets_of(const Target& target, const torch::Tensor& idx,
+                              const torch::Tensor& boxes, int64_t m, size_t image) {
+  if (target.mask_edges.defined())
+    return ops::rasterize_mask_edges(target.mask_edges, idx, boxes, m).to(boxes.dtype());
+  LARGEDET_CHECK(target.masks.defined(), "Mask R-CNN training: image ", image, " has no masks");
+  if (boxes.size(0) == 0) return torch::zeros({0, m, m}, boxes.options());
+  auto rois = torch::cat({idx.to(boxes.dtype()).unsqueeze(1), boxes}, 1);
+  ops::RoIAlignOptions ro;
+  ro.output_height = ro.output_width = m;
+  ro.spatial_scale = 1.0;
+  ro.sampling_ratio = -1;
+  ro.aligned = false;
+  return ops::roi_align(target.masks.unsqueeze(1).to(boxes.dtype()), rois, ro).select(1, 0);
+}
+
+}  // namespace
+
 torch::Tensor RoIHeadsImpl::mask_logits(const std::vector<torch::Tensor>& features,
                                         const std::vector<torch::Tensor>& boxes,
                                         const ImageSizes& image_sizes) {
@@ -314,7 +336,7 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
                                                    at::Reduction::Sum, options.smooth_l1_beta) /
                              static_cast<double>(all_labels.numel()) * options.bbox_reg_loss_weight;
     if (options.mask_on) {
-      // maskrcnn_loss: positives only; targets are the GT bitmaps RoIAligned at each proposal.
+      // maskrcnn_loss: positives only (targets: mask_targets_of).
       std::vector<torch::Tensor> mask_boxes, mask_targets, mask_labels, positives;
       for (const auto& l : labels) positives.push_back(l > 0);
       positives = ops::nonzero_each(positives, "positive RoIs per image");
@@ -324,21 +346,8 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
         auto idx = matched_idxs[i].index_select(0, p);
         mask_boxes.push_back(boxes);
         mask_labels.push_back(labels[i].index_select(0, p));
-        const auto& gt_masks = (*targets)[i].masks;
-        LARGEDET_CHECK(gt_masks.defined(), "Mask R-CNN training: image ", i, " has no masks");
-        auto rois = torch::cat({idx.to(boxes.dtype()).unsqueeze(1), boxes}, 1);
-        ops::RoIAlignOptions ro;
-        int64_t m = options.mask_pool_size * 2;
-        ro.output_height = ro.output_width = m;
-        ro.spatial_scale = 1.0;
-        ro.sampling_ratio = -1;
-        ro.aligned = false;
-        if (rois.size(0) == 0) {
-          mask_targets.push_back(torch::zeros({0, m, m}, boxes.options()));
-          continue;
-        }
-        mask_targets.push_back(
-            ops::roi_align(gt_masks.unsqueeze(1).to(boxes.dtype()), rois, ro).select(1, 0));
+        const int64_t m = options.mask_pool_size * 2;
+        mask_targets.push_back(mask_targets_of((*targets)[i], idx, boxes, m, i));
       }
       auto logits = mask_logits(pooled, mask_boxes, image_sizes);
       auto tgt = torch::cat(mask_targets, 0);

@@ -45,7 +45,7 @@ TEST(Build, TrainLoaderResumesAtAnIteration) {
   for (int k = 0; k < 8; ++k) batches.push_back(*fresh->next());
   for (const auto& b : batches) {
     EXPECT_EQ(b.size(), 2);
-    EXPECT_TRUE(b.targets[0].masks.defined());
+    EXPECT_TRUE(b.targets[0].mask_edges.defined());
   }
   auto resumed = build_train_loader(f.config, dataset, 0, 1, 5);
   for (int k = 5; k < 8; ++k) {

@@ -90,7 +90,8 @@ TEST(Loader, BatchesAreIdenticalWhateverTheWorkerCount) {
       EXPECT_TRUE(at::equal(batches[k].images, reference[k].images));
       for (size_t j = 0; j < batches[k].targets.size(); ++j) {
         EXPECT_TRUE(at::equal(batches[k].targets[j].boxes, reference[k].targets[j].boxes));
-        EXPECT_TRUE(at::equal(batches[k].targets[j].masks, reference[k].targets[j].masks));
+        EXPECT_TRUE(
+            at::equal(batches[k].targets[j].mask_edges, reference[k].targets[j].mask_edges));
       }
     }
   }
@@ -114,8 +115,10 @@ TEST(Loader, FiniteEpochCoversTheDatasetAndTargetsAreValid) {
       EXPECT_GE(t.boxes.min().item<float>(), 0.f);
       EXPECT_LE(t.boxes.select(1, 2).max().item<float>(), b.image_sizes[j][1] + 1e-3);
       EXPECT_LE(t.boxes.select(1, 3).max().item<float>(), b.image_sizes[j][0] + 1e-3);
-      EXPECT_EQ(t.masks.size(1), b.image_sizes[j][0]);
-      EXPECT_EQ(t.masks.size(2), b.image_sizes[j][1]);
+      ASSERT_EQ(t.mask_edges.size(0), t.size());
+      // Every edge lies inside the resized image.
+      EXPECT_LE(t.mask_edges.select(2, 0).max().item<float>(), b.image_sizes[j][1] + 1e-3);
+      EXPECT_LE(t.mask_edges.select(2, 2).max().item<float>(), b.image_sizes[j][0] + 1e-3);
     }
   }
   EXPECT_EQ(ids.size(), d->size());

@@ -1,6 +1,6 @@
 #!/bin/sh
 # scripts/study.sh --smoke: every part of the study (reference, scaled, ablations, figures) at 4
-# iterations per cell, in a scratch directory laid out like the repository; then a rerun, which
+# iterations per cell on a tiny dataset, in a scratch directory laid out like the repository; then a rerun, which
 # must train nothing (every cell is in the archive), and a part name it must refuse.
 # Usage: study_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu

@@ -15,7 +15,8 @@
 //                   already are).
 //   targets         per image, in image_sizes coordinates: boxes [N, 4] float32 xyxy in absolute
 //                   pixels, labels [N] int64 in 1..K (0 = background, as torchvision), optional
-//                   masks [N, h, w] uint8 at image_sizes, polygons (see transforms.h).
+//                   mask_edges [N, E, 3] (each mask as its outline's edges, a few KB: the model
+//                   rasterises the RoIs' targets from them), polygons (see transforms.h).
 //   image_ids       the dataset's image ids (COCO ids; for OpenImages the record position).
 #pragma once
 

@@ -5,8 +5,8 @@
 // the long side is <= max_size, round to nearest). The data layer only chooses the size and the
 // flip and transforms the instances; the pixels are resized and mirrored by the model on its
 // device (modeling::Transform). Boxes and polygons scale by out/in per axis; masks are rasterised
-// at the original size and resized with nearest neighbour (torch's interpolate(mode="nearest")).
-// Flip: x -> W - x for boxes and polygons, columns reversed for masks.
+// at the original size (pycocotools' rule) and travel as the edges of their outline, scaled and
+// mirrored like the boxes. Flip: x -> W - x.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,6 +17,7 @@
 
 #include "largedet/data/image.h"
 #include "largedet/data/records.h"
+#include "largedet/evaluation/rle.h"
 
 namespace largedet::data {
 
@@ -28,8 +29,11 @@ struct Target {
   at::Tensor boxes;        // [N, 4] float32, x1 y1 x2 y2, absolute pixels
   at::Tensor labels;       // [N] int64 in 1..K (0 is background)
   at::Tensor is_group_of;  // [N] bool (OpenImages; all false elsewhere)
-  // [N, H, W] uint8 0/1 masks; defined only when masks were asked for (MapperOptions::masks).
-  at::Tensor masks;
+  // [N, E, 3] float32 (x, y0, y1): each instance's mask as the vertical edges of its outline
+  // (ops/mask_targets.h), padded with zero rows; defined only when masks were asked for
+  // (TargetOptions::masks). A few KB where a bitmap at the image size would take megabytes; the
+  // model rasterises each positive RoI's target from them.
+  at::Tensor mask_edges;
   // Per instance its polygons [x0, y0, x1, y1, ...] transformed like the boxes; empty for
   // instances whose segmentation is an RLE or absent.
   std::vector<std::vector<std::vector<float>>> polygons;
@@ -43,8 +47,17 @@ struct TransformParams {
   bool flip = false;
 };
 
+// A vertical edge of a mask's outline: x = const, y0 <= y < y1 (ops/mask_targets.h).
+struct MaskEdge {
+  float x, y0, y1;
+};
+
+// The edges of a mask in its own pixel coordinates (vertical runs merged): rasterised at the
+// centres of its pixels, they give back exactly the mask.
+std::vector<MaskEdge> mask_edges(const evaluation::Rle& rle);
+
 struct TargetOptions {
-  bool masks = false;       // rasterise segmentations into Target::masks
+  bool masks = false;       // segmentations into Target::mask_edges
   bool keep_crowd = false;  // crowd regions are not training targets by default (as detectron2)
 };
 

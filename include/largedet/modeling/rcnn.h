@@ -28,6 +28,9 @@ struct Target {
   torch::Tensor boxes;   // [N, 4] float xyxy
   torch::Tensor labels;  // [N] int64, 1..K (0 is background)
   torch::Tensor masks;   // [N, H, W] uint8/bool/float bitmaps, or undefined
+  // Or, as the loader sends them: [N, E, 3] outline edges (ops/mask_targets.h). Bitmaps give
+  // torchvision's targets (RoIAlign of the bitmap), edges the mask at each bin centre.
+  torch::Tensor mask_edges;
 };
 
 // Picks the training examples of each image from labels (>= 1 positive, 0 negative, < 0
