@@ -21,9 +21,7 @@ void copy_into_planes(const Image& image, uint8_t* planes, int64_t W, int64_t H)
   }
 }
 
-at::Tensor pinned(const at::Tensor& t) {
-  return t.defined() && !t.is_pinned() ? t.pin_memory() : t;
-}
+at::Tensor pinned(const at::Tensor& t) { return t.is_pinned() ? t : t.pin_memory(); }
 
 }  // namespace
 
@@ -59,12 +57,7 @@ Batch collate(std::vector<Sample> samples, const CollateOptions& options) {
     s.image.rgb = {};  // release the pixels early: batches are large
   }
   if (pin) {
-    for (auto& t : batch.targets) {
-      t.boxes = pinned(t.boxes);
-      t.labels = pinned(t.labels);
-      t.is_group_of = pinned(t.is_group_of);
-      t.mask_edges = pinned(t.mask_edges);
-    }
+    for (auto& t : batch.targets) t.for_each_tensor([](at::Tensor& x) { x = pinned(x); });
   }
   return batch;
 }
@@ -72,12 +65,8 @@ Batch collate(std::vector<Sample> samples, const CollateOptions& options) {
 Batch Batch::to(const at::Device& device, bool non_blocking) const {
   Batch out = *this;
   out.images = images.to(device, non_blocking);
-  for (auto& t : out.targets) {
-    t.boxes = t.boxes.to(device, non_blocking);
-    t.labels = t.labels.to(device, non_blocking);
-    t.is_group_of = t.is_group_of.to(device, non_blocking);
-    if (t.mask_edges.defined()) t.mask_edges = t.mask_edges.to(device, non_blocking);
-  }
+  for (auto& t : out.targets)
+    t.for_each_tensor([&](at::Tensor& x) { x = x.to(device, non_blocking); });
   return out;
 }
 

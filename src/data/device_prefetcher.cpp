@@ -7,20 +7,6 @@
 
 namespace largedet::data {
 
-namespace {
-
-// Every tensor of a batch, so that each can be marked as used by the consuming stream.
-template <typename F>
-void for_each_tensor(Batch& batch, F&& f) {
-  f(batch.images);
-  for (auto& t : batch.targets) {
-    for (at::Tensor* x : {&t.boxes, &t.labels, &t.is_group_of, &t.mask_edges})
-      if (x->defined()) f(*x);
-  }
-}
-
-}  // namespace
-
 DevicePrefetcher::DevicePrefetcher(Source source, c10::Device device)
     : source_(std::move(source)), device_(device) {
   if (!device_.is_cpu()) {
@@ -56,7 +42,9 @@ std::optional<Batch> DevicePrefetcher::next() {
   copied_->block(current);
   // The memory was allocated on the side stream: without this the allocator could hand it to the
   // next copy while the current stream still reads it.
-  for_each_tensor(*batch, [&](at::Tensor& t) { t.record_stream(current); });
+  const auto used_here = [&](at::Tensor& t) { t.record_stream(current); };
+  used_here(batch->images);
+  for (auto& t : batch->targets) t.for_each_tensor(used_here);
   fetch_ahead();
   return batch;
 }

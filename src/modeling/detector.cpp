@@ -154,11 +154,7 @@ LossMap DetectorImpl::losses(const std::vector<torch::Tensor>& images,
 
 LossMap DetectorImpl::forward(const data::Batch& batch) {
   std::vector<Target> targets;
-  for (const auto& t : batch.targets) {
-    Target target{t.boxes, t.labels};
-    target.mask_edges = t.mask_edges;
-    targets.push_back(std::move(target));
-  }
+  for (const auto& t : batch.targets) targets.push_back({t.boxes, t.labels, {}, t.mask_edges});
   return losses(transform(batch), targets);
 }
 

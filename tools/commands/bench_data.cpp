@@ -135,7 +135,6 @@ void device_side(const std::shared_ptr<data::Dataset>& d, const BenchDataArgs& a
   data::DataLoader loader(d, data::BatchSampler(data::DistributedSampler(d->size()), *d, so),
                           loader_options(a, 0));
   largedet::modeling::Transform transform;
-  transform.options.size_divisible = 32;
   const int n = std::min(a.batches, 20);
   double bytes = 0, float_bytes = 0;
   std::vector<double> ms;

@@ -44,10 +44,16 @@ std::string short_key(const std::string& key, const std::vector<std::string>& ax
   return key;
 }
 
+// The characters a cell's directory name keeps as they are.
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' ||
+         c == '-';
+}
+
 std::string safe_value(const std::string& value) {
   std::string out;
   for (const char c : value) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' || c == '-')
+    if (name_char(c))
       out += c;
     else if (!out.empty() && out.back() != '~')
       out += '~';
@@ -97,11 +103,7 @@ std::vector<std::string> split_values(const std::string& text) {
 
 Grid parse_grid(const std::vector<std::string>& arguments, const std::string& prefix) {
   Grid grid;
-  const bool safe = std::all_of(prefix.begin(), prefix.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' ||
-           c == '-';
-  });
-  if (!safe || prefix == "." || prefix == "..")
+  if (!std::all_of(prefix.begin(), prefix.end(), name_char) || prefix == "." || prefix == "..")
     throw Error("the cell name prefix \"" + prefix + "\" is not a safe directory name", "--prefix",
                 "use letters, digits and . _ + - only");
   grid.prefix = prefix;

@@ -31,7 +31,6 @@ class DevicePrefetcher {
 
   // The next batch on the device, ready for the current stream; nullopt when the source is done.
   std::optional<Batch> next();
-  const c10::Device& device() const { return device_; }
 
  private:
   void fetch_ahead();

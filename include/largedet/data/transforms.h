@@ -39,6 +39,12 @@ struct Target {
   std::vector<std::vector<std::vector<float>>> polygons;
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  // f(tensor&) for each defined tensor: what is pinned, copied to a device, marked used there.
+  template <typename F>
+  void for_each_tensor(F&& f) {
+    for (at::Tensor* t : {&boxes, &labels, &is_group_of, &mask_edges})
+      if (t->defined()) f(*t);
+  }
 };
 
 struct TransformParams {
