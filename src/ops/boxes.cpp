@@ -10,6 +10,12 @@ void check_boxes(const at::Tensor& boxes, const char* name) {
                  ": expected boxes of shape [N, 4], got ", boxes.sizes());
 }
 
+// [N, 4], or [B, N, 4] for the functions that take a batch of images.
+void check_box_batch(const at::Tensor& boxes, const char* name) {
+  LARGEDET_CHECK((boxes.dim() == 2 || boxes.dim() == 3) && boxes.size(-1) == 4, name,
+                 ": expected boxes of shape [N, 4] or [B, N, 4], got ", boxes.sizes());
+}
+
 }  // namespace
 
 at::ScalarType geometry_dtype(at::ScalarType features) {
@@ -25,25 +31,27 @@ at::Tensor to_geometry_dtype(const at::Tensor& boxes) {
 }
 
 at::Tensor box_area(const at::Tensor& boxes_in) {
-  check_boxes(boxes_in, "box_area");
+  check_box_batch(boxes_in, "box_area");
   const auto boxes = to_geometry_dtype(boxes_in);
-  return (boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1));
+  return (boxes.select(-1, 2) - boxes.select(-1, 0)) * (boxes.select(-1, 3) - boxes.select(-1, 1));
 }
 
 at::Tensor box_iou(const at::Tensor& boxes1_in, const at::Tensor& boxes2_in) {
-  check_boxes(boxes1_in, "box_iou");
-  check_boxes(boxes2_in, "box_iou");
+  check_box_batch(boxes1_in, "box_iou");
+  check_box_batch(boxes2_in, "box_iou");
+  LARGEDET_CHECK(boxes1_in.dim() == boxes2_in.dim(), "box_iou: boxes of shapes ", boxes1_in.sizes(),
+                 " and ", boxes2_in.sizes(), " (one batched, one not)");
   const auto type = geometry_dtype(boxes1_in, boxes2_in);
   const auto boxes1 = boxes1_in.to(type), boxes2 = boxes2_in.to(type);
   auto area1 = box_area(boxes1);
   auto area2 = box_area(boxes2);
-  auto a = boxes1.unsqueeze(1);  // [N, 1, 4]
-  auto b = boxes2.unsqueeze(0);  // [1, M, 4]
-  auto lt = at::maximum(a.narrow(2, 0, 2), b.narrow(2, 0, 2));
-  auto rb = at::minimum(a.narrow(2, 2, 2), b.narrow(2, 2, 2));
+  auto a = boxes1.unsqueeze(-2);  // [(B,) N, 1, 4]
+  auto b = boxes2.unsqueeze(-3);  // [(B,) 1, M, 4]
+  auto lt = at::maximum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
+  auto rb = at::minimum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
   auto wh = (rb - lt).clamp_min_(0);
-  auto inter = wh.select(2, 0) * wh.select(2, 1);
-  auto uni = area1.unsqueeze(1) + area2.unsqueeze(0) - inter;
+  auto inter = wh.select(-1, 0) * wh.select(-1, 1);
+  auto uni = area1.unsqueeze(-1) + area2.unsqueeze(-2) - inter;
   // An empty intersection gives 0 even when the union is 0 or negative (degenerate boxes).
   return at::where(inter > 0, inter / uni, at::zeros({}, inter.options()));
 }
@@ -58,10 +66,23 @@ at::Tensor clip_boxes_to_image(const at::Tensor& boxes_in, int64_t height, int64
   return at::stack({x.select(1, 0), y.select(1, 0), x.select(1, 1), y.select(1, 1)}, 1);
 }
 
+at::Tensor clip_boxes_to_images(const at::Tensor& boxes_in, const at::Tensor& image_sizes) {
+  LARGEDET_CHECK(boxes_in.dim() == 3 && boxes_in.size(2) == 4,
+                 "clip_boxes_to_images: expected boxes [B, N, 4], got ", boxes_in.sizes());
+  LARGEDET_CHECK(
+      image_sizes.dim() == 2 && image_sizes.size(0) == boxes_in.size(0) && image_sizes.size(1) == 2,
+      "clip_boxes_to_images: expected image sizes [", boxes_in.size(0), ", 2], got ",
+      image_sizes.sizes());
+  const auto boxes = to_geometry_dtype(boxes_in);
+  // (width, height, width, height) per image: x clamped to [0, width], y to [0, height].
+  const auto bound = image_sizes.to(boxes.options()).flip(1).repeat({1, 2}).unsqueeze(1);
+  return at::minimum(boxes.clamp_min(0), bound);
+}
+
 at::Tensor box_size_at_least(const at::Tensor& boxes, double min_size) {
-  check_boxes(boxes, "box_size_at_least");
-  auto ws = boxes.select(1, 2) - boxes.select(1, 0);
-  auto hs = boxes.select(1, 3) - boxes.select(1, 1);
+  check_box_batch(boxes, "box_size_at_least");
+  auto ws = boxes.select(-1, 2) - boxes.select(-1, 0);
+  auto hs = boxes.select(-1, 3) - boxes.select(-1, 1);
   return (ws >= min_size).logical_and_(hs >= min_size);
 }
 

@@ -11,13 +11,16 @@ Matcher::Matcher(double high_threshold, double low_threshold, bool allow_low_qua
 }
 
 at::Tensor Matcher::operator()(const at::Tensor& quality) const {
-  LARGEDET_CHECK(quality.dim() == 2, "Matcher: expected a [num_gt, num_predictions] matrix, got ",
+  LARGEDET_CHECK(quality.dim() == 2 || quality.dim() == 3,
+                 "Matcher: expected a [num_gt, num_predictions] matrix or a batch of them, got ",
                  quality.sizes());
   auto long_opts = quality.options().dtype(at::kLong);
-  if (quality.size(0) == 0) return at::full({quality.size(1)}, kBelowLowThreshold, long_opts);
-  if (quality.size(1) == 0) return at::empty({0}, long_opts);
+  auto result_sizes = quality.sizes().vec();
+  result_sizes.erase(result_sizes.end() - 2);
+  if (quality.size(-2) == 0) return at::full(result_sizes, kBelowLowThreshold, long_opts);
+  if (quality.size(-1) == 0) return at::empty(result_sizes, long_opts);
 
-  auto [matched_vals, matches] = quality.max(0);
+  auto [matched_vals, matches] = quality.max(-2);
   auto all_matches = matches.clone();
   auto below = matched_vals < low_;
   auto between = (matched_vals >= low_).logical_and_(matched_vals < high_);
@@ -26,9 +29,9 @@ at::Tensor Matcher::operator()(const at::Tensor& quality) const {
 
   if (allow_low_quality_) {
     // Every prediction tied for a ground truth's best quality gets its own best match back.
-    auto highest = std::get<0>(quality.max(1)).unsqueeze(1);
+    auto highest = std::get<0>(quality.max(-1)).unsqueeze(-1);
     auto is_best = (quality == highest).logical_and_(highest > 0);
-    auto update = is_best.any(0);
+    auto update = is_best.any(-2);
     matches = at::where(update, all_matches, matches);
   }
   return matches;

@@ -52,6 +52,18 @@ std::vector<double> MultiScaleRoIAlign::infer_scales(
 at::Tensor MultiScaleRoIAlign::operator()(
     const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
     const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const {
+  return pool(features, boxes_to_rois(boxes), image_sizes);
+}
+
+at::Tensor MultiScaleRoIAlign::operator()(
+    const std::vector<at::Tensor>& features, const at::Tensor& boxes,
+    const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const {
+  return pool(features, boxes_to_rois(boxes), image_sizes);
+}
+
+at::Tensor MultiScaleRoIAlign::pool(
+    const std::vector<at::Tensor>& features, const at::Tensor& rois_in,
+    const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const {
   LARGEDET_CHECK(!features.empty(), "MultiScaleRoIAlign: no feature maps");
   for (const auto& f : features)
     LARGEDET_CHECK(f.dim() == 4 && f.size(1) == features[0].size(1),
@@ -60,7 +72,7 @@ at::Tensor MultiScaleRoIAlign::operator()(
   const auto scales = infer_scales(features, image_sizes);
   // The RoIs stay in geometry_dtype: the kernels read reduced-precision features with float
   // coordinates, and the level mapping sees the boxes unrounded.
-  auto rois = to_geometry_dtype(boxes_to_rois(boxes));
+  auto rois = to_geometry_dtype(rois_in);
   RoIAlignOptions options{output_size_, output_size_, scales[0], sampling_ratio_, aligned_};
   if (features.size() == 1) return roi_align(features[0], rois, options);
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "largedet/core/error.h"
+#include "largedet/core/parallel.h"
 #include "largedet/ops/host_sync.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"
@@ -12,19 +13,15 @@
 namespace largedet::ops {
 namespace {
 
-// Greedy NMS over boxes copied in score order into structure-of-arrays buffers, so that the inner
-// loop streams contiguous memory and has no branch (the compiler vectorises it). Surviving
-// candidates are compacted now and then so that suppressed boxes stop costing time. The IoU is
-// computed with exactly torchvision's float operations, so the kept set is the same.
+// Greedy NMS over n boxes visited in `order` (indices into boxes [., 4] and classes), copied in
+// that order into structure-of-arrays buffers, so that the inner loop streams contiguous memory
+// and has no branch (the compiler vectorises it). Surviving candidates are compacted now and then
+// so that suppressed boxes stop costing time. The IoU is computed with exactly torchvision's float
+// operations, so the kept set is the same. Appends the kept indices in visiting order to `keep`,
+// at most max_keep of them.
 template <typename T>
-at::Tensor nms_cpu_kernel(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
-                          double iou_threshold) {
-  const int64_t n = boxes.size(0);
-  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
-  auto sorted = boxes.index_select(0, order).contiguous();
-  const bool by_class = idxs.defined();
-  at::Tensor sorted_cls = by_class ? idxs.index_select(0, order).contiguous() : at::Tensor();
-
+void greedy_nms(const int64_t* order, int64_t n, const T* b, const int64_t* classes,
+                double iou_threshold, int64_t max_keep, std::vector<int64_t>& keep) {
   // One allocation: x1, y1, x2, y2, area as T; then flags, original index, class.
   std::vector<T> coords(static_cast<size_t>(5 * n));
   T* x1 = coords.data();
@@ -32,24 +29,25 @@ at::Tensor nms_cpu_kernel(const at::Tensor& boxes, const at::Tensor& scores, con
   T* x2 = y1 + n;
   T* y2 = x2 + n;
   T* area = y2 + n;
-  std::vector<int64_t> index(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + n);
+  std::vector<int64_t> index(order, order + n);
+  const bool by_class = classes != nullptr;
   std::vector<int64_t> cls(by_class ? n : 0);
   std::vector<uint8_t> suppressed(static_cast<size_t>(n), 0);
-  const T* b = sorted.data_ptr<T>();
   for (int64_t k = 0; k < n; ++k) {
-    x1[k] = b[4 * k], y1[k] = b[4 * k + 1], x2[k] = b[4 * k + 2], y2[k] = b[4 * k + 3];
+    const int64_t o = order[k];
+    x1[k] = b[4 * o], y1[k] = b[4 * o + 1], x2[k] = b[4 * o + 2], y2[k] = b[4 * o + 3];
     area[k] = (x2[k] - x1[k]) * (y2[k] - y1[k]);
-    if (by_class) cls[k] = sorted_cls.data_ptr<int64_t>()[k];
+    if (by_class) cls[k] = classes[o];
   }
 
   const T threshold = static_cast<T>(iou_threshold);
-  std::vector<int64_t> keep;
-  keep.reserve(static_cast<size_t>(n));
+  const size_t first = keep.size();
   int64_t end = n;      // candidates live in [0, end)
   int64_t dropped = 0;  // suppressed entries in the candidate range since the last compaction
   for (int64_t i = 0; i < end; ++i) {
     if (suppressed[i]) continue;
     keep.push_back(index[i]);
+    if (static_cast<int64_t>(keep.size() - first) == max_keep) return;
     const T ix1 = x1[i], iy1 = y1[i], ix2 = x2[i], iy2 = y2[i], iarea = area[i];
     int64_t newly = 0;
     if (by_class) {
@@ -91,9 +89,52 @@ at::Tensor nms_cpu_kernel(const at::Tensor& boxes, const at::Tensor& scores, con
       dropped = 0;
     }
   }
+}
+
+template <typename T>
+at::Tensor nms_cpu_kernel(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                          double iou_threshold) {
+  const int64_t n = boxes.size(0);
+  auto order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  std::vector<int64_t> keep;
+  keep.reserve(static_cast<size_t>(n));
+  greedy_nms<T>(order.data_ptr<int64_t>(), n, boxes.data_ptr<T>(),
+                idxs.defined() ? idxs.data_ptr<int64_t>() : nullptr, iou_threshold, n, keep);
   auto out = at::empty({static_cast<int64_t>(keep.size())}, at::kLong);
   std::copy(keep.begin(), keep.end(), out.data_ptr<int64_t>());
   return out;
+}
+
+// Each image's row on its own thread, with no ATen op inside (their count must not grow with
+// the batch): the valid boxes ordered by descending score, ties in index order (a stable sort,
+// as the single-image path), then greedy_nms.
+template <typename T, typename S>
+void segmented_nms_cpu_kernel(const at::Tensor& boxes, const at::Tensor& scores,
+                              const at::Tensor& idxs, const at::Tensor& valid, double iou_threshold,
+                              at::Tensor& keep, at::Tensor& kept) {
+  const int64_t rows = boxes.size(0), n = boxes.size(1), max_keep = keep.size(1);
+  const T* b = boxes.data_ptr<T>();
+  const S* s = scores.data_ptr<S>();
+  const int64_t* c = idxs.defined() ? idxs.data_ptr<int64_t>() : nullptr;
+  const bool* v = valid.data_ptr<bool>();
+  int64_t* out = keep.data_ptr<int64_t>();
+  bool* out_kept = kept.data_ptr<bool>();
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> order, row_keep;
+    for (int64_t r = begin; r < end; ++r) {
+      const S* rs = s + r * n;
+      order.clear();
+      for (int64_t k = 0; k < n; ++k)
+        if (v[r * n + k]) order.push_back(k);
+      std::stable_sort(order.begin(), order.end(),
+                       [rs](int64_t a, int64_t z) { return rs[a] > rs[z]; });
+      row_keep.clear();
+      greedy_nms<T>(order.data(), static_cast<int64_t>(order.size()), b + r * n * 4,
+                    c ? c + r * n : nullptr, iou_threshold, max_keep, row_keep);
+      std::copy(row_keep.begin(), row_keep.end(), out + r * max_keep);
+      std::fill(out_kept + r * max_keep, out_kept + r * max_keep + row_keep.size(), true);
+    }
+  });
 }
 
 at::Tensor nms_impl(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
@@ -144,6 +185,51 @@ at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const 
                        double iou_threshold) {
   LARGEDET_CHECK(idxs.defined(), "batched_nms: idxs is undefined");
   return nms_impl(boxes, scores, idxs, iou_threshold, "batched_nms");
+}
+
+std::pair<at::Tensor, at::Tensor> segmented_nms(const at::Tensor& boxes, const at::Tensor& scores,
+                                                const at::Tensor& idxs, const at::Tensor& valid,
+                                                double iou_threshold, int64_t max_keep) {
+  LARGEDET_CHECK(boxes.dim() == 3 && boxes.size(2) == 4,
+                 "segmented_nms: expected boxes of shape [B, N, 4], got ", boxes.sizes());
+  const auto rows = boxes.size(0), n = boxes.size(1);
+  for (const auto* t : {&scores, &valid, &idxs}) {
+    if (t == &idxs && !idxs.defined()) continue;
+    LARGEDET_CHECK(t->dim() == 2 && t->size(0) == rows && t->size(1) == n,
+                   "segmented_nms: expected scores, valid and idxs of shape [", rows, ", ", n,
+                   "], got ", t->sizes());
+    LARGEDET_CHECK(t->device() == boxes.device(), "segmented_nms: boxes on ", boxes.device(),
+                   " but another input on ", t->device());
+  }
+  LARGEDET_CHECK(valid.scalar_type() == at::kBool, "segmented_nms: valid must be bool, got ",
+                 valid.scalar_type());
+  LARGEDET_CHECK(max_keep >= 0, "segmented_nms: max_keep ", max_keep, " < 0");
+  auto keep = at::zeros({rows, max_keep}, boxes.options().dtype(at::kLong));
+  auto kept = at::zeros({rows, max_keep}, boxes.options().dtype(at::kBool));
+  if (rows == 0 || n == 0 || max_keep == 0) return {keep, kept};
+  // As nms(): scores decide the order only; boxes of a reduced precision are compared in float.
+  // Half and bfloat16 scores order (and tie) exactly as their float values.
+  auto b = (boxes.scalar_type() == at::kDouble ? boxes : boxes.to(at::kFloat)).contiguous();
+  auto s = (scores.scalar_type() == at::kDouble ? scores : scores.to(at::kFloat)).contiguous();
+  auto c = idxs.defined() ? idxs.to(at::kLong).contiguous() : at::Tensor();
+  auto v = valid.contiguous();
+  if (b.is_cuda()) {
+#ifdef LARGEDET_WITH_CUDA
+    cuda::segmented_nms(b, s, c, v, iou_threshold, keep, kept);
+    return {keep, kept};
+#else
+    LARGEDET_CHECK(false,
+                   "segmented_nms: CUDA tensors, but LargeDet was built without CUDA kernels");
+#endif
+  }
+  LARGEDET_CHECK(b.is_cpu(), "segmented_nms: unsupported device ", b.device());
+  AT_DISPATCH_FLOATING_TYPES(b.scalar_type(), "largedet_segmented_nms", [&] {
+    if (s.scalar_type() == at::kDouble)
+      segmented_nms_cpu_kernel<scalar_t, double>(b, s, c, v, iou_threshold, keep, kept);
+    else
+      segmented_nms_cpu_kernel<scalar_t, float>(b, s, c, v, iou_threshold, keep, kept);
+  });
+  return {keep, kept};
 }
 
 }  // namespace largedet::ops

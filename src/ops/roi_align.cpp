@@ -333,4 +333,11 @@ at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes) {
   return at::cat(rows, 0);
 }
 
+at::Tensor boxes_to_rois(const at::Tensor& boxes) {
+  LARGEDET_CHECK(boxes.dim() == 3 && boxes.size(2) == 4, "boxes_to_rois: expected [B, K, 4], got ",
+                 boxes.sizes());
+  const auto batch = at::arange(boxes.size(0), boxes.options()).view({-1, 1, 1});
+  return at::cat({batch.expand({boxes.size(0), boxes.size(1), 1}), boxes}, 2).view({-1, 5});
+}
+
 }  // namespace largedet::ops

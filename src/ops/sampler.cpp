@@ -27,31 +27,49 @@ void BalancedPositiveNegativeSampler::reseed(uint64_t seed) {
   generator_.set_current_seed(seed);
 }
 
-std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
+BalancedPositiveNegativeSampler::Draw BalancedPositiveNegativeSampler::draw(
     const at::Tensor& labels) {
-  LARGEDET_CHECK(labels.dim() == 1, "BalancedPositiveNegativeSampler: expected labels [N], got ",
+  LARGEDET_CHECK(labels.dim() == 1 || labels.dim() == 2,
+                 "BalancedPositiveNegativeSampler: expected labels [N] or [B, N], got ",
                  labels.sizes());
-  const int64_t n = labels.size(0);
+  const int64_t n = labels.size(-1);
   // One uniform key per example, drawn on the CPU from the seeded generator (so that the picks do
   // not depend on the device) and sent without waiting (pinned, non-blocking). The examples with
   // the highest keys among the eligible ones are a uniform random subset, as randperm gives, and
   // the counts stay on the device: nothing is read back.
-  auto keys = at::rand({n}, generator_, at::kFloat);
+  auto keys = at::rand(labels.sizes(), generator_, at::kFloat);
   if (!labels.is_cpu()) keys = keys.pin_memory().to(labels.device(), /*non_blocking=*/true);
-  // torchvision: int(batch_size * fraction) positives at most, the rest negatives.
-  const auto max_positive =
-      static_cast<int64_t>(static_cast<double>(batch_size_) * positive_fraction_);
+  const auto max_positive = this->max_positive();
   auto positive = labels >= 1, negative = labels == 0;
-  auto num_positive = positive.sum().clamp_max(max_positive);
-  auto num_negative = at::minimum(negative.sum(), batch_size_ - num_positive);
+  auto num_positive = positive.sum(-1, /*keepdim=*/true).clamp_max(max_positive);
+  auto num_negative = at::minimum(negative.sum(-1, true), batch_size_ - num_positive);
   auto pick = [&](const at::Tensor& eligible, int64_t most, const at::Tensor& count) {
-    auto mask = at::zeros({n}, labels.options().dtype(at::kBool));
+    auto mask = at::zeros(labels.sizes(), labels.options().dtype(at::kBool));
     const int64_t k = std::min(most, n);
     if (k == 0) return mask;
     auto ranked = std::get<1>(at::where(eligible, keys, -1.0f).topk(k));
-    return mask.scatter_(0, ranked, at::arange(k, ranked.options()).lt(count));
+    return mask.scatter_(-1, ranked, at::arange(k, ranked.options()).lt(count));
   };
-  return {pick(positive, max_positive, num_positive), pick(negative, batch_size_, num_negative)};
+  return {pick(positive, max_positive, num_positive), pick(negative, batch_size_, num_negative),
+          keys};
+}
+
+std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
+    const at::Tensor& labels) {
+  auto d = draw(labels);
+  return {d.positive, d.negative};
+}
+
+BalancedPositiveNegativeSampler::Slots BalancedPositiveNegativeSampler::slots(
+    const at::Tensor& labels) {
+  auto d = draw(labels);
+  // Ranks in [2, 2.5) for the picked positives, [1, 1.5) for the picked negatives, [0, 0.5) for
+  // the rest (halved keys: a key just below 1 plus 1 would round to 2): one top-k orders the
+  // slots.
+  auto rank = d.keys * 0.5f + d.positive.to(at::kFloat) * 2 + d.negative.to(at::kFloat);
+  const int64_t s = std::min(batch_size_, labels.size(-1));
+  auto [top, index] = rank.topk(s);
+  return {index, top >= 2, top >= 1};
 }
 
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>>

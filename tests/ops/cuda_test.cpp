@@ -70,6 +70,32 @@ TEST(CudaNms, MatchesCpu) {
   }
 }
 
+TEST(CudaSegmentedNms, MatchesCpu) {
+  LARGEDET_REQUIRE_CUDA();
+  at::manual_seed(44);
+  for (int64_t n : {1, 64, 65, 3000, 10000}) {
+    const int64_t rows = 4;
+    auto boxes = at::stack(
+        {testing::random_boxes(n, 1000, 800, 8, 300), testing::random_boxes(n, 1000, 800, 8, 300),
+         testing::random_boxes(n, 600, 600, 8, 300), testing::random_boxes(n, 1000, 800, 8, 300)});
+    auto scores = (at::rand({rows, n}) * 50).floor();  // ties
+    auto classes = at::randint(0, 5, {rows, n}, at::kLong);
+    auto valid = at::rand({rows, n}) > 0.2;
+    valid[1].fill_(false);
+    for (int64_t max_keep : {int64_t{1}, int64_t{1000}, n}) {
+      for (bool by_class : {false, true}) {
+        auto c = by_class ? classes : at::Tensor();
+        auto [keep, kept] = segmented_nms(boxes, scores, c, valid, 0.7, max_keep);
+        auto [keep_gpu, kept_gpu] =
+            segmented_nms(boxes.to(kCuda), scores.to(kCuda), by_class ? c.to(kCuda) : c,
+                          valid.to(kCuda), 0.7, max_keep);
+        EXPECT_TRUE(at::equal(keep_gpu.cpu(), keep) && at::equal(kept_gpu.cpu(), kept))
+            << n << " " << max_keep << " " << by_class;
+      }
+    }
+  }
+}
+
 TEST(CudaNms, MatchesTorchvisionCuda) {
   LARGEDET_REQUIRE_CUDA();
   LARGEDET_REQUIRE_TORCHVISION();

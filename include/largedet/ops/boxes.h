@@ -21,20 +21,24 @@ at::ScalarType geometry_dtype(const at::Tensor& a, const at::Tensor& b);
 // `boxes` in geometry_dtype (the same tensor when it is already).
 at::Tensor to_geometry_dtype(const at::Tensor& boxes);
 
-// (x2 - x1) * (y2 - y1) per box, [N], in geometry_dtype (as torchvision upcasts). Inverted boxes
-// give negative areas, as in torchvision.
+// (x2 - x1) * (y2 - y1) per box, [N] (or [B, N]), in geometry_dtype (as torchvision upcasts).
+// Inverted boxes give negative areas, as in torchvision.
 at::Tensor box_area(const at::Tensor& boxes);
 
-// Pairwise IoU of [N, 4] and [M, 4] boxes, [N, M], in geometry_dtype. A pair whose intersection
-// is empty (this
-// includes every pair with a zero-area or inverted box) has IoU 0, never NaN (detectron2's
-// convention).
+// Pairwise IoU of [N, 4] and [M, 4] boxes, [N, M], in geometry_dtype; per image for a batch,
+// [B, N, 4] and [B, M, 4] (or [1, M, 4], shared) give [B, N, M]. A pair whose intersection is
+// empty (this includes every pair with a zero-area or inverted box) has IoU 0, never NaN
+// (detectron2's convention).
 at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
 
 // Clamps x to [0, width] and y to [0, height]; returns a new tensor in geometry_dtype.
 at::Tensor clip_boxes_to_image(const at::Tensor& boxes, int64_t height, int64_t width);
 
-// Whether each box's width and height are both >= min_size, [N] bool.
+// The same for a batch [B, N, 4] of images of sizes [B, 2] (height, width; any dtype, on the
+// boxes' device), in one pass: no loop over images.
+at::Tensor clip_boxes_to_images(const at::Tensor& boxes, const at::Tensor& image_sizes);
+
+// Whether each box's width and height are both >= min_size, [N] (or [B, N]) bool.
 at::Tensor box_size_at_least(const at::Tensor& boxes, double min_size);
 // Indices (int64, ascending) of the boxes whose width and height are both >= min_size.
 at::Tensor remove_small_boxes(const at::Tensor& boxes, double min_size);

@@ -19,6 +19,9 @@ class Matcher {
 
   // Returns [num_predictions] int64: a ground-truth index >= 0 or one of the negative labels.
   // With no ground truth every prediction is kBelowLowThreshold (background).
+  // A batch of images' matrices [B, G, P] gives [B, P]; rows of padding (images with fewer than
+  // G ground truths) must hold a quality below every threshold and below 0, e.g. -1: they then
+  // match nothing, low-quality matches included.
   // One deliberate difference from torchvision: a ground truth whose highest quality is 0 (it
   // overlaps no prediction) does not turn every prediction with quality 0 into a low-quality match.
   at::Tensor operator()(const at::Tensor& match_quality_matrix) const;

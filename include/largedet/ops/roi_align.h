@@ -32,6 +32,8 @@ at::Tensor roi_align(const at::Tensor& input, const std::vector<at::Tensor>& box
 
 // Concatenates per-image [K_i, 4] boxes into [sum K_i, 5] rows (batch index, x1, y1, x2, y2).
 at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes);
+// The same for a batch [B, K, 4] of K boxes per image: [B * K, 5], image by image.
+at::Tensor boxes_to_rois(const at::Tensor& boxes);
 
 // The raw kernels (no autograd): forward, and the gradient with respect to the input of shape
 // (batch, channels, height, width). On the CPU that gradient comes in channels-last memory format
@@ -60,12 +62,19 @@ class MultiScaleRoIAlign {
   at::Tensor operator()(const std::vector<at::Tensor>& features,
                         const std::vector<at::Tensor>& boxes,
                         const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const;
+  // boxes [B, K, 4]: K boxes of each image. Returns [B * K, C, output_size, output_size].
+  at::Tensor operator()(const std::vector<at::Tensor>& features, const at::Tensor& boxes,
+                        const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const;
 
   // The scales (1 / stride) inferred as torchvision does.
   static std::vector<double> infer_scales(const std::vector<at::Tensor>& features,
                                           const std::vector<std::pair<int64_t, int64_t>>& sizes);
 
  private:
+  // rois [K, 5] (batch index, x1, y1, x2, y2).
+  at::Tensor pool(const std::vector<at::Tensor>& features, const at::Tensor& rois,
+                  const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const;
+
   int64_t output_size_, sampling_ratio_, canonical_scale_, canonical_level_;
   bool aligned_;
 };

@@ -18,17 +18,36 @@ class BalancedPositiveNegativeSampler {
   BalancedPositiveNegativeSampler(int64_t batch_size_per_image, double positive_fraction,
                                   uint64_t seed = 0);
 
-  // labels: [N] per image, >= 1 positive, 0 negative, < 0 ignored. Returns (positive, negative)
-  // bool masks [N] on the labels' device.
+  // labels: [N] per image, >= 1 positive, 0 negative, < 0 ignored, or [B, N] for B images at
+  // once (each row sampled on its own). Returns (positive, negative) bool masks of the labels'
+  // shape, on their device.
   std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& labels);
+  // The same picks as fixed slots, so that what follows has shapes that do not depend on the
+  // labels: [..., S] indices into the last dimension (S = min(batch_size_per_image, N)),
+  // positives first (in random order), then negatives, then unused slots.
+  struct Slots {
+    at::Tensor index;     // [..., S] int64
+    at::Tensor positive;  // [..., S] bool: the slot holds a sampled positive
+    at::Tensor sampled;   // [..., S] bool: the slot holds a sampled positive or negative
+  };
+  Slots slots(const at::Tensor& labels);
   std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> operator()(
       const std::vector<at::Tensor>& labels_per_image);
 
   void reseed(uint64_t seed);
   int64_t batch_size_per_image() const { return batch_size_; }
   double positive_fraction() const { return positive_fraction_; }
+  // torchvision's int(batch_size * fraction) positives at most per image, the rest negatives.
+  int64_t max_positive() const {
+    return static_cast<int64_t>(static_cast<double>(batch_size_) * positive_fraction_);
+  }
 
  private:
+  struct Draw {
+    at::Tensor positive, negative, keys;
+  };
+  Draw draw(const at::Tensor& labels);
+
   int64_t batch_size_;
   double positive_fraction_;
   at::Generator generator_;

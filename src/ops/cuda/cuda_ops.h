@@ -13,6 +13,13 @@ namespace largedet::ops::cuda {
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
                double iou_threshold);
 
+// ops::segmented_nms on CUDA tensors (boxes float or double, scores of the same, idxs int64 or
+// undefined, valid bool, all contiguous): fills keep and kept ([B, max_keep], zeroed) on the
+// device.
+void segmented_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                   const at::Tensor& valid, double iou_threshold, at::Tensor& keep,
+                   at::Tensor& kept);
+
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                              int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                              bool aligned);

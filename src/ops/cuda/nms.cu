@@ -6,6 +6,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include <limits>
+
 #include "cuda_ops.h"
 
 namespace largedet::ops::cuda {
@@ -76,7 +78,117 @@ __global__ void gather_kernel(int n, const unsigned long long* __restrict__ mask
   }
 }
 
+// The segmented variant: blockIdx.z is the row, whose n_valid[row] boxes (sorted, valid first)
+// are masked against each other only; tiles past a row's valid boxes do nothing.
+template <typename T>
+__global__ void segmented_mask_kernel(int n, float threshold, const T* __restrict__ boxes,
+                                      const int64_t* __restrict__ classes,
+                                      const int64_t* __restrict__ n_valid,
+                                      unsigned long long* mask) {
+  const int64_t row = blockIdx.z;
+  const int count = static_cast<int>(n_valid[row]);
+  const int row_tile = blockIdx.y, col_tile = blockIdx.x;
+  if (row_tile > col_tile || row_tile * kTile >= count || col_tile * kTile >= count) return;
+  const T* row_boxes = boxes + row * n * 4;
+  const int64_t* row_classes = classes ? classes + row * n : nullptr;
+  const int rows = min(count - row_tile * kTile, kTile);
+  const int cols = min(count - col_tile * kTile, kTile);
+  __shared__ T tile[kTile * 4];
+  __shared__ int64_t tile_cls[kTile];
+  if (threadIdx.x < cols) {
+    const int j = col_tile * kTile + threadIdx.x;
+    for (int k = 0; k < 4; ++k) tile[threadIdx.x * 4 + k] = row_boxes[j * 4 + k];
+    tile_cls[threadIdx.x] = row_classes ? row_classes[j] : 0;
+  }
+  __syncthreads();
+  if (threadIdx.x >= rows) return;
+  const int i = row_tile * kTile + threadIdx.x;
+  const T* box = row_boxes + i * 4;
+  const int64_t cls = row_classes ? row_classes[i] : 0;
+  unsigned long long bits = 0;
+  for (int k = row_tile == col_tile ? threadIdx.x + 1 : 0; k < cols; ++k) {
+    if (tile_cls[k] == cls && overlaps(box, tile + k * 4, threshold)) bits |= 1ULL << k;
+  }
+  const int words = ceil_div(n, kTile);
+  mask[(row * n + i) * words + col_tile] = bits;
+}
+
+// One block per row: gather_kernel's walk over the row's valid boxes, writing the survivors'
+// original indices (order[row]) into the row's max_keep slots and stopping when they are full.
+__global__ void segmented_gather_kernel(int n, int max_keep,
+                                        const unsigned long long* __restrict__ mask,
+                                        const int64_t* __restrict__ n_valid,
+                                        const int64_t* __restrict__ order, int64_t* keep,
+                                        bool* kept) {
+  extern __shared__ unsigned long long removed[];
+  const int64_t row = blockIdx.x;
+  const int count = static_cast<int>(n_valid[row]);
+  const int words = ceil_div(n, kTile);
+  const unsigned long long* row_mask = mask + row * n * words;
+  for (int w = threadIdx.x; w < words; w += blockDim.x) removed[w] = 0;
+  __syncthreads();
+  int num_kept = 0;  // the same in every thread: each one walks the same bits
+  for (int word = 0; word * kTile < count && num_kept < max_keep; ++word) {
+    unsigned long long current = removed[word];
+    __syncthreads();
+    const int base = word * kTile;
+    for (int bit = 0; bit < kTile && base + bit < count && num_kept < max_keep; ++bit) {
+      if (current & (1ULL << bit)) continue;
+      const int i = base + bit;
+      if (threadIdx.x == 0) {
+        keep[row * max_keep + num_kept] = order[row * n + i];
+        kept[row * max_keep + num_kept] = true;
+      }
+      ++num_kept;
+      const unsigned long long* mask_row = row_mask + static_cast<int64_t>(i) * words;
+      for (int w = word + threadIdx.x; w < words; w += blockDim.x) removed[w] |= mask_row[w];
+      __syncthreads();
+      current = removed[word];
+    }
+  }
+}
+
 }  // namespace
+
+void segmented_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                   const at::Tensor& valid, double iou_threshold, at::Tensor& keep,
+                   at::Tensor& kept) {
+  c10::cuda::CUDAGuard guard(boxes.device());
+  const int64_t rows = boxes.size(0), n64 = boxes.size(1);
+  TORCH_CHECK(n64 < (int64_t{1} << 31) / kTile, "segmented_nms: too many boxes per row (", n64,
+              ")");
+  const int n = static_cast<int>(n64);
+  const int words = ceil_div(n, kTile);
+  const size_t shared = static_cast<size_t>(words) * sizeof(unsigned long long);
+  TORCH_CHECK(shared <= 48 * 1024, "segmented_nms: ", n64,
+              " boxes per row do not fit the on-device walk (at most ", 48 * 1024 / 8 * kTile, ")");
+  // Invalid boxes sort last (scores -inf, a stable sort keeps ties in index order) and are
+  // excluded by the per-row count.
+  auto masked = scores.masked_fill(valid.logical_not(), -std::numeric_limits<double>::infinity());
+  auto order = std::get<1>(masked.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+  auto sorted = boxes.gather(1, order.unsqueeze(2).expand({rows, n64, 4})).contiguous();
+  at::Tensor sorted_cls;
+  if (idxs.defined()) sorted_cls = idxs.gather(1, order).contiguous();
+  auto n_valid = valid.sum(1).contiguous();  // int64, on the device
+  auto mask = at::empty({rows * n64 * words}, boxes.options().dtype(at::kLong));
+  auto stream = at::cuda::getCurrentCUDAStream();
+  TORCH_CHECK(rows <= 65535, "segmented_nms: at most 65535 rows, got ", rows);
+  dim3 grid(words, words, static_cast<unsigned>(rows));
+  AT_DISPATCH_FLOATING_TYPES_AND_HALF(sorted.scalar_type(), "largedet_segmented_nms_cuda", [&] {
+    segmented_mask_kernel<scalar_t><<<grid, kTile, 0, stream>>>(
+        n, static_cast<float>(iou_threshold), sorted.data_ptr<scalar_t>(),
+        sorted_cls.defined() ? sorted_cls.data_ptr<int64_t>() : nullptr,
+        n_valid.data_ptr<int64_t>(),
+        reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>()));
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  segmented_gather_kernel<<<static_cast<unsigned>(rows), std::min(words, 1024), shared, stream>>>(
+      n, static_cast<int>(keep.size(1)),
+      reinterpret_cast<const unsigned long long*>(mask.data_ptr<int64_t>()),
+      n_valid.data_ptr<int64_t>(), order.contiguous().data_ptr<int64_t>(), keep.data_ptr<int64_t>(),
+      kept.data_ptr<bool>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
 
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
                double iou_threshold) {
