@@ -27,7 +27,7 @@ void BalancedPositiveNegativeSampler::reseed(uint64_t seed) {
   generator_.set_current_seed(seed);
 }
 
-BalancedPositiveNegativeSampler::Draw BalancedPositiveNegativeSampler::draw(
+std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
     const at::Tensor& labels) {
   LARGEDET_CHECK(labels.dim() == 1 || labels.dim() == 2,
                  "BalancedPositiveNegativeSampler: expected labels [N] or [B, N], got ",
@@ -50,26 +50,7 @@ BalancedPositiveNegativeSampler::Draw BalancedPositiveNegativeSampler::draw(
     auto ranked = std::get<1>(at::where(eligible, keys, -1.0f).topk(k));
     return mask.scatter_(-1, ranked, at::arange(k, ranked.options()).lt(count));
   };
-  return {pick(positive, max_positive, num_positive), pick(negative, batch_size_, num_negative),
-          keys};
-}
-
-std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
-    const at::Tensor& labels) {
-  auto d = draw(labels);
-  return {d.positive, d.negative};
-}
-
-BalancedPositiveNegativeSampler::Slots BalancedPositiveNegativeSampler::slots(
-    const at::Tensor& labels) {
-  auto d = draw(labels);
-  // Ranks in [2, 2.5) for the picked positives, [1, 1.5) for the picked negatives, [0, 0.5) for
-  // the rest (halved keys: a key just below 1 plus 1 would round to 2): one top-k orders the
-  // slots.
-  auto rank = d.keys * 0.5f + d.positive.to(at::kFloat) * 2 + d.negative.to(at::kFloat);
-  const int64_t s = std::min(batch_size_, labels.size(-1));
-  auto [top, index] = rank.topk(s);
-  return {index, top >= 2, top >= 1};
+  return {pick(positive, max_positive, num_positive), pick(negative, batch_size_, num_negative)};
 }
 
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>>
@@ -81,6 +62,16 @@ BalancedPositiveNegativeSampler::operator()(const std::vector<at::Tensor>& label
     neg.push_back(std::move(n));
   }
   return {pos, neg};
+}
+
+SampledSlots sampled_slots(const at::Tensor& positive, const at::Tensor& negative, int64_t slots) {
+  LARGEDET_CHECK(positive.sizes() == negative.sizes() && positive.dim() >= 1,
+                 "sampled_slots: masks of shapes ", positive.sizes(), " and ", negative.sizes());
+  const int64_t s = std::min(slots, positive.size(-1));
+  // Rank 2 for the picked positives, 1 for the picked negatives: one top-k orders the slots.
+  auto rank = positive.to(at::kFloat) * 2 + negative.to(at::kFloat);
+  auto [top, index] = rank.topk(s);
+  return {index, top >= 2, top >= 1};
 }
 
 }  // namespace largedet::ops

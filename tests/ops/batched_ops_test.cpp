@@ -162,9 +162,9 @@ TEST(BatchedSampler, SlotsHoldTheSamePicksPositivesFirst) {
   labels[0].narrow(0, 10, 40).fill_(2);
   labels[1].narrow(0, 0, 200).fill_(-1);
   labels[2].narrow(0, 100, 3).fill_(1);
-  BalancedPositiveNegativeSampler masks(128, 0.25, 21), slots(128, 0.25, 21);
-  auto [pos, neg] = masks(labels);
-  auto s = slots.slots(labels);
+  BalancedPositiveNegativeSampler sampler(128, 0.25, 21);
+  auto [pos, neg] = sampler(labels);
+  auto s = sampled_slots(pos, neg, 128);
   ASSERT_EQ(s.index.sizes(), (at::IntArrayRef{3, 128}));
   for (int64_t r = 0; r < 3; ++r) {
     const auto num_pos = pos[r].sum().item<int64_t>();
@@ -174,7 +174,7 @@ TEST(BatchedSampler, SlotsHoldTheSamePicksPositivesFirst) {
     EXPECT_FALSE(s.positive[r].narrow(0, num_pos, 128 - num_pos).any().item<bool>());
     EXPECT_TRUE(s.sampled[r].narrow(0, 0, num_sampled).all().item<bool>());
     EXPECT_FALSE(s.sampled[r].narrow(0, num_sampled, 128 - num_sampled).any().item<bool>());
-    // The same examples as the masks' (the same seed draws the same keys).
+    // The same examples as the masks'.
     auto picked =
         at::zeros({300}, at::kBool).index_fill_(0, s.index[r].masked_select(s.sampled[r]), true);
     EXPECT_TRUE(picked.equal(pos[r].logical_or(neg[r]))) << "row " << r;
@@ -182,8 +182,9 @@ TEST(BatchedSampler, SlotsHoldTheSamePicksPositivesFirst) {
         at::zeros({300}, at::kBool).index_fill_(0, s.index[r].masked_select(s.positive[r]), true);
     EXPECT_TRUE(picked_pos.equal(pos[r])) << "row " << r;
   }
-  // Fewer examples than the budget: as many slots as examples.
-  EXPECT_EQ(slots.slots(at::zeros({2, 50}, at::kLong)).index.size(1), 50);
+  // Fewer examples than slots: as many slots as examples.
+  auto few = at::zeros({2, 50}, at::kBool);
+  EXPECT_EQ(sampled_slots(few, few, 128).index.size(1), 50);
 }
 
 TEST(BatchedRoIs, BatchedBoxesPoolAsThePerImageList) {

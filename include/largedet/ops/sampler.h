@@ -22,15 +22,6 @@ class BalancedPositiveNegativeSampler {
   // once (each row sampled on its own). Returns (positive, negative) bool masks of the labels'
   // shape, on their device.
   std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& labels);
-  // The same picks as fixed slots, so that what follows has shapes that do not depend on the
-  // labels: [..., S] indices into the last dimension (S = min(batch_size_per_image, N)),
-  // positives first (in random order), then negatives, then unused slots.
-  struct Slots {
-    at::Tensor index;     // [..., S] int64
-    at::Tensor positive;  // [..., S] bool: the slot holds a sampled positive
-    at::Tensor sampled;   // [..., S] bool: the slot holds a sampled positive or negative
-  };
-  Slots slots(const at::Tensor& labels);
   std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> operator()(
       const std::vector<at::Tensor>& labels_per_image);
 
@@ -43,14 +34,20 @@ class BalancedPositiveNegativeSampler {
   }
 
  private:
-  struct Draw {
-    at::Tensor positive, negative, keys;
-  };
-  Draw draw(const at::Tensor& labels);
-
   int64_t batch_size_;
   double positive_fraction_;
   at::Generator generator_;
 };
+
+// A sampler's picks as fixed slots, so that what follows has shapes that do not depend on the
+// labels: positive and negative masks [..., N] (as a sampler returns them) give [..., S] indices
+// into the last dimension, the picked positives first, then the picked negatives, then unused
+// slots (S >= the picks per row: the sampler's batch size, or N if smaller).
+struct SampledSlots {
+  at::Tensor index;     // [..., S] int64
+  at::Tensor positive;  // [..., S] bool: the slot holds a picked positive
+  at::Tensor sampled;   // [..., S] bool: the slot holds a picked positive or negative
+};
+SampledSlots sampled_slots(const at::Tensor& positive, const at::Tensor& negative, int64_t slots);
 
 }  // namespace largedet::ops
