@@ -19,7 +19,10 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -198,7 +201,9 @@ class C10dProcessGroup : public ProcessGroup,
   }
 
   // Turns a c10d failure into a largedet::Error that names the lost rank when the launcher has
-  // recorded one, and marks the group broken.
+  // recorded one, and marks the group broken. One rule for both backends: what the failure was
+  // comes from the store, not from c10d's message (Gloo's socket error, NCCL's DistBackendError
+  // thrown by blocking wait: nccl_fault_env), which only follows in brackets.
   [[noreturn]] void fail(const std::string& op, const std::string& cause) {
     broken_ = true;
     std::string lost = lost_ranks();
@@ -304,10 +309,21 @@ std::shared_ptr<C10dProcessGroup> connect(const Context& ctx, c10::intrusive_ptr
 #endif
   } else if (ctx.backend == "nccl") {
 #ifdef LARGEDET_HAVE_NCCL
+    // ProcessGroupNCCL reads these at construction and has no Options field for them. Once, before
+    // the first group starts its watchdog thread: setenv is not safe alongside getenv.
+    static std::once_flag env_once;
+    std::call_once(env_once, [] {
+      for (const auto& setting : nccl_fault_env(process_environment())) {
+        if (!setting.from_user) ::setenv(setting.name.c_str(), setting.value.c_str(), 0);
+        log::debug() << "distributed: NCCL " << setting.name << "=" << setting.value
+                     << (setting.from_user ? " (from the environment)" : "");
+      }
+    });
     const auto index = static_cast<c10::DeviceIndex>(ctx.cuda_device());
     c10::cuda::set_device(index);
     device = c10::Device(c10::kCUDA, index);
     auto options = c10d::ProcessGroupNCCL::Options::create();
+    // With blocking wait this bounds every wait(); its expiry throws there like a NCCL error does.
     options->timeout = ctx.timeout;
     backend =
         c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, ctx.rank, ctx.world_size, options);
@@ -328,6 +344,29 @@ std::shared_ptr<ProcessGroup> C10dProcessGroup::new_group(const std::string& nam
 }
 
 }  // namespace
+
+std::vector<NcclEnvSetting> nccl_fault_env(const Environment& env) {
+  auto find = [&](std::initializer_list<const char*> names) -> std::optional<NcclEnvSetting> {
+    for (const char* name : names)  // c10d's order: the first name set wins
+      if (auto it = env.find(name); it != env.end()) return NcclEnvSetting{name, it->second, true};
+    return std::nullopt;
+  };
+  std::vector<NcclEnvSetting> settings;
+  auto blocking = find({"TORCH_NCCL_BLOCKING_WAIT", "NCCL_BLOCKING_WAIT"});
+  settings.push_back(blocking.value_or(NcclEnvSetting{"TORCH_NCCL_BLOCKING_WAIT", "1"}));
+  std::string v = settings.back().value;  // parsed as c10d parses booleans
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  const bool blocking_wait = v == "1" || v == "true" || v == "t" || v == "yes" || v == "y";
+  // 0 (NoHandling): the watchdog only records the failure and wait() throws it. c10d's default,
+  // 3 (SkipCleanUp), rethrows it on the watchdog thread, which terminates the process, racing the
+  // waiting rank's report; 1 does the same after aborting the communicators.
+  auto handling = find({"TORCH_NCCL_ASYNC_ERROR_HANDLING", "NCCL_ASYNC_ERROR_HANDLING"});
+  if (handling)
+    settings.push_back(*handling);
+  else if (blocking_wait)
+    settings.push_back({"TORCH_NCCL_ASYNC_ERROR_HANDLING", "0"});
+  return settings;
+}
 
 std::shared_ptr<ProcessGroup> create_c10d_process_group(const Context& ctx) {
   return connect(ctx, open_store(ctx), "default");

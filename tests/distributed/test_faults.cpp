@@ -96,6 +96,39 @@ TEST(Faults, HungPeerTimesOut) {
       << run.output;
 }
 
+// NCCL itself needs two GPUs to fail; what makes its failure reach the same translation as Gloo's
+// above is this environment.
+TEST(NcclFaultEnv, BlockingWaitAndNoWatchdogTearDownByDefault) {
+  auto settings = dist::nccl_fault_env({});
+  ASSERT_EQ(settings.size(), 2u);
+  EXPECT_EQ(settings[0].name, "TORCH_NCCL_BLOCKING_WAIT");
+  EXPECT_EQ(settings[0].value, "1");
+  EXPECT_EQ(settings[1].name, "TORCH_NCCL_ASYNC_ERROR_HANDLING");
+  EXPECT_EQ(settings[1].value, "0");
+  EXPECT_FALSE(settings[0].from_user || settings[1].from_user);
+}
+
+TEST(NcclFaultEnv, KeepsTheUsersSettingsUnderEitherName) {
+  auto settings = dist::nccl_fault_env(
+      {{"NCCL_BLOCKING_WAIT", "True"}, {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "2"}});
+  ASSERT_EQ(settings.size(), 2u);
+  EXPECT_EQ(settings[0].name, "NCCL_BLOCKING_WAIT");
+  EXPECT_EQ(settings[0].value, "True");
+  EXPECT_EQ(settings[1].value, "2");
+  EXPECT_TRUE(settings[0].from_user && settings[1].from_user);
+  // c10d prefers the current name when both are set.
+  settings = dist::nccl_fault_env({{"NCCL_BLOCKING_WAIT", "0"}, {"TORCH_NCCL_BLOCKING_WAIT", "1"}});
+  EXPECT_EQ(settings[0].name, "TORCH_NCCL_BLOCKING_WAIT");
+  EXPECT_EQ(settings[1].value, "0");  // blocking wait is on: ours
+}
+
+TEST(NcclFaultEnv, WithoutBlockingWaitTheWatchdogKeepsItsDefault) {
+  // Nothing would end a hung collective if the watchdog were told to leave it to wait().
+  auto settings = dist::nccl_fault_env({{"TORCH_NCCL_BLOCKING_WAIT", "0"}});
+  ASSERT_EQ(settings.size(), 1u);
+  EXPECT_TRUE(settings[0].from_user);
+}
+
 TEST(Faults, LauncherPortInUse) {
   BusyPort busy;
   auto run = largedet::test::run_shell(largedet::test::quote(LARGEDET_CLI) +

@@ -79,6 +79,19 @@ std::shared_ptr<ProcessGroup> sync_batch_norm_group();
 // (new_group("syncbn")) and log::set_rank in one call: what a trainer does at start.
 std::shared_ptr<ProcessGroup> init(const ContextOptions& options = {});
 
+// The c10d variables a NCCL group needs so that a failed or timed-out collective throws from
+// Work::wait() within the timeout, and becomes the same Error as under Gloo, instead of NCCL's
+// watchdog aborting the process: blocking wait, and a watchdog that leaves the failure to it.
+// A variable the user set, under any of its names, is kept and reported as theirs; without
+// blocking wait the watchdog keeps c10d's default (tearing the process down), since nothing else
+// would end a hung collective. Applied once, before the first NCCL group; exposed for tests.
+struct NcclEnvSetting {
+  std::string name;
+  std::string value;
+  bool from_user = false;
+};
+std::vector<NcclEnvSetting> nccl_fault_env(const Environment& env);
+
 // Store keys shared by the launcher (which writes them) and the groups (which read them).
 namespace store_keys {
 // "largedet/dead/<rank>" holds "exited with code N" / "killed by signal N" once the launcher saw
