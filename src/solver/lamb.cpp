@@ -112,6 +112,8 @@ torch::Tensor Lamb::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  // Every group's CUDA float32 tensors go to the multi-tensor kernel together, after the loop.
+  std::vector<detail::LambUpdate> on_cuda;
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const LambOptions&>(group.options());
     for (auto& p : group.params()) {
@@ -156,13 +158,16 @@ torch::Tensor Lamb::step(LossClosure closure) {
       torch::Tensor& m = state.exp_avg();
       torch::Tensor& v = state.exp_avg_sq();
       torch::Tensor w = p;
-      if (options.fused() && p.is_contiguous() && detail::fused_lamb_applies(p, grad, m, v)) {
+      if (options.fused() && detail::multi_tensor_lamb_applies(p, grad, m, v)) {
+        on_cuda.push_back({w, grad, m, v, c});
+      } else if (options.fused() && detail::fused_lamb_applies(p, grad, m, v)) {
         detail::fused_lamb_update(w, grad, m, v, c);
       } else {
         detail::aten_lamb_update(w, grad.contiguous(), m, v, c);
       }
     }
   }
+  detail::multi_tensor_lamb_update(on_cuda);
   return loss;
 }
 

@@ -3,9 +3,15 @@
 #include <ATen/ATen.h>
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
+#include "largedet/core/error.h"
 #include "largedet/core/parallel.h"
+
+#ifdef LARGEDET_WITH_CUDA
+#include "cuda/lamb_cuda.h"
+#endif
 
 namespace largedet::solver::detail {
 namespace {
@@ -137,6 +143,31 @@ void aten_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Ten
       at::where((w_norm > 0).logical_and(u_norm > 0), w_norm / u_norm, at::ones_like(w_norm));
   if (c.trust_clip > 0) r.clamp_max_(c.trust_clip);
   w.sub_(u * (r * c.lr));
+}
+
+bool multi_tensor_lamb_applies(const at::Tensor& w, const at::Tensor& g, const at::Tensor& m,
+                               const at::Tensor& v) {
+#ifdef LARGEDET_WITH_CUDA
+  for (const at::Tensor* t : {&w, &g, &m, &v}) {
+    if (!t->is_cuda() || t->device() != w.device() || t->scalar_type() != at::kFloat ||
+        !t->is_contiguous())
+      return false;
+  }
+  return true;
+#else
+  return false;
+#endif
+}
+
+void multi_tensor_lamb_update(const std::vector<LambUpdate>& updates) {
+#ifdef LARGEDET_WITH_CUDA
+  // A launch's arguments address one device's memory.
+  std::map<c10::DeviceIndex, std::vector<LambUpdate>> by_device;
+  for (const auto& u : updates) by_device[u.w.device().index()].push_back(u);
+  for (const auto& [device, batch] : by_device) cuda::multi_tensor_lamb_update(batch);
+#else
+  LARGEDET_CHECK(updates.empty(), "LAMB: multi-tensor CUDA update in a build without CUDA kernels");
+#endif
 }
 
 }  // namespace largedet::solver::detail

@@ -3,6 +3,8 @@
 
 #include <ATen/Tensor.h>
 
+#include <vector>
+
 namespace largedet::solver::detail {
 
 // Coefficients of one update of one tensor:
@@ -25,5 +27,20 @@ void fused_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Te
 // The same update as a composition of ATen ops (any device; no host synchronisation).
 void aten_lamb_update(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v,
                       const LambCoefficients& c);
+
+// One tensor's update, queued for the multi-tensor CUDA kernel.
+struct LambUpdate {
+  at::Tensor w, g, m, v;
+  LambCoefficients c;
+};
+
+// True when the multi-tensor CUDA kernel applies: a build with CUDA kernels, all four tensors on
+// one CUDA device, float32 and contiguous. (Reduced-precision parameters take the ATen
+// composition: the kernel reads and writes float only.)
+bool multi_tensor_lamb_applies(const at::Tensor& w, const at::Tensor& g, const at::Tensor& m,
+                               const at::Tensor& v);
+// Applies every queued update: per CUDA device, three kernel launches whatever the number of
+// tensors, and no host synchronisation.
+void multi_tensor_lamb_update(const std::vector<LambUpdate>& updates);
 
 }  // namespace largedet::solver::detail

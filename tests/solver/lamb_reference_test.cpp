@@ -7,71 +7,13 @@
 #include <vector>
 
 #include "largedet/solver/lamb.h"
+#include "solver/lamb_reference.h"
 
 namespace largedet::solver {
 namespace {
 
-struct Reference {
-  LambOptions o;
-  std::vector<std::vector<double>> m, v;
-  std::vector<double> s1, s2;
-  int64_t t = 0;
-
-  double decay(int64_t step) const {
-    int64_t T = o.decay_period();
-    if (T <= 1) return 1;
-    double tau = (step - 1) % T;
-    return o.decay_shape() == DecayShape::kLinear ? 1 - tau / (T - 1)
-                                                  : (1 + std::cos(M_PI * tau / (T - 1))) / 2;
-  }
-
-  // One step over all tensors (w updated in place).
-  void step(std::vector<std::vector<double>>& w, const std::vector<std::vector<double>>& g) {
-    if (m.empty()) {
-      for (const auto& x : w) {
-        m.emplace_back(x.size(), 0.0);
-        v.emplace_back(x.size(), 0.0);
-      }
-      s1.assign(w.size(), 0);
-      s2.assign(w.size(), 0);
-    }
-    ++t;
-    const double d = decay(t), d2 = o.decay_second_moment() ? d : 1.0;
-    const double b1 = o.beta1(), b2 = o.beta2();
-    for (size_t k = 0; k < w.size(); ++k) {
-      s1[k] = b1 * d * s1[k] + (1 - b1);
-      s2[k] = b2 * d2 * s2[k] + (1 - b2);
-      double c1 = 1, c2 = 1;
-      if (o.bias_correction() == BiasCorrection::kNormalized) {
-        c1 = s1[k];
-        c2 = s2[k];
-      } else if (o.bias_correction() == BiasCorrection::kGlobal) {
-        c1 = 1 - std::pow(b1, t);
-        c2 = 1 - std::pow(b2, t);
-      }
-      std::vector<double> u(w[k].size());
-      double wn = 0, un = 0;
-      for (size_t i = 0; i < w[k].size(); ++i) {
-        double gi = g[k][i];
-        m[k][i] = b1 * d * m[k][i] + (1 - b1) * gi;
-        v[k][i] = b2 * d2 * v[k][i] + (1 - b2) * gi * gi;
-        u[i] = (m[k][i] / c1) / (std::sqrt(v[k][i] / c2) + o.eps()) + o.weight_decay() * w[k][i];
-        wn += w[k][i] * w[k][i];
-        un += u[i] * u[i];
-      }
-      wn = std::sqrt(wn);
-      un = std::sqrt(un);
-      double r = (wn == 0 || un == 0) ? 1 : wn / un;
-      if (o.trust_clip() > 0) r = std::min(r, o.trust_clip());
-      for (size_t i = 0; i < w[k].size(); ++i) w[k][i] -= o.lr() * r * u[i];
-    }
-  }
-};
-
-std::vector<double> to_vector(const torch::Tensor& t) {
-  auto d = t.to(torch::kDouble).contiguous();
-  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
-}
+using lamb_test::Reference;
+using lamb_test::to_vector;
 
 // Runs `steps` steps of ours and of the reference on the same float32 inputs; returns the largest
 // error relative to each tensor's largest reference magnitude.
@@ -224,30 +166,6 @@ TEST(PmdLamb, SkipsParametersWithoutGradient) {
   Lamb lamb({p}, LambOptions(0.1));
   lamb.step();
   EXPECT_TRUE(torch::equal(p, torch::ones({3})));
-}
-
-}  // namespace
-}  // namespace largedet::solver
-
-namespace largedet::solver {
-namespace {
-
-// On a CUDA host the ATen path must take the same steps as the fused CPU kernel.
-TEST(CudaLamb, MatchesTheFusedCpuKernel) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  torch::manual_seed(5);
-  auto cpu = torch::randn({300, 70}).set_requires_grad(true);
-  auto gpu = cpu.detach().to(torch::kCUDA).set_requires_grad(true);
-  auto options = LambOptions(0.01).decay_period(4).weight_decay(0.01).trust_clip(2);
-  Lamb on_cpu({cpu}, options), on_gpu({gpu}, options);
-  for (int s = 0; s < 9; ++s) {
-    auto g = torch::randn_like(cpu);
-    cpu.mutable_grad() = g;
-    gpu.mutable_grad() = g.to(torch::kCUDA);
-    on_cpu.step();
-    on_gpu.step();
-  }
-  EXPECT_TRUE(torch::allclose(gpu.cpu(), cpu, 1e-5, 1e-6));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 //   u = (m_t / S1_t) / (sqrt(v_t / S2_t) + eps) + weight_decay w
 //   r = ||w|| / ||u|| (1 when either is 0, optionally clipped), w <- w - lr r u
 // decay_period 0 or 1 is plain LAMB. On CPU float32 tensors a fused kernel makes two passes per
-// tensor; other tensors (CUDA included) take a composition of ATen ops with no host syncs.
+// tensor; CUDA float32 tensors, all of a step together, take three kernel launches per device
+// whatever their number; other tensors take a composition of ATen ops. None syncs with the host.
 #pragma once
 
 #include <torch/optim/optimizer.h>
@@ -37,7 +38,7 @@ struct LambOptions : public torch::optim::OptimizerCloneableOptions<LambOptions>
   // false drops the layer-wise trust ratio (r = 1): Adam with the chosen moment decay, for
   // ablations.
   TORCH_ARG(bool, trust_ratio) = true;
-  // false forces the composition of ATen ops also on CPU (the benchmark's naive baseline).
+  // false forces the composition of ATen ops on every device (the benchmark's naive baseline).
   TORCH_ARG(bool, fused) = true;
 
  public:
