@@ -1,10 +1,11 @@
 # largedet_add_layer(NAME [DEPENDS layer...] [LIBS target...])
-# One static library per layer, from src/NAME/*.cpp (and src/NAME/cuda/*.cu when CUDA is on).
+# One static library per layer, from src/NAME/**/*.cpp (every subdirectory: modeling/ is laid out
+# by concept) and src/NAME/cuda/*.cu when CUDA is on.
 # Layers only link the layers below them, so a broken layer never breaks the ones it does not use.
 set(LARGEDET_LAYERS "")
 function(largedet_add_layer name)
   cmake_parse_arguments(ARG "" "" "DEPENDS;LIBS" ${ARGN})
-  file(GLOB _sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/src/${name}/*.cpp")
+  file(GLOB_RECURSE _sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/src/${name}/*.cpp")
   if(LARGEDET_WITH_CUDA)
     file(GLOB _cuda CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/src/${name}/cuda/*.cu")
     list(APPEND _sources ${_cuda})

@@ -200,9 +200,9 @@ std::vector<KeySpec> make_schema() {
             1),
       only(spec("MODEL.ROI_HEADS.PROPOSAL_APPEND_GT", "true", T::kBool, D2, "only true"), {"true"}),
 
-      differs(only(spec("MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead", T::kString, D2,
-                        "only FastRCNNConvFCHead"),
-                   {"FastRCNNConvFCHead"}),
+      differs(spec("MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead", T::kString, D2,
+                   "FastRCNNConvFCHead, or a box head registered with modeling::register_box_head "
+                   "(checked when the model is built)"),
               "\"\""),
       only(spec("MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE", "smooth_l1", T::kString, D2,
                 "only smooth_l1"),
@@ -245,9 +245,9 @@ std::vector<KeySpec> make_schema() {
       only(spec("MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES", "false", T::kBool, D2, "only false"),
            {"false"}),
 
-      only(spec("MODEL.ROI_MASK_HEAD.NAME", "MaskRCNNConvUpsampleHead", T::kString, D2,
-                "only MaskRCNNConvUpsampleHead"),
-           {"MaskRCNNConvUpsampleHead"}),
+      spec("MODEL.ROI_MASK_HEAD.NAME", "MaskRCNNConvUpsampleHead", T::kString, D2,
+           "MaskRCNNConvUpsampleHead, or a mask head registered with modeling::register_mask_head "
+           "(checked when the model is built)"),
       range(
           spec("MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", "14", T::kInt, D2, "RoIAlign output size"),
           1),

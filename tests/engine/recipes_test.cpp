@@ -15,8 +15,8 @@
 #include "largedet/data/synthetic.h"
 #include "largedet/engine/runtime.h"
 #include "largedet/engine/trainer.h"
+#include "largedet/modeling/build.h"
 #include "largedet/modeling/detector.h"
-#include "largedet/modeling/retinanet.h"
 #include "temp_dir.h"
 #include "train_fixture.h"
 

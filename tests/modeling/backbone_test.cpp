@@ -4,7 +4,9 @@
 
 #include "largedet/core/error.h"
 #include "largedet/distributed/sync_batch_norm.h"
-#include "largedet/modeling/backbone.h"
+#include "largedet/modeling/backbone/fpn.h"
+#include "largedet/modeling/backbone/norm.h"
+#include "largedet/modeling/backbone/resnet.h"
 #include "modeling_test_util.h"
 
 namespace largedet::modeling {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "largedet/core/safetensors.h"
-#include "largedet/modeling/backbone.h"
-#include "largedet/modeling/rcnn.h"
+#include "largedet/modeling/backbone/resnet.h"
+#include "largedet/modeling/sampling.h"
 
 namespace largedet::modeling::testing {
 

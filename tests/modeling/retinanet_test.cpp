@@ -5,7 +5,9 @@
 
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
-#include "largedet/modeling/retinanet.h"
+#include "largedet/modeling/build.h"
+#include "largedet/modeling/meta_arch/retinanet.h"
+#include "largedet/modeling/weights.h"
 #include "modeling_test_util.h"
 
 namespace largedet::modeling {

@@ -1,13 +1,18 @@
-// RetinaNet (ResNet-FPN P3-P7), as torchvision's RetinaNet: parameter names, anchors, matching,
-// focal loss and post-processing, so that torchvision weights detect the same here.
+// RetinaNet (ResNet-FPN P3-P7; detectron2's meta_arch/retinanet.py), as torchvision's RetinaNet:
+// parameter names, anchors, matching, focal loss and post-processing, so that torchvision weights
+// detect the same here.
 #pragma once
 
 #include <torch/nn.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "largedet/modeling/detector.h"
+#include "largedet/modeling/backbone/fpn.h"
+#include "largedet/modeling/backbone/resnet.h"
+#include "largedet/modeling/meta_arch/detector.h"
+#include "largedet/modeling/transform.h"
 #include "largedet/ops/anchor_generator.h"
 #include "largedet/ops/box_coder.h"
 #include "largedet/ops/matcher.h"
@@ -65,7 +70,5 @@ struct RetinaNetImpl : DetectorImpl {
   ops::Matcher matcher;
 };
 TORCH_MODULE(RetinaNet);
-
-RetinaNetOptions retinanet_options_from_config(const Config& config);
 
 }  // namespace largedet::modeling

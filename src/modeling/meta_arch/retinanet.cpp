@@ -1,17 +1,14 @@
-// RetinaNet (see retinanet.h). Comments name the torchvision function each part mirrors.
-#include "largedet/modeling/retinanet.h"
+// RetinaNet (see meta_arch/retinanet.h). Comments name the torchvision function each part mirrors.
+#include "largedet/modeling/meta_arch/retinanet.h"
 
 #include <torch/torch.h>
 
-#include <yaml-cpp/yaml.h>
-#include <tuple>
-
 #include <cmath>
 
-#include "largedet/core/config.h"
 #include "largedet/core/error.h"
+#include "largedet/modeling/backbone/norm.h"
+#include "largedet/modeling/postprocessing.h"
 #include "largedet/ops/boxes.h"
-#include "largedet/ops/nms.h"
 
 namespace largedet::modeling {
 
@@ -216,35 +213,6 @@ std::vector<Detections> RetinaNetImpl::inference(const ImageList& images) {
     out.push_back(select_detections(b, s, lab, options.nms_thresh, options.detections_per_img));
   }
   return out;
-}
-
-RetinaNetOptions retinanet_options_from_config(const Config& c) {
-  auto rcnn = rcnn_options_from_config(c);
-  RetinaNetOptions o;
-  o.backbone = rcnn.backbone;
-  o.backbone.returned_layers = {2, 3, 4};
-  o.fpn_channels = rcnn.fpn_channels;
-  o.fpn_norm = rcnn.fpn_norm;
-  o.num_classes = c.get<int64_t>("MODEL.RETINANET.NUM_CLASSES") + 1;
-  o.num_convs = c.get<int64_t>("MODEL.RETINANET.NUM_CONVS");
-  std::tie(o.bg_iou_thresh, o.fg_iou_thresh) = iou_thresholds(c, "MODEL.RETINANET.IOU_THRESHOLDS");
-  o.prior_prob = c.get<double>("MODEL.RETINANET.PRIOR_PROB");
-  o.focal_alpha = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_ALPHA");
-  o.focal_gamma = c.get<double>("MODEL.RETINANET.FOCAL_LOSS_GAMMA");
-  o.box_loss = c.get<std::string>("MODEL.RETINANET.BBOX_REG_LOSS_TYPE");
-  o.smooth_l1_beta = c.get<double>("MODEL.RETINANET.SMOOTH_L1_LOSS_BETA");
-  o.detections_per_img = c.get<int64_t>("TEST.DETECTIONS_PER_IMAGE");
-  o.topk_candidates = c.get<int64_t>("MODEL.RETINANET.TOPK_CANDIDATES_TEST");
-  o.score_thresh = c.get<double>("MODEL.RETINANET.SCORE_THRESH_TEST");
-  o.nms_thresh = c.get<double>("MODEL.RETINANET.NMS_THRESH_TEST");
-  o.transform = rcnn.transform;
-  // MODEL.ANCHOR_GENERATOR.SIZES is the R-CNN's one size per level; RetinaNet keeps its own
-  // three octave scales per level unless the recipe gives several sizes per level.
-  bool multi = false;
-  for (const auto& s : rcnn.rpn.anchor_sizes) multi = multi || s.size() > 1;
-  if (multi) o.anchor_sizes = rcnn.rpn.anchor_sizes;
-  o.aspect_ratios = rcnn.rpn.aspect_ratios;
-  return o;
 }
 
 }  // namespace largedet::modeling
