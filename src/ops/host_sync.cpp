@@ -75,21 +75,6 @@ at::Tensor read_to_host(const at::Tensor& t, const char* what) {
 
 void note_host_sync(const char* what) { count_sync("largedet::", what); }
 
-std::vector<at::Tensor> nonzero_each(const std::vector<at::Tensor>& masks, const char* what) {
-  if (masks.empty()) return {};
-  std::vector<at::Tensor> sums;
-  for (const auto& m : masks) {
-    LARGEDET_CHECK(m.dim() == 1, "nonzero_each: expected [N] masks, got ", m.sizes());
-    sums.push_back(m.sum());
-  }
-  const auto counts = read_to_host(at::stack(sums), what);
-  const auto count = counts.accessor<int64_t, 1>();
-  std::vector<at::Tensor> out;
-  for (size_t i = 0; i < masks.size(); ++i)
-    out.push_back(at::nonzero_static(masks[i], count[static_cast<int64_t>(i)]).view(-1));
-  return out;
-}
-
 HostSyncProfiler::HostSyncProfiler() {
   State& s = state();
   bool expected = false;

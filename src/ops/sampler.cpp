@@ -53,17 +53,6 @@ std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
   return {pick(positive, max_positive, num_positive), pick(negative, batch_size_, num_negative)};
 }
 
-std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>>
-BalancedPositiveNegativeSampler::operator()(const std::vector<at::Tensor>& labels_per_image) {
-  std::vector<at::Tensor> pos, neg;
-  for (const auto& labels : labels_per_image) {
-    auto [p, n] = (*this)(labels);
-    pos.push_back(std::move(p));
-    neg.push_back(std::move(n));
-  }
-  return {pos, neg};
-}
-
 SampledSlots sampled_slots(const at::Tensor& positive, const at::Tensor& negative, int64_t slots) {
   LARGEDET_CHECK(positive.sizes() == negative.sizes() && positive.dim() >= 1,
                  "sampled_slots: masks of shapes ", positive.sizes(), " and ", negative.sizes());

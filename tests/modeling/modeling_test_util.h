@@ -65,20 +65,17 @@ inline std::string torchvision_fixture(const std::string& arch) {
 // The first positives and negatives in index order, no randomness: the parity tests feed
 // torchvision the same rule (torchvision_fixtures.py), so that both sides sample the same examples.
 inline SamplerFn first_k_sampler(int64_t batch_size_per_image, double positive_fraction) {
-  return [=](const std::vector<torch::Tensor>& labels_per_image) {
-    std::vector<torch::Tensor> pos, neg;
-    for (const auto& labels : labels_per_image) {
-      auto positive = torch::nonzero(labels >= 1).view(-1);
-      auto negative = torch::nonzero(labels == 0).view(-1);
+  return [=](const torch::Tensor& labels) {
+    auto pos = torch::zeros_like(labels, torch::kBool);
+    auto neg = torch::zeros_like(labels, torch::kBool);
+    for (int64_t i = 0; i < labels.size(0); ++i) {
+      auto positive = torch::nonzero(labels[i] >= 1).view(-1);
+      auto negative = torch::nonzero(labels[i] == 0).view(-1);
       int64_t num_pos = std::min<int64_t>(
           positive.numel(), static_cast<int64_t>(batch_size_per_image * positive_fraction));
       int64_t num_neg = std::min<int64_t>(negative.numel(), batch_size_per_image - num_pos);
-      auto p = torch::zeros_like(labels, torch::kBool);
-      auto n = torch::zeros_like(labels, torch::kBool);
-      p.index_fill_(0, positive.narrow(0, 0, num_pos), true);
-      n.index_fill_(0, negative.narrow(0, 0, num_neg), true);
-      pos.push_back(p);
-      neg.push_back(n);
+      pos[i].index_fill_(0, positive.narrow(0, 0, num_pos), true);
+      neg[i].index_fill_(0, negative.narrow(0, 0, num_neg), true);
     }
     return std::make_pair(pos, neg);
   };

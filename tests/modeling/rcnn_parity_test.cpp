@@ -87,7 +87,7 @@ void check_eval_parity(const std::string& arch, bool mask_on) {
   }
   auto proposals =
       model->rpn->forward(features, {batch.tensor.size(2), batch.tensor.size(3)}, batch.image_sizes)
-          .first;
+          .first.per_image();
   // For debugging a mismatch: LARGEDET_MODELING_DUMP=file.safetensors keeps our proposals.
   if (const char* dump = std::getenv("LARGEDET_MODELING_DUMP")) {
     safetensors::TensorMap m;
@@ -186,13 +186,14 @@ TEST(TorchvisionParity, ProposalsUnderBf16AutocastAreTheFloatOnes) {
   auto batch = model->transform(images(f));
   const std::pair<int64_t, int64_t> padded = {batch.tensor.size(2), batch.tensor.size(3)};
   auto reference =
-      model->rpn->forward(model->backbone->forward(batch.tensor), padded, batch.image_sizes).first;
+      model->rpn->forward(model->backbone->forward(batch.tensor), padded, batch.image_sizes)
+          .first.per_image();
   std::vector<torch::Tensor> proposals;
   {
     ops::AutocastGuard autocast(true, at::kCPU, at::kBFloat16);
     auto features = model->backbone->forward(batch.tensor);
     for (const auto& level : features) EXPECT_EQ(level.scalar_type(), torch::kBFloat16);
-    proposals = model->rpn->forward(features, padded, batch.image_sizes).first;
+    proposals = model->rpn->forward(features, padded, batch.image_sizes).first.per_image();
   }
   for (size_t i = 0; i < proposals.size(); ++i) {
     EXPECT_EQ(proposals[i].scalar_type(), torch::kFloat) << "image " << i;

@@ -46,18 +46,5 @@ TEST(HostSync, NmsOutputSizeIsOneSyncAndNothingIsCountedOutsideAProfiler) {
   EXPECT_THROW(HostSyncProfiler second, Error);
 }
 
-TEST(HostSync, NonzeroEachEqualsNonzeroWithOneSync) {
-  at::manual_seed(3);
-  std::vector<at::Tensor> masks = {at::rand({50}) > 0.5, at::zeros({7}, at::kBool),
-                                   at::ones({3}, at::kBool), at::zeros({0}, at::kBool)};
-  HostSyncProfiler profiler;
-  const auto each = nonzero_each(masks, "test masks");
-  EXPECT_EQ(profiler.counts().syncs, 1);
-  ASSERT_EQ(each.size(), masks.size());
-  for (size_t i = 0; i < masks.size(); ++i)
-    EXPECT_TRUE(at::equal(each[i], at::nonzero(masks[i]).view(-1))) << i;
-  EXPECT_TRUE(nonzero_each({}, "none").empty());
-}
-
 }  // namespace
 }  // namespace largedet::ops

@@ -25,6 +25,28 @@ struct Target {
   torch::Tensor mask_edges;
 };
 
+// [N, 2] int64 (height, width) per image on `device`, for the ops that take every image at once.
+inline torch::Tensor image_sizes_tensor(const ImageSizes& sizes, torch::Device device) {
+  std::vector<int64_t> flat;
+  for (const auto& [h, w] : sizes) flat.insert(flat.end(), {h, w});
+  return torch::tensor(flat, torch::kLong).view({-1, 2}).to(device, /*non_blocking=*/true);
+}
+
+// The RPN's proposals of a micro-batch, padded to the same number per image so that the ROI heads
+// take them without reading a count back from the device.
+struct Proposals {
+  torch::Tensor boxes;  // [N, P, 4] float xyxy, no gradient
+  torch::Tensor valid;  // [N, P] bool: the row holds a proposal (the rest is padding)
+  // Each image's proposals [P_i, 4], in order: a host synchronisation per image, for tests and
+  // tools.
+  std::vector<torch::Tensor> per_image() const {
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < boxes.size(0); ++i)
+      out.push_back(boxes[i].masked_select(valid[i].unsqueeze(1)).view({-1, 4}));
+    return out;
+  }
+};
+
 // Per-image detections, in the coordinates the caller asked for.
 struct Detections {
   torch::Tensor boxes;   // [D, 4] float xyxy

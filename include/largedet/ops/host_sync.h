@@ -25,11 +25,6 @@ at::Tensor read_to_host(const at::Tensor& t, const char* what);
 // kernel ran), counted under a HostSyncProfiler.
 void note_host_sync(const char* what);
 
-// The indices of the true elements of each [N_i] bool mask, as nonzero(mask) each would give,
-// with one synchronisation for all of them (their counts read at once; nonzero_static then
-// needs none).
-std::vector<at::Tensor> nonzero_each(const std::vector<at::Tensor>& masks, const char* what);
-
 struct HostSyncCounts {
   int64_t ops = 0;    // ATen ops dispatched by the code itself (not the ones nested inside them)
   int64_t syncs = 0;  // host synchronisations

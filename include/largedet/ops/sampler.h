@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <utility>
-#include <vector>
 
 namespace largedet::ops {
 
@@ -22,8 +21,6 @@ class BalancedPositiveNegativeSampler {
   // once (each row sampled on its own). Returns (positive, negative) bool masks of the labels'
   // shape, on their device.
   std::pair<at::Tensor, at::Tensor> operator()(const at::Tensor& labels);
-  std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> operator()(
-      const std::vector<at::Tensor>& labels_per_image);
 
   void reseed(uint64_t seed);
   int64_t batch_size_per_image() const { return batch_size_; }

@@ -22,27 +22,22 @@ LossMap GeneralizedRCNNImpl::losses(const ImageList& images, const std::vector<T
   LARGEDET_CHECK(is_training(), "Detector::losses needs training mode (call train())");
   LARGEDET_CHECK(targets.size() == images.image_sizes.size(), "Detector: ", targets.size(),
                  " targets for ", images.image_sizes.size(), " images");
+  const TargetBatch batch(targets);
   // Degenerate boxes are looked for on every image at once, and read back once per step.
-  std::vector<torch::Tensor> degenerate;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const auto& b = targets[i].boxes;
-    LARGEDET_CHECK(b.dim() == 2 && b.size(1) == 4, "Detector: image ", i,
-                   " target boxes are not [N, 4]: ", b.sizes());
-    degenerate.push_back(
-        (b.select(1, 2) <= b.select(1, 0)).logical_or(b.select(1, 3) <= b.select(1, 1)).any());
-  }
-  if (!degenerate.empty()) {
-    const auto flags = ops::read_to_host(torch::stack(degenerate), "degenerate target boxes");
-    const auto flag = flags.accessor<bool, 1>();
-    for (size_t i = 0; i < degenerate.size(); ++i) {
-      LARGEDET_CHECK(!flag[static_cast<int64_t>(i)], "Detector: image ", i,
-                     " has a degenerate target box (x2 <= x1 or y2 <= y1)");
-    }
-  }
+  const auto& b = batch.boxes;
+  auto degenerate = (b.select(2, 2) <= b.select(2, 0))
+                        .logical_or_(b.select(2, 3) <= b.select(2, 1))
+                        .logical_and_(batch.valid)
+                        .any(1);
+  const auto flags = ops::read_to_host(degenerate, "degenerate target boxes");
+  const auto flag = flags.accessor<bool, 1>();
+  for (int64_t i = 0; i < flags.size(0); ++i)
+    LARGEDET_CHECK(!flag[i], "Detector: image ", i,
+                   " has a degenerate target box (x2 <= x1 or y2 <= y1)");
   auto features = backbone->forward(images.tensor);
   auto [proposals, losses] = rpn->forward(features, {images.tensor.size(2), images.tensor.size(3)},
-                                          images.image_sizes, &targets);
-  auto [unused, roi_losses] = roi_heads->forward(features, proposals, images.image_sizes, &targets);
+                                          images.image_sizes, &batch);
+  auto [unused, roi_losses] = roi_heads->forward(features, proposals, images.image_sizes, &batch);
   losses.insert(roi_losses.begin(), roi_losses.end());
   return losses;
 }

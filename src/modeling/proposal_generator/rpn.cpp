@@ -7,7 +7,6 @@
 
 #include "largedet/core/error.h"
 #include "largedet/ops/boxes.h"
-#include "largedet/ops/host_sync.h"
 #include "largedet/ops/nms.h"
 
 namespace largedet::modeling {
@@ -59,15 +58,17 @@ RegionProposalNetworkImpl::RegionProposalNetworkImpl(int64_t in_channels, RPNOpt
   head = register_module("head", RPNHead(in_channels, a));
 }
 
-std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forward(
+std::pair<Proposals, LossMap> RegionProposalNetworkImpl::forward(
     const std::vector<torch::Tensor>& features, std::pair<int64_t, int64_t> padded_size,
-    const ImageSizes& image_sizes, const std::vector<Target>* targets) {
+    const ImageSizes& image_sizes, const TargetBatch* targets) {
   LARGEDET_CHECK(static_cast<int64_t>(features.size()) == anchor_generator.num_levels(),
                  "RPN: ", features.size(), " feature levels but ", anchor_generator.num_levels(),
                  " anchor levels (MODEL.ANCHOR_GENERATOR.SIZES)");
   auto [objectness, deltas] = head->forward(features);
   auto anchors = anchor_generator(padded_size, features);
   int64_t num_images = features[0].size(0);
+  LARGEDET_CHECK(static_cast<int64_t>(image_sizes.size()) == num_images,
+                 "RPN: ", image_sizes.size(), " image sizes for ", num_images, " images");
 
   // concat_box_prediction_layers: per level [N, A*C, H, W] -> [N, H*W*A, C], levels concatenated.
   std::vector<int64_t> num_per_level;
@@ -88,7 +89,8 @@ std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forwar
   auto all_anchors = anchors.repeat({num_images, 1});
   auto proposals = box_coder.decode(del.detach(), all_anchors).view({num_images, -1, 4});
 
-  // filter_proposals
+  // filter_proposals, over all images at once: the candidates of each image stay in its row, and
+  // the ones torchvision removes (small boxes, then low scores) are masked out instead.
   bool train = is_training();
   int64_t pre_n = train ? options.pre_nms_top_n_train : options.pre_nms_top_n_test;
   int64_t post_n = train ? options.post_nms_top_n_train : options.post_nms_top_n_test;
@@ -107,63 +109,48 @@ std::pair<std::vector<torch::Tensor>, LossMap> RegionProposalNetworkImpl::forwar
   auto levels = torch::cat(level_ids, 0).reshape({1, -1}).expand_as(scores_all).gather(1, idx);
   auto top_scores = torch::sigmoid(scores_all.gather(1, idx));
   auto top_boxes = proposals.gather(1, idx.unsqueeze(-1).expand({-1, -1, 4}));
-  // torchvision removes small boxes, then low scores: one mask per image, and one read for all.
-  std::vector<torch::Tensor> clipped, kept;
-  for (int64_t i = 0; i < num_images; ++i) {
-    clipped.push_back(
-        ops::clip_boxes_to_image(top_boxes[i], image_sizes[i].first, image_sizes[i].second));
-    kept.push_back(ops::box_size_at_least(clipped.back(), options.min_size)
-                       .logical_and_(top_scores[i] >= options.score_thresh));
-  }
-  kept = ops::nonzero_each(kept, "RPN proposals kept per image");
-  std::vector<torch::Tensor> result;
-  for (int64_t i = 0; i < num_images; ++i) {
-    const auto& keep = kept[static_cast<size_t>(i)];
-    auto boxes = clipped[static_cast<size_t>(i)].index_select(0, keep);
-    auto scores = top_scores[i].index_select(0, keep);
-    auto lvl = levels[i].index_select(0, keep);
-    auto survivors = ops::batched_nms(boxes, scores, lvl, options.nms_thresh);
-    survivors = survivors.narrow(0, 0, std::min(post_n, survivors.numel()));
-    result.push_back(boxes.index_select(0, survivors));
-  }
+  auto clipped =
+      ops::clip_boxes_to_images(top_boxes, image_sizes_tensor(image_sizes, top_boxes.device()));
+  auto candidate = ops::box_size_at_least(clipped, options.min_size)
+                       .logical_and_(top_scores >= options.score_thresh);
+  // One NMS per image within each level (torchvision's batched_nms by level), all images in one
+  // launch; the survivors by descending score, padded to post_n.
+  auto [keep, kept] = ops::segmented_nms(clipped, top_scores, levels, candidate, options.nms_thresh,
+                                         std::min(post_n, idx.size(1)));
+  Proposals result{clipped.gather(1, keep.unsqueeze(-1).expand({-1, -1, 4})), kept};
 
   LossMap losses;
   if (train && targets) {
-    LARGEDET_CHECK(static_cast<int64_t>(targets->size()) == num_images, "RPN: ", targets->size(),
+    LARGEDET_CHECK(targets->num_images() == num_images, "RPN: ", targets->num_images(),
                    " targets for ", num_images, " images");
-    // assign_targets_to_anchors
-    std::vector<torch::Tensor> labels, regression_targets;
-    for (int64_t i = 0; i < num_images; ++i) {
-      const auto& gt = (*targets)[i].boxes;
-      torch::Tensor lab, matched_boxes;
-      if (gt.numel() == 0) {
-        matched_boxes = torch::zeros_like(anchors);
-        lab = torch::zeros({anchors.size(0)}, anchors.options());
-      } else {
-        auto matched = matcher(ops::box_iou(gt, anchors));
-        matched_boxes = gt.index_select(0, matched.clamp_min(0));
-        lab = (matched >= 0).to(torch::kFloat);
-        lab.masked_fill_(matched == ops::Matcher::kBelowLowThreshold, 0.0);
-        lab.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1.0);
-      }
-      labels.push_back(lab);
-      regression_targets.push_back(box_coder.encode(matched_boxes, anchors));
+    // assign_targets_to_anchors: labels 1 (object), 0 (background), -1 (ignored) per anchor.
+    torch::Tensor labels, matched_boxes;  // [N, T], [N, T, 4]
+    if (targets->most() == 0) {
+      labels = torch::zeros({num_images, anchors.size(0)}, anchors.options());
+      matched_boxes = torch::zeros({num_images, anchors.size(0), 4}, anchors.options());
+    } else {
+      auto matched = matcher(targets->iou(anchors.unsqueeze(0)));
+      matched_boxes = targets->matched_boxes(matched.clamp_min(0));
+      labels = (matched >= 0).to(torch::kFloat);
+      labels.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1.0);
     }
-    // compute_loss
-    auto [pos_masks, neg_masks] = sampler(labels);
-    auto pos = torch::nonzero(torch::cat(pos_masks, 0)).view(-1);
-    auto neg = torch::nonzero(torch::cat(neg_masks, 0)).view(-1);
-    auto sampled = torch::cat({pos, neg}, 0);
-    auto all_labels = torch::cat(labels, 0);
-    auto all_targets = torch::cat(regression_targets, 0);
-    losses["loss_rpn_loc"] =
-        torch::smooth_l1_loss(del.index_select(0, pos), all_targets.index_select(0, pos),
-                              at::Reduction::Sum, options.smooth_l1_beta) /
-        static_cast<double>(sampled.numel()) * (options.loss_weight * options.bbox_reg_loss_weight);
+    // compute_loss: sums over the sampled anchors, masked (no index list, no read of its size).
+    auto [pos_mask, neg_mask] = sampler(labels);
+    auto pos = pos_mask.flatten(), sampled = pos.logical_or(neg_mask.flatten());
+    auto num_sampled = sampled.sum().clamp_min(1).to(torch::kFloat);
+    // Unmatched anchors' targets (encoded against empty boxes) are not finite: zeroed, so that no
+    // NaN reaches the gradient through the masked-out terms.
+    auto regression_targets = torch::where(
+        pos.unsqueeze(1), box_coder.encode(matched_boxes.reshape({-1, 4}), all_anchors), 0.0);
+    auto loc =
+        torch::smooth_l1_loss(del, regression_targets, at::Reduction::None, options.smooth_l1_beta)
+            .sum(1);
+    losses["loss_rpn_loc"] = torch::where(pos, loc, 0.0).sum() / num_sampled *
+                             (options.loss_weight * options.bbox_reg_loss_weight);
+    auto cls = torch::binary_cross_entropy_with_logits(obj.flatten(), labels.flatten().clamp_min(0),
+                                                       {}, {}, at::Reduction::None);
     losses["loss_rpn_cls"] =
-        torch::binary_cross_entropy_with_logits(obj.flatten().index_select(0, sampled),
-                                                all_labels.index_select(0, sampled)) *
-        options.loss_weight;
+        torch::where(sampled, cls, 0.0).sum() / num_sampled * options.loss_weight;
   }
   return {result, losses};
 }

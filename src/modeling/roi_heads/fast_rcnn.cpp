@@ -10,16 +10,6 @@
 
 namespace largedet::modeling {
 
-namespace {
-
-std::vector<int64_t> counts(const std::vector<torch::Tensor>& xs) {
-  std::vector<int64_t> n;
-  for (const auto& x : xs) n.push_back(x.size(0));
-  return n;
-}
-
-}  // namespace
-
 FastRCNNOutputLayersImpl::FastRCNNOutputLayersImpl(FastRCNNOutputLayersOptions o)
     : options(std::move(o)), box_coder(options.box_weights()) {
   LARGEDET_CHECK(options.num_classes() >= 2, "ROI heads: ", options.num_classes(),
@@ -33,44 +23,48 @@ std::pair<torch::Tensor, torch::Tensor> FastRCNNOutputLayersImpl::forward(const 
   return {cls_score->forward(x), bbox_pred->forward(x)};
 }
 
-LossMap FastRCNNOutputLayersImpl::losses(
-    const torch::Tensor& class_logits, const torch::Tensor& box_regression,
-    const std::vector<torch::Tensor>& labels,
-    const std::vector<torch::Tensor>& regression_targets) const {
-  // fastrcnn_loss
+LossMap FastRCNNOutputLayersImpl::losses(const torch::Tensor& class_logits,
+                                         const torch::Tensor& box_regression,
+                                         const torch::Tensor& labels,
+                                         const torch::Tensor& regression_targets,
+                                         const torch::Tensor& positive,
+                                         const torch::Tensor& sampled) const {
+  // fastrcnn_loss: means over the sampled RoIs, as masked sums (the slots past an image's samples
+  // count for nothing) divided by their number, which stays on the device.
   LossMap losses;
-  auto all_labels = torch::cat(labels, 0);
-  auto all_targets = torch::cat(regression_targets, 0);
-  losses["loss_cls"] = torch::cross_entropy_loss(class_logits, all_labels);
-  auto pos = torch::nonzero(all_labels > 0).view(-1);
-  auto labels_pos = all_labels.index_select(0, pos);
-  auto reg = box_regression.reshape({class_logits.size(0), options.num_classes(), 4});
-  auto reg_pos =
-      reg.index_select(0, pos).gather(1, labels_pos.view({-1, 1, 1}).expand({-1, 1, 4})).squeeze(1);
-  losses["loss_box_reg"] = torch::smooth_l1_loss(reg_pos, all_targets.index_select(0, pos),
-                                                 at::Reduction::Sum, options.smooth_l1_beta()) /
-                           static_cast<double>(all_labels.numel()) * options.bbox_reg_loss_weight();
+  auto num_sampled = sampled.sum().clamp_min(1).to(torch::kFloat);
+  auto ce = torch::cross_entropy_loss(class_logits, labels, {}, at::Reduction::None);
+  losses["loss_cls"] = torch::where(sampled, ce, 0.0).sum() / num_sampled;
+  auto reg = box_regression.reshape({class_logits.size(0), options.num_classes(), 4})
+                 .gather(1, labels.view({-1, 1, 1}).expand({-1, 1, 4}))
+                 .squeeze(1);
+  auto l1 =
+      torch::smooth_l1_loss(reg, regression_targets, at::Reduction::None, options.smooth_l1_beta())
+          .sum(1);
+  losses["loss_box_reg"] =
+      torch::where(positive, l1, 0.0).sum() / num_sampled * options.bbox_reg_loss_weight();
   return losses;
 }
 
-std::vector<Detections> FastRCNNOutputLayersImpl::inference(
-    const torch::Tensor& class_logits, const torch::Tensor& box_regression,
-    const std::vector<torch::Tensor>& proposals, const ImageSizes& image_sizes) const {
-  int64_t num_classes = class_logits.size(-1);
-  auto all_props = torch::cat(proposals, 0);
-  auto pred_boxes = box_coder.decode(box_regression, all_props)
-                        .reshape({all_props.size(0), options.num_classes(), 4});
-  auto pred_scores = torch::softmax(class_logits, -1);
-  auto n = counts(proposals);
-  auto boxes_list = pred_boxes.split_with_sizes(n, 0);
-  auto scores_list = pred_scores.split_with_sizes(n, 0);
+std::vector<Detections> FastRCNNOutputLayersImpl::inference(const torch::Tensor& class_logits,
+                                                            const torch::Tensor& box_regression,
+                                                            const Proposals& proposals,
+                                                            const ImageSizes& image_sizes) const {
+  const int64_t num_classes = class_logits.size(-1);
+  const int64_t num_images = proposals.boxes.size(0), per_image = proposals.boxes.size(1);
+  auto pred_boxes = box_coder.decode(box_regression, proposals.boxes.reshape({-1, 4}))
+                        .reshape({num_images, per_image * num_classes, 4});
+  pred_boxes =
+      ops::clip_boxes_to_images(pred_boxes, image_sizes_tensor(image_sizes, pred_boxes.device()))
+          .reshape({num_images, per_image, num_classes, 4});
+  // Padding rows score 0: the score threshold (a strict >) drops them with the low scores.
+  auto pred_scores = torch::softmax(class_logits, -1)
+                         .reshape({num_images, per_image, num_classes})
+                         .masked_fill(proposals.valid.logical_not().unsqueeze(2), 0.0);
   std::vector<Detections> out;
-  for (size_t i = 0; i < proposals.size(); ++i) {
-    int64_t k = boxes_list[i].size(0);
-    auto boxes = ops::clip_boxes_to_image(boxes_list[i].reshape({-1, 4}), image_sizes[i].first,
-                                          image_sizes[i].second)
-                     .reshape({k, num_classes, 4});
-    auto scores = scores_list[i];
+  for (int64_t i = 0; i < num_images; ++i) {
+    auto boxes = pred_boxes[i];
+    auto scores = pred_scores[i];
     auto labels = torch::arange(num_classes, scores.options().dtype(torch::kLong))
                       .view({1, -1})
                       .expand_as(scores);

@@ -84,32 +84,72 @@ std::shared_ptr<MaskHeadImpl> build_mask_head(const std::string& name,
 
 std::vector<std::string> registered_mask_heads() { return mask_heads().names(); }
 
-torch::Tensor mask_rcnn_targets(const Target& target, const torch::Tensor& idx,
-                                const torch::Tensor& boxes, int64_t m, size_t image) {
-  if (target.mask_edges.defined())
-    return ops::rasterize_mask_edges(target.mask_edges, idx, boxes, m).to(boxes.dtype());
-  LARGEDET_CHECK(target.masks.defined(), "Mask R-CNN training: image ", image, " has no masks");
-  if (boxes.size(0) == 0) return torch::zeros({0, m, m}, boxes.options());
-  auto rois = torch::cat({idx.to(boxes.dtype()).unsqueeze(1), boxes}, 1);
+torch::Tensor mask_rcnn_targets(const TargetBatch& targets, const torch::Tensor& matched,
+                                const torch::Tensor& boxes, int64_t m) {
+  const int64_t num_images = targets.num_images(), per_image = boxes.size(1);
+  const auto& images = targets.images;
+  const auto options = boxes.options().dtype(torch::kFloat);
+  bool edges = false;
+  for (size_t i = 0; i < images.size(); ++i) {
+    LARGEDET_CHECK(images[i].mask_edges.defined() || images[i].masks.defined(),
+                   "Mask R-CNN training: image ", i, " has no masks");
+    edges = edges || images[i].mask_edges.defined();
+  }
+  if (edges) {
+    // Every instance's edges in one tensor (padded to the most edges: rows of zeros cross
+    // nothing), indexed by each image's offset plus its matched instance: one rasterisation.
+    std::vector<torch::Tensor> all;
+    std::vector<int64_t> offsets;
+    int64_t most = 0, total = 0;
+    for (size_t i = 0; i < images.size(); ++i) {
+      LARGEDET_CHECK(images[i].mask_edges.defined(), "Mask R-CNN training: image ", i,
+                     " has masks as bitmaps but others as outline edges");
+      most = std::max(most, images[i].mask_edges.size(1));
+    }
+    for (const auto& t : images) {
+      offsets.push_back(total);
+      total += t.mask_edges.size(0);
+      all.push_back(torch::constant_pad_nd(t.mask_edges, {0, 0, 0, most - t.mask_edges.size(1)}));
+    }
+    if (total == 0) return torch::zeros({num_images * per_image, m, m}, options);
+    auto offset = torch::tensor(offsets, torch::kLong).to(matched.device(), true).unsqueeze(1);
+    // Slots without a positive may point past the last instance (an image without any): any
+    // instance serves them, their targets are masked out of the loss.
+    return ops::rasterize_mask_edges(torch::cat(all, 0),
+                                     (matched + offset).clamp_max(total - 1).flatten(),
+                                     boxes.reshape({-1, 4}), m);
+  }
+  // Bitmaps (torchvision's targets: RoIAlign of each matched instance's mask), image by image.
+  std::vector<torch::Tensor> out;
   ops::RoIAlignOptions ro;
   ro.output_height = ro.output_width = m;
   ro.spatial_scale = 1.0;
   ro.sampling_ratio = -1;
   ro.aligned = false;
-  return ops::roi_align(target.masks.unsqueeze(1).to(boxes.dtype()), rois, ro).select(1, 0);
+  for (int64_t i = 0; i < num_images; ++i) {
+    const auto& masks = images[static_cast<size_t>(i)].masks;
+    if (masks.size(0) == 0) {
+      out.push_back(torch::zeros({per_image, m, m}, options));
+      continue;
+    }
+    auto rois =
+        torch::cat({matched[i].to(torch::kFloat).unsqueeze(1), boxes[i].to(torch::kFloat)}, 1);
+    out.push_back(ops::roi_align(masks.unsqueeze(1).to(torch::kFloat), rois, ro).select(1, 0));
+  }
+  return torch::cat(out, 0);
 }
 
-torch::Tensor mask_rcnn_loss(const torch::Tensor& logits,
-                             const std::vector<torch::Tensor>& mask_labels,
-                             const std::vector<torch::Tensor>& mask_targets) {
-  // maskrcnn_loss
-  auto tgt = torch::cat(mask_targets, 0);
-  if (tgt.numel() == 0) return logits.sum() * 0;
-  auto lab = torch::cat(mask_labels, 0);
+torch::Tensor mask_rcnn_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                             const torch::Tensor& targets, const torch::Tensor& positive) {
+  // maskrcnn_loss: the mean over the positives' pixels, as a masked sum over the slots.
+  const auto m = logits.size(2) * logits.size(3);
   auto sel =
-      logits.gather(1, lab.view({-1, 1, 1, 1}).expand({-1, 1, logits.size(2), logits.size(3)}))
+      logits.gather(1, labels.view({-1, 1, 1, 1}).expand({-1, 1, logits.size(2), logits.size(3)}))
           .squeeze(1);
-  return torch::binary_cross_entropy_with_logits(sel, tgt);
+  auto bce = torch::binary_cross_entropy_with_logits(sel, targets.to(sel.scalar_type()), {}, {},
+                                                     at::Reduction::None);
+  auto num = positive.sum().clamp_min(1).to(torch::kFloat) * static_cast<double>(m);
+  return torch::where(positive.view({-1, 1, 1}), bce, 0.0).sum() / num;
 }
 
 void mask_rcnn_inference(const torch::Tensor& logits, std::vector<Detections>& result) {

@@ -8,7 +8,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/ops/boxes.h"
-#include "largedet/ops/host_sync.h"
+#include "largedet/ops/sampler.h"
 
 namespace largedet::modeling {
 
@@ -64,85 +64,76 @@ torch::Tensor RoIHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
 }
 
 std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
-    const std::vector<torch::Tensor>& features, std::vector<torch::Tensor> proposals,
-    const ImageSizes& image_sizes, const std::vector<Target>* targets) {
-  bool train = is_training() && targets;
-  std::vector<torch::Tensor> labels, regression_targets, matched_idxs;
-  if (train) {
-    LARGEDET_CHECK(targets->size() == proposals.size(), "ROI heads: ", targets->size(),
-                   " targets for ", proposals.size(), " images");
-    // select_training_samples: GT boxes join the proposals, match, sample, encode.
-    for (size_t i = 0; i < proposals.size(); ++i) {
-      const auto& t = (*targets)[i];
-      auto props = torch::cat({proposals[i], t.boxes.to(proposals[i].dtype())}, 0);
-      torch::Tensor matched, lab;
-      if (t.boxes.numel() == 0) {
-        matched = torch::zeros({props.size(0)}, props.options().dtype(torch::kLong));
-        lab = torch::zeros({props.size(0)}, props.options().dtype(torch::kLong));
-      } else {
-        matched = matcher(ops::box_iou(t.boxes, props));
-        lab = t.labels.index_select(0, matched.clamp_min(0)).to(torch::kLong);
-        lab.masked_fill_(matched == ops::Matcher::kBelowLowThreshold, 0);
-        lab.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1);
-        matched = matched.clamp_min(0);
-      }
-      proposals[i] = props;
-      labels.push_back(lab);
-      matched_idxs.push_back(matched);
-    }
-    auto [pos, neg] = sampler(labels);
-    std::vector<torch::Tensor> sampled;
-    for (size_t i = 0; i < proposals.size(); ++i) sampled.push_back(pos[i].logical_or(neg[i]));
-    sampled = ops::nonzero_each(sampled, "sampled RoIs per image");
-    for (size_t i = 0; i < proposals.size(); ++i) {
-      const auto& keep = sampled[i];
-      proposals[i] = proposals[i].index_select(0, keep);
-      labels[i] = labels[i].index_select(0, keep);
-      matched_idxs[i] = matched_idxs[i].index_select(0, keep);
-      const auto& gt = (*targets)[i].boxes;
-      auto matched_boxes =
-          gt.numel() == 0 ? torch::zeros_like(proposals[i]) : gt.index_select(0, matched_idxs[i]);
-      regression_targets.push_back(box_coder.encode(matched_boxes, proposals[i]));
-    }
-  }
-
+    const std::vector<torch::Tensor>& features, const Proposals& proposals,
+    const ImageSizes& image_sizes, const TargetBatch* targets) {
   int64_t pooled_levels = std::min<int64_t>(4, features.size());
   std::vector<torch::Tensor> pooled(features.begin(), features.begin() + pooled_levels);
-  auto x = box_roi_pool(pooled, proposals, image_sizes);
-  x = box_head->forward(x);
-  auto [class_logits, box_regression] = box_predictor->forward(x);
-
-  std::vector<Detections> result;
-  LossMap losses;
-  if (train) {
-    losses = box_predictor->losses(class_logits, box_regression, labels, regression_targets);
+  if (!(is_training() && targets)) {
+    auto x = box_head->forward(box_roi_pool(pooled, proposals.boxes, image_sizes));
+    auto [class_logits, box_regression] = box_predictor->forward(x);
+    auto result = box_predictor->inference(class_logits, box_regression, proposals, image_sizes);
     if (options.mask_on) {
-      // maskrcnn_loss: positives only (targets: mask_rcnn_targets).
-      std::vector<torch::Tensor> mask_boxes, mask_targets, mask_labels, positives;
-      for (const auto& l : labels) positives.push_back(l > 0);
-      positives = ops::nonzero_each(positives, "positive RoIs per image");
-      for (size_t i = 0; i < proposals.size(); ++i) {
-        const auto& p = positives[i];
-        auto boxes = proposals[i].index_select(0, p);
-        auto idx = matched_idxs[i].index_select(0, p);
-        mask_boxes.push_back(boxes);
-        mask_labels.push_back(labels[i].index_select(0, p));
-        const int64_t m = options.mask_pool_size * 2;
-        mask_targets.push_back(mask_rcnn_targets((*targets)[i], idx, boxes, m, i));
-      }
-      auto logits = mask_logits(pooled, mask_boxes, image_sizes);
-      losses["loss_mask"] = mask_rcnn_loss(logits, mask_labels, mask_targets);
+      std::vector<torch::Tensor> boxes;
+      for (const auto& d : result) boxes.push_back(d.boxes);
+      mask_rcnn_inference(mask_logits(pooled, boxes, image_sizes), result);
     }
-    return {result, losses};
+    return {result, {}};
   }
 
-  result = box_predictor->inference(class_logits, box_regression, proposals, image_sizes);
-  if (options.mask_on) {
-    std::vector<torch::Tensor> boxes;
-    for (const auto& d : result) boxes.push_back(d.boxes);
-    mask_rcnn_inference(mask_logits(pooled, boxes, image_sizes), result);
+  const int64_t num_images = proposals.boxes.size(0);
+  LARGEDET_CHECK(targets->num_images() == num_images, "ROI heads: ", targets->num_images(),
+                 " targets for ", num_images, " images");
+  // select_training_samples, over all images at once: GT boxes join the proposals, match, sample
+  // into fixed slots, encode.
+  auto candidates = torch::cat({proposals.boxes, targets->boxes.to(proposals.boxes.dtype())}, 1);
+  auto candidate_valid = torch::cat({proposals.valid, targets->valid}, 1);
+  torch::Tensor matched, labels;  // [N, P + G] int64
+  if (targets->most() == 0) {
+    matched = torch::zeros(candidate_valid.sizes(), candidates.options().dtype(torch::kLong));
+    labels = torch::zeros_like(matched);
+  } else {
+    matched = matcher(targets->iou(candidates));
+    labels = targets->matched_labels(matched.clamp_min(0));
+    labels.masked_fill_(matched == ops::Matcher::kBelowLowThreshold, 0);
+    labels.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1);
+    matched = matched.clamp_min(0);
   }
-  return {result, losses};
+  labels.masked_fill_(candidate_valid.logical_not(), -1);  // padding is never sampled
+  auto [pos, neg] = sampler(labels);
+  auto slots = ops::sampled_slots(pos, neg, options.batch_size_per_image);  // [N, S]
+  auto rois = candidates.gather(1, slots.index.unsqueeze(2).expand({-1, -1, 4}));
+  auto roi_labels = torch::where(slots.sampled, labels.gather(1, slots.index), 0);
+  auto roi_matched = matched.gather(1, slots.index);
+  // Targets of the positives only: the other slots' boxes may be empty, and their codes (not
+  // finite) must not reach the gradient through the masked-out terms.
+  torch::Tensor regression_targets = torch::zeros({rois.size(0) * rois.size(1), 4}, rois.options());
+  if (targets->most() > 0)
+    regression_targets =
+        torch::where(slots.positive.reshape({-1, 1}),
+                     box_coder.encode(targets->matched_boxes(roi_matched).reshape({-1, 4}),
+                                      rois.reshape({-1, 4})),
+                     0.0);
+
+  auto x = box_head->forward(box_roi_pool(pooled, rois, image_sizes));
+  auto [class_logits, box_regression] = box_predictor->forward(x);
+  auto losses =
+      box_predictor->losses(class_logits, box_regression, roi_labels.flatten(), regression_targets,
+                            slots.positive.flatten(), slots.sampled.flatten());
+  if (options.mask_on) {
+    // maskrcnn_loss on the positives, which fill the first slots: the first max_positive slots of
+    // each image hold all of them.
+    const int64_t m =
+        std::min(static_cast<int64_t>(static_cast<double>(options.batch_size_per_image) *
+                                      options.positive_fraction),
+                 rois.size(1));
+    auto mask_rois = rois.narrow(1, 0, m);
+    auto logits = mask_head->forward(mask_roi_pool(pooled, mask_rois, image_sizes));
+    auto mask_targets =
+        mask_rcnn_targets(*targets, roi_matched.narrow(1, 0, m), mask_rois, logits.size(-1));
+    losses["loss_mask"] = mask_rcnn_loss(logits, roi_labels.narrow(1, 0, m).flatten(), mask_targets,
+                                         slots.positive.narrow(1, 0, m).flatten());
+  }
+  return {{}, losses};
 }
 
 }  // namespace largedet::modeling

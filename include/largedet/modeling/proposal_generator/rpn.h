@@ -10,6 +10,7 @@
 
 #include "largedet/modeling/sampling.h"
 #include "largedet/modeling/structures.h"
+#include "largedet/modeling/target_batch.h"
 #include "largedet/ops/anchor_generator.h"
 #include "largedet/ops/box_coder.h"
 #include "largedet/ops/matcher.h"
@@ -46,11 +47,13 @@ struct RPNOptions {
 struct RegionProposalNetworkImpl : torch::nn::Module {
   RegionProposalNetworkImpl(int64_t in_channels, RPNOptions options, uint64_t seed = 0);
   // features: [N, C, H_l, W_l] per level; padded_size: the batch tensor's (H, W). Returns the
-  // proposals per image ([K_i, 4], no gradient) and, when training with targets, the losses
-  // loss_rpn_cls and loss_rpn_loc.
-  std::pair<std::vector<torch::Tensor>, LossMap> forward(
-      const std::vector<torch::Tensor>& features, std::pair<int64_t, int64_t> padded_size,
-      const ImageSizes& image_sizes, const std::vector<Target>* targets = nullptr);
+  // proposals of every image (padded, with a validity mask; at most the post-NMS top-n each) and,
+  // when training with targets, the losses loss_rpn_cls and loss_rpn_loc. Nothing is read back
+  // from the device.
+  std::pair<Proposals, LossMap> forward(const std::vector<torch::Tensor>& features,
+                                        std::pair<int64_t, int64_t> padded_size,
+                                        const ImageSizes& image_sizes,
+                                        const TargetBatch* targets = nullptr);
 
   RPNOptions options;
   RPNHead head{nullptr};

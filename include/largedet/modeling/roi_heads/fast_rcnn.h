@@ -36,16 +36,18 @@ struct FastRCNNOutputLayersImpl : torch::nn::Module {
   // The box head's features [K, input_size]: class logits [K, num_classes] and class-specific
   // box deltas [K, num_classes * 4].
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
-  // fastrcnn_loss over the sampled RoIs of all images (labels and encoded regression targets per
-  // image, in the order of the logits): loss_cls and loss_box_reg.
+  // fastrcnn_loss over the RoI slots of all images, in the order of the logits [K, .]: labels [K]
+  // int64 (any class where not sampled), encoded regression targets [K, 4] (finite everywhere),
+  // and bool masks [K] of the slots that hold a sampled positive / a sampled RoI. Returns
+  // loss_cls and loss_box_reg, means over the sampled RoIs as torchvision's.
   LossMap losses(const torch::Tensor& class_logits, const torch::Tensor& box_regression,
-                 const std::vector<torch::Tensor>& labels,
-                 const std::vector<torch::Tensor>& regression_targets) const;
-  // postprocess_detections: decode, clip, drop the background, low scores and tiny boxes, then
-  // per-class NMS (select_detections); in the network's input coordinates.
+                 const torch::Tensor& labels, const torch::Tensor& regression_targets,
+                 const torch::Tensor& positive, const torch::Tensor& sampled) const;
+  // postprocess_detections: decode, clip, drop the background, low scores, tiny boxes and the
+  // proposals' padding, then per-class NMS (select_detections) per image; in the network's input
+  // coordinates. The logits are the proposals', image by image.
   std::vector<Detections> inference(const torch::Tensor& class_logits,
-                                    const torch::Tensor& box_regression,
-                                    const std::vector<torch::Tensor>& proposals,
+                                    const torch::Tensor& box_regression, const Proposals& proposals,
                                     const ImageSizes& image_sizes) const;
 
   FastRCNNOutputLayersOptions options;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "largedet/modeling/structures.h"
+#include "largedet/modeling/target_batch.h"
 
 namespace largedet::modeling {
 
@@ -56,16 +57,16 @@ std::shared_ptr<MaskHeadImpl> build_mask_head(const std::string& name,
                                               const MaskHeadOptions& options);
 std::vector<std::string> registered_mask_heads();
 
-// maskrcnn_loss's targets for the positive RoIs `boxes` matched to instances `idx` of `target`
-// (image number `image`, for the message): m x m, rasterised from the loader's outline edges, or
-// torchvision's RoIAlign of bitmaps.
-torch::Tensor mask_rcnn_targets(const Target& target, const torch::Tensor& idx,
-                                const torch::Tensor& boxes, int64_t m, size_t image);
+// maskrcnn_loss's targets for the RoIs `boxes` [N, R, 4] of each image, matched to its instances
+// `matched` [N, R]: [N * R, m, m] float, rasterised from the loader's outline edges in one pass,
+// or torchvision's RoIAlign of bitmaps (parity tests).
+torch::Tensor mask_rcnn_targets(const TargetBatch& targets, const torch::Tensor& matched,
+                                const torch::Tensor& boxes, int64_t m);
 // maskrcnn_loss: binary cross-entropy of each positive RoI's logits of its class against its
-// target (labels and targets per image, in the order of the logits).
-torch::Tensor mask_rcnn_loss(const torch::Tensor& mask_logits,
-                             const std::vector<torch::Tensor>& labels,
-                             const std::vector<torch::Tensor>& targets);
+// target, over the RoI slots [R] (labels int64, targets [R, m, m], positive: the slot holds a
+// sampled positive), averaged over the positives' pixels.
+torch::Tensor mask_rcnn_loss(const torch::Tensor& mask_logits, const torch::Tensor& labels,
+                             const torch::Tensor& targets, const torch::Tensor& positive);
 // maskrcnn_inference: each detection's probability map of its class, [D, 1, 2P, 2P], into
 // detections[i].masks (the logits of all images' detections, in order).
 void mask_rcnn_inference(const torch::Tensor& mask_logits, std::vector<Detections>& detections);

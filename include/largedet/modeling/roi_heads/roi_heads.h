@@ -18,6 +18,7 @@
 #include "largedet/modeling/roi_heads/mask_head.h"
 #include "largedet/modeling/sampling.h"
 #include "largedet/modeling/structures.h"
+#include "largedet/modeling/target_batch.h"
 #include "largedet/ops/box_coder.h"
 #include "largedet/ops/matcher.h"
 #include "largedet/ops/roi_align.h"
@@ -53,13 +54,14 @@ struct RoIHeadsOptions {
 struct RoIHeadsImpl : torch::nn::Module {
   RoIHeadsImpl(int64_t in_channels, RoIHeadsOptions options, uint64_t seed = 0);
   // features: every FPN level the RPN saw (P2-P6); only the first four (P2-P5) are pooled, as
-  // torchvision's MultiScaleRoIAlign over featmap_names 0-3. proposals per image. In training
-  // (with targets) returns losses loss_cls, loss_box_reg (and loss_mask); otherwise detections in
-  // the network's input coordinates.
+  // torchvision's MultiScaleRoIAlign over featmap_names 0-3. In training (with targets) returns
+  // losses loss_cls, loss_box_reg (and loss_mask), sampled into batch_size_per_image slots per
+  // image so that nothing is read back from the device; otherwise detections in the network's
+  // input coordinates.
   std::pair<std::vector<Detections>, LossMap> forward(const std::vector<torch::Tensor>& features,
-                                                      std::vector<torch::Tensor> proposals,
+                                                      const Proposals& proposals,
                                                       const ImageSizes& image_sizes,
-                                                      const std::vector<Target>* targets = nullptr);
+                                                      const TargetBatch* targets = nullptr);
   // Also switches the mask head, whose parts (not the head itself) are registered here.
   void train(bool on = true) override;
 
