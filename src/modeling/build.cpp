@@ -153,6 +153,9 @@ RCNNOptions rcnn_options_from_config(const Config& config) {
   o.transform.min_size = c.get<int64_t>("INPUT.MIN_SIZE_TEST");
   o.transform.max_size = c.get<int64_t>("INPUT.MAX_SIZE_TEST");
   o.transform.size_divisible = c.get<int64_t>("INPUT.SIZE_DIVISIBILITY");
+  // auto stays unset: the Transform decides by the images' device, which MODEL.DEVICE sets.
+  const auto channels_last = c.get<std::string>("MODEL.CHANNELS_LAST");
+  if (channels_last != "auto") o.transform.channels_last = channels_last == "true";
   o.seed = static_cast<uint64_t>(c.get<int64_t>("SEED"));
   return o;
 }

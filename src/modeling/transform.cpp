@@ -43,8 +43,14 @@ ImageList Transform::resize_and_pad(const std::vector<torch::Tensor>& images,
   }
   H = round_up(H, options.size_divisible);
   W = round_up(W, options.size_divisible);
-  const auto like = images[0].options().dtype(torch::kFloat);
-  auto batch = torch::zeros({static_cast<int64_t>(images.size()), 3, H, W}, like);
+  const bool channels_last = options.channels_last.value_or(images[0].is_cuda());
+  const auto like = images[0]
+                        .options()
+                        .dtype(torch::kFloat)
+                        .memory_format(channels_last ? torch::MemoryFormat::ChannelsLast
+                                                     : torch::MemoryFormat::Contiguous);
+  // torch::zeros ignores the memory format.
+  auto batch = torch::empty({static_cast<int64_t>(images.size()), 3, H, W}, like).zero_();
   const auto mean = channel_vector(options.pixel_mean, batch);
   const auto std = channel_vector(options.pixel_std, batch);
   for (size_t i = 0; i < images.size(); ++i) {

@@ -45,13 +45,15 @@ at::Tensor box_iou(const at::Tensor& boxes1_in, const at::Tensor& boxes2_in) {
   const auto boxes1 = boxes1_in.to(type), boxes2 = boxes2_in.to(type);
   auto area1 = box_area(boxes1);
   auto area2 = box_area(boxes2);
-  auto a = boxes1.unsqueeze(-2);  // [(B,) N, 1, 4]
-  auto b = boxes2.unsqueeze(-3);  // [(B,) 1, M, 4]
-  auto lt = at::maximum(a.narrow(-1, 0, 2), b.narrow(-1, 0, 2));
-  auto rb = at::minimum(a.narrow(-1, 2, 2), b.narrow(-1, 2, 2));
-  auto wh = (rb - lt).clamp_min_(0);
-  auto inter = wh.select(-1, 0) * wh.select(-1, 1);
-  auto uni = area1.unsqueeze(-1) + area2.unsqueeze(-2) - inter;
+  // Side by side, [(B,) N, M] each (torchvision's operations, a few [N, M] buffers at a time
+  // rather than [N, M, 2] ones: the batched matching's largest workspace).
+  auto side = [&](int64_t lo, int64_t hi) {
+    auto a_lo = boxes1.select(-1, lo).unsqueeze(-1), a_hi = boxes1.select(-1, hi).unsqueeze(-1);
+    auto b_lo = boxes2.select(-1, lo).unsqueeze(-2), b_hi = boxes2.select(-1, hi).unsqueeze(-2);
+    return at::minimum(a_hi, b_hi).sub_(at::maximum(a_lo, b_lo)).clamp_min_(0);
+  };
+  auto inter = side(0, 2).mul_(side(1, 3));
+  auto uni = (area1.unsqueeze(-1) + area2.unsqueeze(-2)).sub_(inter);
   // An empty intersection gives 0 even when the union is 0 or negative (degenerate boxes).
   return at::where(inter > 0, inter / uni, at::zeros({}, inter.options()));
 }

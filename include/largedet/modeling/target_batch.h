@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "largedet/modeling/structures.h"
+#include "largedet/ops/matcher.h"
 
 namespace largedet::modeling {
 
@@ -25,10 +26,12 @@ struct TargetBatch {
 
   int64_t num_images() const { return static_cast<int64_t>(counts.size()); }
   int64_t most() const { return boxes.size(1); }  // G
-  // Box quality [N, G, P] against proposals or anchors [N or 1, P, 4], the padded rows set to -1
-  // (ops::Matcher's padding: they match nothing).
-  torch::Tensor iou(const torch::Tensor& boxes) const;
-  // The boxes (or labels) of each image's matched ground truth: index [N, P] int64 >= 0.
+  // matcher's result [N, P] for proposals or anchors [N or 1, P, 4] (shared by every image): the
+  // IoU with the padded rows set to -1, which match nothing; every prediction is background where
+  // an image (or the batch) has no box.
+  torch::Tensor match(const ops::Matcher& matcher, const torch::Tensor& boxes) const;
+  // The boxes (or labels) of each image's matched ground truth, index [N, P] int64 >= 0 (zeros
+  // when no image has a box).
   torch::Tensor matched_boxes(const torch::Tensor& index) const;
   torch::Tensor matched_labels(const torch::Tensor& index) const;
 };

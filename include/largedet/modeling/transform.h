@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct TransformOptions {
   std::vector<double> pixel_std = {58.395, 57.12, 57.375};
   int64_t min_size = 800, max_size = 1333;  // min_size <= 0: no resizing
   int64_t size_divisible = 32;
+  // The batch in channels-last memory format (MODEL.CHANNELS_LAST): convolutions follow their
+  // input's format, so the backbone, the FPN levels and RoIAlign stay NHWC end to end (cuDNN's
+  // NHWC kernels, which tensor cores prefer). Unset (auto): on for images on a CUDA device.
+  std::optional<bool> channels_last;
 };
 
 struct Transform {
@@ -27,7 +32,7 @@ struct Transform {
   // The one preprocessing path, on the images' device: each image is normalised, resized to its
   // size (bilinear with half-pixel centres, torch's interpolate as torchvision), mirrored when
   // asked, and the batch is zero-padded (after normalisation, as detectron2) to a multiple of
-  // size_divisible.
+  // size_divisible, in the memory format options.channels_last chooses.
   //
   // The loader's batches (data/batch.h): 8-bit images at their decoded size, resized to
   // image_sizes, mirrored where flipped; the targets already are in those coordinates.

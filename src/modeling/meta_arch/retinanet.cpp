@@ -135,45 +135,38 @@ LossMap RetinaNetImpl::losses(const ImageList& images, const std::vector<Target>
   auto anchors = anchor_generator({images.tensor.size(2), images.tensor.size(3)}, features);
   // Dense over the anchors of all images at once, masked: no anchor count is read back.
   const TargetBatch batch(targets);
-  const int64_t num_images = batch.num_images(), num_anchors = anchors.size(0);
-  auto matched = batch.most() == 0 ? torch::full({num_images, num_anchors}, -1,
-                                                 anchors.options().dtype(torch::kLong))
-                                   : matcher(batch.iou(anchors.unsqueeze(0)));  // [N, T]
+  const int64_t num_images = batch.num_images();
+  auto matched = batch.match(matcher, anchors.unsqueeze(0));  // [N, T]
   auto fg = matched >= 0;
   auto num_fg = fg.sum(1).clamp_min(1).to(torch::kFloat);  // per image, as torchvision divides
   auto gt_index = matched.clamp_min(0);
   // Classification: one-hot targets on foreground anchors, ignoring the in-between ones.
-  auto cls_target = torch::zeros_like(logits);  // [N, T, K]
-  if (batch.most() > 0)
-    cls_target.scatter_(2, batch.matched_labels(gt_index).unsqueeze(2),
-                        fg.unsqueeze(2).to(cls_target.scalar_type()));
+  auto cls_target = torch::zeros_like(logits).scatter_(
+      2, batch.matched_labels(gt_index).unsqueeze(2), fg.unsqueeze(2).to(logits.scalar_type()));
   auto focal = sigmoid_focal_loss(logits, cls_target, options.focal_alpha, options.focal_gamma);
   auto valid = (matched != ops::Matcher::kBetweenThresholds).unsqueeze(2);
   auto cls_loss = torch::where(valid, focal, 0.0).sum({1, 2}) / num_fg;
   // Box regression on foreground anchors.
-  torch::Tensor box_loss = deltas.sum({1, 2}) * 0;
-  if (batch.most() > 0) {
-    auto gt = batch.matched_boxes(gt_index).reshape({-1, 4});
-    auto all_anchors = anchors.repeat({num_images, 1});
-    auto flat_deltas = deltas.reshape({-1, 4});
-    auto fg_flat = fg.reshape({-1, 1});
-    torch::Tensor per_anchor;
-    if (options.box_loss == "giou") {
-      // The background anchors' pairs (against an empty box) are replaced, not only masked, so
-      // that nothing non-finite reaches the gradient.
-      auto decoded = box_coder.decode(flat_deltas, all_anchors);
-      per_anchor = giou_loss(torch::where(fg_flat, decoded, all_anchors),
-                             torch::where(fg_flat, gt, all_anchors));
-    } else {
-      auto target = torch::where(fg_flat, box_coder.encode(gt, all_anchors), 0.0);
-      per_anchor = (options.box_loss == "l1"
-                        ? torch::l1_loss(flat_deltas, target, at::Reduction::None)
-                        : torch::smooth_l1_loss(flat_deltas, target, at::Reduction::None,
-                                                options.smooth_l1_beta))
-                       .sum(1);
-    }
-    box_loss = torch::where(fg, per_anchor.view({num_images, -1}), 0.0).sum(1) / num_fg;
+  auto gt = batch.matched_boxes(gt_index).reshape({-1, 4});
+  auto all_anchors = anchors.repeat({num_images, 1});
+  auto flat_deltas = deltas.reshape({-1, 4});
+  auto fg_flat = fg.reshape({-1, 1});
+  torch::Tensor per_anchor;
+  if (options.box_loss == "giou") {
+    // The background anchors' pairs (against any box, even an empty one) are replaced, not only
+    // masked, so that nothing non-finite reaches the gradient.
+    auto decoded = box_coder.decode(flat_deltas, all_anchors);
+    per_anchor = giou_loss(torch::where(fg_flat, decoded, all_anchors),
+                           torch::where(fg_flat, gt, all_anchors));
+  } else {
+    auto target = torch::where(fg_flat, box_coder.encode(gt, all_anchors), 0.0);
+    per_anchor =
+        (options.box_loss == "l1" ? torch::l1_loss(flat_deltas, target, at::Reduction::None)
+                                  : torch::smooth_l1_loss(flat_deltas, target, at::Reduction::None,
+                                                          options.smooth_l1_beta))
+            .sum(1);
   }
+  auto box_loss = torch::where(fg, per_anchor.view({num_images, -1}), 0.0).sum(1) / num_fg;
   double n = static_cast<double>(std::max<int64_t>(1, num_images));
   return {{"loss_cls", cls_loss.sum() / n}, {"loss_box_reg", box_loss.sum() / n}};
 }

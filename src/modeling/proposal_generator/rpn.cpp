@@ -117,23 +117,21 @@ std::pair<Proposals, LossMap> RegionProposalNetworkImpl::forward(
   // launch; the survivors by descending score, padded to post_n.
   auto [keep, kept] = ops::segmented_nms(clipped, top_scores, levels, candidate, options.nms_thresh,
                                          std::min(post_n, idx.size(1)));
-  Proposals result{clipped.gather(1, keep.unsqueeze(-1).expand({-1, -1, 4})), kept};
+  // The padding is zeroed: it may have gathered a removed candidate, even a non-finite one, and
+  // it still passes through the ROI heads' pooling.
+  Proposals result{clipped.gather(1, keep.unsqueeze(-1).expand({-1, -1, 4}))
+                       .masked_fill_(kept.logical_not().unsqueeze(-1), 0.0),
+                   kept};
 
   LossMap losses;
   if (train && targets) {
     LARGEDET_CHECK(targets->num_images() == num_images, "RPN: ", targets->num_images(),
                    " targets for ", num_images, " images");
     // assign_targets_to_anchors: labels 1 (object), 0 (background), -1 (ignored) per anchor.
-    torch::Tensor labels, matched_boxes;  // [N, T], [N, T, 4]
-    if (targets->most() == 0) {
-      labels = torch::zeros({num_images, anchors.size(0)}, anchors.options());
-      matched_boxes = torch::zeros({num_images, anchors.size(0), 4}, anchors.options());
-    } else {
-      auto matched = matcher(targets->iou(anchors.unsqueeze(0)));
-      matched_boxes = targets->matched_boxes(matched.clamp_min(0));
-      labels = (matched >= 0).to(torch::kFloat);
-      labels.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1.0);
-    }
+    auto matched = targets->match(matcher, anchors.unsqueeze(0));  // [N, T]
+    auto matched_boxes = targets->matched_boxes(matched.clamp_min(0));
+    auto labels = (matched >= 0).to(torch::kFloat);
+    labels.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1.0);
     // compute_loss: sums over the sampled anchors, masked (no index list, no read of its size).
     auto [pos_mask, neg_mask] = sampler(labels);
     auto pos = pos_mask.flatten(), sampled = pos.logical_or(neg_mask.flatten());

@@ -87,17 +87,11 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
   // into fixed slots, encode.
   auto candidates = torch::cat({proposals.boxes, targets->boxes.to(proposals.boxes.dtype())}, 1);
   auto candidate_valid = torch::cat({proposals.valid, targets->valid}, 1);
-  torch::Tensor matched, labels;  // [N, P + G] int64
-  if (targets->most() == 0) {
-    matched = torch::zeros(candidate_valid.sizes(), candidates.options().dtype(torch::kLong));
-    labels = torch::zeros_like(matched);
-  } else {
-    matched = matcher(targets->iou(candidates));
-    labels = targets->matched_labels(matched.clamp_min(0));
-    labels.masked_fill_(matched == ops::Matcher::kBelowLowThreshold, 0);
-    labels.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1);
-    matched = matched.clamp_min(0);
-  }
+  auto matched = targets->match(matcher, candidates);  // [N, P + G]
+  auto labels = targets->matched_labels(matched.clamp_min(0));
+  labels.masked_fill_(matched == ops::Matcher::kBelowLowThreshold, 0);
+  labels.masked_fill_(matched == ops::Matcher::kBetweenThresholds, -1);
+  matched = matched.clamp_min(0);
   labels.masked_fill_(candidate_valid.logical_not(), -1);  // padding is never sampled
   auto [pos, neg] = sampler(labels);
   auto slots = ops::sampled_slots(pos, neg, options.batch_size_per_image);  // [N, S]
@@ -106,13 +100,10 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
   auto roi_matched = matched.gather(1, slots.index);
   // Targets of the positives only: the other slots' boxes may be empty, and their codes (not
   // finite) must not reach the gradient through the masked-out terms.
-  torch::Tensor regression_targets = torch::zeros({rois.size(0) * rois.size(1), 4}, rois.options());
-  if (targets->most() > 0)
-    regression_targets =
-        torch::where(slots.positive.reshape({-1, 1}),
-                     box_coder.encode(targets->matched_boxes(roi_matched).reshape({-1, 4}),
-                                      rois.reshape({-1, 4})),
-                     0.0);
+  auto regression_targets = torch::where(
+      slots.positive.reshape({-1, 1}),
+      box_coder.encode(targets->matched_boxes(roi_matched).reshape({-1, 4}), rois.reshape({-1, 4})),
+      0.0);
 
   auto x = box_head->forward(box_roi_pool(pooled, rois, image_sizes));
   auto [class_logits, box_regression] = box_predictor->forward(x);
