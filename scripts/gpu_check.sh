@@ -231,7 +231,7 @@ step_gpu_tests() {
 
 # ---- step 3: bench model against torchvision --------------------------------------------------
 step_bench() {
-  local log=$1 m mlog t0 ours tv ours_i tv_i row status python_args=() bad=""
+  local log=$1 m mlog t0 ours tv ours_i tv_i syncs cuda_syncs row status python_args=() bad=""
   if [ -n "$PYTHON_TV" ]; then
     python_args=(--python "$PYTHON_TV")
     if [ "$PYTHON_TV" != none ]; then
@@ -245,8 +245,8 @@ step_bench() {
     mlog=$LOGS/3-bench-$m.log
     t0=$(now)
     if ! "$CLI" bench model --model "$m" --device "$DEVICE" --amp "$BENCH_AMP" \
-      --batch "$BENCH_BATCH" --size "$BENCH_SIZE" --iterations "$BENCH_ITERS" "${python_args[@]}" \
-      >"$mlog" 2>&1; then
+      --batch "$BENCH_BATCH" --size "$BENCH_SIZE" --iterations "$BENCH_ITERS" --profile \
+      "${python_args[@]}" >"$mlog" 2>&1; then
       BENCH_ROWS+=("$m|$(elapsed "$t0")|FAIL|$(tail -1 "$mlog" | cut -c1-160)")
       bad="$bad $m"
       say "  $m: FAILED, see $mlog"
@@ -256,6 +256,8 @@ step_bench() {
     tv=$(sed -nE 's/.*train step:.*torchvision +([0-9.]+) ms.*/\1/p' "$mlog")
     ours_i=$(sed -nE 's/.*inference: +largedet +([0-9.]+) ms.*/\1/p' "$mlog")
     tv_i=$(sed -nE 's/.*inference:.*torchvision +([0-9.]+) ms.*/\1/p' "$mlog")
+    syncs=$(sed -nE 's/^host syncs per training step: ([0-9]+)/\1/p' "$mlog")
+    cuda_syncs=$(sed -nE 's/^CUDA sync debug mode, synchronising calls per training step: ([0-9]+)/\1/p' "$mlog")
     status=ok
     if [ -z "$ours" ] || [ -z "$ours_i" ]; then
       row="no timings in its output"
@@ -268,6 +270,7 @@ step_bench() {
       # On the CUDA host the comparison is the point; on the CPU torchvision is optional.
       if [ "$PYTHON_TV" != none ] && cuda; then status=FAIL bad="$bad $m"; fi
     fi
+    [ -z "$syncs" ] || row="$row; host syncs per step $syncs${cuda_syncs:+ (CUDA sync debug: $cuda_syncs)}"
     BENCH_ROWS+=("$m|$(elapsed "$t0")|$status|$row")
     say "  $m: $row"
   done

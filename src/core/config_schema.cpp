@@ -61,6 +61,10 @@ std::vector<KeySpec> make_schema() {
       spec("MODEL.MASK_ON", "false", T::kBool, D2, "Mask R-CNN: add the mask head"),
       differs(spec("MODEL.DEVICE", "cpu", T::kString, D2, "cpu or cuda (each rank its GPU)"),
               "cuda"),
+      only(spec("MODEL.CHANNELS_LAST", "auto", T::kString, OURS,
+                "batches in channels-last (NHWC) memory format end to end: auto (on with "
+                "MODEL.DEVICE cuda), true or false"),
+           {"auto", "true", "false"}),
       only(spec("MODEL.META_ARCHITECTURE", "GeneralizedRCNN", T::kString, D2,
                 "GeneralizedRCNN (Faster/Mask R-CNN) or RetinaNet"),
            {"GeneralizedRCNN", "RetinaNet"}),

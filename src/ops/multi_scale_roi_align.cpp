@@ -52,16 +52,16 @@ std::vector<double> MultiScaleRoIAlign::infer_scales(
 at::Tensor MultiScaleRoIAlign::operator()(
     const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
     const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const {
-  return pool(features, boxes_to_rois(boxes), image_sizes);
+  return pool_rois(features, boxes_to_rois(boxes), image_sizes);
 }
 
 at::Tensor MultiScaleRoIAlign::operator()(
     const std::vector<at::Tensor>& features, const at::Tensor& boxes,
     const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const {
-  return pool(features, boxes_to_rois(boxes), image_sizes);
+  return pool_rois(features, boxes_to_rois(boxes), image_sizes);
 }
 
-at::Tensor MultiScaleRoIAlign::pool(
+at::Tensor MultiScaleRoIAlign::pool_rois(
     const std::vector<at::Tensor>& features, const at::Tensor& rois_in,
     const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const {
   LARGEDET_CHECK(!features.empty(), "MultiScaleRoIAlign: no feature maps");
@@ -99,9 +99,10 @@ at::Tensor MultiScaleRoIAlign::pool(
     outputs.push_back(roi_align(features[static_cast<size_t>(l)],
                                 rois.index_select(0, order.narrow(0, start, count[l])), options));
   }
-  // Every RoI belongs to exactly one level, so one scatter fills the whole result.
+  // Every RoI belongs to exactly one level, so one scatter fills the whole result (in the levels'
+  // memory format, as roi_align's outputs).
   auto result = at::empty({rois.size(0), features[0].size(1), output_size_, output_size_},
-                          features[0].options());
+                          features[0].options().memory_format(features[0].suggest_memory_format()));
   return result.index_copy_(0, order, at::cat(outputs));
 }
 

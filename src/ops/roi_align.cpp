@@ -2,9 +2,13 @@
 //
 // The CPU kernels reproduce torchvision's arithmetic (sampling points, border rules, operation
 // order), so the forward pass and the gradient agree with it bit for bit. They work on
-// channels-last copies of the features / gradient (contiguous channel vectors per pixel) and
-// parallelise over what can be written without races: RoIs in the forward pass, channels in the
-// backward pass.
+// channels-last features / gradients (contiguous channel vectors per pixel; NCHW features are
+// copied so) and parallelise over what can be written without races: RoIs in the forward pass,
+// channels in the backward pass.
+//
+// Memory formats, alike on both devices: the output and the gradient come in the input's memory
+// format (NCHW or channels-last), so that a channels-last model (convolutions, FPN, RoIAlign
+// levels) never has a level copied to NCHW, and an NCHW model gets NCHW gradients.
 #include "largedet/ops/roi_align.h"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -14,9 +18,9 @@
 
 #include "largedet/core/error.h"
 #include "largedet/core/parallel.h"
+#include "roi_align_bilinear.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"
-#include "roi_align_bilinear.h"
 #endif
 
 namespace largedet::ops {
@@ -104,6 +108,7 @@ void compute_samples(const RoiGeometry<T>& g, int height, int width, int64_t poo
 // channel loop is a vectorised multiply-add over memory read once per cache line (the NCHW gather
 // of torchvision touches a cache line per channel and per neighbour). For every output element the
 // sum runs over the same samples in the same order with the same expression as torchvision's.
+// output: NCHW or channels-last.
 template <typename T>
 void forward_cpu(const at::Tensor& input_cl, const at::Tensor& rois, const RoIAlignOptions& o,
                  at::Tensor& output) {
@@ -113,6 +118,9 @@ void forward_cpu(const at::Tensor& input_cl, const at::Tensor& rois, const RoIAl
   const T* in = input_cl.data_ptr<T>();
   const T* roi_data = rois.data_ptr<T>();
   T* out = output.data_ptr<T>();
+  // In both formats bin b = (ph, pw) of RoI n lies at n * stride(0) + b * stride(3).
+  const int64_t roi_stride = output.stride(0), channel_stride = output.stride(1);
+  const int64_t bin_stride = output.stride(3);
   at::parallel_for(0, rois.size(0), 1, [&](int64_t begin, int64_t end) {
     std::vector<Sample<T>> samples;  // reused by every RoI of this chunk
     std::vector<T> acc(static_cast<size_t>(channels));
@@ -137,8 +145,8 @@ void forward_cpu(const at::Tensor& input_cl, const at::Tensor& rois, const RoIAl
           for (int64_t c = 0; c < channels; ++c)
             sum[c] += w1 * v1[c] + w2 * v2[c] + w3 * v3[c] + w4 * v4[c];
         }
-        T* dst = out + n * channels * bins + b;
-        for (int64_t c = 0; c < channels; ++c) dst[c * bins] = sum[c] / count;
+        T* dst = out + n * roi_stride + b * bin_stride;
+        for (int64_t c = 0; c < channels; ++c) dst[c * channel_stride] = sum[c] / count;
       }
     }
   });
@@ -227,6 +235,8 @@ struct RoIAlignFunction : public torch::autograd::Function<RoIAlignFunction> {
     RoIAlignOptions o{output_height, output_width, spatial_scale, sampling_ratio, aligned};
     ctx->save_for_backward({rois});
     ctx->saved_data["shape"] = input.sizes();
+    ctx->saved_data["channels_last"] =
+        input.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
     ctx->saved_data["oh"] = output_height;
     ctx->saved_data["ow"] = output_width;
     ctx->saved_data["scale"] = spatial_scale;
@@ -242,7 +252,10 @@ struct RoIAlignFunction : public torch::autograd::Function<RoIAlignFunction> {
     RoIAlignOptions o{ctx->saved_data["oh"].toInt(), ctx->saved_data["ow"].toInt(),
                       ctx->saved_data["scale"].toDouble(), ctx->saved_data["sr"].toInt(),
                       ctx->saved_data["aligned"].toBool()};
-    auto grad_input = roi_align_backward(grads[0], rois, o, shape[0], shape[1], shape[2], shape[3]);
+    const auto format = ctx->saved_data["channels_last"].toBool() ? at::MemoryFormat::ChannelsLast
+                                                                  : at::MemoryFormat::Contiguous;
+    auto grad_input =
+        roi_align_backward(grads[0], rois, o, shape[0], shape[1], shape[2], shape[3], format);
     return {grad_input,   at::Tensor(), at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -256,11 +269,12 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
   LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
                  input.sizes());
   check_rois(rois, input.device());
+  const auto format = input.suggest_memory_format();
   if (input.is_cuda()) {
 #ifdef LARGEDET_WITH_CUDA
     // The kernel takes the RoIs in its arithmetic type (float for half and bfloat16).
-    return cuda::roi_align_forward(input.contiguous(), rois, o.spatial_scale, o.output_height,
-                                   o.output_width, o.sampling_ratio, o.aligned);
+    return cuda::roi_align_forward(input.contiguous(format), rois, o.spatial_scale, o.output_height,
+                                   o.output_width, o.sampling_ratio, o.aligned, format);
 #else
     LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
 #endif
@@ -271,7 +285,9 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
   // The layout change costs about as much as the kernel; still 2x faster overall than gathering
   // from NCHW planes (a cache line per channel and neighbour).
   auto in = input.to(type).contiguous(at::MemoryFormat::ChannelsLast);
-  auto output = at::zeros({r.size(0), in.size(1), o.output_height, o.output_width}, in.options());
+  // Every element is written (at::zeros would drop the memory format).
+  auto output = at::empty({r.size(0), in.size(1), o.output_height, o.output_width},
+                          in.options().memory_format(format));
   if (output.numel() == 0) return output.to(input.scalar_type());
   LARGEDET_CHECK(in.size(2) * in.size(3) < (int64_t{1} << 31), "roi_align: feature map too large");
   AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_forward",
@@ -281,8 +297,12 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
 
 at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
                               const RoIAlignOptions& o, int64_t batch, int64_t channels,
-                              int64_t height, int64_t width) {
+                              int64_t height, int64_t width, at::MemoryFormat memory_format) {
   check_options(o);
+  LARGEDET_CHECK(memory_format == at::MemoryFormat::Contiguous ||
+                     memory_format == at::MemoryFormat::ChannelsLast,
+                 "roi_align backward: the gradient comes as NCHW or channels-last, not ",
+                 memory_format);
   check_rois(rois, grad_output.device());
   LARGEDET_CHECK(grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) &&
                      grad_output.size(1) == channels && grad_output.size(2) == o.output_height &&
@@ -291,9 +311,9 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
                  rois.size(0), " RoIs of ", channels, " channels");
   if (grad_output.is_cuda()) {
 #ifdef LARGEDET_WITH_CUDA
-    return cuda::roi_align_backward(grad_output.contiguous(), rois, o.spatial_scale,
-                                    o.output_height, o.output_width, batch, channels, height, width,
-                                    o.sampling_ratio, o.aligned);
+    return cuda::roi_align_backward(grad_output, rois, o.spatial_scale, o.output_height,
+                                    o.output_width, batch, channels, height, width,
+                                    o.sampling_ratio, o.aligned, memory_format);
 #else
     LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
 #endif
@@ -301,13 +321,16 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
   const auto type = compute_type(grad_output);
   auto g = grad_output.to(type).contiguous();
   auto r = rois.to(type).contiguous();
-  // [N, H, W, C] storage viewed as [N, C, H, W], i.e. channels-last, and returned so: converting
-  // to NCHW would cost more than the kernel (the gradient flows into convolutions, which take it).
-  auto grad_input = at::zeros({batch, height, width, channels}, g.options()).permute({0, 3, 1, 2});
-  if (g.numel() == 0 || grad_input.numel() == 0) return grad_input.to(grad_output.scalar_type());
-  AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_backward",
-                             [&] { backward_cpu<scalar_t>(g, r, o, grad_input); });
-  return grad_input.to(grad_output.scalar_type());
+  // The kernel accumulates per pixel, into channels-last storage. An NCHW gradient costs one copy,
+  // which an NCHW model pays anyway: a convolution's backward copies a channels-last gradient to
+  // its NCHW input's format.
+  auto grad_input = at::empty({batch, channels, height, width},
+                              g.options().memory_format(at::MemoryFormat::ChannelsLast))
+                        .zero_();
+  if (g.numel() != 0 && grad_input.numel() != 0)
+    AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_backward",
+                               [&] { backward_cpu<scalar_t>(g, r, o, grad_input); });
+  return grad_input.to(grad_output.scalar_type()).contiguous(memory_format);
 }
 
 at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois,

@@ -2,6 +2,7 @@
 // is named Cuda* and skips itself where no GPU is present.
 #include <gtest/gtest.h>
 
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 
 #include "largedet/ops/anchor_generator.h"
@@ -130,6 +131,68 @@ TEST(CudaRoIAlign, ForwardAndBackwardMatchCpu) {
       EXPECT_EQ(half.scalar_type(), at::kHalf);
       EXPECT_TRUE(at::allclose(half.cpu().to(at::kFloat), cpu, 1e-2, 2e-2));
     }
+}
+
+// Channels-last features on the device: the NHWC kernels agree with the NCHW ones (the forward bit
+// for bit, the backward up to the order of the atomic adds) and with the CPU, in float and half,
+// and the output and the gradient stay channels-last.
+TEST(CudaRoIAlign, ChannelsLastMatchesNchwAndCpu) {
+  LARGEDET_REQUIRE_CUDA();
+  at::manual_seed(47);
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  auto input = at::randn({2, 40, 50, 68});
+  auto boxes = testing::random_boxes(100, 272, 200, 0, 150);
+  auto rois = at::cat({at::randint(0, 2, {100, 1}).to(at::kFloat), boxes}, 1);
+  auto r = rois.to(kCuda);
+  for (auto dtype : {at::kFloat, at::kHalf})
+    for (int64_t sr : {0, 2}) {
+      const bool half = dtype == at::kHalf;
+      const double rtol = half ? 1e-2 : 1e-4, atol = half ? 1e-2 : 1e-5;
+      RoIAlignOptions o{7, 7, 0.25, sr, sr == 0};
+      // The CPU reference in float, on the values the device sees.
+      auto values = input.to(dtype).to(at::kFloat);
+      auto cpu = roi_align_forward(values, rois, o);
+      auto grad = at::randn(cpu.sizes()).to(dtype);
+      auto gcpu = roi_align_backward(grad.to(at::kFloat), rois, o, 2, 40, 50, 68);
+
+      auto x_nchw = input.to(kCuda, dtype).requires_grad_(true);
+      auto x_nhwc = x_nchw.detach().contiguous(cl).requires_grad_(true);
+      auto out_nchw = roi_align(x_nchw, r, o), out_nhwc = roi_align(x_nhwc, r, o);
+      EXPECT_TRUE(out_nhwc.is_contiguous(cl));
+      EXPECT_EQ(out_nhwc.scalar_type(), dtype);
+      EXPECT_TRUE(at::equal(out_nhwc, out_nchw)) << dtype << " sr " << sr;
+      EXPECT_TRUE(at::allclose(out_nhwc.cpu().to(at::kFloat), cpu, rtol, atol))
+          << dtype << " sr " << sr << " " << (out_nhwc.cpu().to(at::kFloat) - cpu).abs().max();
+
+      auto g = grad.to(kCuda);
+      auto g_nchw = torch::autograd::grad({out_nchw}, {x_nchw}, {g})[0];
+      auto g_nhwc = torch::autograd::grad({out_nhwc}, {x_nhwc}, {g})[0];
+      EXPECT_TRUE(g_nchw.is_contiguous());
+      EXPECT_TRUE(g_nhwc.is_contiguous(cl));
+      EXPECT_EQ(g_nhwc.scalar_type(), dtype);
+      EXPECT_TRUE(at::allclose(g_nhwc, g_nchw, rtol, atol)) << dtype << " sr " << sr;
+      EXPECT_TRUE(at::allclose(g_nhwc.cpu().to(at::kFloat), gcpu, rtol, atol))
+          << dtype << " sr " << sr << " " << (g_nhwc.cpu().to(at::kFloat) - gcpu).abs().max();
+      // A channels-last incoming gradient (from channels-last heads) reads the same.
+      auto raw = roi_align_backward(g.contiguous(cl), r, o, 2, 40, 50, 68, cl);
+      EXPECT_TRUE(raw.is_contiguous(cl));
+      EXPECT_TRUE(at::allclose(raw, g_nhwc, rtol, atol)) << dtype << " sr " << sr;
+    }
+
+  // MultiScaleRoIAlign keeps channels-last levels so, and matches the CPU.
+  std::vector<at::Tensor> feats, feats_gpu;
+  for (int64_t l = 0; l < 4; ++l) {
+    feats.push_back(at::randn({2, 16, 64 >> l, 80 >> l}));
+    feats_gpu.push_back(feats.back().to(kCuda).contiguous(cl));
+  }
+  std::vector<at::Tensor> per_image = {testing::random_boxes(30, 320, 256, 4, 250),
+                                       testing::random_boxes(20, 300, 240, 4, 250)};
+  MultiScaleRoIAlign pooler(7, 2);
+  auto pooled_cpu = pooler(feats, per_image, {{256, 320}, {240, 300}});
+  auto pooled_gpu =
+      pooler(feats_gpu, {per_image[0].to(kCuda), per_image[1].to(kCuda)}, {{256, 320}, {240, 300}});
+  EXPECT_TRUE(pooled_gpu.is_contiguous(cl));
+  EXPECT_TRUE(at::allclose(pooled_gpu.cpu(), pooled_cpu, 1e-5, 1e-5));
 }
 
 TEST(CudaRoIAlign, MatchesTorchvisionCuda) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 #include <sstream>
@@ -186,6 +187,39 @@ TEST(RoIAlign, SameBitsOnOneAndTwoThreads) {
   EXPECT_TRUE(at::equal(grad1, grad2));
 }
 
+// Channels-last features are read in place; the output and the gradient come in the input's
+// memory format. The kernels work on channels-last data either way, so the values are the NCHW
+// run's bit for bit.
+TEST(RoIAlign, ChannelsLastInputGivesTheSameResultsAsNchw) {
+  at::manual_seed(27);
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  auto input = at::randn({2, 24, 13, 17});
+  auto rois = test_rois(30, 2, 13 / 0.5, 17 / 0.5, at::kFloat);
+  for (auto dtype : {at::kFloat, at::kDouble, at::kHalf})
+    for (const auto& o :
+         {RoIAlignOptions{7, 7, 0.5, 2, true}, RoIAlignOptions{5, 3, 0.5, 0, false}}) {
+      auto nchw = input.to(dtype).requires_grad_(true);
+      auto nhwc = input.to(dtype).contiguous(cl).requires_grad_(true);
+      auto r = rois.to(dtype);
+      auto out_nchw = roi_align(nchw, r, o), out_nhwc = roi_align(nhwc, r, o);
+      EXPECT_TRUE(out_nchw.is_contiguous());
+      EXPECT_TRUE(out_nhwc.is_contiguous(cl));
+      EXPECT_EQ(out_nhwc.scalar_type(), dtype);
+      EXPECT_TRUE(at::equal(out_nhwc, out_nchw)) << dtype;
+      // autograd::grad hands back roi_align's own gradient (no leaf accumulation re-lays it out).
+      auto weights = at::randn(out_nchw.sizes()).to(dtype);
+      auto g_nchw = torch::autograd::grad({out_nchw}, {nchw}, {weights})[0];
+      auto g_nhwc = torch::autograd::grad({out_nhwc}, {nhwc}, {weights.contiguous(cl)})[0];
+      EXPECT_TRUE(g_nchw.is_contiguous());
+      EXPECT_TRUE(g_nhwc.is_contiguous(cl));
+      EXPECT_EQ(g_nhwc.scalar_type(), dtype);
+      EXPECT_TRUE(at::equal(g_nhwc, g_nchw)) << dtype;
+      auto raw = roi_align_backward(weights, r, o, 2, 24, 13, 17, cl);
+      EXPECT_TRUE(raw.is_contiguous(cl));
+      EXPECT_TRUE(at::equal(raw, g_nchw)) << dtype;
+    }
+}
+
 TEST(RoIAlign, GradientMatchesFiniteDifferences) {
   at::manual_seed(21);
   auto input = at::randn({2, 2, 6, 7}, at::kDouble);
@@ -315,6 +349,30 @@ TEST(MultiScaleRoIAlign, PoolsEachRoiFromItsLevelAndBackpropagates) {
                                        feats[l].size(2), feats[l].size(3));
     ASSERT_TRUE(feats[l].grad().defined());
     EXPECT_TRUE(at::allclose(feats[l].grad(), expected, 0, 1e-12)) << l;
+  }
+}
+
+TEST(MultiScaleRoIAlign, ChannelsLastLevelsGiveTheSameResultsAsNchw) {
+  at::manual_seed(28);
+  std::vector<at::Tensor> nchw, nhwc;
+  for (int64_t l = 0; l < 4; ++l) {
+    nchw.push_back(at::randn({2, 8, 64 >> l, 80 >> l}).requires_grad_(true));
+    nhwc.push_back(
+        nchw.back().detach().contiguous(at::MemoryFormat::ChannelsLast).requires_grad_(true));
+  }
+  std::vector<at::Tensor> boxes = {testing::random_boxes(30, 320, 256, 4, 250),
+                                   testing::random_boxes(20, 300, 240, 4, 250)};
+  MultiScaleRoIAlign pooler(7, 2);
+  auto out_nchw = pooler(nchw, boxes, {{256, 320}, {240, 300}});
+  auto out_nhwc = pooler(nhwc, boxes, {{256, 320}, {240, 300}});
+  EXPECT_TRUE(out_nhwc.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::equal(out_nhwc, out_nchw));
+  auto weights = at::randn(out_nchw.sizes());
+  auto g_nchw = torch::autograd::grad({out_nchw}, nchw, {weights});
+  auto g_nhwc = torch::autograd::grad({out_nhwc}, nhwc, {weights});
+  for (size_t l = 0; l < 4; ++l) {
+    EXPECT_TRUE(g_nhwc[l].is_contiguous(at::MemoryFormat::ChannelsLast)) << l;
+    EXPECT_TRUE(at::equal(g_nhwc[l], g_nchw[l])) << l;
   }
 }
 

@@ -26,6 +26,9 @@
 #include "largedet/modeling/detector.h"
 #include "largedet/ops/autocast.h"
 #include "largedet/ops/host_sync.h"
+#ifdef LARGEDET_WITH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 namespace {
 
@@ -155,6 +158,29 @@ print("RESULT", median(step), median(infer) / batch)
   return result;
 }
 
+#ifdef LARGEDET_WITH_CUDA
+// CUDA's own count of the host synchronisations `step` makes, the check of HostSyncProfiler's:
+// in sync debug mode every synchronising CUDA call warns, and a warning handler counts them.
+int64_t cuda_sync_debug_count(const std::function<void()>& step) {
+  struct Counter : c10::WarningHandler {
+    int64_t count = 0;
+    void process(const c10::Warning& warning) override {
+      if (warning.msg().find("synchronizing CUDA operation") != std::string::npos) ++count;
+    }
+  } counter;
+  c10::WarningUtils::WarningHandlerGuard guard(&counter);
+  c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_WARN);
+  try {
+    step();
+  } catch (...) {
+    c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+    throw;
+  }
+  c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+  return counter.count;
+}
+#endif
+
 void run(const BenchModelArgs& a) {
   const bool cuda = a.device == "cuda";
   LARGEDET_CHECK(!cuda || torch::cuda::is_available(), "bench model: --device cuda without a GPU");
@@ -262,6 +288,11 @@ void run(const BenchModelArgs& a) {
               a.model.c_str(), a.batch);
   print_counts("training step", train_counts, 1);
   print_counts("inference image", infer_counts, a.batch);
+#ifdef LARGEDET_WITH_CUDA
+  if (cuda)
+    std::printf("CUDA sync debug mode, synchronising calls per training step: %lld\n",
+                static_cast<long long>(cuda_sync_debug_count(forward_backward)));
+#endif
 }
 
 void setup_bench_model(CLI::App& cmd) {

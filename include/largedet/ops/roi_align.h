@@ -22,8 +22,10 @@ struct RoIAlignOptions {
   bool aligned = false;
 };
 
-// input [N, C, H, W]; rois [K, 5] rows (batch index, x1, y1, x2, y2) in input-image pixels.
-// Returns [K, C, output_height, output_width]; differentiable with respect to input.
+// input [N, C, H, W], NCHW or channels-last (read in place, never copied to NCHW); rois [K, 5] rows
+// (batch index, x1, y1, x2, y2) in input-image pixels. Returns [K, C, output_height, output_width]
+// in the input's memory format; differentiable with respect to input, the gradient again in the
+// input's memory format. The same on CPU and CUDA.
 at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois,
                      const RoIAlignOptions& options);
 // The same with RoIs given per image as [K_i, 4] boxes.
@@ -35,14 +37,15 @@ at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes);
 // The same for a batch [B, K, 4] of K boxes per image: [B * K, 5], image by image.
 at::Tensor boxes_to_rois(const at::Tensor& boxes);
 
-// The raw kernels (no autograd): forward, and the gradient with respect to the input of shape
-// (batch, channels, height, width). On the CPU that gradient comes in channels-last memory format
-// (NHWC strides; the kernel accumulates per pixel); call .contiguous() where NCHW storage matters.
+// The raw kernels (no autograd): forward (output in the input's memory format), and the gradient
+// with respect to the input of shape (batch, channels, height, width), in memory_format
+// (Contiguous, i.e. NCHW, or ChannelsLast).
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
                              const RoIAlignOptions& options);
 at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
                               const RoIAlignOptions& options, int64_t batch, int64_t channels,
-                              int64_t height, int64_t width);
+                              int64_t height, int64_t width,
+                              at::MemoryFormat memory_format = at::MemoryFormat::Contiguous);
 
 // Maps RoIs to FPN levels by the FPN paper's rule (eq. 1):
 //   level = floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6),
@@ -65,16 +68,15 @@ class MultiScaleRoIAlign {
   // boxes [B, K, 4]: K boxes of each image. Returns [B * K, C, output_size, output_size].
   at::Tensor operator()(const std::vector<at::Tensor>& features, const at::Tensor& boxes,
                         const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const;
+  // rois [K, 5] rows (batch index, x1, y1, x2, y2), as boxes_to_rois gives them.
+  at::Tensor pool_rois(const std::vector<at::Tensor>& features, const at::Tensor& rois,
+                       const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const;
 
   // The scales (1 / stride) inferred as torchvision does.
   static std::vector<double> infer_scales(const std::vector<at::Tensor>& features,
                                           const std::vector<std::pair<int64_t, int64_t>>& sizes);
 
  private:
-  // rois [K, 5] (batch index, x1, y1, x2, y2).
-  at::Tensor pool(const std::vector<at::Tensor>& features, const at::Tensor& rois,
-                  const std::vector<std::pair<int64_t, int64_t>>& image_sizes) const;
-
   int64_t output_size_, sampling_ratio_, canonical_scale_, canonical_level_;
   bool aligned_;
 };

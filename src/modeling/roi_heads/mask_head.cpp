@@ -140,16 +140,13 @@ torch::Tensor mask_rcnn_targets(const TargetBatch& targets, const torch::Tensor&
 }
 
 torch::Tensor mask_rcnn_loss(const torch::Tensor& logits, const torch::Tensor& labels,
-                             const torch::Tensor& targets, const torch::Tensor& positive) {
-  // maskrcnn_loss: the mean over the positives' pixels, as a masked sum over the slots.
-  const auto m = logits.size(2) * logits.size(3);
+                             const torch::Tensor& targets) {
+  // maskrcnn_loss
+  if (targets.numel() == 0) return logits.sum() * 0;
   auto sel =
       logits.gather(1, labels.view({-1, 1, 1, 1}).expand({-1, 1, logits.size(2), logits.size(3)}))
           .squeeze(1);
-  auto bce = torch::binary_cross_entropy_with_logits(sel, targets.to(sel.scalar_type()), {}, {},
-                                                     at::Reduction::None);
-  auto num = positive.sum().clamp_min(1).to(torch::kFloat) * static_cast<double>(m);
-  return torch::where(positive.view({-1, 1, 1}), bce, 0.0).sum() / num;
+  return torch::binary_cross_entropy_with_logits(sel, targets.to(sel.scalar_type()));
 }
 
 void mask_rcnn_inference(const torch::Tensor& logits, std::vector<Detections>& result) {

@@ -8,6 +8,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/ops/boxes.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/sampler.h"
 
 namespace largedet::modeling {
@@ -112,17 +113,27 @@ std::pair<std::vector<Detections>, LossMap> RoIHeadsImpl::forward(
                             slots.positive.flatten(), slots.sampled.flatten());
   if (options.mask_on) {
     // maskrcnn_loss on the positives, which fill the first slots: the first max_positive slots of
-    // each image hold all of them.
+    // each image hold all of them. The mask head costs per RoI about what the whole box branch
+    // costs, so it runs on the positives only, taken with one read of their number: on all
+    // N x 128 slots, mostly empty, it doubled the step's peak memory at 8 images
+    // (docs/benchmarks.md).
     const int64_t m =
         std::min(static_cast<int64_t>(static_cast<double>(options.batch_size_per_image) *
                                       options.positive_fraction),
                  rois.size(1));
-    auto mask_rois = rois.narrow(1, 0, m);
-    auto logits = mask_head->forward(mask_roi_pool(pooled, mask_rois, image_sizes));
+    auto slot_rois = rois.narrow(1, 0, m);
+    auto positive = slots.positive.narrow(1, 0, m).reshape({-1});
+    // (The host tensor is read through its pointer: item() would dispatch a second sync op.)
+    const int64_t count =
+        *ops::read_to_host(positive.sum(), "positive RoIs for the mask head").data_ptr<int64_t>();
+    auto index = torch::nonzero_static(positive, count).view({-1});
+    auto logits = mask_head->forward(mask_roi_pool.pool_rois(
+        pooled, ops::boxes_to_rois(slot_rois).index_select(0, index), image_sizes));
     auto mask_targets =
-        mask_rcnn_targets(*targets, roi_matched.narrow(1, 0, m), mask_rois, logits.size(-1));
-    losses["loss_mask"] = mask_rcnn_loss(logits, roi_labels.narrow(1, 0, m).flatten(), mask_targets,
-                                         slots.positive.narrow(1, 0, m).flatten());
+        mask_rcnn_targets(*targets, roi_matched.narrow(1, 0, m), slot_rois, logits.size(-1))
+            .index_select(0, index);
+    losses["loss_mask"] = mask_rcnn_loss(
+        logits, roi_labels.narrow(1, 0, m).reshape({-1}).index_select(0, index), mask_targets);
   }
   return {{}, losses};
 }

@@ -20,12 +20,14 @@ void segmented_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::
                    const at::Tensor& valid, double iou_threshold, at::Tensor& keep,
                    at::Tensor& kept);
 
+// memory_format: Contiguous (NCHW) or ChannelsLast. The forward takes input contiguous in it and
+// returns the output in it; the backward takes grad in any layout and returns the gradient in it.
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                              int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
-                             bool aligned);
+                             bool aligned, at::MemoryFormat memory_format);
 at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
                               int64_t pooled_height, int64_t pooled_width, int64_t batch,
                               int64_t channels, int64_t height, int64_t width,
-                              int64_t sampling_ratio, bool aligned);
+                              int64_t sampling_ratio, bool aligned, at::MemoryFormat memory_format);
 
 }  // namespace largedet::ops::cuda

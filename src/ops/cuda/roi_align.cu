@@ -1,6 +1,9 @@
 // RoIAlign on CUDA: one thread per output element (forward) and per gradient element (backward,
 // atomic adds into the input gradient), with torchvision's sampling points and border rules.
-// Reduced precisions accumulate in float.
+// Reduced precisions accumulate in float. Each kernel has an NCHW and a channels-last variant;
+// the latter numbers the threads with the channel fastest, so that a warp reads (forward) and
+// adds into (backward) consecutive addresses of one pixel's channel vector, and features that are
+// channels-last are never copied to NCHW.
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -63,59 +66,92 @@ __device__ inline void for_each_sample(const Geometry& g, A start_h, A start_w, 
   }
 }
 
+// Output element `index`, numbered in the order of the output's memory: (n, c, ph, pw) for NCHW,
+// (n, ph, pw, c) for channels-last.
+template <bool ChannelsLast>
+__device__ inline void output_element(int64_t index, int channels, int pooled_h, int pooled_w,
+                                      int64_t& n, int& c, int& ph, int& pw) {
+  if (ChannelsLast) {
+    c = index % channels;
+    index /= channels;
+  }
+  pw = index % pooled_w;
+  index /= pooled_w;
+  ph = index % pooled_h;
+  index /= pooled_h;
+  if (!ChannelsLast) {
+    c = index % channels;
+    index /= channels;
+  }
+  n = index;
+}
+
+// Channel c of image b, as a base pointer and the distance between neighbouring pixels.
+template <bool ChannelsLast, typename T>
+__device__ inline T* channel_plane(T* data, int64_t b, int c, int channels, int height, int width,
+                                   int64_t& pixel_step) {
+  const int64_t pixels = static_cast<int64_t>(height) * width;
+  pixel_step = ChannelsLast ? channels : 1;
+  return ChannelsLast ? data + b * pixels * channels + c : data + (b * channels + c) * pixels;
+}
+
 // T: the storage type; A: the arithmetic type (float for half and bfloat16), also the RoIs' type,
-// so that coordinates are never rounded to half precision.
-template <typename T, typename A>
+// so that coordinates are never rounded to half precision. input and output are contiguous in the
+// same memory format.
+template <typename T, typename A, bool ChannelsLast>
 __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
                                const A* __restrict__ rois, double spatial_scale, int channels,
                                int height, int width, int pooled_h, int pooled_w,
                                int sampling_ratio, bool aligned, T* __restrict__ output) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int pw = index % pooled_w;
-    const int ph = (index / pooled_w) % pooled_h;
-    const int c = (index / pooled_w / pooled_h) % channels;
-    const int64_t n = index / pooled_w / pooled_h / channels;
+    int64_t n;
+    int c, ph, pw;
+    output_element<ChannelsLast>(index, channels, pooled_h, pooled_w, n, c, ph, pw);
     A start_h, start_w, bin_h, bin_w;
     const Geometry g = geometry<A>(rois + n * 5, spatial_scale, pooled_h, pooled_w, sampling_ratio,
                                    aligned, start_h, start_w, bin_h, bin_w);
-    const T* plane = input + (g.batch * channels + c) * height * width;
+    int64_t step;
+    const T* plane = channel_plane<ChannelsLast>(input, g.batch, c, channels, height, width, step);
+    auto read = [&](int y, int x) {
+      return static_cast<A>(plane[(static_cast<int64_t>(y) * width + x) * step]);
+    };
     A sum = 0;
     for_each_sample<A>(g, start_h, start_w, bin_h, bin_w, ph, pw, height, width,
                        [&](int y0, int x0, int y1, int x1, A w1, A w2, A w3, A w4) {
-                         sum += w1 * static_cast<A>(plane[y0 * width + x0]) +
-                                w2 * static_cast<A>(plane[y0 * width + x1]) +
-                                w3 * static_cast<A>(plane[y1 * width + x0]) +
-                                w4 * static_cast<A>(plane[y1 * width + x1]);
+                         sum += w1 * read(y0, x0) + w2 * read(y0, x1) + w3 * read(y1, x0) +
+                                w4 * read(y1, x1);
                        });
     const A count = static_cast<A>(max(g.grid_h * g.grid_w, 1));
     output[index] = static_cast<T>(sum / count);
   }
 }
 
-template <typename T>
+// grad and grad_input are contiguous in the same memory format.
+template <typename T, bool ChannelsLast>
 __global__ void backward_kernel(int64_t total, const T* __restrict__ grad,
                                 const T* __restrict__ rois, double spatial_scale, int channels,
                                 int height, int width, int pooled_h, int pooled_w,
                                 int sampling_ratio, bool aligned, T* grad_input) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int pw = index % pooled_w;
-    const int ph = (index / pooled_w) % pooled_h;
-    const int c = (index / pooled_w / pooled_h) % channels;
-    const int64_t n = index / pooled_w / pooled_h / channels;
+    int64_t n;
+    int c, ph, pw;
+    output_element<ChannelsLast>(index, channels, pooled_h, pooled_w, n, c, ph, pw);
     T start_h, start_w, bin_h, bin_w;
     const Geometry g = geometry<T>(rois + n * 5, spatial_scale, pooled_h, pooled_w, sampling_ratio,
                                    aligned, start_h, start_w, bin_h, bin_w);
-    T* plane = grad_input + (g.batch * channels + c) * height * width;
+    int64_t step;
+    T* plane = channel_plane<ChannelsLast>(grad_input, g.batch, c, channels, height, width, step);
+    auto cell = [&](int y, int x) { return plane + (static_cast<int64_t>(y) * width + x) * step; };
     const T gb = grad[index];
     const T count = static_cast<T>(g.grid_h * g.grid_w);
     for_each_sample<T>(g, start_h, start_w, bin_h, bin_w, ph, pw, height, width,
                        [&](int y0, int x0, int y1, int x1, T w1, T w2, T w3, T w4) {
-                         gpuAtomicAdd(plane + y0 * width + x0, gb * w1 / count);
-                         gpuAtomicAdd(plane + y0 * width + x1, gb * w2 / count);
-                         gpuAtomicAdd(plane + y1 * width + x0, gb * w3 / count);
-                         gpuAtomicAdd(plane + y1 * width + x1, gb * w4 / count);
+                         gpuAtomicAdd(cell(y0, x0), gb * w1 / count);
+                         gpuAtomicAdd(cell(y0, x1), gb * w2 / count);
+                         gpuAtomicAdd(cell(y1, x0), gb * w3 / count);
+                         gpuAtomicAdd(cell(y1, x1), gb * w4 / count);
                        });
   }
 }
@@ -128,10 +164,12 @@ int blocks_for(int64_t total) {
 
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                              int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
-                             bool aligned) {
+                             bool aligned, at::MemoryFormat memory_format) {
   c10::cuda::CUDAGuard guard(input.device());
-  auto output =
-      at::zeros({rois.size(0), input.size(1), pooled_height, pooled_width}, input.options());
+  const bool channels_last = memory_format == at::MemoryFormat::ChannelsLast;
+  // Every element is written (at::zeros would drop the memory format).
+  auto output = at::empty({rois.size(0), input.size(1), pooled_height, pooled_width},
+                          input.options().memory_format(memory_format));
   const int64_t total = output.numel();
   if (total == 0) return output;
   auto stream = at::cuda::getCurrentCUDAStream();
@@ -139,7 +177,9 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, do
       at::kHalf, at::kBFloat16, input.scalar_type(), "largedet_roi_align_forward_cuda", [&] {
         using A = at::opmath_type<scalar_t>;
         const auto r = rois.to(c10::CppTypeToScalarType<A>::value).contiguous();
-        forward_kernel<scalar_t, A><<<blocks_for(total), kThreads, 0, stream>>>(
+        auto kernel =
+            channels_last ? forward_kernel<scalar_t, A, true> : forward_kernel<scalar_t, A, false>;
+        kernel<<<blocks_for(total), kThreads, 0, stream>>>(
             total, input.data_ptr<scalar_t>(), r.data_ptr<A>(), spatial_scale,
             static_cast<int>(input.size(1)), static_cast<int>(input.size(2)),
             static_cast<int>(input.size(3)), static_cast<int>(pooled_height),
@@ -153,18 +193,23 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, do
 at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
                               int64_t pooled_height, int64_t pooled_width, int64_t batch,
                               int64_t channels, int64_t height, int64_t width,
-                              int64_t sampling_ratio, bool aligned) {
+                              int64_t sampling_ratio, bool aligned,
+                              at::MemoryFormat memory_format) {
   c10::cuda::CUDAGuard guard(grad.device());
+  const bool channels_last = memory_format == at::MemoryFormat::ChannelsLast;
   // Atomic adds in half precision are slow and lossy: reduced precisions accumulate in float.
   const bool upcast = grad.scalar_type() == at::kHalf || grad.scalar_type() == at::kBFloat16;
-  auto g = upcast ? grad.to(at::kFloat) : grad;
+  auto g = (upcast ? grad.to(at::kFloat) : grad).contiguous(memory_format);
   auto r = rois.to(g.scalar_type()).contiguous();
-  auto grad_input = at::zeros({batch, channels, height, width}, g.options());
+  auto grad_input =
+      at::empty({batch, channels, height, width}, g.options().memory_format(memory_format)).zero_();
   const int64_t total = g.numel();
   if (total == 0 || grad_input.numel() == 0) return grad_input.to(grad.scalar_type());
   auto stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "largedet_roi_align_backward_cuda", [&] {
-    backward_kernel<scalar_t><<<blocks_for(total), kThreads, 0, stream>>>(
+    auto kernel =
+        channels_last ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>;
+    kernel<<<blocks_for(total), kThreads, 0, stream>>>(
         total, g.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), spatial_scale,
         static_cast<int>(channels), static_cast<int>(height), static_cast<int>(width),
         static_cast<int>(pooled_height), static_cast<int>(pooled_width),

@@ -62,11 +62,10 @@ std::vector<std::string> registered_mask_heads();
 // or torchvision's RoIAlign of bitmaps (parity tests).
 torch::Tensor mask_rcnn_targets(const TargetBatch& targets, const torch::Tensor& matched,
                                 const torch::Tensor& boxes, int64_t m);
-// maskrcnn_loss: binary cross-entropy of each positive RoI's logits of its class against its
-// target, over the RoI slots [R] (labels int64, targets [R, m, m], positive: the slot holds a
-// sampled positive), averaged over the positives' pixels.
+// maskrcnn_loss: binary cross-entropy of each positive RoI's logits of its class (labels [R])
+// against its target [R, m, m], averaged over all pixels.
 torch::Tensor mask_rcnn_loss(const torch::Tensor& mask_logits, const torch::Tensor& labels,
-                             const torch::Tensor& targets, const torch::Tensor& positive);
+                             const torch::Tensor& targets);
 // maskrcnn_inference: each detection's probability map of its class, [D, 1, 2P, 2P], into
 // detections[i].masks (the logits of all images' detections, in order).
 void mask_rcnn_inference(const torch::Tensor& mask_logits, std::vector<Detections>& detections);
