@@ -10,12 +10,6 @@ namespace largedet::modeling {
 
 namespace {
 
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad,
-                       bool bias = false) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
-}
-
 // torchvision's Conv2dNormActivation without activation: Sequential(conv[, norm]).
 torch::nn::Sequential conv_norm(int64_t in, int64_t out, int64_t k, const std::string& norm) {
   torch::nn::Sequential seq;

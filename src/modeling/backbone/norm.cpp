@@ -98,4 +98,9 @@ torch::Tensor ConvNormReLUImpl::forward(const torch::Tensor& x) {
   return torch::relu(norm.is_empty() ? y : norm.forward(y));
 }
 
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad, bool bias) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
+}
+
 }  // namespace largedet::modeling

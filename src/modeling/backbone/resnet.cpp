@@ -12,12 +12,6 @@ namespace largedet::modeling {
 
 namespace {
 
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad,
-                       bool bias = false) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(bias));
-}
-
 torch::nn::AnyModule norm_module(torch::nn::Module& parent, const std::string& name,
                                  const std::string& norm, int64_t channels) {
   auto m = make_norm(norm, channels);

@@ -29,13 +29,15 @@ __device__ inline bool overlaps(const T* a, const T* b, float threshold) {
   return inter / (area_a + area_b - inter) > threshold;
 }
 
+// One 64 x 64 tile of the mask of `count` sorted boxes (of a row of `n`): row i's bit k says that
+// box i suppresses box col_tile * 64 + k. Tiles below the diagonal or past the count do nothing.
 template <typename T>
-__global__ void mask_kernel(int n, float threshold, const T* __restrict__ boxes,
-                            const int64_t* __restrict__ classes, unsigned long long* mask) {
+__device__ void mask_tile(int n, int count, float threshold, const T* __restrict__ boxes,
+                          const int64_t* __restrict__ classes, unsigned long long* mask) {
   const int row_tile = blockIdx.y, col_tile = blockIdx.x;
-  if (row_tile > col_tile) return;  // only later boxes can be suppressed
-  const int rows = min(n - row_tile * kTile, kTile);
-  const int cols = min(n - col_tile * kTile, kTile);
+  if (row_tile > col_tile || row_tile * kTile >= count || col_tile * kTile >= count) return;
+  const int rows = min(count - row_tile * kTile, kTile);
+  const int cols = min(count - col_tile * kTile, kTile);
   __shared__ T tile[kTile * 4];
   __shared__ int64_t tile_cls[kTile];
   if (threadIdx.x < cols) {
@@ -53,6 +55,12 @@ __global__ void mask_kernel(int n, float threshold, const T* __restrict__ boxes,
     if (tile_cls[k] == cls && overlaps(box, tile + k * 4, threshold)) bits |= 1ULL << k;
   }
   mask[static_cast<int64_t>(i) * ceil_div(n, kTile) + col_tile] = bits;
+}
+
+template <typename T>
+__global__ void mask_kernel(int n, float threshold, const T* __restrict__ boxes,
+                            const int64_t* __restrict__ classes, unsigned long long* mask) {
+  mask_tile(n, n, threshold, boxes, classes, mask);
 }
 
 // One block: walks the boxes in score order; a box not yet removed is kept and removes the boxes
@@ -79,38 +87,15 @@ __global__ void gather_kernel(int n, const unsigned long long* __restrict__ mask
 }
 
 // The segmented variant: blockIdx.z is the row, whose n_valid[row] boxes (sorted, valid first)
-// are masked against each other only; tiles past a row's valid boxes do nothing.
+// are masked against each other only.
 template <typename T>
 __global__ void segmented_mask_kernel(int n, float threshold, const T* __restrict__ boxes,
                                       const int64_t* __restrict__ classes,
                                       const int64_t* __restrict__ n_valid,
                                       unsigned long long* mask) {
   const int64_t row = blockIdx.z;
-  const int count = static_cast<int>(n_valid[row]);
-  const int row_tile = blockIdx.y, col_tile = blockIdx.x;
-  if (row_tile > col_tile || row_tile * kTile >= count || col_tile * kTile >= count) return;
-  const T* row_boxes = boxes + row * n * 4;
-  const int64_t* row_classes = classes ? classes + row * n : nullptr;
-  const int rows = min(count - row_tile * kTile, kTile);
-  const int cols = min(count - col_tile * kTile, kTile);
-  __shared__ T tile[kTile * 4];
-  __shared__ int64_t tile_cls[kTile];
-  if (threadIdx.x < cols) {
-    const int j = col_tile * kTile + threadIdx.x;
-    for (int k = 0; k < 4; ++k) tile[threadIdx.x * 4 + k] = row_boxes[j * 4 + k];
-    tile_cls[threadIdx.x] = row_classes ? row_classes[j] : 0;
-  }
-  __syncthreads();
-  if (threadIdx.x >= rows) return;
-  const int i = row_tile * kTile + threadIdx.x;
-  const T* box = row_boxes + i * 4;
-  const int64_t cls = row_classes ? row_classes[i] : 0;
-  unsigned long long bits = 0;
-  for (int k = row_tile == col_tile ? threadIdx.x + 1 : 0; k < cols; ++k) {
-    if (tile_cls[k] == cls && overlaps(box, tile + k * 4, threshold)) bits |= 1ULL << k;
-  }
-  const int words = ceil_div(n, kTile);
-  mask[(row * n + i) * words + col_tile] = bits;
+  mask_tile(n, static_cast<int>(n_valid[row]), threshold, boxes + row * n * 4,
+            classes ? classes + row * n : nullptr, mask + row * n * ceil_div(n, kTile));
 }
 
 // One block per row: gather_kernel's walk over the row's valid boxes, writing the survivors'

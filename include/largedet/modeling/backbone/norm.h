@@ -35,6 +35,10 @@ void register_norm(const std::string& name, NormFactory factory);
 // torchvision's Conv2dNormActivation as its ROI heads use it: a 3x3 conv (children "0"), the norm
 // `norm` when not "" ("1", and then the conv has no bias), a ReLU; He (fan_out) initialised. A
 // module of its own because a Sequential cannot hold a Sequential.
+// A k x k convolution, without bias unless asked (a norm follows most of the backbone's).
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad,
+                       bool bias = false);
+
 struct ConvNormReLUImpl : torch::nn::Module {
   ConvNormReLUImpl(int64_t in_channels, int64_t out_channels, const std::string& norm);
   torch::Tensor forward(const torch::Tensor& x);
