@@ -4,6 +4,7 @@
 // Python, built as the parity tests build it: ResNet-FPN with FrozenBatchNorm2d
 // and three trainable stages, 91 classes, random weights).
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,7 @@ struct BenchModelArgs {
   std::string device = "cpu";
   std::string amp = "none";  // fp16, bf16: our forward under autocast (torchvision's stays fp32)
   bool profile = false;
+  std::string trace;   // a folder: one training step of each side as a Chrome trace
   std::string python;  // default: the .venv above the binary; "none" skips torchvision
 };
 
@@ -132,6 +135,12 @@ def median(fn):
         t0 = time.perf_counter(); fn(); sync(); ts.append((time.perf_counter() - t0) * 1000)
     ts.sort(); return ts[len(ts) // 2]
 print("RESULT", median(step), median(infer) / batch)
+if len(sys.argv) > 8:
+    from torch.profiler import profile, ProfilerActivity
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=acts) as prof:
+        step(); sync()
+    prof.export_chrome_trace(sys.argv[8])
 )PY";
   auto dir = std::filesystem::temp_directory_path();
   auto file = dir / ("largedet_bench_model_" + std::to_string(::getpid()) + ".py");
@@ -141,10 +150,11 @@ print("RESULT", median(step), median(infer) / batch)
     std::fputs(script.c_str(), f);
     std::fclose(f);
   }
-  std::string cmd = "'" + python + "' '" + file.string() + "' " + s.torchvision + " " +
-                    std::to_string(s.depth) + " " + std::to_string(a.batch) + " " +
-                    std::to_string(a.size) + " " + std::to_string(a.iterations) + " " +
-                    std::to_string(threads) + " " + a.device + " 2>/dev/null";
+  std::string cmd =
+      "'" + python + "' '" + file.string() + "' " + s.torchvision + " " + std::to_string(s.depth) +
+      " " + std::to_string(a.batch) + " " + std::to_string(a.size) + " " +
+      std::to_string(a.iterations) + " " + std::to_string(threads) + " " + a.device +
+      (a.trace.empty() ? "" : " '" + a.trace + "/torchvision_train_step.json'") + " 2>/dev/null";
   std::pair<double, double> result{-1, -1};
   if (FILE* p = ::popen(cmd.c_str(), "r")) {
     char line[512];
@@ -156,6 +166,26 @@ print("RESULT", median(step), median(infer) / batch)
   }
   std::remove(file.c_str());
   return result;
+}
+
+// One call of `step` under the PyTorch profiler, saved as a Chrome trace (chrome://tracing,
+// Perfetto) to compare with torchvision's, which `--trace` records the same way.
+void save_trace(const std::function<void()>& step, bool cuda, const std::string& path) {
+  namespace profiler = torch::autograd::profiler;
+  using torch::profiler::impl::ActivityType;
+  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  std::set<ActivityType> activities{ActivityType::CPU};
+  if (cuda) activities.insert(ActivityType::CUDA);
+  profiler::prepareProfiler(config, activities);
+  profiler::enableProfiler(config, activities);
+  try {
+    step();
+    if (cuda) torch::cuda::synchronize();
+  } catch (...) {
+    profiler::disableProfiler();
+    throw;
+  }
+  profiler::disableProfiler()->save(path);
 }
 
 #ifdef LARGEDET_WITH_CUDA
@@ -257,6 +287,15 @@ void run(const BenchModelArgs& a) {
     opt.step();
   });
   const double infer_ms = median_ms(a.iterations, cuda, detect) / a.batch;
+  if (!a.trace.empty()) {
+    std::filesystem::create_directories(a.trace);
+    save_trace(
+        [&] {
+          forward_backward();
+          opt.step();
+        },
+        cuda, a.trace + "/largedet_train_step.json");
+  }
   std::printf(
       "model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
       "median of %d\n",
@@ -313,6 +352,9 @@ void setup_bench_model(CLI::App& cmd) {
   cmd.add_flag("--profile", args->profile,
                "count host synchronisations and ATen ops per training step and inference image "
                "(docs/modeling.md)");
+  cmd.add_option("--trace", args->trace,
+                 "folder for one training step of each side as a Chrome trace "
+                 "(largedet_train_step.json, torchvision_train_step.json)");
   cmd.add_option("--python", args->python,
                  "Python with torchvision (default: the .venv above the "
                  "binary; none: skip)");
