@@ -282,19 +282,15 @@ void run(const BenchModelArgs& a) {
     largedet::ops::AutocastGuard autocast(amp, device.type(), amp_dtype);
     model->detect(images);
   };
-  const double train_ms = median_ms(a.iterations, cuda, [&] {
+  auto train_step = [&] {
     forward_backward();
     opt.step();
-  });
+  };
+  const double train_ms = median_ms(a.iterations, cuda, train_step);
   const double infer_ms = median_ms(a.iterations, cuda, detect) / a.batch;
   if (!a.trace.empty()) {
     std::filesystem::create_directories(a.trace);
-    save_trace(
-        [&] {
-          forward_backward();
-          opt.step();
-        },
-        cuda, a.trace + "/largedet_train_step.json");
+    save_trace(train_step, cuda, a.trace + "/largedet_train_step.json");
   }
   std::printf(
       "model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
