@@ -20,14 +20,16 @@ docs=study/smoke/docs
 for f in core/summary.csv ablations/summary.csv ap_vs_batch.png loss_64x.png; do
   [ -s "$docs/$f" ] || { echo "FAILED: $docs/$f is missing"; exit 1; }
 done
-# 12 reference cells, 5 at 16x, 10 at 64x (two seeds), 12 ablation cells.
+# 12 reference cells, 5 at 16x, 10 at 64x (two seeds); 16 ablation cells (6 of the sqrt rule).
 core=$(($(wc -l <"$docs/core/summary.csv") - 1))
 ablations=$(($(wc -l <"$docs/ablations/summary.csv") - 1))
-[ "$core" -eq 27 ] && [ "$ablations" -eq 12 ] || {
-  echo "FAILED: $core core cells (want 27) and $ablations ablation cells (want 12)"
+[ "$core" -eq 27 ] && [ "$ablations" -eq 16 ] || {
+  echo "FAILED: $core core cells (want 27) and $ablations ablation cells (want 16)"
   exit 1
 }
 grep -q "reference LRs: sgd" all.log || { echo "FAILED: no reference LRs picked"; exit 1; }
+grep -Eq "the ablations start from PMD-LAMB, BASE_LR [0-9.e-]+, SCALING_RULE (linear|sqrt)$" all.log ||
+  { echo "FAILED: no LR rule picked for the ablations"; exit 1; }
 rm -rf study/smoke/runs  # only the archive is left, as in a fresh clone of the repository
 BUILD="$build" bash "$src/scripts/study.sh" --smoke all >again.log 2>&1
 if grep -q ": starting" again.log; then
