@@ -176,6 +176,11 @@ figures() {
     [ -d "$DOCS/core/64x-${method}_SEED-1" ] && cells+=("$DOCS/core/64x-${method}_SEED-1")
   done
   [ ${#cells[@]} -gt 0 ] && "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_64x.png"
+  cells=()
+  for method in lamb pmd_lamb adamw; do
+    [ -d "$DOCS/ablations/sqrt-${method}_SEED-1" ] && cells+=("$DOCS/ablations/sqrt-${method}_SEED-1")
+  done
+  [ ${#cells[@]} -gt 0 ] && "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_64x_sqrt.png"
   echo "summaries and figures in $DOCS"
 }
 

@@ -17,7 +17,7 @@ BUILD="$build" sh -c "bash '$src/scripts/study.sh' --smoke all" >all.log 2>&1 ||
   exit 1
 }
 docs=study/smoke/docs
-for f in core/summary.csv ablations/summary.csv ap_vs_batch.png loss_64x.png; do
+for f in core/summary.csv ablations/summary.csv ap_vs_batch.png loss_64x.png loss_64x_sqrt.png; do
   [ -s "$docs/$f" ] || { echo "FAILED: $docs/$f is missing"; exit 1; }
 done
 # 12 reference cells, 5 at 16x, 10 at 64x (two seeds); 16 ablation cells (6 of the sqrt rule).
