@@ -18,7 +18,7 @@ from pathlib import Path
 def row(cell: Path) -> str:
     records = [json.loads(line) for line in (cell / "metrics.jsonl").open() if line.strip()]
     losses = [(r["iteration"], r["total_loss"]) for r in records if "total_loss" in r]
-    evals = [(r["iteration"], r["bbox/AP"]) for r in records if "bbox/AP" in r]
+    aps = [r["bbox/AP"] for r in records if "bbox/AP" in r]
     if not losses:
         sys.exit(f"{cell}: no total_loss logged")
     max_iter = json.loads((cell / "sweep.json").read_text())["max_iter"]
@@ -29,14 +29,15 @@ def row(cell: Path) -> str:
         quarters.append(f"{statistics.median(window):.3g}" if window else "–")
     finite = [loss for _, loss in losses if math.isfinite(loss)]
     peak = f"{max(finite):.3g}" if finite else "–"
-    aps = ", ".join(f"{ap:.3f}" for _, ap in evals) or "–"
-    return f"| {cell.name} | " + " | ".join(quarters) + f" | {peak} | {aps} |"
+    ap_text = ", ".join(f"{ap:.3f}" for ap in aps) or "–"
+    return f"| {cell.name} | " + " | ".join(quarters) + f" | {peak} | {ap_text} |"
 
 
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    print("| cell | median loss, 1st quarter | 2nd | 3rd | 4th | largest loss | bbox AP at each evaluation |")
+    print("| cell | median loss, 1st quarter | 2nd | 3rd | 4th | largest loss "
+          "| bbox AP at each evaluation |")
     print("|---|---|---|---|---|---|---|")
     for arg in sys.argv[1:]:
         print(row(Path(arg)))

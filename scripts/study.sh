@@ -164,6 +164,14 @@ ablations() {
     TEST.PRECISE_BN.NUM_ITER=20
 }
 
+# loss_figure PNG CELL...: the loss curves of those of the cells that exist, on shared axes.
+loss_figure() {
+  local out=$1 cells=() cell
+  shift
+  for cell in "$@"; do [ -d "$cell" ] && cells+=("$cell"); done
+  [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --loss-only "${cells[@]}" -o "$out"
+}
+
 figures() {
   mkdir -p "$DOCS"
   for part in core ablations; do
@@ -171,16 +179,8 @@ figures() {
   done
   "$LARGEDET" plot --ap-vs-batch "$DOCS/core" --series SOLVER.OPTIMIZER,SOLVER.BASE_LR \
     -o "$DOCS/ap_vs_batch.png"
-  local cells=()
-  for method in lsr_sgd adamw lamb pmd_lamb; do
-    [ -d "$DOCS/core/64x-${method}_SEED-1" ] && cells+=("$DOCS/core/64x-${method}_SEED-1")
-  done
-  [ ${#cells[@]} -gt 0 ] && "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_64x.png"
-  cells=()
-  for method in lamb pmd_lamb adamw; do
-    [ -d "$DOCS/ablations/sqrt-${method}_SEED-1" ] && cells+=("$DOCS/ablations/sqrt-${method}_SEED-1")
-  done
-  [ ${#cells[@]} -gt 0 ] && "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_64x_sqrt.png"
+  loss_figure "$DOCS/loss_64x.png" "$DOCS"/core/64x-{lsr_sgd,adamw,lamb,pmd_lamb}_SEED-1
+  loss_figure "$DOCS/loss_64x_sqrt.png" "$DOCS"/ablations/sqrt-{lamb,pmd_lamb,adamw}_SEED-1
   echo "summaries and figures in $DOCS"
 }
 
