@@ -25,6 +25,7 @@
 #include "largedet/engine/runtime.h"
 #include "largedet/ops/autocast.h"
 #include "largedet/ops/host_sync.h"
+#include "largedet/solver/agvm.h"
 #include "largedet/solver/build.h"
 #include "largedet/solver/gradient_clipping.h"
 
@@ -105,6 +106,56 @@ void log_batch_norm_group(const Config& config, const BatchPlan& plan, int world
   }
 }
 
+// AGVM over the detector's parts (DetectorImpl::parts()), its first estimate at
+// SOLVER.AGVM.START_ITER or, when null, where warmup ends.
+std::unique_ptr<solver::Agvm> build_agvm(const Config& config, modeling::DetectorImpl& model) {
+  std::vector<std::string> names;
+  std::vector<std::vector<torch::Tensor>> params;
+  size_t counted = 0;
+  for (const auto& part : model.parts()) {
+    names.push_back(part.name);
+    params.emplace_back();
+    for (const auto& module : part.modules)
+      for (const auto& p : module->parameters())
+        if (p.requires_grad()) params.back().push_back(p);
+    counted += params.back().size();
+  }
+  size_t trainable = 0;
+  for (const auto& p : model.parameters()) trainable += p.requires_grad() ? 1 : 0;
+  LARGEDET_CHECK(counted == trainable, "AGVM: the detector's parts hold ", counted, " of its ",
+                 trainable, " trainable parameters (DetectorImpl::parts() must cover them all)");
+  const int64_t start = config.is_null("SOLVER.AGVM.START_ITER")
+                            ? config.get<int64_t>("SOLVER.WARMUP_ITERS")
+                            : config.get<int64_t>("SOLVER.AGVM.START_ITER");
+  auto options = solver::AgvmOptions()
+                     .momentum(config.get<double>("SOLVER.AGVM.MOMENTUM"))
+                     .interval(config.get<int64_t>("SOLVER.AGVM.INTERVAL"))
+                     .start_iter(start);
+  auto agvm = std::make_unique<solver::Agvm>(names, params, options);
+  std::ostringstream line;
+  line << "AGVM over";
+  for (size_t k = 0; k < names.size(); ++k)
+    line << " " << names[k] << " (" << params[k].size() << ")";
+  line << ": estimates every " << options.interval() << " iterations from iteration " << start
+       << ", momentum " << options.momentum();
+  log::info() << line.str();
+  return agvm;
+}
+
+// How many of this rank's micro-batches belong to AGVM's half A (docs/solver.md, "AGVM"): the
+// first half of every rank's micro-batches when their count is even (the first half of the
+// global batch in the loader's order, whatever the world size), else all of the first half of
+// the ranks' micro-batches.
+int64_t agvm_half_micro_batches(const Config& config, const BatchPlan& plan, int rank, int world) {
+  if (plan.micro_batches % 2 == 0) return plan.micro_batches / 2;
+  if (world % 2 == 0) return rank < world / 2 ? plan.micro_batches : 0;
+  throw Error("AGVM compares two halves of the global batch, but " + std::to_string(world) +
+                  " rank(s) x " + std::to_string(plan.micro_batches) +
+                  " micro-batch(es) cannot be split in two",
+              "SOLVER.AGVM.ENABLED (" + config.source("SOLVER.AGVM.ENABLED") + ")",
+              "use an even number of micro-batches per rank (SOLVER.IMS_PER_DEVICE) or of ranks");
+}
+
 }  // namespace
 
 struct Trainer::State {
@@ -124,6 +175,9 @@ struct Trainer::State {
   std::unique_ptr<solver::LRScheduler> scheduler;
   std::unique_ptr<LossScaler> scaler;
   std::optional<solver::GradientClippingOptions> clipping;
+  std::unique_ptr<solver::Agvm> agvm;   // SOLVER.AGVM.ENABLED
+  std::vector<int> group_parts;         // AGVM's part of each optimizer group
+  int64_t agvm_half_micro_batches = 0;  // this rank's micro-batches in AGVM's half A
   bool autocast = false;
   at::ScalarType autocast_dtype = at::kBFloat16;
   std::unique_ptr<distributed::GradientSync> sync;
@@ -186,7 +240,17 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   s.model->to(s.device);
   s.model->train();
 
-  s.optimizer = solver::build_optimizer(config, *s.model);
+  auto group_options = solver::param_group_options_from_config(config);
+  if (config.get<bool>("SOLVER.AGVM.ENABLED")) {
+    s.agvm = build_agvm(config, *s.model);
+    s.agvm_half_micro_batches = agvm_half_micro_batches(config, s.plan, s.rank, s.world);
+    group_options.part_of = [agvm = s.agvm.get()](const torch::Tensor& p) {
+      return agvm->part_of(p);
+    };
+  }
+  const auto groups = solver::make_param_groups(*s.model, group_options);
+  for (const auto& group : groups) s.group_parts.push_back(group.part);
+  s.optimizer = solver::build_optimizer(config, groups);
   s.scheduler =
       std::make_unique<solver::LRScheduler>(solver::build_lr_scheduler(config, *s.optimizer));
   s.clipping = solver::gradient_clipping_from_config(config);
@@ -317,6 +381,13 @@ void Trainer::resume_or_start() {
       load_archive(state("scheduler"), c10::Device(c10::kCPU),
                    [&](auto& a) { s.scheduler->load(a); });
       s.scaler->load_state(state("scaler"));
+      if (s.agvm) {
+        auto agvm = checkpoint.state.find("agvm");
+        if (agvm != checkpoint.state.end())
+          s.agvm->load_state(agvm->second);
+        else
+          log::warning() << *path << " was written without AGVM: its factors start at 1";
+      }
       const std::string& rng = state("rng/cpu");
       auto rng_state = torch::empty({static_cast<int64_t>(rng.size())}, torch::kByte);
       std::memcpy(rng_state.data_ptr(), rng.data(), rng.size());
@@ -368,6 +439,7 @@ std::string Trainer::save_checkpoint() {
     checkpoint.state["optimizer"] = archive_bytes([&](auto& a) { s.optimizer->save(a); });
     checkpoint.state["scheduler"] = archive_bytes([&](auto& a) { s.scheduler->save(a); });
     checkpoint.state["scaler"] = s.scaler->state();
+    if (s.agvm) checkpoint.state["agvm"] = s.agvm->state();
     checkpoint.state["rng/cpu"] = tensor_bytes(at::detail::getDefaultCPUGenerator().get_state());
     checkpoint.metadata["config"] = s.config.dump();
     checkpoint.metadata["batches_consumed_per_rank"] =
@@ -399,14 +471,22 @@ void Trainer::run_step() {
   StepOutcome outcome;
   s.optimizer->zero_grad(/*set_to_none=*/false);
   std::map<std::string, torch::Tensor> loss_sums;  // over micro-batches, on the device
+  // AGVM's estimate needs this rank's gradient of half A before the ranks' gradients are summed.
+  const bool estimate = s.agvm && s.agvm->estimates_at(s.iteration);
+  std::vector<torch::Tensor> half_a;
+  auto snapshot_half_a = [&] {
+    for (const auto& p : s.agvm->params())
+      half_a.push_back(p.grad().defined() ? p.grad().detach().clone() : torch::zeros_like(p));
+  };
+  if (estimate && s.agvm_half_micro_batches == 0) snapshot_half_a();
   for (int64_t micro = 0; micro < s.plan.micro_batches; ++micro) {
     const auto data_start = Clock::now();
     auto batch = s.prefetcher->next();
     LARGEDET_CHECK(batch.has_value(), "the training loader ended (it should never)");
     outcome.data_time += std::chrono::duration<double>(Clock::now() - data_start).count();
-    if (s.sync) s.sync->set_sync(micro == s.plan.micro_batches - 1);
+    if (s.sync) s.sync->set_sync(!estimate && micro == s.plan.micro_batches - 1);
     const modeling::LossMap loss_map =
-        forward(*batch, step_seed(s.seed, s.iteration, s.rank, static_cast<int>(micro)));
+        forward(*batch, step_seed(s.seed, s.iteration, micro * s.world + s.rank));
     torch::Tensor total;
     for (const auto& [name, loss] : loss_map)
       total = total.defined() ? total + loss.to(torch::kFloat) : loss.to(torch::kFloat);
@@ -416,8 +496,10 @@ void Trainer::run_step() {
       auto& sum = loss_sums[name];
       sum = sum.defined() ? sum + value : value;
     }
+    if (estimate && micro + 1 == s.agvm_half_micro_batches) snapshot_half_a();
   }
   if (s.sync) s.sync->finish();
+  const torch::Tensor agreement = estimate ? agvm_agreement(half_a) : torch::Tensor();
 
   std::vector<torch::Tensor> grads;
   for (auto& p : s.model->parameters())
@@ -429,6 +511,7 @@ void Trainer::run_step() {
   std::vector<torch::Tensor> sums;
   for (const auto& [name, sum] : loss_sums) sums.push_back(sum.reshape({1}));
   sums.push_back(found_inf.to(s.device, torch::kDouble).reshape({1}));
+  if (estimate) sums.push_back(agreement);  // AGVM's estimate in the same read
   const auto values = ops::read_to_host(torch::cat(sums), "trainer: losses and overflow flag");
   const double* read = values.data_ptr<double>();
   double total = 0;
@@ -439,7 +522,11 @@ void Trainer::run_step() {
     if (!std::isfinite(mean)) outcome.non_finite.insert(name);
   }
   outcome.losses["total_loss"] = total;
-  const bool overflow_here = *read > 0;
+  const bool overflow_here = *read++ > 0;
+  std::vector<double> variances;
+  if (estimate)
+    variances =
+        s.agvm->variances(values.narrow(0, read - values.data_ptr<double>(), agreement.numel()));
 
   // One small allreduce: did any rank see a non-finite loss, an overflow, or a stop request?
   auto flags = torch::tensor({outcome.non_finite.empty() ? 0.0 : 1.0, overflow_here ? 1.0 : 0.0,
@@ -456,7 +543,8 @@ void Trainer::run_step() {
     ++s.result.skipped_steps;
   } else if (s.scaler->update(outcome.overflow)) {
     if (s.clipping) solver::clip_gradients(grads, *s.clipping);
-    s.optimizer->step();
+    if (estimate) s.agvm->update(variances);
+    optimizer_step();
     outcome.stepped = true;
   } else {
     ++s.result.skipped_steps;
@@ -464,6 +552,52 @@ void Trainer::run_step() {
                 << s.scaler->scale();
   }
   s.last_step = std::move(outcome);
+  if (estimate) write_agvm_metrics(variances);
+}
+
+torch::Tensor Trainer::agvm_agreement(std::vector<torch::Tensor>& half_a) {
+  State& s = *s_;
+  if (s.world > 1) {
+    // Every rank's share of half A, summed as GradientSync averages: one flat allreduce.
+    std::vector<torch::Tensor> flat;
+    for (const auto& g : half_a) flat.push_back(g.reshape(-1));
+    auto all = torch::cat(flat);
+    distributed::all_reduce_mean(all, s.group.get());
+    int64_t offset = 0;
+    for (auto& g : half_a) {
+      g = all.narrow(0, offset, g.numel()).view(g.sizes());
+      offset += g.numel();
+    }
+  }
+  return s.agvm->agreement(half_a);
+}
+
+void Trainer::optimizer_step() {
+  State& s = *s_;
+  if (!s.agvm) {
+    s.optimizer->step();
+    return;
+  }
+  // Each group's LR times its part's factor for this step only: the schedule keeps its own.
+  auto& groups = s.optimizer->param_groups();
+  std::vector<double> lrs;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto& options = groups[i].options();
+    lrs.push_back(options.get_lr());
+    options.set_lr(lrs.back() * s.agvm->factors()[static_cast<size_t>(s.group_parts[i])]);
+  }
+  s.optimizer->step();
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(lrs[i]);
+}
+
+void Trainer::write_agvm_metrics(const std::vector<double>& variances) {
+  State& s = *s_;
+  std::map<std::string, double> scalars;
+  for (size_t k = 0; k < variances.size(); ++k) {
+    scalars["agvm/" + s.agvm->names()[k] + "/variance"] = variances[k];
+    scalars["agvm/" + s.agvm->names()[k] + "/factor"] = s.agvm->factors()[k];
+  }
+  write_metrics(s.iteration + 1, scalars);
 }
 
 TrainResult Trainer::train() {
@@ -492,10 +626,10 @@ TrainResult Trainer::train() {
   return s.result;
 }
 
-uint64_t step_seed(uint64_t seed, int64_t iteration, int rank, int micro_batch) {
+uint64_t step_seed(uint64_t seed, int64_t iteration, int64_t forward) {
   uint64_t s = data::mix_seed(seed, static_cast<uint64_t>(iteration));
-  s = data::mix_seed(s, static_cast<uint64_t>(rank));
-  return data::mix_seed(s, static_cast<uint64_t>(micro_batch));
+  s = data::mix_seed(s, 0);  // one process draws as when the rank was mixed in apart
+  return data::mix_seed(s, static_cast<uint64_t>(forward));
 }
 
 TrainResult train(const Config& config, const TrainOptions& options) {

@@ -33,11 +33,13 @@ std::vector<ParamGroup> make_param_groups(const torch::nn::Module& module,
           break;
         }
       }
+      const int part = options.part_of ? options.part_of(tensor) : -1;
       auto group = std::find_if(groups.begin(), groups.end(), [&](const ParamGroup& g) {
-        return g.kind == kind && g.weight_decay == decay && g.lr_factor == lr_factor;
+        return g.kind == kind && g.weight_decay == decay && g.lr_factor == lr_factor &&
+               g.part == part;
       });
       if (group == groups.end())
-        group = groups.insert(groups.end(), {kind, decay, lr_factor, {}, {}});
+        group = groups.insert(groups.end(), {kind, decay, lr_factor, part, {}, {}});
       group->params.push_back(tensor);
       group->names.push_back(std::move(name));
     }

@@ -91,13 +91,12 @@ TEST(Progress, FormatsDurationsAndBars) {
   EXPECT_NE(bar.find("loss 0.5"), std::string::npos) << bar;
 }
 
-TEST(StepSeed, DiffersPerIterationRankAndMicroBatch) {
+TEST(StepSeed, DiffersPerIterationAndForward) {
   using largedet::engine::step_seed;
-  EXPECT_EQ(step_seed(1, 2, 3, 4), step_seed(1, 2, 3, 4));
-  EXPECT_NE(step_seed(1, 2, 3, 4), step_seed(1, 3, 3, 4));
-  EXPECT_NE(step_seed(1, 2, 3, 4), step_seed(1, 2, 4, 4));
-  EXPECT_NE(step_seed(1, 2, 3, 4), step_seed(1, 2, 3, 5));
-  EXPECT_NE(step_seed(1, 2, 3, 4), step_seed(2, 2, 3, 4));
+  EXPECT_EQ(step_seed(1, 2, 3), step_seed(1, 2, 3));
+  EXPECT_NE(step_seed(1, 2, 3), step_seed(1, 3, 3));
+  EXPECT_NE(step_seed(1, 2, 3), step_seed(1, 2, 4));
+  EXPECT_NE(step_seed(1, 2, 3), step_seed(2, 2, 3));
 }
 
 }  // namespace

@@ -151,6 +151,9 @@ class Trainer {
   struct State;
   void resume_or_start();
   void run_step();
+  torch::Tensor agvm_agreement(std::vector<torch::Tensor>& half_a);
+  void optimizer_step();  // with AGVM's factors on the groups' LRs
+  void write_agvm_metrics(const std::vector<double>& variances);
   std::unique_ptr<State> s_;
 };
 
@@ -162,7 +165,10 @@ std::vector<std::shared_ptr<HookBase>> default_hooks(const Trainer& trainer);
 // Trainer(config, options).train(): what `largedet train` runs.
 TrainResult train(const Config& config, const TrainOptions& options = {});
 
-// The seed of the model's random choices for one micro-batch (see DetectorImpl::reseed).
-uint64_t step_seed(uint64_t seed, int64_t iteration, int rank, int micro_batch);
+// The seed of the model's random choices for one forward (see DetectorImpl::reseed): `forward` is
+// its index in the global batch, micro_batch * world_size + rank, so that layouts which give a
+// forward the same images (one image per forward on 1 rank x 4 micro-batches or 2 x 2, as the
+// loader deals them) draw the same.
+uint64_t step_seed(uint64_t seed, int64_t iteration, int64_t forward);
 
 }  // namespace largedet::engine

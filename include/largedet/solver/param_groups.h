@@ -5,6 +5,7 @@
 
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,8 @@ struct ParamGroupOptions {
   double weight_decay_bias = 0;
   double bias_lr_factor = 1;
   std::vector<std::pair<std::string, double>> lr_factors;  // name prefix -> factor (first wins)
+  // Splits the groups further by part (AGVM's per-part LR, agvm.h); null: one part, -1.
+  std::function<int(const torch::Tensor&)> part_of;
 };
 
 enum class ParamKind { kWeight, kNorm, kBias };
@@ -25,6 +28,7 @@ struct ParamGroup {
   ParamKind kind;
   double weight_decay;
   double lr_factor;
+  int part;  // ParamGroupOptions::part_of's value for every parameter here
   std::vector<torch::Tensor> params;
   std::vector<std::string> names;
 };

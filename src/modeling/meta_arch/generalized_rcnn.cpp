@@ -49,6 +49,16 @@ void GeneralizedRCNNImpl::reseed(uint64_t seed) {
                                       options.roi_heads.positive_fraction, seed + 1);
 }
 
+std::vector<DetectorPart> GeneralizedRCNNImpl::parts() {
+  std::vector<DetectorPart> out = {
+      {"backbone", {backbone->body.ptr()}},
+      {"fpn", {backbone->fpn.ptr()}},
+      {"rpn", {rpn.ptr()}},
+      {"box_head", {roi_heads->box_head, roi_heads->box_predictor.ptr()}}};
+  if (roi_heads->mask_head) out.push_back({"mask_head", {roi_heads->mask_head}});
+  return out;
+}
+
 std::vector<Detections> GeneralizedRCNNImpl::inference(const ImageList& images) {
   auto features = backbone->forward(images.tensor);
   auto proposals =

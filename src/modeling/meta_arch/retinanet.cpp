@@ -111,6 +111,12 @@ RetinaNetImpl::RetinaNetImpl(RetinaNetOptions opts)
   register_module("head", head);
 }
 
+std::vector<DetectorPart> RetinaNetImpl::parts() {
+  return {{"backbone", {backbone->body.ptr()}},
+          {"fpn", {backbone->fpn.ptr()}},
+          {"head", {named_children()["head"]}}};
+}
+
 std::pair<torch::Tensor, torch::Tensor> RetinaNetImpl::head_forward(
     const std::vector<torch::Tensor>& features) {
   std::vector<torch::Tensor> logits, deltas;

@@ -5,6 +5,8 @@
 #include <torch/nn.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "largedet/data/batch.h"
@@ -12,6 +14,11 @@
 #include "largedet/modeling/transform.h"
 
 namespace largedet::modeling {
+
+struct DetectorPart {
+  std::string name;  // "backbone", "fpn", "rpn", "box_head", "mask_head", "head"
+  std::vector<std::shared_ptr<torch::nn::Module>> modules;
+};
 
 // One interface for every detector. Training: losses() returns named losses (summed by the
 // trainer). Evaluation: detect() returns per-image detections in original image coordinates.
@@ -36,6 +43,9 @@ struct DetectorImpl : torch::nn::Module {
   // The trainer reseeds before each step from (SEED, iteration, rank, micro-step), so a resumed
   // run draws exactly what an uninterrupted one would, with no generator state in checkpoints.
   virtual void reseed(uint64_t /*seed*/) {}
+  // The detector's parts in the sense of AGVM (docs/solver.md, "AGVM"), each with the submodules
+  // that hold its parameters, the backbone's body first: every trainable parameter is in one.
+  virtual std::vector<DetectorPart> parts() = 0;
 
   Transform transform;
 };

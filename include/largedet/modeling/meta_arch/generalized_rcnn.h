@@ -35,6 +35,8 @@ struct GeneralizedRCNNImpl : DetectorImpl {
   LossMap losses(const ImageList& images, const std::vector<Target>& targets) override;
   std::vector<Detections> inference(const ImageList& images) override;
   void reseed(uint64_t seed) override;
+  // backbone, fpn, rpn, box_head (box head and predictor), mask_head (Mask R-CNN).
+  std::vector<DetectorPart> parts() override;
   using DetectorImpl::losses;
 
   RCNNOptions options;

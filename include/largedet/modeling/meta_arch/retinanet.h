@@ -56,6 +56,8 @@ struct RetinaNetImpl : DetectorImpl {
   // bbox_regression).
   LossMap losses(const ImageList& images, const std::vector<Target>& targets) override;
   std::vector<Detections> inference(const ImageList& images) override;
+  // backbone, fpn, head (both subnets: they share the FPN levels as one head).
+  std::vector<DetectorPart> parts() override;
   using DetectorImpl::losses;
 
   // Head outputs over all levels: logits [N, sum HWA, K], deltas [N, sum HWA, 4].
