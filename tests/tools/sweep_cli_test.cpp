@@ -90,6 +90,8 @@ TEST(SweepCli, GridResumesReportsDivergenceSkipsFinishedCellsAndSummarizes) {
   EXPECT_NE(log.find("[4/4] " + cells[3] + ": diverged in"), std::string::npos) << log;
   EXPECT_NE(log.find("training diverged"), std::string::npos) << log;
   EXPECT_NE(log.find("ETA"), std::string::npos) << log;
+  // The good cells are at different batches, so neither can have collapsed.
+  EXPECT_NE(log.find("summary of 4 cell(s) (2 done, 2 diverged): "), std::string::npos) << log;
   EXPECT_NE(read_text(out + "/" + resumed + "/log.txt").find("resumed from"), std::string::npos);
 
   const auto summary = read_sweep(out);

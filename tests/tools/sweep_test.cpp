@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
 
 #include "engine/temp_dir.h"
 #include "largedet/core/error.h"
@@ -242,6 +245,114 @@ TEST(SweepSummary, TablesHaveEveryOverrideAndMarkDivergedCells) {
   EXPECT_EQ(points[0].batch, 64);
   EXPECT_EQ(points[0].ap, 0.125);
   EXPECT_FALSE(points[0].diverged);
+}
+
+// A cell trained to its max_iter (40) at SOLVER.IMS_PER_BATCH `batch`, its loss falling from 3 to
+// 1 (finite, not diverged), with a final bbox/AP of `ap` (none when negative). The batch is an
+// override, or only in config.yaml with `batch_in_config`.
+std::string write_batch_cell(const std::string& root, const std::string& name, int batch, double ap,
+                             Status status = Status::kDone, bool batch_in_config = false) {
+  const std::string batch_override = "SOLVER.IMS_PER_BATCH=" + std::to_string(batch);
+  CellRecord record =
+      record_of(name, batch_in_config ? Strings{"SEED=1"} : Strings{batch_override}, status);
+  Strings metrics = {R"({"iteration":20,"total_loss":3.0})",
+                     R"({"iteration":40,"total_loss":1.0})"};
+  if (ap >= 0) metrics.push_back(R"({"iteration":40,"bbox/AP":)" + std::to_string(ap) + "}");
+  return write_cell(root, record, metrics,
+                    "SOLVER:\n  IMS_PER_BATCH: " + std::to_string(batch) + "\n  BASE_LR: 0.1\n");
+}
+
+// The summary's status of each cell, by name.
+std::map<std::string, std::string> statuses(const std::vector<CellSummary>& cells) {
+  std::map<std::string, std::string> out;
+  for (const auto& cell : cells) out[cell.name] = cell.status();
+  return out;
+}
+
+TEST(SweepCollapse, UnderATenthOfTheBestAtTheSameBatchIsCollapsed) {
+  test::TempDir tmp;
+  write_batch_cell(tmp.path(), "best", 64, 0.5);
+  const auto low = write_batch_cell(tmp.path(), "low", 64, 0.045);  // 0.09 x the best
+  write_batch_cell(tmp.path(), "near", 64, 0.055);                  // 0.11 x the best
+  write_batch_cell(tmp.path(), "from_config", 64, 0.02, Status::kDone, /*batch_in_config=*/true);
+
+  const auto cells = read_sweep(tmp.path());
+  EXPECT_EQ(
+      statuses(cells),
+      (std::map<std::string, std::string>{
+          {"best", "done"}, {"from_config", "collapsed"}, {"low", "collapsed"}, {"near", "done"}}));
+  const CellSummary& collapsed = cells[2];
+  ASSERT_EQ(collapsed.name, "low");
+  EXPECT_TRUE(collapsed.collapsed());
+  EXPECT_FALSE(collapsed.diverged());
+  EXPECT_EQ(*collapsed.collapse,
+            "final bbox/AP 0.0450 is under a tenth of 0.5000 (the best at SOLVER.IMS_PER_BATCH 64: "
+            "best)");
+  // The record keeps what the runner wrote: a collapsed cell is finished, never trained again.
+  EXPECT_EQ(collapsed.record.status, Status::kDone);
+  EXPECT_EQ(read_record(low)->status, Status::kDone);
+
+  // summary.csv and summary.md: status collapsed, diverged no, the comparison as the reason.
+  write_summary(tmp.path());
+  std::ifstream csv_file(tmp.path() + "/summary.csv");
+  const std::string csv((std::istreambuf_iterator<char>(csv_file)), {});
+  EXPECT_NE(csv.find("\nlow,64,3,,collapsed,no,40,40,1,0.0450,,,0.0450,61,final bbox/AP 0.0450 "
+                     "is under a tenth of 0.5000 (the best at SOLVER.IMS_PER_BATCH 64: best)\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find("\nnear,64,3,,done,no,40,40,1,0.0550,,,0.0550,61,\n"), std::string::npos)
+      << csv;
+  std::ifstream md_file(tmp.path() + "/summary.md");
+  const std::string md((std::istreambuf_iterator<char>(md_file)), {});
+  EXPECT_NE(md.find("| low | 64 | 3 | – | collapsed | no |"), std::string::npos) << md;
+}
+
+TEST(SweepCollapse, CellsAreComparedWithTheBestAtTheirOwnBatch) {
+  test::TempDir tmp;
+  write_batch_cell(tmp.path(), "b64_best", 64, 0.5);
+  // Under a tenth of batch 64's best, but not of the best at its own batch.
+  write_batch_cell(tmp.path(), "b1024_best", 1024, 0.04);
+  write_batch_cell(tmp.path(), "b1024_near", 1024, 0.03);
+  write_batch_cell(tmp.path(), "b1024_low", 1024, 0.003);  // 0.075 x its batch's best
+  EXPECT_EQ(statuses(read_sweep(tmp.path())),
+            (std::map<std::string, std::string>{{"b1024_best", "done"},
+                                                {"b1024_low", "collapsed"},
+                                                {"b1024_near", "done"},
+                                                {"b64_best", "done"}}));
+}
+
+TEST(SweepCollapse, DivergedAndUnevaluatedCellsKeepTheirStatus) {
+  test::TempDir tmp;
+  write_batch_cell(tmp.path(), "best", 64, 0.5);
+  write_batch_cell(tmp.path(), "diverged", 64, 0.001, Status::kDiverged);
+  write_batch_cell(tmp.path(), "no_eval", 64, -1);
+  write_batch_cell(tmp.path(), "failed", 64, 0.001, Status::kFailed);
+  auto cells = read_sweep(tmp.path());
+  EXPECT_EQ(
+      statuses(cells),
+      (std::map<std::string, std::string>{
+          {"best", "done"}, {"diverged", "diverged"}, {"failed", "failed"}, {"no_eval", "done"}}));
+  for (const auto& cell : cells) EXPECT_FALSE(cell.collapsed()) << cell.name;
+  // A done cell whose loss is not finite (metrics.jsonl cannot hold one, a record could say done
+  // beside it) is not judged either.
+  ASSERT_EQ(cells[2].name, "failed");
+  cells[2].record.status = Status::kDone;
+  cells[2].metrics.final_loss = std::numeric_limits<double>::infinity();
+  mark_collapsed(cells);
+  EXPECT_EQ(cells[2].status(), "done");
+  cells[2].metrics.final_loss = 1.0;  // the same cell, finite: collapsed
+  mark_collapsed(cells);
+  EXPECT_EQ(cells[2].status(), "collapsed");
+}
+
+TEST(SweepCollapse, NothingCollapsesWhenTheBestApIsZero) {
+  test::TempDir tmp;
+  write_batch_cell(tmp.path(), "a", 64, 0.0);
+  write_batch_cell(tmp.path(), "b", 64, 0.0);
+  // Another batch's AP does not count.
+  write_batch_cell(tmp.path(), "c", 256, 0.5);
+  EXPECT_EQ(statuses(read_sweep(tmp.path())),
+            (std::map<std::string, std::string>{{"a", "done"}, {"b", "done"}, {"c", "done"}}));
 }
 
 TEST(SweepSummary, DirectoryWithoutCellsIsAnError) {

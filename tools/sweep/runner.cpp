@@ -162,6 +162,19 @@ std::string metrics_text(const CellMetrics& m, int64_t max_iter) {
   return text.str();
 }
 
+// "9 done, 1 collapsed, 2 diverged": the cells of a summary by their status there (collapsed
+// apart from done), the statuses in a fixed order, those without cells left out.
+std::string outcome_counts(const std::vector<CellSummary>& cells) {
+  std::string text;
+  for (const char* status : {"done", "collapsed", "diverged", "failed", "stopped", "running"}) {
+    const auto count = std::count_if(cells.begin(), cells.end(), [&](const CellSummary& cell) {
+      return cell.status() == status;
+    });
+    if (count > 0) text += (text.empty() ? "" : ", ") + std::to_string(count) + " " + status;
+  }
+  return text;
+}
+
 class Sweep {
  public:
   explicit Sweep(const SweepOptions& options)
@@ -348,8 +361,8 @@ class Sweep {
       });
       if (dir.empty() || !has_cells) continue;
       const auto cells = write_summary(dir);
-      std::cout << "summary of " << cells.size() << " cell(s): " << dir << "/summary.md, " << dir
-                << "/summary.csv" << std::endl;
+      std::cout << "summary of " << cells.size() << " cell(s) (" << outcome_counts(cells)
+                << "): " << dir << "/summary.md, " << dir << "/summary.csv" << std::endl;
     }
   }
 

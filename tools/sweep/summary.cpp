@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -111,7 +112,57 @@ std::string override_value(const CellRecord& record, const std::string& key) {
   return "";
 }
 
+// A cell's final bbox/AP is compared with the best at its batch divided by this.
+constexpr double kCollapseFactor = 10;
+
+bool finite(const std::optional<double>& value) { return !value || std::isfinite(*value); }
+
+// SOLVER.IMS_PER_BATCH of a cell as a number; nullopt when it has none or it is not a number.
+std::optional<double> batch_of(const CellSummary& cell) {
+  const auto text = cell.setting("SOLVER.IMS_PER_BATCH");
+  if (!text || text->empty()) return std::nullopt;
+  char* end = nullptr;
+  const double batch = std::strtod(text->c_str(), &end);
+  return *end == '\0' && std::isfinite(batch) ? std::optional<double>(batch) : std::nullopt;
+}
+
 }  // namespace
+
+std::string CellSummary::status() const {
+  return collapsed() ? "collapsed" : status_name(record.status);
+}
+
+std::optional<std::string> CellSummary::setting(const std::string& key) const {
+  const auto it = settings.find(key);
+  return it == settings.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+void mark_collapsed(std::vector<CellSummary>& cells) {
+  // The best final bbox/AP at each batch, and the cell that has it.
+  std::map<double, const CellSummary*> best;
+  for (const auto& cell : cells) {
+    const auto batch = batch_of(cell);
+    if (!batch || !cell.metrics.ap || !std::isfinite(*cell.metrics.ap)) continue;
+    const CellSummary*& at_batch = best[*batch];
+    if (!at_batch || *cell.metrics.ap > *at_batch->metrics.ap) at_batch = &cell;
+  }
+  std::vector<std::optional<std::string>> collapse(cells.size());
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const CellSummary& cell = cells[i];
+    const CellMetrics& m = cell.metrics;
+    const auto batch = batch_of(cell);
+    if (cell.record.status != Status::kDone || !batch || !m.ap || !std::isfinite(*m.ap) ||
+        !finite(m.first_loss) || !finite(m.final_loss))
+      continue;
+    const CellSummary& top = *best.at(*batch);
+    const double best_ap = *top.metrics.ap;
+    if (!(best_ap > 0) || !(*m.ap < best_ap / kCollapseFactor)) continue;
+    collapse[i] = "final bbox/AP " + number(m.ap, "%.4f") + " is under a tenth of " +
+                  number(best_ap, "%.4f") + " (the best at SOLVER.IMS_PER_BATCH " +
+                  *cell.setting("SOLVER.IMS_PER_BATCH") + ": " + top.name + ")";
+  }
+  for (size_t i = 0; i < cells.size(); ++i) cells[i].collapse = std::move(collapse[i]);
+}
 
 CellMetrics cell_metrics(const RunCurves& run) {
   CellMetrics metrics;
@@ -168,6 +219,7 @@ std::vector<CellSummary> read_sweep(const std::string& dir) {
     cell.settings = settings_of(cell_dir, cell.record);
     cells.push_back(std::move(cell));
   }
+  mark_collapsed(cells);
   return cells;
 }
 
@@ -184,12 +236,12 @@ SummaryTables summary_tables(const std::vector<CellSummary>& cells) {
     std::vector<std::string> row = {cell.name};
     for (const auto& key : keys) row.push_back(override_value(cell.record, key));
     const CellMetrics& m = cell.metrics;
-    row.insert(row.end(),
-               {status_name(cell.record.status), cell.diverged() ? "yes" : "no",
-                std::to_string(m.iterations), std::to_string(cell.record.max_iter),
-                number(m.final_loss, "%.4g"), number(m.ap, "%.4f"), number(m.ap50, "%.4f"),
-                number(m.ap75, "%.4f"), number(m.best_ap, "%.4f"),
-                number(cell.record.wall_seconds, "%.0f"), cell.record.reason});
+    row.insert(
+        row.end(),
+        {cell.status(), cell.diverged() ? "yes" : "no", std::to_string(m.iterations),
+         std::to_string(cell.record.max_iter), number(m.final_loss, "%.4g"), number(m.ap, "%.4f"),
+         number(m.ap50, "%.4f"), number(m.ap75, "%.4f"), number(m.best_ap, "%.4f"),
+         number(cell.record.wall_seconds, "%.0f"), cell.collapse.value_or(cell.record.reason)});
     rows.push_back(std::move(row));
   }
   SummaryTables tables;
@@ -218,11 +270,11 @@ std::vector<BatchPoint> batch_points(const std::vector<CellSummary>& cells,
   for (const auto& cell : cells) {
     if (!cell.diverged() && !cell.metrics.ap) continue;
     const auto setting = [&](const std::string& key) {
-      const auto it = cell.settings.find(key);
-      if (it == cell.settings.end())
+      const auto value = cell.setting(key);
+      if (!value)
         throw Error("the cell has no " + key + " (neither an override nor in its config.yaml)",
                     cell.name, "plot by keys of the recipe, e.g. --series SOLVER.OPTIMIZER");
-      return it->second;
+      return *value;
     };
     BatchPoint point;
     for (const auto& key : series_keys)

@@ -38,11 +38,28 @@ struct CellSummary {
   // as flow YAML, overlaid by the record's overrides as written (so that a series keyed by
   // SOLVER.BASE_LR keeps the value given, not the one scaled per batch): what the plots use.
   std::map<std::string, std::string> settings;
+  // Set by mark_collapsed (read_sweep calls it): why the cell counts as collapsed.
+  std::optional<std::string> collapse;
+
   bool diverged() const { return record.status == Status::kDiverged; }
+  bool collapsed() const { return collapse.has_value(); }
+  // The status in the summary: "collapsed" for a collapsed cell, the record's otherwise (the
+  // record itself keeps "done": a collapsed cell is finished and never trained again).
+  std::string status() const;
+  // The value of `key` in `settings` (the override as written, else config.yaml's); nullopt when
+  // neither has it.
+  std::optional<std::string> setting(const std::string& key) const;
 };
 
-// The cells of DIR: its subdirectories that hold a sweep.json, in name order. Throws
-// largedet::Error when DIR is not a directory or holds no cell.
+// A cell is collapsed when it is done (trained to max_iter, its losses finite), has a final
+// bbox/AP, and that AP is under a tenth of the best final bbox/AP among `cells` (the rows of one
+// summary) at the same SOLVER.IMS_PER_BATCH (read with CellSummary::setting). A cell without an
+// evaluation or without a batch is not judged; a batch whose best AP is 0 has no collapsed cell.
+// Sets `collapse` on the collapsed cells, clears it on the others.
+void mark_collapsed(std::vector<CellSummary>& cells);
+
+// The cells of DIR: its subdirectories that hold a sweep.json, in name order, the collapsed ones
+// marked (mark_collapsed). Throws largedet::Error when DIR is not a directory or holds no cell.
 std::vector<CellSummary> read_sweep(const std::string& dir);
 
 struct SummaryTables {
@@ -51,8 +68,9 @@ struct SummaryTables {
 };
 
 // One row per cell: its name, one column per override key (grid and fixed, in order of first
-// appearance), status, diverged, iterations (of max_iter), final loss, final AP/AP50/AP75, best
-// AP, wall time and the reason a cell diverged or failed.
+// appearance), status (CellSummary::status, so collapsed included), diverged, iterations (of
+// max_iter), final loss, final AP/AP50/AP75, best AP, wall time and the reason a cell diverged,
+// failed or collapsed.
 SummaryTables summary_tables(const std::vector<CellSummary>& cells);
 
 // The cells with a final bbox/AP, or diverged, for write_ap_vs_batch_png: series named by the
