@@ -19,6 +19,7 @@
 set -euo pipefail
 BUILD=${BUILD:-build}
 LARGEDET="$BUILD/bin/largedet"
+CONFIGS=configs/study
 STUDY=study  # fixed: the recipes name study/data, and the archived records their overrides
 RUNS="$STUDY/runs"
 DOCS=docs/large_batch
@@ -40,6 +41,8 @@ if [ "${1:-}" = "--smoke" ]; then
     DATASETS.TEST_ANNOTATIONS="$DATA/annotations/instances_val.json"
     DATASETS.TEST_IMAGES="$DATA/val")
 fi
+# shellcheck source=study_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/study_common.sh"
 PART=${1:-all}
 case "$PART" in data | reference | scaled | ablations | figures | all) ;; *)
   echo "unknown part '$PART': use data, reference, scaled, ablations, figures or all" >&2
@@ -51,20 +54,6 @@ data() {
   [ -f "$DATA/annotations/instances_val.json" ] && return
   echo "== the proxy's dataset in $DATA"
   "$LARGEDET" synth --out "$DATA" "${DATA_ARGS[@]}" --max-objects 4 --seed 0 >/dev/null
-}
-
-# sweep ARCHIVE_PART PREFIX RECIPE OVERRIDES...
-sweep() {
-  local part=$1 prefix=$2 recipe=$3
-  shift 3
-  local extra=() e a
-  for e in ${EXTRA[@]+"${EXTRA[@]}"}; do  # the smoke test's shortening, unless the grid sets it
-    for a in "$@"; do [ "${a%%=*}" = "${e%%=*}" ] && continue 2; done
-    extra+=("$e")
-  done
-  echo "== $part: $prefix (configs/study/$recipe $*)"
-  "$LARGEDET" sweep --config "configs/study/$recipe" --output "$RUNS/$part" \
-    --archive "$DOCS/$part" --prefix "$prefix" "$@" ${extra[@]+"${extra[@]}"}
 }
 
 # The reference LRs tried per family.
@@ -80,17 +69,7 @@ reference() {
 
 # The BASE_LR of the family's reference cell with the highest final bbox AP (diverged cells and
 # cells without an evaluation lose); fails when none of them finished.
-best_lr() {
-  "$LARGEDET" sweep --summary "$DOCS/core" >/dev/null
-  python3 - "$DOCS/core/summary.csv" "ref-$1_" <<'EOF'
-import csv, sys
-rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["cell"].startswith(sys.argv[2])]
-done = [r for r in rows if r["status"] == "done" and r["diverged"] == "no" and r["bbox/AP"]]
-if len(rows) < 3 or not done:
-    sys.exit(f"no finished reference cell {sys.argv[2]}*: run scripts/study.sh reference first")
-print(max(done, key=lambda r: float(r["bbox/AP"]))["SOLVER.BASE_LR"])
-EOF
-}
+best_lr() { best_value core "ref-$1_" SOLVER.BASE_LR 3; }
 
 half() { python3 -c "import sys; print(float(sys.argv[1]) / 2)" "$1"; }
 
@@ -162,14 +141,6 @@ ablations() {
   sweep ablations 1.4x-pmd_lamb b64x_1.4x.yaml "${base[@]}"
   sweep ablations precise_bn-pmd_lamb b64x.yaml "${base[@]}" TEST.PRECISE_BN.ENABLED=true \
     TEST.PRECISE_BN.NUM_ITER=20
-}
-
-# loss_figure PNG CELL...: the loss curves of those of the cells that exist, on shared axes.
-loss_figure() {
-  local out=$1 cells=() cell
-  shift
-  for cell in "$@"; do [ -d "$cell" ] && cells+=("$cell"); done
-  [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --loss-only "${cells[@]}" -o "$out"
 }
 
 figures() {

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# The pretrained large-batch study (issue 29; docs/large_batch.md, "The pretrained study"): a
+# backbone pretrained on another task, a harder detection proxy, AGVM beside the paper's methods,
+# each method's LR searched at its batch. Every grid is a resumable `largedet sweep` of
+# configs/study/pretrained/*.yaml into study/pt_runs/{core,long} and the archive
+# docs/large_batch_pretrained/{core,long} (committed: a fresh clone skips archived cells); core
+# holds every batch (cells ref-*, 64x-*, 256x-*), so that its summary compares them. Rerun the same
+# command to resume. Run from the repository root after `make build`, with nothing else running
+# (cells record their wall time). The from-scratch study (scripts/study.sh) is left as it was.
+#
+#   scripts/study_pretrained.sh [data|pretrain|reference|scaled|long|figures|all]  (default all)
+#   scripts/study_pretrained.sh --smoke PART   4 iterations per cell, tiny data, one thread, two
+#                                              families and two methods (both rules, AGVM on and off)
+#
+# data       the detection set (study/pt_data) and the classification set (study/pt_cls)
+# pretrain   `largedet pretrain` of the proxy's ResNet on the classification set
+#            (study/pt_pretrain/backbone.safetensors, loaded by every cell through MODEL.WEIGHTS)
+# reference  batch 2: SGD, AdamW, LAMB, PMD-LAMB at 3 LRs (seed 1), the best LR on seeds 2 and 3
+# scaled     64x (128) then 256x (512): LSR-SGD, SGD+AGVM, AdamW, AdamW+AGVM, LAMB, PMD-LAMB,
+#            PMD-LAMB+AGVM, each at 3 LRs around its rule's value from its family's best
+#            reference LR (seed 1), then its best LR on seeds 2 and 3
+# long       the two best methods at 64x (mean AP over seeds) at 1.4x the epochs, 3 seeds
+# figures    summaries and figures in docs/large_batch_pretrained/
+set -euo pipefail
+BUILD=${BUILD:-build}
+LARGEDET="$BUILD/bin/largedet"
+CONFIGS=configs/study/pretrained
+STUDY=study  # fixed: the recipes name study/pt_data and study/pt_pretrain
+RUNS="$STUDY/pt_runs"
+DOCS=docs/large_batch_pretrained
+DATA="$STUDY/pt_data"
+CLS="$STUDY/pt_cls"
+WEIGHTS="$STUDY/pt_pretrain"
+DATA_ARGS=(--images 2400 --size 128 --val-fraction 0.125)
+CLS_ARGS=(--images 8000 --size 64)
+PRETRAIN_ARGS=(--epochs 20)
+EXTRA=()
+SMOKE=
+if [ "${1:-}" = "--smoke" ]; then
+  shift
+  SMOKE=1
+  RUNS="$STUDY/smoke_pt/runs"
+  DOCS="$STUDY/smoke_pt/docs"
+  DATA="$STUDY/smoke_pt/data"
+  CLS="$STUDY/smoke_pt/cls"
+  WEIGHTS="$STUDY/smoke_pt/pretrain"
+  DATA_ARGS=(--images 60 --size 64 --val-fraction 0.2)
+  CLS_ARGS=(--images 64 --size 32)
+  PRETRAIN_ARGS=(--epochs 1 NUM_THREADS=1)
+  # Every cell shortened; the large batches keep their two micro-batches (AGVM's halves).
+  EXTRA=(SOLVER.MAX_ITER=4 "SOLVER.STEPS=[2,3]" SOLVER.WARMUP_ITERS=1 SOLVER.LAMB.DECAY_PERIOD=2
+    SOLVER.AGVM.START_ITER=1 SOLVER.AGVM.INTERVAL=1 TEST.EVAL_PERIOD=4
+    SOLVER.CHECKPOINT_PERIOD=2 SOLVER.LOG_PERIOD=1 NUM_THREADS=1
+    "INPUT.MIN_SIZE_TRAIN=[48]" INPUT.MAX_SIZE_TRAIN=64 INPUT.MIN_SIZE_TEST=48
+    INPUT.MAX_SIZE_TEST=64 DATALOADER.NUM_WORKERS=0
+    MODEL.WEIGHTS="$WEIGHTS/backbone.safetensors"
+    DATASETS.TRAIN_ANNOTATIONS="$DATA/annotations/instances_train.json"
+    DATASETS.TRAIN_IMAGES="$DATA/train"
+    DATASETS.TEST_ANNOTATIONS="$DATA/annotations/instances_val.json"
+    DATASETS.TEST_IMAGES="$DATA/val")
+  SMOKE_BATCH=(SOLVER.IMS_PER_BATCH=4 SOLVER.IMS_PER_DEVICE=2)
+fi
+# shellcheck source=study_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/study_common.sh"
+PART=${1:-all}
+case "$PART" in data | pretrain | reference | scaled | long | figures | all) ;; *)
+  echo "unknown part '$PART': use data, pretrain, reference, scaled, long, figures or all" >&2
+  exit 2
+  ;;
+esac
+
+data() {
+  if [ ! -f "$DATA/annotations/instances_val.json" ]; then
+    echo "== the detection set in $DATA"
+    "$LARGEDET" synth --out "$DATA" "${DATA_ARGS[@]}" --classes 8 --max-objects 8 --clutter 4 \
+      --occlusion --min-scale 0.06 --max-scale 0.6 --log-scale --seed 1 >/dev/null
+  fi
+  if [ ! -d "$CLS/val" ]; then
+    echo "== the pretraining set in $CLS"
+    "$LARGEDET" synth --task classify --out "$CLS" "${CLS_ARGS[@]}" --seed 2 >/dev/null
+  fi
+}
+
+pretrain() {
+  [ -f "$WEIGHTS/backbone.safetensors" ] && return
+  echo "== pretraining the proxy's backbone into $WEIGHTS"
+  "$LARGEDET" pretrain --config "$CONFIGS/proxy.yaml" --data "$CLS" --output "$WEIGHTS" \
+    "${PRETRAIN_ARGS[@]}"
+}
+
+# The smoke test runs every batch as 4 images in two micro-batches.
+batch() {
+  if [ -n "${SMOKE_BATCH+x}" ]; then echo "${SMOKE_BATCH[@]}"; fi
+}
+
+declare -A LRS=([sgd]=0.005,0.01,0.02 [adamw]=0.0001,0.0003,0.001 [lamb]=0.001,0.003,0.01
+  [pmd_lamb]=0.001,0.003,0.01)
+FAMILIES=(sgd adamw lamb pmd_lamb)
+SEEDS_LEFT=SEED=2,3
+
+reference() {
+  local family best
+  for family in "${FAMILIES[@]}"; do
+    sweep core "ref-$family" proxy.yaml SOLVER.OPTIMIZER="$family" \
+      SOLVER.BASE_LR="${LRS[$family]}" SEED=1 $(batch)
+    best=$(best_value core "ref-${family}_" SOLVER.BASE_LR 3)
+    sweep core "ref-$family-best" proxy.yaml SOLVER.OPTIMIZER="$family" \
+      SOLVER.BASE_LR="$best" "$SEEDS_LEFT" $(batch)
+  done
+}
+
+# Each method: its optimizer, its family's reference LR, its rule, AGVM on or off.
+METHODS=(lsr_sgd sgd_agvm adamw adamw_agvm lamb pmd_lamb pmd_lamb_agvm)
+declare -A FAMILY=([lsr_sgd]=sgd [sgd_agvm]=sgd [adamw]=adamw [adamw_agvm]=adamw [lamb]=lamb
+  [pmd_lamb]=pmd_lamb [pmd_lamb_agvm]=pmd_lamb)
+declare -A RULE=([lsr_sgd]=linear [sgd_agvm]=linear [adamw]=sqrt [adamw_agvm]=sqrt [lamb]=sqrt
+  [pmd_lamb]=sqrt [pmd_lamb_agvm]=sqrt)
+if [ -n "$SMOKE" ]; then  # every code path (both rules, AGVM on and off) in fewer cells
+  FAMILIES=(sgd pmd_lamb)
+  METHODS=(lsr_sgd pmd_lamb_agvm)
+fi
+
+# lr_values REFERENCE_LR RULE SCALE: three LRs around the rule's value at SCALE x the reference
+# batch: x1/4, x1/2, x1 for the linear rule (the from-scratch study saw it overshoot at 64x),
+# x1/2, x1, x2 for the square-root rule.
+lr_values() {
+  python3 - "$@" <<'PY'
+import math, sys
+lr, rule, scale = float(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+value = lr * (scale if rule == "linear" else math.sqrt(scale))
+mults = (0.25, 0.5, 1.0) if rule == "linear" else (0.5, 1.0, 2.0)
+print(",".join(f"{value * m:.6g}" for m in mults))
+PY
+}
+
+method_overrides() {  # METHOD: optimizer and AGVM
+  local agvm=false
+  [[ $1 == *_agvm ]] && agvm=true
+  echo SOLVER.OPTIMIZER="${FAMILY[$1]}" SOLVER.AGVM.ENABLED=$agvm
+}
+
+scaled() {
+  local scale factor method ref best
+  for scale in 64x 256x; do
+    factor=${scale%x}
+    for method in "${METHODS[@]}"; do
+      ref=$(best_value core "ref-${FAMILY[$method]}_" SOLVER.BASE_LR 3)
+      # shellcheck disable=SC2046
+      sweep core "$scale-$method" "b$scale.yaml" $(method_overrides "$method") \
+        SOLVER.BASE_LR="$(lr_values "$ref" "${RULE[$method]}" "$factor")" SEED=1 $(batch)
+      if best=$(best_value core "$scale-${method}_BASE_LR-" SOLVER.BASE_LR 3); then
+        # shellcheck disable=SC2046
+        sweep core "$scale-$method-best" "b$scale.yaml" $(method_overrides "$method") \
+          SOLVER.BASE_LR="$best" "$SEEDS_LEFT" $(batch)
+      elif [ $? -eq 3 ]; then
+        echo "every LR of $method diverged at $scale: no more seeds (its result is divergence)"
+      else
+        exit 1
+      fi
+    done
+  done
+}
+
+# The two methods with the highest mean final AP at 64x over their best LR's three seeds.
+best_methods() {
+  "$LARGEDET" sweep --summary "$DOCS/core" >/dev/null
+  python3 - "$DOCS/core/summary.csv" "${METHODS[@]}" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+def ap(r):
+    return float(r["bbox/AP"]) if r["diverged"] == "no" and r["bbox/AP"] else 0.0
+means = {}
+for m in sys.argv[2:]:
+    seed1 = [r for r in rows if r["cell"].startswith(f"64x-{m}_BASE_LR-")]
+    rest = [r for r in rows if r["cell"].startswith(f"64x-{m}-best_")]
+    if not seed1:
+        sys.exit(f"no 64x cells of {m}: run the scaled part first")
+    # A method whose every LR diverged has no more seeds: it scores 0.
+    means[m] = statistics.mean([max(ap(r) for r in seed1)] + [ap(r) for r in rest])
+print(" ".join(sorted(means, key=means.get, reverse=True)[:2]))
+PY
+}
+
+long() {
+  local method best
+  local methods
+  methods=$(best_methods)
+  for method in $methods; do
+    best=$(best_value core "64x-${method}_BASE_LR-" SOLVER.BASE_LR 3) || {
+      echo "every LR of $method diverged at 64x: nothing to train longer"
+      continue
+    }
+    # shellcheck disable=SC2046
+    sweep long "1.4x-$method" b64x_1.4x.yaml $(method_overrides "$method") \
+      SOLVER.BASE_LR="$best" SEED=1,2,3 $(batch)
+  done
+}
+
+figures() {
+  local part
+  for part in core long; do
+    [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
+  done
+  echo "summaries in $DOCS"
+}
+
+data
+case "$PART" in
+  data) ;;
+  pretrain) pretrain ;;
+  reference) pretrain && reference ;;
+  scaled) pretrain && scaled ;;
+  long) pretrain && long ;;
+  figures) figures ;;
+  all)
+    pretrain
+    reference
+    scaled
+    long
+    figures
+    ;;
+esac

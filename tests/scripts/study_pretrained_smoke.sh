@@ -1,0 +1,53 @@
+#!/bin/sh
+# scripts/study_pretrained.sh --smoke: every part of the pretrained study (data, pretraining,
+# reference, scaled with AGVM on and off, long, figures) at 4 iterations per cell on tiny data, in
+# a scratch directory laid out like the repository; then a rerun, which must train nothing (every
+# cell is in the archive), and a part name it must refuse.
+# Usage: study_pretrained_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
+set -eu
+src=$1
+build=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+ln -s "$src/configs" "$work/configs"
+cd "$work"
+BUILD="$build" sh -c "bash '$src/scripts/study_pretrained.sh' --smoke all" >all.log 2>&1 || {
+  tail -40 all.log
+  echo "FAILED: scripts/study_pretrained.sh --smoke all"
+  exit 1
+}
+smoke=study/smoke_pt
+for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.csv; do
+  [ -s "$smoke/$f" ] || { echo "FAILED: $smoke/$f is missing"; exit 1; }
+done
+# Reference: 2 families x (3 LRs + 2 seeds); 64x and 256x: 2 methods x (3 LRs + 2 seeds), less
+# the seeds of a method whose every LR diverged; long: 2 methods x 3 seeds.
+core=$(($(wc -l <"$smoke/docs/core/summary.csv") - 1))
+long=$(($(wc -l <"$smoke/docs/long/summary.csv") - 1))
+[ "$core" -ge 26 ] && [ "$core" -le 30 ] && [ "$long" -eq 6 ] || {
+  echo "FAILED: $core core cells (want 26-30) and $long long cells (want 6)"
+  exit 1
+}
+for prefix in ref-sgd_BASE_LR- ref-pmd_lamb-best_SEED- 64x-lsr_sgd_BASE_LR- 64x-pmd_lamb_agvm_BASE_LR- \
+  256x-pmd_lamb_agvm_BASE_LR-; do
+  grep -q "^$prefix" "$smoke/docs/core/summary.csv" || { echo "FAILED: no $prefix* cell"; exit 1; }
+done
+grep -q "AGVM over backbone" "$smoke"/runs/core/64x-pmd_lamb_agvm_BASE_LR-*/log.txt ||
+  { echo "FAILED: the AGVM cells did not run AGVM"; exit 1; }
+grep -q "initial weights from $smoke/pretrain/backbone.safetensors" \
+  "$smoke"/runs/core/ref-sgd_BASE_LR-0.01/log.txt ||
+  { echo "FAILED: the cells did not load the pretrained backbone"; exit 1; }
+rm -rf "$smoke/runs"  # only the archive is left, as in a fresh clone of the repository
+BUILD="$build" bash "$src/scripts/study_pretrained.sh" --smoke all >again.log 2>&1
+if grep -q ": starting" again.log; then
+  echo "FAILED: the rerun trained cells the archive holds"
+  grep ": starting" again.log
+  exit 1
+fi
+if BUILD="$build" bash "$src/scripts/study_pretrained.sh" nonsense >bad.log 2>&1; then
+  echo "FAILED: an unknown part was accepted"
+  exit 1
+fi
+grep -q "unknown part 'nonsense'" bad.log
+echo "pretrained study smoke test passed"
