@@ -38,12 +38,29 @@ int leading_int(const std::string& text, int fallback) {
   return digits == 0 ? fallback : std::stoi(text.substr(0, digits));
 }
 
-std::string resolve_backend(const std::string& requested) {
+// NCCL moves CUDA tensors only: auto picks it for a CUDA model, Gloo for a CPU one whatever GPUs
+// the machine has (two CPU workers on a one-GPU machine must not become NCCL ranks).
+std::string resolve_backend(const std::string& requested, bool cuda_model) {
+  if (requested == "auto" || requested.empty()) return cuda_model ? "nccl" : "gloo";
+  if (requested == "nccl" && !cuda_model)
+    throw Error("DISTRIBUTED.BACKEND is nccl but the model runs on the CPU", "DISTRIBUTED.BACKEND",
+                "use auto or gloo with MODEL.DEVICE cpu, or set MODEL.DEVICE cuda");
   if (requested == "gloo" || requested == "nccl") return requested;
-  if (requested == "auto" || requested.empty())
-    return torch::cuda::is_available() ? "nccl" : "gloo";
   throw Error("unknown distributed backend '" + requested + "'", "DISTRIBUTED.BACKEND",
               "use auto, gloo or nccl");
+}
+
+// See Context::cuda_device.
+int choose_gpu(const Context& ctx, int visible) {
+  if (visible >= ctx.local_world_size) return ctx.local_rank;
+  if (visible == 1 && ctx.source == "slurm") return 0;
+  throw Error(std::to_string(ctx.local_world_size) + " local ranks share " +
+                  std::to_string(visible) + " visible GPU(s) on this node",
+              "MODEL.DEVICE cuda",
+              visible == 0 ? "set MODEL.DEVICE=cpu, or run where a GPU is visible"
+                           : "start at most " + std::to_string(visible) +
+                                 " processes per node (--nproc-per-node), or "
+                                 "give each task its own GPU");
 }
 
 }  // namespace
@@ -76,7 +93,7 @@ Context Context::from_env(const ContextOptions& options) {
 Context Context::from_env(const Environment& env, const ContextOptions& options) {
   Context ctx;
   ctx.timeout = options.timeout;
-  ctx.backend = resolve_backend(options.backend);
+  ctx.backend = resolve_backend(options.backend, options.cuda_model);
   std::string rank_var, size_var;
   if (find(env, "RANK") || find(env, "WORLD_SIZE")) {
     ctx.source = "torchrun";
@@ -126,18 +143,25 @@ Context Context::from_env(const Environment& env, const ContextOptions& options)
   if (ctx.master_port < 0 || ctx.master_port > 65535)
     throw Error("MASTER_PORT=" + std::to_string(ctx.master_port) + " is not a TCP port",
                 "MASTER_PORT");
+  if (options.cuda_model) {
+    const int visible = options.visible_gpus >= 0 ? options.visible_gpus
+                                                  : static_cast<int>(torch::cuda::device_count());
+    ctx.gpu = choose_gpu(ctx, visible);
+  }
   return ctx;
 }
 
 int Context::cuda_device() const {
-  const auto visible = static_cast<int>(torch::cuda::device_count());
-  return visible > 0 ? local_rank % visible : 0;
+  LARGEDET_CHECK(gpu >= 0, "Context::cuda_device: this rank's model is not on CUDA (rank ", rank,
+                 ", ", backend, ")");
+  return gpu;
 }
 
 std::string Context::describe() const {
   std::ostringstream out;
   out << "rank " << rank << "/" << world_size << " (local " << local_rank << "/" << local_world_size
       << "), " << backend;
+  if (gpu >= 0) out << " on cuda:" << gpu;
   if (world_size > 1) out << " via " << master_addr << ":" << master_port;
   out << ", from " << (source == "none" ? "no launcher variables" : source + " variables");
   return out.str();

@@ -24,10 +24,6 @@ c10::Device configured_device(const Config& config, const distributed::Context& 
   const auto name = config.get<std::string>("MODEL.DEVICE");
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda") {
-    if (!torch::cuda::is_available()) {
-      throw Error("MODEL.DEVICE is cuda but no CUDA device is available",
-                  config.source("MODEL.DEVICE"), "set MODEL.DEVICE=cpu");
-    }
     const auto index = static_cast<c10::DeviceIndex>(context.cuda_device());
 #ifdef LARGEDET_WITH_CUDA
     c10::cuda::set_device(index);
@@ -46,6 +42,11 @@ Runtime setup_runtime(const Config& config) {
     log::set_level(log::parse_level(config.get<std::string>("LOG_LEVEL")));
   distributed::ContextOptions context;
   context.backend = config.get<std::string>("DISTRIBUTED.BACKEND");
+  context.cuda_model = config.get<std::string>("MODEL.DEVICE") == "cuda";
+  if (context.cuda_model && !torch::cuda::is_available()) {
+    throw Error("MODEL.DEVICE is cuda but no CUDA device is available",
+                config.source("MODEL.DEVICE"), "set MODEL.DEVICE=cpu");
+  }
   context.timeout = std::chrono::seconds(config.get<int64_t>("DISTRIBUTED.TIMEOUT_SECONDS"));
   Runtime runtime;
   runtime.group = distributed::init(context);

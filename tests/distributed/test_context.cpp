@@ -122,5 +122,80 @@ TEST(Context, TimeoutAndAutoBackend) {
   options.timeout = std::chrono::seconds(7);
   Context ctx = Context::from_env(Environment{}, options);
   EXPECT_EQ(ctx.timeout, std::chrono::seconds(7));
-  EXPECT_TRUE(ctx.backend == "gloo" || ctx.backend == "nccl");
+  EXPECT_EQ(ctx.backend, "gloo");  // a CPU model, whatever GPUs the machine has
+  EXPECT_EQ(ctx.gpu, -1);
+  EXPECT_THROW(ctx.cuda_device(), largedet::Error);
+}
+
+// The device count is faked (ContextOptions::visible_gpus), so these run on any machine.
+Environment two_local_ranks(int local_rank) {
+  return {{"RANK", std::to_string(local_rank)},
+          {"WORLD_SIZE", "2"},
+          {"LOCAL_RANK", std::to_string(local_rank)},
+          {"LOCAL_WORLD_SIZE", "2"}};
+}
+
+TEST(Context, CpuWorkersOnAGpuMachineUseGloo) {
+  // `make demo` on a one-GPU machine: two CPU workers, auto backend.
+  ContextOptions options;
+  options.visible_gpus = 1;
+  for (int r = 0; r < 2; ++r) {
+    Context ctx = Context::from_env(two_local_ranks(r), options);
+    EXPECT_EQ(ctx.backend, "gloo");
+    EXPECT_EQ(ctx.gpu, -1);
+    EXPECT_EQ(ctx.describe().find("cuda"), std::string::npos) << ctx.describe();
+  }
+  options.backend = "nccl";
+  try {
+    Context::from_env(two_local_ranks(0), options);
+    FAIL() << "NCCL with a CPU model was accepted";
+  } catch (const largedet::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MODEL.DEVICE"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Context, CudaModelTakesOneGpuPerLocalRank) {
+  ContextOptions options;
+  options.cuda_model = true;
+  options.visible_gpus = 4;
+  for (int r = 0; r < 2; ++r) {
+    Context ctx = Context::from_env(two_local_ranks(r), options);
+    EXPECT_EQ(ctx.backend, "nccl");
+    EXPECT_EQ(ctx.cuda_device(), r);
+    EXPECT_NE(ctx.describe().find("nccl on cuda:" + std::to_string(r)), std::string::npos)
+        << ctx.describe();
+  }
+  // One process, one GPU.
+  options.visible_gpus = 1;
+  EXPECT_EQ(Context::from_env(Environment{}, options).cuda_device(), 0);
+  // srun --gpus-per-task=1: each task sees one GPU, its own, whatever its local rank.
+  Context slurm = Context::from_env({{"SLURM_PROCID", "3"},
+                                     {"SLURM_NTASKS", "4"},
+                                     {"SLURM_LOCALID", "3"},
+                                     {"SLURM_TASKS_PER_NODE", "4"}},
+                                    options);
+  EXPECT_EQ(slurm.cuda_device(), 0);
+}
+
+TEST(Context, MoreLocalRanksThanGpusIsAnError) {
+  ContextOptions options;
+  options.cuda_model = true;
+  for (int visible : {0, 1}) {
+    options.visible_gpus = visible;
+    try {
+      Context::from_env(two_local_ranks(1), options);
+      FAIL() << "2 local ranks on " << visible << " GPU(s) were accepted";
+    } catch (const largedet::Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("2 local ranks share " + std::to_string(visible) + " visible GPU"),
+                std::string::npos)
+          << what;
+    }
+  }
+  options.visible_gpus = 3;  // 4 ranks on 3 GPUs: no wrap-around onto GPU 0
+  EXPECT_THROW(
+      Context::from_env(
+          {{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "3"}, {"LOCAL_WORLD_SIZE", "4"}},
+          options),
+      largedet::Error);
 }

@@ -2,6 +2,8 @@
 // for the current world, reported as nccl-tests does (busbw = algbw * 2(n-1)/n: the fraction of
 // the link a ring allreduce keeps busy, comparable across world sizes). Run it under the launcher:
 //   largedet launch --nproc-per-node 2 -- largedet bench comm
+#include <torch/cuda.h>
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -42,6 +44,8 @@ void run(const CommArgs& args) {
   using namespace largedet::distributed;
   ContextOptions options;
   options.backend = args.backend;
+  // The communication of a GPU job when there are GPUs (NCCL under auto), else Gloo on the CPU.
+  options.cuda_model = args.backend != "gloo" && torch::cuda::is_available();
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
   auto group = init(options);
   const int n = group->size();
@@ -99,7 +103,9 @@ void setup_bench_comm(CLI::App& cmd) {
   cmd.add_option("--iters", args->iters, "timed iterations per size (0: automatic)")
       ->capture_default_str();
   cmd.add_option("--warmup", args->warmup, "untimed iterations per size")->capture_default_str();
-  cmd.add_option("--backend", args->backend, "auto, gloo or nccl")->capture_default_str();
+  cmd.add_option("--backend", args->backend,
+                 "auto (nccl on the GPUs when there are any, else gloo), gloo or nccl")
+      ->capture_default_str();
   cmd.add_option("--timeout", args->timeout_s, "seconds any collective may wait for a peer")
       ->capture_default_str();
   cmd.callback([args] { run(*args); });

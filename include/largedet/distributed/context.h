@@ -16,8 +16,12 @@ using Environment = std::map<std::string, std::string>;
 Environment process_environment();
 
 struct ContextOptions {
-  // "auto" (nccl when CUDA is available, else gloo), "gloo" or "nccl" (DISTRIBUTED.BACKEND).
+  // "auto" (nccl for a CUDA model, else gloo), "gloo" or "nccl" (DISTRIBUTED.BACKEND).
   std::string backend = "auto";
+  // The model runs on CUDA (MODEL.DEVICE cuda): then each local rank takes a GPU of its own.
+  bool cuda_model = false;
+  // The CUDA devices this process sees; -1 asks the CUDA runtime (tests fake a count).
+  int visible_gpus = -1;
   // How long any collective or rendezvous may wait for a peer (DISTRIBUTED.TIMEOUT_SECONDS).
   std::chrono::milliseconds timeout = std::chrono::seconds(1800);
 };
@@ -30,6 +34,7 @@ struct Context {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string backend = "gloo";  // resolved: "gloo" or "nccl"
+  int gpu = -1;                  // this rank's CUDA device; -1 for a CPU model
   std::chrono::milliseconds timeout = std::chrono::seconds(1800);
   // True when the rendezvous store is served by the launcher (largedet launch, torchrun's agent)
   // rather than by rank 0: then a dead rank 0 does not take the store down with it.
@@ -39,8 +44,10 @@ struct Context {
 
   bool is_distributed() const { return world_size > 1; }
   bool is_main() const { return rank == 0; }
-  // This rank's GPU: local_rank modulo the visible CUDA devices (srun --gpus-per-task=1 shows
-  // each task one GPU whatever its local rank); 0 when there are none.
+  // This rank's GPU (a CUDA model only; throws otherwise): its local rank when the process sees
+  // at least one GPU per local rank, 0 when it sees exactly one under SLURM (srun
+  // --gpus-per-task=1 shows each task its own). Fewer GPUs than local ranks is an error at
+  // from_env, naming both counts, never a wrap-around that would put two ranks on one GPU.
   int cuda_device() const;
 
   // Reads torchrun-style RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT first,
@@ -50,7 +57,7 @@ struct Context {
   static Context from_env(const ContextOptions& options = {});
   static Context from_env(const Environment& env, const ContextOptions& options = {});
 
-  // "rank 1/4 (local 1/2), gloo via 10.0.0.1:29500, from torchrun variables"
+  // "rank 1/4 (local 1/2), nccl on cuda:1 via 10.0.0.1:29500, from torchrun variables"
   std::string describe() const;
 };
 
