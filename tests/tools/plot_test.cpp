@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "engine/temp_dir.h"
 #include "largedet/core/error.h"
@@ -79,6 +80,84 @@ TEST(PlotTest, Log2ScaleTicksArePowersOfTwo) {
   EXPECT_NEAR(scale.fraction(128), 0.5, 1e-12);  // the middle of 16/1.5 .. 1024*1.5 in log
   // Too many powers: every other one.
   EXPECT_EQ(log2_scale(1, 4096).ticks, (std::vector<double>{1, 4, 16, 64, 256, 1024, 4096}));
+}
+
+TEST(PlotTest, GlobMatchStarMatchesAnyRun) {
+  EXPECT_TRUE(glob_match("total_loss", "total_loss"));  // exact
+  EXPECT_FALSE(glob_match("total_loss", "total_loss2"));
+  EXPECT_FALSE(glob_match("total_loss", "total_los"));
+  EXPECT_TRUE(glob_match("loss_*", "loss_cls"));  // prefix*
+  EXPECT_TRUE(glob_match("loss_*", "loss_"));     // '*' matches nothing too
+  EXPECT_FALSE(glob_match("loss_*", "total_loss"));
+  EXPECT_TRUE(glob_match("*/AP", "bbox/AP"));  // *suffix
+  EXPECT_FALSE(glob_match("*/AP", "bbox/AP50"));
+  EXPECT_TRUE(glob_match("agvm/*/factor", "agvm/box_head/factor"));  // a*b*c
+  EXPECT_TRUE(glob_match("a*b*c", "aXXbYYc"));
+  EXPECT_TRUE(glob_match("a*b*c", "abbc"));  // backtracking: the first 'b' is not the one
+  EXPECT_TRUE(glob_match("a*bc", "abXbc"));  // nor here
+  EXPECT_FALSE(glob_match("a*b*c", "aXXcYYb"));
+  EXPECT_TRUE(glob_match("agvm/*", "agvm/fpn/variance"));  // '*' crosses '/'
+  EXPECT_TRUE(glob_match("*", "lr"));
+  EXPECT_TRUE(glob_match("**", ""));
+  EXPECT_FALSE(glob_match("agvm/*/factor", "agvm/fpn/variance"));  // no match
+  EXPECT_FALSE(glob_match("", "lr"));
+}
+
+// AGVM's per-part traces every 20 iterations as separate lines beside the loss lines, as the
+// trainer logs them; `parts` of backbone, fpn, rpn, box_head, each at its own level (variances
+// raised by `shift`).
+std::vector<std::string> agvm_lines(size_t parts, double shift = 0) {
+  const char* names[] = {"backbone", "fpn", "rpn", "box_head"};
+  std::vector<std::string> lines;
+  for (int i = 0; i < 10; ++i) {
+    const std::string iteration = std::to_string(i * 20);
+    lines.push_back("{\"iteration\":" + iteration + ",\"total_loss\":" +
+                    std::to_string(3.0 - 0.1 * i) + ",\"loss_cls\":0.3,\"lr\":0.01}");
+    std::string agvm = "{\"iteration\":" + iteration;
+    for (size_t p = 0; p < parts; ++p) {
+      agvm += ",\"agvm/" + std::string(names[p]) +
+              "/variance\":" + std::to_string(0.1 * (p + 1) + 0.01 * i + shift);
+      agvm += ",\"agvm/" + std::string(names[p]) +
+              "/factor\":" + std::to_string(1.0 + 0.5 * p + 0.02 * i);
+    }
+    lines.push_back(agvm + "}");
+  }
+  return lines;
+}
+
+TEST(PlotTest, ReadRunMergesAgvmLinesByKey) {
+  test::TempDir tmp;
+  auto lines = agvm_lines(2);
+  lines.push_back(R"({"iteration":180,"agvm/fpn/grad_norm":null})");  // NaN/Inf: skipped
+  const RunCurves run = read_run(write_run(tmp.path(), "agvm", lines));
+  ASSERT_EQ(run.series.count("agvm/fpn/factor"), 1u);
+  EXPECT_EQ(run.series.at("agvm/fpn/factor").size(), 10u);
+  EXPECT_EQ(run.series.at("agvm/backbone/variance").front(), (std::pair<double, double>{0, 0.1}));
+  EXPECT_EQ(run.series.at("total_loss").size(), 10u);
+  EXPECT_EQ(run.series.count("agvm/fpn/grad_norm"), 0u);
+}
+
+TEST(PlotTest, MatchScalarsListsKeysOfAnyRunAndNamesAMissingPattern) {
+  test::TempDir tmp;
+  const auto a = read_run(write_run(tmp.path(), "a", agvm_lines(4)));
+  const auto b = read_run(write_run(tmp.path(), "b", agvm_lines(1)));
+  const auto panels = match_scalars({b, a}, {"agvm/*/factor", "loss_*"});
+  ASSERT_EQ(panels.size(), 2u);
+  EXPECT_EQ(panels[0].pattern, "agvm/*/factor");
+  EXPECT_EQ(panels[0].keys,
+            (std::vector<std::string>{"agvm/backbone/factor", "agvm/box_head/factor",
+                                      "agvm/fpn/factor", "agvm/rpn/factor"}));
+  EXPECT_EQ(panels[1].keys, (std::vector<std::string>{"loss_cls"}));
+  try {
+    match_scalars({a, b}, {"loss_*", "agvm/*/factr"});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("agvm/*/factr"), std::string::npos) << what;
+    EXPECT_NE(what.find("agvm/fpn/factor"), std::string::npos) << what;
+    EXPECT_NE(what.find("total_loss"), std::string::npos) << what;
+    EXPECT_EQ(what.find("iteration"), std::string::npos) << what;  // not a metric
+  }
 }
 
 #ifdef LARGEDET_WITH_CAIRO
@@ -172,6 +251,57 @@ TEST(PlotTest, ApVsBatchDrawsEachSeriesAndCrossesForDivergedCells) {
   EXPECT_THROW(write_ap_vs_batch_png(png_path, {{"lamb", 0, 0.3}}), Error);
 }
 
+// Whether the plot area of the index-th --scalars panel (stacked from `top`) shows `color`: its
+// inside only, without titles, tick labels and legend.
+bool panel_has_color(const test::Png& png, int top, const std::array<uint8_t, 3>& color) {
+  return has_color_in(png, 70, 1475, top + 40, top + 36 + 258 - 3, color);
+}
+
+TEST(PlotTest, ScalarsPngStacksOnePanelPerPattern) {
+  test::TempDir tmp;
+  const auto run = read_run(write_run(tmp.path(), "agvm", agvm_lines(4)));
+  const std::string one_path = tmp.path() + "/one.png", two_path = tmp.path() + "/two.png";
+  write_scalars_png(one_path, {run}, {"agvm/*/factor"});
+  write_scalars_png(two_path, {run}, {"agvm/*/factor", "agvm/*/variance"});
+  const test::Png one(one_path), two(two_path);
+  ASSERT_EQ(one.width, 1500);
+  ASSERT_EQ(two.width, 1500);
+  // One legend row per panel: 340 + 32 px each.
+  EXPECT_EQ(one.height, 372);
+  EXPECT_EQ(two.height, 2 * 372);
+  EXPECT_TRUE(test::near(two.at(2, 2), {255, 255, 255}, 0)) << "white background";
+  // Four parts, four lines, in both panels; no fifth colour.
+  for (const int top : {0, 372}) {
+    for (size_t i = 0; i < 4; ++i)
+      EXPECT_TRUE(panel_has_color(two, top, run_color(i))) << "panel at " << top << ", line " << i;
+    EXPECT_FALSE(panel_has_color(two, top, run_color(4))) << "panel at " << top;
+  }
+  // A pattern matching nothing fails before a file is written.
+  const std::string bad_path = tmp.path() + "/bad.png";
+  EXPECT_THROW(write_scalars_png(bad_path, {run}, {"agvm/*/factor", "agvm/*/factr"}), Error);
+  struct stat st;
+  EXPECT_NE(::stat(bad_path.c_str(), &st), 0);
+  EXPECT_THROW(write_scalars_png(bad_path, {run}, {}), Error);
+  EXPECT_THROW(write_scalars_png(bad_path, {}, {"agvm/*/factor"}), Error);
+}
+
+TEST(PlotTest, ScalarsPngDrawsALinePerRunAndKeySkippingAbsentKeys) {
+  test::TempDir tmp;
+  const auto a = read_run(write_run(tmp.path(), "a", agvm_lines(4)));
+  const auto b = read_run(write_run(tmp.path(), "b", agvm_lines(4, 0.05)));
+  const auto plain = read_run(write_run(tmp.path(), "plain", agvm_lines(0)));  // no AGVM
+  const std::string path = tmp.path() + "/runs.png";
+  write_scalars_png(path, {a, b}, {"agvm/*/variance"});
+  const test::Png png(path);
+  for (size_t i = 0; i < 8; ++i) EXPECT_TRUE(panel_has_color(png, 0, run_color(i))) << i;
+  EXPECT_FALSE(panel_has_color(png, 0, run_color(8)));
+  // The run without the keys adds no line: the same four as one run alone.
+  write_scalars_png(path, {plain, a}, {"agvm/*/variance"});
+  const test::Png skipped(path);
+  for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(panel_has_color(skipped, 0, run_color(i))) << i;
+  EXPECT_FALSE(panel_has_color(skipped, 0, run_color(4)));
+}
+
 TEST(PlotTest, CliPlotWritesPng) {
   struct stat st;
   if (::stat(LARGEDET_CLI, &st) != 0) GTEST_SKIP() << "largedet CLI not built: " << LARGEDET_CLI;
@@ -183,6 +313,31 @@ TEST(PlotTest, CliPlotWritesPng) {
       std::string("'") + LARGEDET_CLI + "' plot '" + a + "' '" + b + "' --output '" + output + "'";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   EXPECT_EQ(test::Png(output).width, 1500);
+  // --scalars, repeated, before the run directory; a typo names itself and the keys that exist.
+  const auto agvm = write_run(tmp.path(), "agvm", agvm_lines(4));
+  const std::string scalars_png = tmp.path() + "/agvm.png";
+  const std::string cli = std::string("'") + LARGEDET_CLI + "' plot ";
+  const std::string scalars = cli + "--scalars 'agvm/*/factor' --scalars 'agvm/*/variance' '" +
+                              agvm + "' -o '" + scalars_png + "'";
+  ASSERT_EQ(std::system(scalars.c_str()), 0) << scalars;
+  EXPECT_EQ(test::Png(scalars_png).height, 2 * 372);
+  const std::string log = tmp.path() + "/stderr.txt";
+  const std::string typo =
+      cli + "--scalars 'agvm/*/factr' '" + agvm + "' -o '" + scalars_png + "' 2>'" + log + "'";
+  EXPECT_NE(std::system(typo.c_str()), 0);
+  std::ifstream in(log);
+  const std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(message.find("agvm/*/factr"), std::string::npos) << message;
+  EXPECT_NE(message.find("agvm/fpn/factor"), std::string::npos) << message;
+  // --scalars excludes --loss-only and --ap-vs-batch.
+  EXPECT_NE(std::system((cli + "--scalars 'loss_*' --loss-only '" + agvm + "' -o '" + scalars_png +
+                         "' 2>/dev/null")
+                            .c_str()),
+            0);
+  EXPECT_NE(std::system((cli + "--scalars 'loss_*' --ap-vs-batch '" + tmp.path() + "' -o '" +
+                         scalars_png + "' 2>/dev/null")
+                            .c_str()),
+            0);
   // A missing run directory fails with a message, not a crash.
   EXPECT_NE(
       std::system((std::string("'") + LARGEDET_CLI + "' plot /nonexistent 2>/dev/null").c_str()),

@@ -1,5 +1,6 @@
-// largedet plot: training curves (loss, learning rate, AP) of one or more runs in one PNG, or AP
-// against batch per method over the cells of a sweep.
+// largedet plot: training curves (loss, learning rate, AP) of one or more runs in one PNG, the
+// metrics matching --scalars patterns (one panel per pattern), or AP against batch per method over
+// the cells of a sweep.
 #include <iostream>
 #include <memory>
 
@@ -14,6 +15,7 @@ struct PlotArgs {
   std::vector<std::string> runs;
   std::string output = "curves.png";
   largedet::tools::CurvesOptions curves;
+  std::vector<std::string> scalars;
   std::string ap_vs_batch;
   std::vector<std::string> series = {"SOLVER.OPTIMIZER"};
 };
@@ -24,7 +26,10 @@ void plot_curves(const PlotArgs& args) {
                           "pass run directories, or --ap-vs-batch SWEEP_DIR");
   std::vector<largedet::tools::RunCurves> runs;
   for (const auto& dir : args.runs) runs.push_back(largedet::tools::read_run(dir));
-  largedet::tools::write_curves_png(args.output, runs, args.curves);
+  if (args.scalars.empty())
+    largedet::tools::write_curves_png(args.output, runs, args.curves);
+  else
+    largedet::tools::write_scalars_png(args.output, runs, args.scalars);
   std::cout << "wrote " << args.output << ":";
   for (const auto& run : runs) std::cout << " " << run.name;
   std::cout << "\n";
@@ -48,6 +53,15 @@ void setup_plot(CLI::App& cmd) {
   cmd.add_option("--output,-o", args->output, "PNG to write")->capture_default_str();
   cmd.add_flag("--loss-only", args->curves.loss_only,
                "one wide panel of total loss: the runs' loss curves on shared axes");
+  auto* scalars =
+      cmd.add_option("--scalars", args->scalars,
+                     "instead of loss, LR and AP: one panel per PATTERN (repeatable), stacked, "
+                     "of every metrics.jsonl key matching it against iteration ('*' matches any "
+                     "characters: 'agvm/*/factor', 'loss_*')")
+          ->type_name("PATTERN")
+          ->expected(1)
+          ->allow_extra_args(false)  // one pattern per --scalars: run directories may follow
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   auto* ap = cmd.add_option("--ap-vs-batch", args->ap_vs_batch,
                             "instead of curves: final bbox AP against SOLVER.IMS_PER_BATCH (log2 "
                             "axis) for the cells of this sweep (or archive) directory");
@@ -56,7 +70,8 @@ void setup_plot(CLI::App& cmd) {
       ->delimiter(',')
       ->capture_default_str()
       ->needs(ap);
-  ap->excludes("runs")->excludes("--loss-only");
+  ap->excludes("runs")->excludes("--loss-only")->excludes(scalars);
+  scalars->excludes("--loss-only");
   cmd.callback(
       [args] { args->ap_vs_batch.empty() ? plot_curves(*args) : plot_ap_vs_batch(*args); });
 }
@@ -64,6 +79,7 @@ void setup_plot(CLI::App& cmd) {
 }  // namespace
 
 LARGEDET_REGISTER_COMMAND("plot",
-                          "Plot loss, learning rate and AP against iteration for one or more "
-                          "runs, or AP against batch per method for a sweep, into one PNG",
+                          "Plot loss, learning rate and AP (or the metrics matching --scalars "
+                          "patterns) against iteration for one or more runs, or AP against batch "
+                          "per method for a sweep, into one PNG",
                           setup_plot);

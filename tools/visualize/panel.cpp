@@ -187,10 +187,13 @@ double draw_legend(cairo_t* cr, const std::vector<LegendEntry>& entries, double 
       const LegendEntry& entry = entries[i];
       set_source(cr, entry.color);
       if (entry.mark == Mark::kNone) {
+        const double dash[] = {7, 4};
+        cairo_set_dash(cr, dash, entry.dashed ? 2 : 0, 0);
         cairo_set_line_width(cr, 3);
         cairo_move_to(cr, x, baseline - 4.5);
         cairo_line_to(cr, x + kSample, baseline - 4.5);
         cairo_stroke(cr);
+        cairo_set_dash(cr, nullptr, 0, 0);
       } else {
         draw_mark(cr, entry.mark, x + kSample / 2, baseline - 4.5);
       }

@@ -55,6 +55,7 @@ struct LegendEntry {
   std::string name;
   std::array<uint8_t, 3> color;
   Mark mark = Mark::kNone;  // kNone: a line sample
+  bool dashed = false;      // the line sample dashed, like its Line
 };
 
 // Entries centred in rows at the bottom of a width x height picture; returns the height used

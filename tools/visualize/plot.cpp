@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "largedet/core/error.h"
 
@@ -65,6 +66,50 @@ RunCurves read_run(const std::string& run_dir) {
   return run;
 }
 
+bool glob_match(const std::string& pattern, const std::string& text) {
+  // Greedy, backtracking only to the last '*': linear in practice, no recursion.
+  size_t p = 0, t = 0, star = std::string::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string::npos) {
+      p = star + 1;  // let the last '*' swallow one more character
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::vector<ScalarPanel> match_scalars(const std::vector<RunCurves>& runs,
+                                       const std::vector<std::string>& patterns) {
+  std::set<std::string> keys;
+  for (const auto& run : runs)
+    for (const auto& [key, points] : run.series)
+      if (!points.empty()) keys.insert(key);
+  std::vector<ScalarPanel> panels;
+  for (const auto& pattern : patterns) {
+    ScalarPanel panel{pattern, {}};
+    for (const auto& key : keys)
+      if (glob_match(pattern, key)) panel.keys.push_back(key);
+    if (panel.keys.empty())
+      throw Error(
+          std::string("matches no numeric key of ") + (runs.size() == 1 ? "the run" : "any run"),
+          "--scalars " + pattern,
+          keys.empty()
+              ? "the metrics.jsonl files hold no numeric values besides iteration"
+              : "the numeric keys: " + name_list({keys.begin(), keys.end()}, /*shown=*/50));
+    panels.push_back(std::move(panel));
+  }
+  return panels;
+}
+
 std::array<uint8_t, 3> run_color(std::size_t index) {
   // matplotlib's tab10: the colours people read curve plots in.
   static const std::array<uint8_t, 3> palette[] = {
@@ -77,6 +122,12 @@ std::array<uint8_t, 3> run_color(std::size_t index) {
 void write_curves_png(const std::string& path, const std::vector<RunCurves>&,
                       const CurvesOptions&) {
   throw Error("LargeDet was built without cairo: cannot draw curves", path,
+              "install libcairo2-dev with `make deps`, then rebuild");
+}
+
+void write_scalars_png(const std::string& path, const std::vector<RunCurves>&,
+                       const std::vector<std::string>&) {
+  throw Error("LargeDet was built without cairo: cannot draw scalars", path,
               "install libcairo2-dev with `make deps`, then rebuild");
 }
 
