@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/error_text.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
 
@@ -26,15 +27,7 @@ class ConfigTest : public testing::Test {
     std::ofstream(path) << text;
     return path;
   }
-  std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    ADD_FAILURE() << "no largedet::Error thrown";
-    return "";
-  }
+  std::string error_of(const std::function<void()>& f) { return test::error_of(f); }
   fs::path dir_;
 };
 

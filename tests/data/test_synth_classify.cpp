@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "common/error_text.h"
 #include "data_test_util.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
@@ -18,6 +19,8 @@
 
 namespace largedet::data {
 namespace {
+
+using largedet::test::error_of;
 
 using testing::TempDir;
 namespace fs = std::filesystem;
@@ -39,15 +42,6 @@ SynthClassifyResult make(const std::string& dir, uint64_t seed, int classes = 4,
   o.classes = classes;
   o.seed = seed;
   return write_synthetic_classification(o);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(SynthClassify, WritesABalancedImageFolder) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 
+#include "common/error_text.h"
 #include "largedet/core/error.h"
 #include "largedet/core/safetensors.h"
 #include "largedet/data/image.h"
@@ -20,6 +21,8 @@
 
 namespace largedet::engine {
 namespace {
+
+using largedet::test::error_of;
 
 namespace fs = std::filesystem;
 using test::TempDir;
@@ -45,15 +48,6 @@ PretrainOptions quick(const std::string& data, const std::string& output) {
   o.lr = 0.05;
   o.log_period = 0;
   return o;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Pretrain, WritesOnlyTheBodyWhichLoadsIntoTheDetector) {

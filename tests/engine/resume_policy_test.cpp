@@ -8,12 +8,15 @@
 #include <functional>
 #include <string>
 
+#include "common/error_text.h"
 #include "largedet/core/error.h"
 #include "largedet/engine/checkpointer.h"
 #include "largedet/engine/trainer.h"
 #include "train_fixture.h"
 
 namespace {
+
+using largedet::test::error_of;
 
 using largedet::test::quote;
 using largedet::test::run_shell;
@@ -22,16 +25,6 @@ using largedet::test::tiny_config;
 using largedet::test::write_tiny_recipe;
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
-std::string error_of(const std::function<void()>& work) {
-  try {
-    work();
-  } catch (const largedet::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no largedet::Error thrown";
-  return "";
-}
 
 TEST(ResumePolicy, ResumesFromTheNewestIntactCheckpointAndNeverOverwritesOne) {
   TempDir dir;
