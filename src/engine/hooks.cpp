@@ -209,8 +209,8 @@ void PreciseBNHook::after_step(Trainer& trainer) {
         auto batch = loader->next();
         LARGEDET_CHECK(batch.has_value(), "the precise-BN loader ended (it should never)");
         // Seeds apart from the training steps' (iterations are >= 0).
-        trainer.forward(*batch,
-                        step_seed(trainer.seed(), -1 - done, i * trainer.world_size() + trainer.rank()));
+        trainer.forward(*batch, step_seed(trainer.seed(), -1 - done,
+                                          i * trainer.world_size() + trainer.rank()));
       },
       num_iter_);
   if (layers > 0 && trainer.rank() == 0)
