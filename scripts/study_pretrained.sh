@@ -81,11 +81,26 @@ data() {
   fi
 }
 
+# The weights every cell starts from are not committed; their sha256 and the pretraining's
+# metrics are (DOCS/pretrain/), so that a fresh clone that pretrains again says whether its
+# weights are the ones the archived cells used.
 pretrain() {
-  [ -f "$WEIGHTS/backbone.safetensors" ] && return
-  echo "== pretraining the proxy's backbone into $WEIGHTS"
-  "$LARGEDET" pretrain --config "$CONFIGS/proxy.yaml" --data "$CLS" --output "$WEIGHTS" \
-    "${PRETRAIN_ARGS[@]}"
+  if [ ! -f "$WEIGHTS/backbone.safetensors" ]; then
+    echo "== pretraining the proxy's backbone into $WEIGHTS"
+    "$LARGEDET" pretrain --config "$CONFIGS/proxy.yaml" --data "$CLS" --output "$WEIGHTS" \
+      "${PRETRAIN_ARGS[@]}"
+  fi
+  local record="$DOCS/pretrain" sum
+  sum=$(sha256sum "$WEIGHTS/backbone.safetensors" | cut -d' ' -f1)
+  if [ -f "$record/backbone.sha256" ]; then
+    [ "$(cat "$record/backbone.sha256")" = "$sum" ] ||
+      echo "warning: $WEIGHTS/backbone.safetensors differs from the weights the archived cells" \
+        "started from (sha256 $(cat "$record/backbone.sha256")): new cells are not comparable"
+  else
+    mkdir -p "$record"
+    echo "$sum" >"$record/backbone.sha256"
+    cp "$WEIGHTS/metrics.jsonl" "$record/metrics.jsonl"
+  fi
 }
 
 # The smoke test runs every batch as 4 images in two micro-batches.
