@@ -1,6 +1,7 @@
 // largedet: the command-line tool. Commands live in tools/commands/ and register themselves.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <iostream>
 
 #include "command_registry.h"
@@ -8,6 +9,9 @@
 #include "largedet/core/logging.h"
 
 int main(int argc, char** argv) {
+  // A reader that goes away (a closed ssh session, `| head`, a killed sweep) must not kill a run
+  // mid-iteration: writes to it fail instead, and the run goes on to its checkpoints.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "LargeDet: large-batch object detection training (Faster/Mask R-CNN, RetinaNet) with "
       "PMD-LAMB, SyncBN and linear LR scaling"};

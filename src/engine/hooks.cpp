@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <sstream>
 
 #ifdef LARGEDET_WITH_CUDA
@@ -25,11 +26,29 @@ namespace largedet::engine {
 
 namespace {
 
-std::atomic<int> g_stop_signal{0};
+std::atomic<int> g_stop_signal{0};  // the first SIGINT/SIGTERM of this run
+std::atomic<int> g_signals{0};      // how many arrived
 
+void say(const char* text) { (void)!::write(STDERR_FILENO, text, std::strlen(text)); }
+
+// The first signal stops the run after this iteration with a checkpoint, and says so at once; a
+// second is acknowledged and ignored (the checkpoint may be on its way); a third ends the process
+// as the signal would, without one. Only async-signal-safe calls here.
 extern "C" void on_stop_signal(int signal) {
-  g_stop_signal = signal;
-  std::signal(signal, SIG_DFL);
+  const int count = ++g_signals;
+  if (count == 1) {
+    g_stop_signal = signal;
+    say(signal == SIGINT ? "\nlargedet: SIGINT: stopping after this iteration with a checkpoint "
+                           "(a third signal forces an exit without one)\n"
+                         : "\nlargedet: SIGTERM: stopping after this iteration with a checkpoint "
+                           "(a third signal forces an exit without one)\n");
+  } else if (count == 2) {
+    say("largedet: already stopping, the checkpoint comes first; one more signal forces an exit "
+        "without it\n");
+  } else {
+    std::signal(signal, SIG_DFL);
+    ::raise(signal);
+  }
 }
 
 // Peak GPU memory allocated by tensors since the last call (one log period) on CUDA; the
@@ -87,6 +106,7 @@ StopSignalHook::~StopSignalHook() { restore(); }
 
 void StopSignalHook::before_train(Trainer&) {
   g_stop_signal = 0;
+  g_signals = 0;
   old_int_ = std::signal(SIGINT, on_stop_signal);
   old_term_ = std::signal(SIGTERM, on_stop_signal);
   installed_ = true;
@@ -98,13 +118,16 @@ void StopSignalHook::before_step(Trainer& trainer) {
 
 void StopSignalHook::after_train(Trainer& trainer) {
   restore();
-  if (trainer.stopping())
-    log::info() << "stopped by a signal at iteration " << trainer.iteration()
-                << "; continue with the same command and --resume";
+  if (!trainer.stopping()) return;
+  trainer.result().stop_signal = g_stop_signal;
+  log::info() << "stopped by a signal at iteration " << trainer.iteration()
+              << "; continue with the same command and --resume";
 }
 
 void StopSignalHook::restore() {
-  if (!installed_) return;
+  // After a stop by signal the process is on its way out: the handler stays, so that a repeated
+  // Ctrl-C during the shutdown is still acknowledged and ignored (a third still ends it).
+  if (!installed_ || g_signals > 0) return;
   std::signal(SIGINT, old_int_);
   std::signal(SIGTERM, old_term_);
   installed_ = false;

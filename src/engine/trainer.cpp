@@ -12,6 +12,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
+#include "largedet/core/run_lock.h"
 #include "largedet/data/build.h"
 #include "largedet/data/device_prefetcher.h"
 #include "largedet/data/loader.h"
@@ -162,6 +163,7 @@ struct Trainer::State {
   explicit State(const Config& recipe) : config(recipe) {}
   Config config;
   std::string output_dir;
+  std::unique_ptr<RunLock> lock;  // rank 0's, on output_dir, for the Trainer's lifetime
   TrainOptions options;
   std::shared_ptr<distributed::ProcessGroup> group;
   int rank = 0, world = 1;
@@ -217,6 +219,9 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   std::error_code ec;
   std::filesystem::create_directories(s.output_dir, ec);
   if (ec) throw Error("cannot create the output directory: " + ec.message(), s.output_dir);
+  // Before anything is written there: a second run into this directory is refused.
+  run_and_agree(s.group.get(), s.rank == 0, "locking " + s.output_dir,
+                [&] { s.lock = std::make_unique<RunLock>(s.output_dir, "train"); });
   s.checkpointer =
       std::make_unique<Checkpointer>(s.output_dir, config.get<int>("SOLVER.CHECKPOINTS_KEPT"));
 

@@ -2,6 +2,7 @@
 // verifies, a run never starts from scratch over another's checkpoints unless told to, and the
 // temporaries of an interrupted save are cleaned up.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "common/error_text.h"
 #include "largedet/core/error.h"
+#include "largedet/core/run_lock.h"
 #include "largedet/engine/checkpointer.h"
 #include "largedet/engine/trainer.h"
 #include "train_fixture.h"
@@ -78,6 +80,26 @@ TEST(ResumePolicy, NoIntactCheckpointIsAnErrorNotAFreshStart) {
   std::string what = error_of([&] { largedet::engine::train(tiny_config(recipe), options); });
   EXPECT_NE(what.find("none of the 1 checkpoints verifies"), std::string::npos) << what;
   EXPECT_TRUE(exists(options.output_dir + "/model_0000002.safetensors"));
+}
+
+// Two runs into one directory: the second is refused before it writes anything, naming the first.
+TEST(ResumePolicy, ASecondRunIntoTheSameDirectoryIsRefused) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  ::mkdir(options.output_dir.c_str(), 0755);
+  {
+    largedet::RunLock running(options.output_dir, "train");
+    const std::string what =
+        error_of([&] { largedet::engine::train(tiny_config(recipe), options); });
+    EXPECT_NE(what.find("another run is using this directory: train, PID"), std::string::npos)
+        << what;
+    EXPECT_FALSE(exists(options.output_dir + "/config.yaml"));
+    EXPECT_FALSE(exists(options.output_dir + "/metrics.jsonl"));
+  }
+  largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=1"}), options);
+  EXPECT_TRUE(exists(options.output_dir + "/model_final.safetensors"));
 }
 
 }  // namespace

@@ -404,7 +404,7 @@ TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
   EXPECT_NE(run.output.find("SOLVER.BASE_LR"), std::string::npos) << run.output;
 }
 
-TEST(Trainer, SigintSavesACheckpointAndExitsCleanly) {
+TEST(Trainer, SigintSavesACheckpointAndExits130EvenWhenRepeated) {
   TempDir dir;
   const auto recipe = write_tiny_recipe(dir.path());
   const std::string run = dir.path() + "/run";
@@ -420,16 +420,32 @@ TEST(Trainer, SigintSavesACheckpointAndExitsCleanly) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (read_text(run + "/metrics.jsonl").empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Two signals 0.1 s apart: the second is acknowledged and ignored, the checkpoint still comes.
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ::kill(pid, SIGINT);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130);  // stopped, not finished: the shell's code for SIGINT
   largedet::engine::Checkpointer checkpointer(run, 0);
   ASSERT_TRUE(checkpointer.last().has_value());
   auto checkpoint = largedet::engine::Checkpointer::load(*checkpointer.last());
   EXPECT_GE(checkpoint.iteration, 1);
   EXPECT_LT(checkpoint.iteration, 100000);
+}
+
+// Its output's reader gone after the first bytes (`| head`, a closed ssh session, a killed
+// sweep), a run goes on to the end instead of dying of SIGPIPE at its next log line.
+TEST(Trainer, ARunOutlivesTheReaderOfItsOutput) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::string run = dir.path() + "/run";
+  const auto shell = run_shell("(" + quote(LARGEDET_CLI) + " train --config " + quote(recipe) +
+                               " --output " + quote(run) + " SOLVER.LOG_PERIOD=1; echo $? > " +
+                               quote(dir.path() + "/code") + ") 2>&1 | head -c 1");
+  EXPECT_EQ(read_text(dir.path() + "/code"), "0\n");
+  EXPECT_EQ(::access((run + "/model_final.safetensors").c_str(), F_OK), 0) << shell.output;
 }
 
 TEST(Trainer, TwoRanksThroughLaunch) {

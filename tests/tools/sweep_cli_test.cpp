@@ -10,6 +10,7 @@
 #include "common/shell.h"
 #include "engine/temp_dir.h"
 #include "engine/train_fixture.h"
+#include "largedet/core/run_lock.h"
 #include "sweep/record.h"
 #include "sweep/summary.h"
 
@@ -184,6 +185,45 @@ TEST(SweepCli, AFailedCellIsReportedAndTheSweepGoesOnAndFails) {
   int failed = 0;
   for (const auto& cell : cells) failed += cell.record.status == Status::kFailed;
   EXPECT_EQ(failed, 1);
+}
+
+TEST(SweepCli, BadAxesAndHugeGridsAreRefusedBeforeAnyCell) {
+  if (!cli_built()) GTEST_SKIP() << "largedet CLI not built: " << LARGEDET_CLI;
+  test::TempDir tmp;
+  const std::string recipe = write_recipe(tmp.path());
+  const std::string out = tmp.path() + "/sweep";
+  std::string values;
+  for (int v = 1; v <= 200; ++v) values += (v > 1 ? "," : "") + std::to_string(v);
+  const std::string sweep = cli() + " sweep --config " + quote(recipe) + " --output " + quote(out);
+  // The typo is on the second value of an axis of a 200 x 200 grid.
+  auto typo = run_shell(sweep + " SEED=" + values + " SOLVER.BASE_LR=0.01,0.02 SOLVER.MAX_ITR=1,2");
+  EXPECT_NE(typo.code, 0);
+  EXPECT_NE(typo.output.find("SOLVER.MAX_ITR"), std::string::npos) << typo.output;
+  auto huge = run_shell(sweep + " SEED=" + values + " SOLVER.MAX_ITER=" + values);
+  EXPECT_NE(huge.code, 0);
+  EXPECT_NE(huge.output.find("the grid has 40000 cells (200 x 200), more than --max-cells 10000"),
+            std::string::npos)
+      << huge.output;
+  EXPECT_FALSE(exists(out + "/SEED-1_MAX_ITER-1")) << "a refused grid started a cell";
+}
+
+TEST(SweepCli, ASecondSweepIntoTheSameOutputIsRefused) {
+  if (!cli_built()) GTEST_SKIP() << "largedet CLI not built: " << LARGEDET_CLI;
+  test::TempDir tmp;
+  const std::string recipe = write_recipe(tmp.path());
+  const std::string out = tmp.path() + "/sweep";
+  ::mkdir(out.c_str(), 0755);
+  RunLock running(out, "sweep");
+  const auto run = run_shell(cli() + " sweep --config " + quote(recipe) + " --output " +
+                             quote(out) + " SOLVER.BASE_LR=0.01,0.02");
+  EXPECT_NE(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("another run is using this directory: sweep, PID"), std::string::npos)
+      << run.output;
+  EXPECT_FALSE(exists(out + "/BASE_LR-0.01")) << "a refused sweep started a cell";
+  // --dry-run only reads: it runs beside the sweep that holds the directory.
+  const auto dry = run_shell(cli() + " sweep --config " + quote(recipe) + " --output " +
+                             quote(out) + " SOLVER.BASE_LR=0.01,0.02 --dry-run");
+  EXPECT_EQ(dry.code, 0) << dry.output;
 }
 
 }  // namespace

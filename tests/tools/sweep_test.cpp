@@ -95,6 +95,39 @@ TEST(SweepGrid, APrefixLetsGridsShareADirectory) {
   EXPECT_THROW(parse_grid({"SEED=1,2"}, ".."), Error);
 }
 
+// A grid too large to run is refused before a single cell is built, whatever its size: 30^3
+// cells, and 2^40 (whose cells would not fit in memory) or 1000^10 (which overflows a count).
+TEST(SweepGrid, AGridOfMoreThanMaxCellsIsRefusedBeforeExpansion) {
+  std::string thirty;
+  for (int v = 0; v < 30; ++v) thirty += (v ? "," : "") + std::to_string(v);
+  const Grid grid = parse_grid({"A.X=" + thirty, "A.Y=" + thirty, "A.Z=" + thirty});
+  EXPECT_EQ(cell_count(grid), 27000);
+  try {
+    expand(grid);
+    FAIL() << "27000 cells were expanded under the default cap";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the grid has 27000 cells (30 x 30 x 30), more than "
+                                         "--max-cells 10000"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(expand(grid, 27000).size(), 27000u);
+  std::vector<std::string> forty, ten;
+  for (int k = 0; k < 40; ++k) forty.push_back("K.A" + std::to_string(k) + "=0,1");
+  EXPECT_EQ(cell_count(parse_grid(forty)), int64_t{1} << 40);
+  EXPECT_THROW(expand(parse_grid(forty)), Error);
+  std::string thousand;
+  for (int v = 0; v < 1000; ++v) thousand += (v ? "," : "") + std::to_string(v);
+  for (int k = 0; k < 10; ++k) ten.push_back("K.B" + std::to_string(k) + "=" + thousand);
+  EXPECT_EQ(cell_count(parse_grid(ten)), std::numeric_limits<int64_t>::max());
+  try {
+    expand(parse_grid(ten), 1000000000);
+    FAIL() << "1000^10 cells were expanded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 9.2e18 cells"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SweepRecord, RoundTripsAndNamesABadFile) {
   test::TempDir tmp;
   EXPECT_FALSE(read_record(tmp.path()).has_value());

@@ -56,6 +56,10 @@ void setup_sweep(CLI::App& cmd) {
                  "run each cell under `largedet launch --nproc-per-node N` (default: one process "
                  "in this process's launcher environment)")
       ->check(CLI::PositiveNumber);
+  cmd.add_option("--max-cells", o.max_cells,
+                 "refuse a grid of more cells than this before expanding it")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}));
   cmd.add_flag("--dry-run", o.dry_run, "print each cell's state and command; run nothing");
   cmd.add_flag("--echo", o.echo, "stream the cells' output here too (it always goes to log.txt)");
   auto* summary = cmd.add_option("--summary", args->summary,

@@ -1,4 +1,6 @@
 // largedet train: the trainer (engine/trainer.h) from a recipe plus KEY=VALUE overrides.
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 
 #include "command_registry.h"
@@ -34,14 +36,22 @@ void setup_train(CLI::App& cmd) {
       ->excludes(resume);
   cmd.footer(
       "Several processes: largedet launch --nproc-per-node N -- largedet train ... (or torchrun, "
-      "mpirun, srun). SIGINT/SIGTERM save a checkpoint and exit; --resume continues.");
+      "mpirun, srun). SIGINT/SIGTERM save a checkpoint and exit with 130/143 (a second signal is "
+      "ignored, a third forces an exit without a checkpoint); --resume continues.");
   cmd.callback([args] {
     const auto config = largedet::Config::from_file(args->file, args->overrides);
     largedet::engine::TrainOptions options;
     options.output_dir = args->output;
     options.resume = args->resume;
     options.from_scratch = args->from_scratch;
-    largedet::engine::train(config, options);
+    const auto result = largedet::engine::train(config, options);
+    if (result.interrupted) {
+      // "Stopped, resume me" is not "finished" for a scheduler or a sweep: the shell's code for
+      // the signal (130 SIGINT, 143 SIGTERM, also on a rank stopped by another rank's signal).
+      std::cout << std::flush;
+      std::cerr << std::flush;
+      std::exit(128 + (result.stop_signal != 0 ? result.stop_signal : SIGTERM));
+    }
   });
 }
 

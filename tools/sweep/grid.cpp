@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -142,13 +143,36 @@ std::string cell_name(const std::vector<std::string>& axis_keys,
   return name;
 }
 
-std::vector<Cell> expand(const Grid& grid) {
-  std::vector<std::string> axis_keys;
-  size_t count = 1;
+int64_t cell_count(const Grid& grid) {
+  int64_t count = 1;
   for (const auto& axis : grid.axes) {
-    axis_keys.push_back(axis.key);
-    count *= axis.values.size();
+    const auto values = static_cast<int64_t>(axis.values.size());
+    count = count > std::numeric_limits<int64_t>::max() / values
+                ? std::numeric_limits<int64_t>::max()
+                : count * values;
   }
+  return count;
+}
+
+void check_cell_count(const Grid& grid, int64_t max_cells) {
+  const int64_t cells_in_grid = cell_count(grid);
+  if (cells_in_grid <= max_cells) return;
+  std::string product;
+  for (const auto& axis : grid.axes)
+    product += (product.empty() ? "" : " x ") + std::to_string(axis.values.size());
+  throw Error(
+      "the grid has " +
+          (cells_in_grid == std::numeric_limits<int64_t>::max() ? std::string("more than 9.2e18")
+                                                                : std::to_string(cells_in_grid)) +
+          " cells (" + product + "), more than --max-cells " + std::to_string(max_cells),
+      "largedet sweep", "sweep fewer values or keys at once, or raise --max-cells if you mean it");
+}
+
+std::vector<Cell> expand(const Grid& grid, int64_t max_cells) {
+  check_cell_count(grid, max_cells);
+  std::vector<std::string> axis_keys;
+  for (const auto& axis : grid.axes) axis_keys.push_back(axis.key);
+  const auto count = static_cast<size_t>(cell_count(grid));
   std::vector<Cell> cells;
   std::map<std::string, std::string> first_with_name;
   for (size_t index = 0; index < count; ++index) {

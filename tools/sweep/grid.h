@@ -2,6 +2,7 @@
 // (one training run each) with stable, filesystem-safe names.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,15 @@ std::vector<std::string> split_values(const std::string& text);
 Grid parse_grid(const std::vector<std::string>& arguments, const std::string& prefix = "");
 
 // The Cartesian product of the axes, the first axis varying slowest (itertools.product's order);
-// one cell named "base" when there are no axes. Throws largedet::Error when two cells get the
-// same name (values that differ only in characters the name replaces).
-std::vector<Cell> expand(const Grid& grid);
+// one cell named "base" when there are no axes. Throws largedet::Error, before building any cell,
+// when there would be more than `max_cells` (largedet sweep --max-cells), and when two cells get
+// the same name (values that differ only in characters the name replaces).
+std::vector<Cell> expand(const Grid& grid, int64_t max_cells = 10000);
+
+// The grid's cell count, saturated at INT64_MAX (a product of many axes overflows).
+int64_t cell_count(const Grid& grid);
+// Throws the error expand() throws for a grid of more than `max_cells` cells.
+void check_cell_count(const Grid& grid, int64_t max_cells);
 
 // The name of a cell, from its grid coordinates: for each KEY=VALUE, the shortest dotted suffix
 // of KEY that no other axis shares, '-', then VALUE with each run of characters other than

@@ -2,16 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
+#include "largedet/core/run_lock.h"
 #include "sweep/grid.h"
 #include "sweep/record.h"
 #include "sweep/subprocess.h"
@@ -183,6 +186,12 @@ class Sweep {
         executable_(fs::canonical(options.executable).string()) {}
 
   int run() {
+    // One sweep per output directory (each cell's train locks the cell's directory itself).
+    std::unique_ptr<RunLock> lock;
+    if (leader() && !options_.dry_run) {
+      fs::create_directories(options_.output);
+      lock = std::make_unique<RunLock>(options_.output, "sweep");
+    }
     plan_cells();
     if (options_.dry_run) return print_plan();
     StopSignals signals;
@@ -212,8 +221,25 @@ class Sweep {
  private:
   bool leader() const { return rank_ == 0; }
 
+  // Every value of every axis, the other axes at their first value, against the recipe: a bad key
+  // or value fails in a number of checks that grows with the values, not with the cells.
+  void check_axes(const Grid& grid) const {
+    for (size_t a = 0; a < grid.axes.size(); ++a) {
+      for (const auto& value : grid.axes[a].values) {
+        std::vector<std::string> overrides;
+        for (size_t b = 0; b < grid.axes.size(); ++b)
+          overrides.push_back(grid.axes[b].key + "=" + (a == b ? value : grid.axes[b].values[0]));
+        overrides.insert(overrides.end(), grid.fixed.begin(), grid.fixed.end());
+        options_.max_iter(overrides);
+      }
+    }
+  }
+
   void plan_cells() {
-    for (auto& cell : expand(parse_grid(options_.grid, options_.prefix))) {
+    const Grid grid = parse_grid(options_.grid, options_.prefix);
+    check_cell_count(grid, options_.max_cells);
+    check_axes(grid);
+    for (auto& cell : expand(grid, options_.max_cells)) {
       Plan plan;
       plan.dir = options_.output + "/" + cell.name;
       plan.max_iter = options_.max_iter(cell.all_overrides());
@@ -305,7 +331,8 @@ class Sweep {
     } else if (const auto guard = guard_message(log_text); guard && code != 0) {
       outcome.status = Status::kDiverged;
       outcome.reason = *guard;
-    } else if (StopSignals::stop_requested()) {
+    } else if (StopSignals::stop_requested() || code == 128 + SIGINT || code == 128 + SIGTERM) {
+      // A signal to the sweep, or one to the cell alone: train checkpointed and exited 130/143.
       outcome.status = Status::kStopped;
       outcome.reason =
           "stopped by a signal at iteration " + std::to_string(outcome.metrics.iterations);

@@ -21,6 +21,7 @@ struct SweepOptions {
   // Where finished cells' metrics.jsonl, config.yaml and sweep.json are copied; a cell whose
   // archived record is final counts as done (a clone of the repository resumes the study).
   std::string archive;
+  int64_t max_cells = 10000;                  // a larger grid is refused before it is expanded
   bool dry_run = false;                       // print the plan and the commands, run nothing
   bool echo = false;                          // stream the cells' output to the terminal too
   std::string executable = "/proc/self/exe";  // the largedet binary

@@ -20,8 +20,11 @@ class LRScheduleHook : public HookBase {
   void before_step(Trainer& trainer) override;
 };
 
-// SIGINT / SIGTERM ask the trainer to stop at the next iteration boundary (after a checkpoint); a
-// second signal falls back to the default action, so that a stuck job can still be killed.
+// SIGINT / SIGTERM ask the trainer to stop at the next iteration boundary (after a checkpoint),
+// acknowledged on stderr at once; a second is acknowledged and ignored (the checkpoint may be on
+// its way), a third takes the default action, so that a stuck job can still be killed. The
+// previous handlers come back after train() unless a signal stopped it: then the process is on
+// its way out and the handler stays to the end.
 class StopSignalHook : public HookBase {
  public:
   ~StopSignalHook() override;

@@ -64,6 +64,7 @@ struct TrainResult {
   int64_t start_iteration = 0;  // where this run began (> 0 when resumed)
   int64_t iteration = 0;        // iterations complete when train() returned
   bool interrupted = false;     // stopped by SIGINT/SIGTERM after saving a checkpoint
+  int stop_signal = 0;          // the signal that stopped it on this rank (0: another rank's)
   int64_t skipped_steps = 0;    // steps skipped for non-finite losses or fp16 overflow
   std::string last_checkpoint;  // path of the last checkpoint written ("" if none)
   int64_t bad_inputs = 0;       // cases of bad input (skipped, clipped or kept) on this rank
