@@ -156,7 +156,7 @@ trap 'say "gpu-check interrupted"; sync_out; exit 130' INT TERM
 # The test binaries that hold Cuda* suites, found in the sources (test_LAYER from tests/LAYER/), so
 # that a suite added later is built without editing this script.
 cuda_test_targets() {
-  grep -lE '^(TEST|TEST_F|TEST_P|TYPED_TEST)\(Cuda' tests/*/*.cpp 2>/dev/null \
+  grep -lE '^((TEST|TEST_F|TEST_P|TYPED_TEST)\(Cuda|LARGEDET_ON_DEVICES\()' tests/*/*.cpp 2>/dev/null \
     | sed -E 's#^tests/([^/]+)/.*#test_\1#' | sort -u | tr '\n' ' '
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "common/on_device.h"
 #include "largedet/data/device_prefetcher.h"
 
 namespace largedet::data {
@@ -50,27 +51,22 @@ void expect_sequence(DevicePrefetcher& prefetcher, const c10::Device& device) {
   EXPECT_FALSE(prefetcher.next().has_value());
 }
 
-TEST(DevicePrefetcher, OnTheCpuBatchesPassThroughWithoutReadingAhead) {
+using DevicePrefetcherOnDevice = test::OnDevice;
+
+// On CUDA the next batch is already on its way when one is returned; on the CPU batches pass
+// through without reading ahead.
+TEST_P(DevicePrefetcherOnDevice, BatchesArriveInOrderAndErrorsKeepTheirPlace) {
+  const auto dev = device();
   Source source;
-  DevicePrefetcher prefetcher([&] { return source(); }, c10::Device(c10::kCPU));
+  DevicePrefetcher prefetcher([&] { return source(); }, dev);
   ASSERT_TRUE(prefetcher.next().has_value());
-  EXPECT_EQ(source.calls, 1);
+  EXPECT_EQ(source.calls, on_cuda() ? 2 : 1);
   Source fresh;
-  DevicePrefetcher again([&] { return fresh(); }, c10::Device(c10::kCPU));
-  expect_sequence(again, c10::Device(c10::kCPU));
+  DevicePrefetcher again([&] { return fresh(); }, dev);
+  expect_sequence(again, dev);
 }
 
-TEST(CudaDevicePrefetcher, BatchesArriveOnTheDeviceInOrderAndErrorsKeepTheirPlace) {
-  if (!at::globalContext().hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  const c10::Device cuda(c10::kCUDA, 0);
-  Source source;
-  DevicePrefetcher prefetcher([&] { return source(); }, cuda);
-  ASSERT_TRUE(prefetcher.next().has_value());
-  EXPECT_EQ(source.calls, 2);  // batch 1 is already on its way
-  Source fresh;
-  DevicePrefetcher again([&] { return fresh(); }, cuda);
-  expect_sequence(again, cuda);
-}
+LARGEDET_ON_DEVICES(DevicePrefetcherOnDevice);
 
 }  // namespace
 }  // namespace largedet::data

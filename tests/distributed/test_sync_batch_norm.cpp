@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "common/on_device.h"
 #include "harness.h"
 #include "largedet/core/error.h"
 #include "largedet/distributed/collectives.h"
@@ -141,35 +142,38 @@ TEST(SyncBatchNorm, HalfAndBf16InputsAccumulateInFloat) {
   }
 }
 
-// CUDA runs ATen's native SyncBN kernels: in a world of one they must give BatchNorm2d's results
-// (float), and float statistics for half inputs.
-TEST(CudaSyncBatchNorm, NativeKernelsMatchBatchNorm2d) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  const auto cuda = torch::Device(torch::kCUDA, 0);
+// On each device (tests/common/on_device.h; CUDA runs ATen's native SyncBN kernels), in a world of
+// one: BatchNorm2d's results in float, float statistics for half inputs. The reference runs on the
+// values the norm sees: the input rounded to the norm's dtype, then widened to float.
+using SyncBatchNormOnDevice = largedet::test::OnDevice;
+
+TEST_P(SyncBatchNormOnDevice, MatchesBatchNorm2dInFloat) {
+  const auto dev = device();
   for (auto dtype : {torch::kFloat, torch::kHalf}) {
+    SCOPED_TRACE(::testing::Message() << dtype);
     torch::manual_seed(13);
-    auto values = (torch::randn({4, kChannels, 5, 5}) * 300 + 700).to(cuda);
+    auto values = (torch::randn({4, kChannels, 5, 5}) * 300 + 700).to(dtype).to(dev);
     torch::nn::BatchNorm2d reference(kChannels);
     dist::SyncBatchNorm2d sync(kChannels);
-    reference->to(cuda);
-    sync->to(cuda);
-    auto x_ref = values.clone().set_requires_grad(true);
-    auto x = values.to(dtype).set_requires_grad(true);
-    auto g = torch::randn(values.sizes(), values.options());
+    reference->to(dev);
+    sync->to(dev);
+    auto x_ref = values.to(torch::kFloat).clone().set_requires_grad(true);
+    auto x = values.clone().set_requires_grad(true);
+    auto g = torch::randn(values.sizes()).to(dev);
     for (int step = 0; step < 2; ++step) {
       auto y_ref = reference(x_ref);
       auto y = sync(x);
       ASSERT_EQ(y.scalar_type(), dtype);
-      const double tolerance = dtype == torch::kHalf ? 4e-3 : 1e-5;
-      EXPECT_LT((y.to(torch::kFloat) - y_ref).abs().max().item<double>(), tolerance) << dtype;
-      EXPECT_TRUE(torch::allclose(sync->running_mean, reference->running_mean, 1e-5)) << dtype;
-      EXPECT_TRUE(torch::allclose(sync->running_var, reference->running_var, 1e-4)) << dtype;
+      const double tolerance = dtype == torch::kHalf ? 4e-3 : 1e-5;  // the output's rounding
+      EXPECT_LT((y.to(torch::kFloat) - y_ref).abs().max().item<double>(), tolerance) << step;
+      EXPECT_TRUE(torch::allclose(sync->running_mean, reference->running_mean, 1e-5)) << step;
+      EXPECT_TRUE(torch::allclose(sync->running_var, reference->running_var, 1e-4)) << step;
       (y_ref * g).sum().backward();
       (y.to(torch::kFloat) * g).sum().backward();
       const double scale = x_ref.grad().abs().max().item<double>();
       EXPECT_LT((x.grad().to(torch::kFloat) - x_ref.grad()).abs().max().item<double>(),
                 8 * tolerance * scale)
-          << dtype;
+          << step;
       EXPECT_TRUE(torch::allclose(sync->weight.grad(), reference->weight.grad(), 1e-3, 1e-3));
       EXPECT_TRUE(torch::allclose(sync->bias.grad(), reference->bias.grad(), 1e-3, 1e-3));
       x.mutable_grad().reset();
@@ -179,6 +183,8 @@ TEST(CudaSyncBatchNorm, NativeKernelsMatchBatchNorm2d) {
     }
   }
 }
+
+LARGEDET_ON_DEVICES(SyncBatchNormOnDevice);
 
 TEST(SyncBatchNorm, StateDictNamesMatchBatchNorm2d) {
   torch::nn::BatchNorm2d reference(kChannels);

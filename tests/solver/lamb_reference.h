@@ -62,8 +62,8 @@ struct Reference {
       }
       wn = std::sqrt(wn);
       un = std::sqrt(un);
-      double r = (wn == 0 || un == 0) ? 1 : wn / un;
-      if (o.trust_clip() > 0) r = std::min(r, o.trust_clip());
+      double r = (wn == 0 || un == 0 || !o.trust_ratio()) ? 1 : wn / un;
+      if (o.trust_ratio() && o.trust_clip() > 0) r = std::min(r, o.trust_clip());
       for (size_t i = 0; i < w[k].size(); ++i) w[k][i] -= o.lr() * r * u[i];
     }
   }

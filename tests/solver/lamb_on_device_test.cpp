@@ -1,6 +1,7 @@
-// LAMB and PMD-LAMB on CUDA: the multi-tensor kernel (src/solver/cuda/lamb_multi_tensor.cu) and
-// the ATen composition (fused = false) against the fused CPU kernel and the double-precision
-// reference, over 30 tensors of mixed sizes. Every test is named Cuda* and skips without a GPU.
+// LAMB and PMD-LAMB on each device (tests/common/on_device.h): the fused kernel (on CUDA the
+// multi-tensor kernel, src/solver/cuda/lamb_multi_tensor.cu; on the CPU the fused CPU kernel) and
+// the ATen composition (fused = false) against the double-precision reference, over 30 tensors of
+// mixed sizes. The Cpu/ twins run in every ctest run, the Cuda/ ones skip without a GPU.
 #include <gtest/gtest.h>
 
 #include <ATen/record_function.h>
@@ -17,6 +18,7 @@
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 
+#include "common/on_device.h"
 #include "largedet/solver/lamb.h"
 #include "solver/lamb_reference.h"
 
@@ -26,8 +28,7 @@ namespace {
 using lamb_test::Reference;
 using lamb_test::to_vector;
 
-#define LARGEDET_REQUIRE_CUDA() \
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
+using LambOnDevice = test::OnDevice;
 
 // Sizes of 1, odd ones, ones around the kernel's 256 threads and 4096-element chunks, several
 // chunks, more chunks (257) than the norm reduction has threads, and an empty tensor.
@@ -137,9 +138,8 @@ std::vector<std::vector<double>> as_vectors(const std::vector<torch::Tensor>& ts
   return out;
 }
 
-TEST(CudaLamb, MultiTensorKernelMatchesTheCpuKernelAndTheReference) {
-  LARGEDET_REQUIRE_CUDA();
-  const torch::Device cuda(torch::kCUDA, 0);
+TEST_P(LambOnDevice, FusedKernelAndAtenMatchTheReference) {
+  const auto dev = device();
   int combination = 0;
   // LAMB, PMD-LAMB (linear) and PMD-LAMB (cosine, first moment only), each bias correction.
   for (int variant = 0; variant < 3; ++variant)
@@ -153,32 +153,29 @@ TEST(CudaLamb, MultiTensorKernelMatchesTheCpuKernelAndTheReference) {
       // 12 steps: two full periods of T = 5 and the start of a third.
       const Problem problem = make_problem(12, 100 + combination++);
       const auto want = reference(options, problem);
-      const auto on_cpu = run(options, problem, torch::kCPU);
-      const auto on_cuda = run(options, problem, cuda);
-      const auto aten_on_cuda = run(LambOptions(options).fused(false), problem, cuda);
-      expect_close(on_cpu, want, "CPU kernel vs reference");
-      expect_close(on_cuda, want, "multi-tensor kernel vs reference");
-      expect_close(on_cuda, as_vectors(on_cpu), "multi-tensor kernel vs CPU kernel");
-      expect_close(aten_on_cuda, want, "ATen on CUDA vs reference");
-      EXPECT_TRUE(torch::equal(on_cuda[kNoGrad], problem.initial[kNoGrad]));
+      const auto fused = run(options, problem, dev);
+      const auto aten = run(LambOptions(options).fused(false), problem, dev);
+      expect_close(fused, want, "fused kernel vs reference");
+      expect_close(aten, want, "ATen composition vs reference");
+      if (on_cuda())
+        expect_close(fused, as_vectors(run(options, problem, torch::kCPU)),
+                     "multi-tensor kernel vs CPU kernel");
+      EXPECT_TRUE(torch::equal(fused[kNoGrad], problem.initial[kNoGrad]));
     }
 }
 
-TEST(CudaLamb, WithoutTrustRatioMatchesTheCpuKernel) {
-  LARGEDET_REQUIRE_CUDA();
+TEST_P(LambOnDevice, WithoutTrustRatioMatchesTheReference) {
   const auto options = LambOptions(0.001).decay_period(4).weight_decay(0.01).trust_ratio(false);
   const Problem problem = make_problem(6, 7);
-  expect_close(run(options, problem, torch::Device(torch::kCUDA, 0)),
-               as_vectors(run(options, problem, torch::kCPU)), "multi-tensor vs CPU, r = 1");
+  expect_close(run(options, problem, device()), reference(options, problem), "r = 1");
 }
 
 // The norms are added in a fixed order (no atomics): two runs agree bit for bit.
-TEST(CudaLamb, MultiTensorStepsAreDeterministic) {
-  LARGEDET_REQUIRE_CUDA();
+TEST_P(LambOnDevice, FusedStepsAreDeterministic) {
   const auto options = LambOptions(0.01).decay_period(3).weight_decay(0.01);
   const Problem problem = make_problem(5, 3);
-  const auto a = run(options, problem, torch::Device(torch::kCUDA, 0));
-  const auto b = run(options, problem, torch::Device(torch::kCUDA, 0));
+  const auto a = run(options, problem, device());
+  const auto b = run(options, problem, device());
   for (size_t k = 0; k < a.size(); ++k) EXPECT_TRUE(torch::equal(a[k], b[k])) << "tensor " << k;
 }
 
@@ -213,11 +210,10 @@ class StepWatch {
 };
 
 // ATen ops dispatched by a step after the first (which allocates the moments).
-int64_t ops_per_step(int tensors, bool fused) {
-  const torch::Device cuda(torch::kCUDA, 0);
+int64_t ops_per_step(torch::Device device, int tensors, bool fused) {
   std::vector<torch::Tensor> params;
   for (int k = 0; k < tensors; ++k)
-    params.push_back(torch::randn({100 + 37 * k}, cuda).set_requires_grad(true));
+    params.push_back(torch::randn({100 + 37 * k}, device).set_requires_grad(true));
   Lamb lamb(params, LambOptions(0.01).decay_period(5).fused(fused));
   for (auto& p : params) p.mutable_grad() = torch::randn_like(p);
   lamb.step();
@@ -226,13 +222,17 @@ int64_t ops_per_step(int tensors, bool fused) {
   return dispatched_ops.load();
 }
 
-TEST(CudaLamb, MultiTensorStepDispatchesAsMuchForThirtyTensorsAsForThreeAndNeverSyncs) {
-  LARGEDET_REQUIRE_CUDA();
-  const int64_t three = ops_per_step(3, true), thirty = ops_per_step(30, true);
+// The fused step's ATen ops do not grow with the tensors (CUDA: one multi-tensor launch per
+// device, and no host synchronisation; CPU: the kernel works on raw pointers).
+TEST_P(LambOnDevice, FusedStepDispatchesAsMuchForThirtyTensorsAsForThree) {
+  const auto dev = device();
+  const int64_t three = ops_per_step(dev, 3, true), thirty = ops_per_step(dev, 30, true);
   EXPECT_EQ(three, thirty);
   // The counter sees per-tensor work: the ATen composition's ops grow with the tensors.
-  EXPECT_GT(ops_per_step(30, false), thirty + 27);
+  EXPECT_GT(ops_per_step(dev, 30, false), thirty + 27);
 }
+
+LARGEDET_ON_DEVICES(LambOnDevice);
 
 }  // namespace
 }  // namespace largedet::solver
