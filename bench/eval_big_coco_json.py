@@ -3,7 +3,7 @@
 
   .venv/bin/python bench/eval_big_coco_json.py /tmp/big_gt.json
   echo '[]' > /tmp/empty.json
-  ./build-eval/bin/largedet evaluate -a /tmp/big_gt.json -r /tmp/empty.json   # logs "read ... in N s"
+  build/bin/largedet evaluate -a /tmp/big_gt.json -r /tmp/empty.json   # logs "read ... in N s"
 """
 import json
 import random

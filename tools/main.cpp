@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "LargeDet: large-batch object detection training (Faster/Mask R-CNN, RetinaNet) with "
-      "PMD-LAMB, SyncBN and linear LR scaling"};
+      "PMD-LAMB, SyncBN and LR scaling rules with warmup"};
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug, info, warning, error or off")

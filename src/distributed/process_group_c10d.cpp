@@ -19,7 +19,6 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -28,6 +27,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
+#include "largedet/distributed/collective_watchdog.h"
 #include "largedet/distributed/process_group.h"
 
 namespace largedet::distributed {
@@ -155,12 +155,27 @@ class C10dProcessGroup : public ProcessGroup,
  public:
   C10dProcessGroup(const Context& ctx, c10::intrusive_ptr<c10d::Store> store,
                    c10::intrusive_ptr<c10d::Backend> backend, c10::Device device)
-      : ProcessGroup(ctx),
-        store_(std::move(store)),
-        backend_(std::move(backend)),
-        device_(device) {}
+      : ProcessGroup(ctx), store_(std::move(store)), backend_(std::move(backend)), device_(device) {
+    // Under NCCL wait() only orders the streams (nccl_fault_env): a failed or hung collective is
+    // found by polling, and ends the process with the error fail() would have thrown.
+    if (ctx.backend == "nccl") {
+      watchdog_ = std::make_unique<CollectiveWatchdog>(ctx.timeout);
+      watchdog_->start(std::chrono::milliseconds(500), [this](const WatchdogVerdict& v) {
+        broken_ = true;
+        const std::string lost = lost_ranks();
+        log::error() << v.op << " failed on rank " << rank() << ": "
+                     << (lost.empty() ? (v.timed_out ? "a peer failed, hung or became unreachable"
+                                                     : "the collective failed")
+                                      : lost)
+                     << " [" << first_line(v.reason) << "]: the job cannot continue";
+        std::fflush(nullptr);
+        std::_Exit(1);
+      });
+    }
+  }
 
   ~C10dProcessGroup() override {
+    if (watchdog_) watchdog_->stop();
     // After a failure the backend's threads may be stuck on a dead peer until the timeout; its
     // destructor would join them. The process is about to report the error and exit: leak it.
     if (broken_) (void)backend_.release();
@@ -250,8 +265,32 @@ class C10dProcessGroup : public ProcessGroup,
     } catch (const std::exception& e) {
       fail(op, e.what());
     }
+    if (watchdog_) {
+      const auto now = Clock::now();
+      for (const auto& work : works) watchdog_->watch(op, std::make_shared<Watched>(work), now);
+    }
     return std::make_shared<C10dWork>(shared_from_this(), op, std::move(works));
   }
+
+  class Watched : public WatchedWork {
+   public:
+    explicit Watched(c10::intrusive_ptr<c10d::Work> work) : work_(std::move(work)) {}
+    bool completed() override { return work_->isCompleted(); }
+    std::optional<std::string> failure() override {
+      auto error = work_->exception();
+      if (!error) return std::nullopt;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      } catch (...) {
+        return std::string("an unknown error");
+      }
+    }
+
+   private:
+    c10::intrusive_ptr<c10d::Work> work_;
+  };
 
   // "lost rank 1 (exited with code 3)", from the keys the launcher writes; polled briefly because
   // our connection to the dead peer usually breaks a moment before the launcher reaps it.
@@ -282,6 +321,7 @@ class C10dProcessGroup : public ProcessGroup,
   c10::Device device_;
   std::mutex issue_mutex_;
   std::atomic<bool> broken_{false};
+  std::unique_ptr<CollectiveWatchdog> watchdog_;  // NCCL only
 };
 
 // A group named `name` over `store` (groups of one job share the store, and its server).
@@ -323,7 +363,8 @@ std::shared_ptr<C10dProcessGroup> connect(const Context& ctx, c10::intrusive_ptr
     c10::cuda::set_device(index);
     device = c10::Device(c10::kCUDA, index);
     auto options = c10d::ProcessGroupNCCL::Options::create();
-    // With blocking wait this bounds every wait(); its expiry throws there like a NCCL error does.
+    // c10d's watchdog marks a collective past this as failed (our watchdog then reports it); with
+    // a user's blocking wait it also bounds every wait().
     options->timeout = ctx.timeout;
     backend =
         c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, ctx.rank, ctx.world_size, options);
@@ -352,19 +393,14 @@ std::vector<NcclEnvSetting> nccl_fault_env(const Environment& env) {
     return std::nullopt;
   };
   std::vector<NcclEnvSetting> settings;
+  // No blocking wait: wait() only makes the current stream wait for NCCL's, so SyncBN's two
+  // collectives per layer and GradientSync's buckets never stall the host; our watchdog
+  // (CollectiveWatchdog) names a failure instead. 0 (NoHandling) keeps c10d's own watchdog from
+  // tearing the process down first (its default, 3, rethrows on its thread, racing our report).
   auto blocking = find({"TORCH_NCCL_BLOCKING_WAIT", "NCCL_BLOCKING_WAIT"});
-  settings.push_back(blocking.value_or(NcclEnvSetting{"TORCH_NCCL_BLOCKING_WAIT", "1"}));
-  std::string v = settings.back().value;  // parsed as c10d parses booleans
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
-  const bool blocking_wait = v == "1" || v == "true" || v == "t" || v == "yes" || v == "y";
-  // 0 (NoHandling): the watchdog only records the failure and wait() throws it. c10d's default,
-  // 3 (SkipCleanUp), rethrows it on the watchdog thread, which terminates the process, racing the
-  // waiting rank's report; 1 does the same after aborting the communicators.
+  settings.push_back(blocking.value_or(NcclEnvSetting{"TORCH_NCCL_BLOCKING_WAIT", "0"}));
   auto handling = find({"TORCH_NCCL_ASYNC_ERROR_HANDLING", "NCCL_ASYNC_ERROR_HANDLING"});
-  if (handling)
-    settings.push_back(*handling);
-  else if (blocking_wait)
-    settings.push_back({"TORCH_NCCL_ASYNC_ERROR_HANDLING", "0"});
+  settings.push_back(handling.value_or(NcclEnvSetting{"TORCH_NCCL_ASYNC_ERROR_HANDLING", "0"}));
   return settings;
 }
 

@@ -55,7 +55,8 @@ struct NativeSyncBatchNormFunction : torch::autograd::Function<NativeSyncBatchNo
                             const at::Tensor& bias, const at::Tensor& running_mean,
                             const at::Tensor& running_var, double momentum, double eps,
                             const std::shared_ptr<ProcessGroup>& group) {
-    const at::Tensor x = input.contiguous();
+    // Channels-last stays so: the native kernels take either layout (as torch.nn.SyncBatchNorm).
+    const at::Tensor x = input.contiguous(input.suggest_memory_format());
     const int64_t c = x.size(1);
     // Empty tensors stand for "none" (autograd wants defined inputs).
     auto given = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
@@ -89,7 +90,7 @@ struct NativeSyncBatchNormFunction : torch::autograd::Function<NativeSyncBatchNo
     auto group =
         c10::static_intrusive_pointer_cast<GroupHolder>(ctx->saved_data["group"].toCapsule())
             ->group;
-    const at::Tensor dy = grad_outputs[0].contiguous();
+    const at::Tensor dy = grad_outputs[0].contiguous(x.suggest_memory_format());
     const bool affine = weight.defined();
     auto [sum_dy, sum_dy_xmu, grad_weight, grad_bias] =
         at::batch_norm_backward_reduce(dy, x, mean, invstd, weight, true, affine, affine);

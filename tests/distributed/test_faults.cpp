@@ -96,13 +96,13 @@ TEST(Faults, HungPeerTimesOut) {
       << run.output;
 }
 
-// NCCL itself needs two GPUs to fail; what makes its failure reach the same translation as Gloo's
-// above is this environment.
-TEST(NcclFaultEnv, BlockingWaitAndNoWatchdogTearDownByDefault) {
+// NCCL itself needs two GPUs to fail; what keeps its waits off the host and leaves the report
+// to our watchdog (CollectiveWatchdog, tested in test_collective_watchdog.cpp) is this environment.
+TEST(NcclFaultEnv, NoBlockingWaitAndNoC10dTearDownByDefault) {
   auto settings = dist::nccl_fault_env({});
   ASSERT_EQ(settings.size(), 2u);
   EXPECT_EQ(settings[0].name, "TORCH_NCCL_BLOCKING_WAIT");
-  EXPECT_EQ(settings[0].value, "1");
+  EXPECT_EQ(settings[0].value, "0");
   EXPECT_EQ(settings[1].name, "TORCH_NCCL_ASYNC_ERROR_HANDLING");
   EXPECT_EQ(settings[1].value, "0");
   EXPECT_FALSE(settings[0].from_user || settings[1].from_user);
@@ -119,14 +119,9 @@ TEST(NcclFaultEnv, KeepsTheUsersSettingsUnderEitherName) {
   // c10d prefers the current name when both are set.
   settings = dist::nccl_fault_env({{"NCCL_BLOCKING_WAIT", "0"}, {"TORCH_NCCL_BLOCKING_WAIT", "1"}});
   EXPECT_EQ(settings[0].name, "TORCH_NCCL_BLOCKING_WAIT");
-  EXPECT_EQ(settings[1].value, "0");  // blocking wait is on: ours
-}
-
-TEST(NcclFaultEnv, WithoutBlockingWaitTheWatchdogKeepsItsDefault) {
-  // Nothing would end a hung collective if the watchdog were told to leave it to wait().
-  auto settings = dist::nccl_fault_env({{"TORCH_NCCL_BLOCKING_WAIT", "0"}});
-  ASSERT_EQ(settings.size(), 1u);
-  EXPECT_TRUE(settings[0].from_user);
+  EXPECT_EQ(settings[0].value, "1");
+  EXPECT_EQ(settings[1].value, "0");
+  EXPECT_FALSE(settings[1].from_user);
 }
 
 TEST(Faults, LauncherPortInUse) {

@@ -58,6 +58,20 @@ TEST(Launch, WorkersGetTheirEnvironmentAndPrefixedOutput) {
   EXPECT_NE(run.output.find("[rank 1] to-stderr"), std::string::npos) << run.output;
 }
 
+// `-- largedet ...` as the docs write it, with no largedet on PATH: the launching binary runs.
+TEST(Launch, BareLargedetWithoutOneOnPathIsThisBinary) {
+  auto run = run_shell("PATH=/usr/bin:/bin " + quote(LARGEDET_CLI) +
+                       " launch --nproc-per-node 1 --master-port 0 -- largedet config --help");
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("[rank 0] "), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("--dump"), std::string::npos) << run.output;
+  // Any other command is still looked up on PATH, as a shell would.
+  run = run_shell("PATH=/usr/bin:/bin " + quote(LARGEDET_CLI) +
+                  " launch --nproc-per-node 1 --master-port 0 -- largedet-nonexistent");
+  EXPECT_EQ(run.code, 127) << run.output;
+  EXPECT_NE(run.output.find("cannot run 'largedet-nonexistent'"), std::string::npos) << run.output;
+}
+
 TEST(Launch, SecondNodeRanksFollowTheFirstNodes) {
   // Node 1 of 2 does not serve the store, so it can start alone; its workers are ranks 2 and 3.
   auto run = run_shell(launch("--nproc-per-node 2 --nnodes 2 --node-rank 1 --master-port 1",

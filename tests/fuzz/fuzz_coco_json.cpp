@@ -14,8 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   largedet::log::set_level(largedet::log::Level::kOff);
   const std::string_view json(reinterpret_cast<const char*>(data), size);
   try {
-    // Through the data layer's entry point, which guards the evaluation parser's first-stage
-    // crash (see check_first_stage in src/data/coco_dataset.cpp), then the parser itself.
+    // Through the data layer's entry point, then the evaluation parser itself.
     const auto dataset = largedet::data::parse_coco_dataset(json, "fuzz.json");
     for (const auto& record : dataset.records) {
       if (static_cast<int64_t>(record.width) * record.height > (1 << 20)) continue;

@@ -11,8 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "common/on_device.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
+#include "largedet/distributed/sync_batch_norm.h"
+#include "largedet/modeling/backbone/norm.h"
 #include "largedet/modeling/detector.h"
 #include "modeling_test_util.h"
 
@@ -186,6 +189,78 @@ TEST(ChannelsLast, RetinaNetLossesGradientsAndDetectionsEqualTheNchwRun) {
   EXPECT_EQ(nchw.losses.size(), 2u);
   expect_equal_runs(nhwc, nchw);
 }
+
+// SyncBN (the LargeDet recipes' norm) wrapped so that every pass through it is seen: its input,
+// its output and both their gradients must be channels-last.
+struct FormatCount {
+  int seen = 0;
+  std::vector<std::string> wrong;
+};
+FormatCount g_formats;
+
+void expect_channels_last(const torch::Tensor& t, const char* what) {
+  ++g_formats.seen;
+  if (!t.is_contiguous(kChannelsLast))
+    g_formats.wrong.push_back(std::string(what) + " of shape " + c10::str(t.sizes()));
+}
+
+struct WatchedSyncBNImpl : torch::nn::Module {
+  explicit WatchedSyncBNImpl(int64_t channels)
+      : norm(register_module("norm", make_norm("SyncBN", channels).ptr())) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    expect_channels_last(x, "input");
+    if (x.requires_grad())
+      x.register_hook([](const torch::Tensor& g) { expect_channels_last(g, "input gradient"); });
+    auto y = norm->as<distributed::SyncBatchNorm2dImpl>()->forward(x);
+    expect_channels_last(y, "output");
+    if (y.requires_grad())
+      y.register_hook([](const torch::Tensor& g) { expect_channels_last(g, "output gradient"); });
+    return y;
+  }
+  std::shared_ptr<torch::nn::Module> norm;
+};
+TORCH_MODULE(WatchedSyncBN);
+
+using ChannelsLastOnDevice = test::OnDevice;
+
+// The SyncBN recipe's model (SyncBN in the backbone and the FPN) keeps a channels-last batch
+// channels-last through every norm, forward and backward (on CUDA: ATen's native SyncBN kernels).
+TEST_P(ChannelsLastOnDevice, SurvivesEverySyncBNForwardAndBackward) {
+  register_norm("WatchedSyncBN", [](int64_t c) { return torch::nn::AnyModule(WatchedSyncBN(c)); });
+  RCNNOptions o;
+  o.backbone.depth = 18;
+  testing::narrow(o.backbone, 0.25);
+  o.backbone.norm = "WatchedSyncBN";
+  o.backbone.freeze_at = 0;
+  o.fpn_norm = "WatchedSyncBN";
+  o.fpn_channels = 32;
+  o.roi_heads.representation_size = 64;
+  o.roi_heads.num_classes = 4;
+  o.transform.min_size = 96;
+  o.transform.max_size = 160;
+  o.transform.channels_last = true;
+  torch::manual_seed(0);
+  GeneralizedRCNN model(o);
+  model->to(device());
+  model->train();
+  auto images = test_images();
+  auto targets = test_targets(false);
+  for (auto& image : images) image = image.to(device());
+  for (auto& t : targets) {
+    t.boxes = t.boxes.to(device());
+    t.labels = t.labels.to(device());
+  }
+  g_formats = {};
+  torch::Tensor total = torch::zeros({}, torch::TensorOptions().device(device()));
+  for (auto& [k, v] : model->losses(images, targets)) total = total + v;
+  total.backward();
+  // 1 stem + 16 block norms + 3 downsamples in the backbone, 8 in the FPN; 4 checks each.
+  EXPECT_EQ(g_formats.seen, 4 * (1 + 16 + 3 + 8));
+  EXPECT_TRUE(g_formats.wrong.empty())
+      << g_formats.wrong.size() << " not channels-last, first " << g_formats.wrong.front();
+}
+
+LARGEDET_ON_DEVICES(ChannelsLastOnDevice);
 
 // MODEL.CHANNELS_LAST: auto (unset: channels-last for CUDA batches), true or false.
 TEST(ChannelsLast, ConfigKeySetsTheTransform) {

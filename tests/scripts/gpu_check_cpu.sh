@@ -1,8 +1,9 @@
 #!/bin/sh
 # scripts/gpu_check.sh in its CPU mode against the build under test: steps 3-6 with tiny sizes
 # (one bench model, torchvision faked: a stand-in Python that prints bench model's RESULT line),
-# then the ways it must fail: a bench error stops it after step 3 with the "stopped at" line, a
-# missing step-4 run stops step 5, and --keep-going runs on past a failure but still exits 1.
+# then the ways it must fail: by default it runs on past a failure but still exits 1; with
+# --stop-on-failure a bench error stops it after step 3 with the "stopped at" line, and a missing
+# step-4 run stops step 5.
 # usage: gpu_check_cpu.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 SRC=$1
@@ -62,7 +63,7 @@ run full 0 faster_rcnn_R_50_FPN "$WORK/device_out"
 expect full "== step 3/6 bench-model"
 expect full "== step 5/6 mask-compare"
 expect full "| step | name | status | seconds | key figure |"
-expect full "| 3 | faster_rcnn_R_50_FPN | ok |"
+expect full "| 3 | faster_rcnn_R_50_FPN, amp none | ok |"
 expect full "train step"
 expect full "vs torchvision 123.4 ms; inference"
 expect full "| 4 | demo-train | ok |"
@@ -77,20 +78,20 @@ done
 tar -tzf "$WORK/device_out/gpu-check-logs.tar.gz" | grep -q 'logs/5-mask-compare.log' \
   || fail "the logs tarball lacks logs/5-mask-compare.log"
 
-# A failing step stops the run: summary first, then the stopped line, exit 1. The bench tries
-# every model even so.
-run bad_model 1 "no_such_model faster_rcnn_R_50_FPN" "" --steps 3,4,5
+# --stop-on-failure: a failing step stops the run: summary first, then the stopped line, exit 1.
+# The bench tries every model even so.
+run bad_model 1 "no_such_model faster_rcnn_R_50_FPN" "" --steps 3,4,5 --stop-on-failure
 expect bad_model "gpu-check stopped at step 3 (bench-model): bench model failed for no_such_model"
 expect bad_model "| 3 | bench-model | FAIL |"
-expect bad_model "| 3 | no_such_model | FAIL |"
-expect bad_model "| 3 | faster_rcnn_R_50_FPN | ok |"
+expect bad_model "| 3 | no_such_model, amp none | FAIL |"
+expect bad_model "| 3 | faster_rcnn_R_50_FPN, amp none | ok |"
 expect bad_model "| 4 | demo-train | not run |"
 # Step 5 needs step 4's weights; without them it says so.
-run no_weights 1 faster_rcnn_R_50_FPN "" --steps 5
+run no_weights 1 faster_rcnn_R_50_FPN "" --steps 5 --stop-on-failure
 expect no_weights "gpu-check stopped at step 5 (mask-compare): no "
 expect no_weights "step 4 must run first"
-# --keep-going: step 5 still runs after step 3 failed, and the exit is still 1.
-run keep_going 1 no_such_model "" --steps 3,5 --keep-going
+# By default: step 5 still runs after step 3 failed, and the exit is still 1.
+run keep_going 1 no_such_model "" --steps 3,5
 expect keep_going "gpu-check step 3 (bench-model) failed"
 expect keep_going "== step 5/6 mask-compare"
 expect keep_going "gpu-check: 2 step(s) failed"

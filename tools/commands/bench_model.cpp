@@ -44,7 +44,7 @@ struct BenchModelArgs {
   int iterations = 5;
   int threads = 0;
   std::string device = "cpu";
-  std::string amp = "none";  // fp16, bf16: our forward under autocast (torchvision's stays fp32)
+  std::string amp = "none";  // fp16, bf16: both forwards under autocast in that dtype
   bool profile = false;
   std::string trace;   // a folder: one training step of each side as a Chrome trace
   std::string python;  // default: the .venv above the binary; "none" skips torchvision
@@ -100,7 +100,8 @@ from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from torchvision.ops.misc import FrozenBatchNorm2d
-cls, depth, batch, size, iters, threads, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+cls, depth, batch, size, iters, threads, device, amp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8]
+autocast = lambda: torch.autocast(device, dtype={"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp, torch.float32), enabled=amp != "none")
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 body = (resnet50 if depth == 50 else resnet101)(norm_layer=FrozenBatchNorm2d)
@@ -125,22 +126,24 @@ opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.001, 
 def sync():
     if device == "cuda": torch.cuda.synchronize()
 def step():
-    m.train(); loss = sum(m(images, targets).values()); opt.zero_grad(); loss.backward(); opt.step()
+    m.train()
+    with autocast(): loss = sum(m(images, targets).values())
+    opt.zero_grad(); loss.backward(); opt.step()
 def infer():
     m.eval()
-    with torch.no_grad(): m(images)
+    with torch.no_grad(), autocast(): m(images)
 def median(fn):
     fn(); sync(); ts = []
     for _ in range(iters):
         t0 = time.perf_counter(); fn(); sync(); ts.append((time.perf_counter() - t0) * 1000)
     ts.sort(); return ts[len(ts) // 2]
 print("RESULT", median(step), median(infer) / batch)
-if len(sys.argv) > 8:
+if len(sys.argv) > 9:
     from torch.profiler import profile, ProfilerActivity
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     with profile(activities=acts) as prof:
         step(); sync()
-    prof.export_chrome_trace(sys.argv[8])
+    prof.export_chrome_trace(sys.argv[9])
 )PY";
   auto dir = std::filesystem::temp_directory_path();
   auto file = dir / ("largedet_bench_model_" + std::to_string(::getpid()) + ".py");
@@ -153,7 +156,7 @@ if len(sys.argv) > 8:
   std::string cmd =
       "'" + python + "' '" + file.string() + "' " + s.torchvision + " " + std::to_string(s.depth) +
       " " + std::to_string(a.batch) + " " + std::to_string(a.size) + " " +
-      std::to_string(a.iterations) + " " + std::to_string(threads) + " " + a.device +
+      std::to_string(a.iterations) + " " + std::to_string(threads) + " " + a.device + " " + a.amp +
       (a.trace.empty() ? "" : " '" + a.trace + "/torchvision_train_step.json'") + " 2>/dev/null";
   std::pair<double, double> result{-1, -1};
   if (FILE* p = ::popen(cmd.c_str(), "r")) {
@@ -342,7 +345,8 @@ void setup_bench_model(CLI::App& cmd) {
       ->capture_default_str();
   cmd.add_option("--threads", args->threads, "intra-op threads (default: all usable cores)");
   cmd.add_option("--device", args->device, "cpu or cuda")->capture_default_str();
-  cmd.add_option("--amp", args->amp, "our forward under autocast: none, fp16 (CUDA) or bf16")
+  cmd.add_option("--amp", args->amp,
+                 "both forwards (ours, torchvision's) under autocast: none, fp16 (CUDA) or bf16")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}))
       ->capture_default_str();
   cmd.add_flag("--profile", args->profile,

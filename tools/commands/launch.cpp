@@ -1,8 +1,13 @@
 // largedet launch: start this node's workers of a distributed job (see distributed/launcher.h).
 //   largedet launch --nproc-per-node 8 [--nnodes 2 --node-rank 0 --master-addr A --master-port P]
-//       -- largedet train --config configs/coco/r50_fpn_1k.yaml
+//       -- largedet train --config configs/COCO-Detection/faster_rcnn_R_50_FPN_largedet_b1024.yaml
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "command_registry.h"
 #include "largedet/distributed/launcher.h"
@@ -20,6 +25,26 @@ CLI::Validator at_least_one(const std::string& what) {
         return "";
       },
       "INT>=1");
+}
+
+// `-- largedet train ...` with no largedet on PATH (the recipes spell build/bin/largedet) runs
+// this very binary, as torchrun's `-m` runs its own Python: the command a user copies from the
+// docs works from the repository root without an install.
+bool on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':'))
+    if (!dir.empty() && ::access((std::filesystem::path(dir) / name).c_str(), X_OK) == 0)
+      return true;
+  return false;
+}
+
+void resolve_self(std::vector<std::string>& command) {
+  if (command.empty() || command[0] != "largedet" || on_path("largedet")) return;
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) command[0] = self.string();
 }
 
 void setup_launch(CLI::App& cmd) {
@@ -47,9 +72,11 @@ void setup_launch(CLI::App& cmd) {
   cmd.footer(
       "Workers get RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT.\n"
       "When a worker fails the others are told which rank was lost, then stopped; the\n"
-      "launcher exits with the failed worker's code.");
+      "launcher exits with the failed worker's code. A worker command `largedet ...` runs this\n"
+      "binary when no largedet is on PATH.");
   cmd.callback([options, no_prefix] {
     options->prefix_output = !*no_prefix;
+    resolve_self(options->command);
     int code = largedet::distributed::launch(*options);
     std::exit(code);
   });

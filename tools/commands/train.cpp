@@ -35,7 +35,8 @@ void setup_train(CLI::App& cmd) {
                "moved to a superseded_<time>/ subdirectory)")
       ->excludes(resume);
   cmd.footer(
-      "Several processes: largedet launch --nproc-per-node N -- largedet train ... (or torchrun, "
+      "Several processes: largedet launch --nproc-per-node N -- largedet train ... (`largedet` "
+      "after -- is this binary unless one is on PATH; or torchrun, "
       "mpirun, srun). SIGINT/SIGTERM save a checkpoint and exit with 130/143 (a second signal is "
       "ignored, a third forces an exit without a checkpoint); --resume continues.");
   cmd.callback([args] {

@@ -31,13 +31,19 @@ at::Tensor call(const char* name, std::vector<c10::IValue> stack) {
 
 std::string find_library(const std::string& python) {
   std::error_code ec;
-  // <venv>/bin/python -> <venv>/lib/python3.X/site-packages/torchvision/_C.so
-  const fs::path lib = fs::path(python).parent_path().parent_path() / "lib";
-  if (!fs::is_directory(lib, ec)) return "";
-  for (const auto& entry : fs::directory_iterator(lib, ec)) {
-    const auto candidate = entry.path() / "site-packages" / "torchvision" / "_C.so";
-    if (entry.path().filename().string().rfind("python", 0) == 0 && fs::exists(candidate, ec))
-      return candidate.string();
+  // <prefix>/bin/python -> <prefix>[/local]/lib/python3.X/{site,dist}-packages/torchvision/_C.so:
+  // a venv's or pip's site-packages, or a Debian system Python's dist-packages (where pip as root
+  // installs under /usr/local).
+  const fs::path prefix = fs::path(python).parent_path().parent_path();
+  for (const fs::path& lib : {prefix / "lib", prefix / "local" / "lib"}) {
+    if (!fs::is_directory(lib, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(lib, ec)) {
+      if (entry.path().filename().string().rfind("python3.", 0) != 0) continue;
+      for (const char* packages : {"site-packages", "dist-packages"}) {
+        const auto candidate = entry.path() / packages / "torchvision" / "_C.so";
+        if (fs::exists(candidate, ec)) return candidate.string();
+      }
+    }
   }
   return "";
 }

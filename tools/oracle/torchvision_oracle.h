@@ -10,8 +10,9 @@
 
 namespace largedet::ops::torchvision {
 
-// The _C library of the torchvision installed next to `python` (a venv's bin/python): returns
-// "<venv>/lib/python3.X/site-packages/torchvision/_C.so", or "" when not found.
+// The _C library of the torchvision installed next to `python` (a venv's or a system's
+// bin/python3): "<prefix>[/local]/lib/python3.X/{site,dist}-packages/torchvision/_C.so", or ""
+// when not found.
 std::string find_library(const std::string& python);
 
 // Loads the library (and the libtorch_python / libpython it links) once; returns true when

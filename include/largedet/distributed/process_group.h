@@ -79,12 +79,11 @@ std::shared_ptr<ProcessGroup> sync_batch_norm_group();
 // (new_group("syncbn")) and log::set_rank in one call: what a trainer does at start.
 std::shared_ptr<ProcessGroup> init(const ContextOptions& options = {});
 
-// The c10d variables a NCCL group needs so that a failed or timed-out collective throws from
-// Work::wait() within the timeout, and becomes the same Error as under Gloo, instead of NCCL's
-// watchdog aborting the process: blocking wait, and a watchdog that leaves the failure to it.
-// A variable the user set, under any of its names, is kept and reported as theirs; without
-// blocking wait the watchdog keeps c10d's default (tearing the process down), since nothing else
-// would end a hung collective. Applied once, before the first NCCL group; exposed for tests.
+// The c10d variables a NCCL group runs with (docs/distributed.md, "Faults"): no blocking wait, so
+// that wait() only orders streams, and c10d's watchdog told to record a failure rather than tear
+// the process down, so that ours (CollectiveWatchdog) reports it with our error. A variable the
+// user set, under any of its names, is kept and reported as theirs. Applied once, before the first
+// NCCL group; exposed for tests.
 struct NcclEnvSetting {
   std::string name;
   std::string value;

@@ -63,15 +63,20 @@ NormRegistry& norm_registry() {
 torch::nn::AnyModule make_norm(const std::string& name, int64_t channels) {
   if (name.empty()) return {};
   auto& registry = norm_registry();
-  std::lock_guard<std::mutex> lock(registry.mutex);
-  auto it = registry.factories.find(name);
-  if (it == registry.factories.end()) {
-    std::string known;
-    for (const auto& [n, f] : registry.factories) known += (known.empty() ? "" : ", ") + n;
-    throw Error("unknown norm '" + name + "'", "MODEL.*.NORM",
-                "use one of: " + known + " (or \"\" for none)");
+  NormFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(registry.mutex);
+    auto it = registry.factories.find(name);
+    if (it == registry.factories.end()) {
+      std::string known;
+      for (const auto& [n, f] : registry.factories) known += (known.empty() ? "" : ", ") + n;
+      throw Error("unknown norm '" + name + "'", "MODEL.*.NORM",
+                  "use one of: " + known + " (or \"\" for none)");
+    }
+    factory = it->second;
   }
-  return it->second(channels);
+  // Outside the lock: a factory may build its norm from another registered one.
+  return factory(channels);
 }
 
 void register_norm(const std::string& name, NormFactory factory) {
