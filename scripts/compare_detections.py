@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compare two COCO results files (`largedet evaluate --output X` writes X.detections) of the same
+"""Compare two COCO results files (`largedet evaluate --config` writes them: --detections) of the same
 weights on the same images, e.g. GPU against CPU inference.
 
 Detections are paired per image and category by box IoU (greedy, best IoU first, IoU >= 0.5);

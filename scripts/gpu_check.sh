@@ -371,12 +371,13 @@ step_mask() {
     # Inference in fp32 on both (evaluate does not autocast); only the device differs.
     # shellcheck disable=SC2046
     "$CLI" evaluate --config "$RECIPE" --weights "$run/model_final.safetensors" \
-      --output "$out/$name.json" MODEL.MASK_ON=true MODEL.DEVICE="${name%-again}" \
+      --output "$out/$name.json" --detections "$out/$name.detections.json" MODEL.MASK_ON=true \
+      MODEL.DEVICE="${name%-again}" \
       $(data_args "$compare_data") >>"$log" 2>&1 \
       || { REASON="largedet evaluate on ${name%-again} failed: $(grep -m1 -iE 'error' "$log" | cut -c1-160)"; return 1; }
   done
-  python3 scripts/compare_detections.py "$out/$first.json.detections" \
-    "$out/$second.json.detections" "${exact[@]}" "${COMPARE_ARGS[@]}" >>"$log" 2>&1 \
+  python3 scripts/compare_detections.py "$out/$first.detections.json" \
+    "$out/$second.detections.json" "${exact[@]}" "${COMPARE_ARGS[@]}" >>"$log" 2>&1 \
     || { figure=$(sed -n 's/^figure: //p' "$log" | tail -1)
          REASON="$second detections differ from the CPU's: ${figure:-see the log} ($(grep -m1 '^FAIL:' "$log" | cut -c7-200))"
          return 1; }
@@ -386,8 +387,8 @@ step_mask() {
   aps=$(python3 - "$out/$first.json" "$out/$second.json" <<'EOF'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
-num = lambda v: v if isinstance(v, (int, float)) else float("nan")
-print(", ".join(f"{k} {num(a.get(k)):.3f} / {num(b.get(k)):.3f}" for k in ("bbox/AP", "segm/AP")))
+num = lambda s, t: s.get(t, {}).get("AP") if isinstance(s.get(t, {}).get("AP"), (int, float)) else float("nan")
+print(", ".join(f"{t}/AP {num(a, t):.3f} / {num(b, t):.3f}" for t in ("bbox", "segm")))
 EOF
   ) || aps="AP unreadable"
   ST_FIG[5]="$second vs $first, $COMPARE_IMAGES images: $figure; $aps"

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "largedet/core/config_schema.h"
@@ -177,6 +178,38 @@ ValueType element_type(ValueType type) {
 }
 
 }  // namespace
+
+namespace {
+
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>* out) {
+  for (const auto& item : node) {
+    const std::string key = prefix + item.first.as<std::string>();
+    if (item.second.IsMap())
+      flatten(item.second, key + ".", out);
+    else
+      (*out)[key] = canonical(item.second);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> config_differences(const std::string& before_yaml,
+                                            const std::string& after_yaml) {
+  std::map<std::string, std::string> before, after;
+  flatten(YAML::Load(before_yaml), "", &before);
+  flatten(YAML::Load(after_yaml), "", &after);
+  std::map<std::string, std::pair<std::string, std::string>> changed;
+  for (const auto& [key, value] : before) changed[key].first = value;
+  for (const auto& [key, value] : after) changed[key].second = value;
+  std::vector<std::string> out;
+  for (const auto& [key, values] : changed) {
+    if (before.count(key) && after.count(key) && values.first == values.second) continue;
+    out.push_back(key + ": " + (before.count(key) ? excerpt(values.first) : "(unset)") + " -> " +
+                  (after.count(key) ? excerpt(values.second) : "(unset)"));
+  }
+  return out;
+}
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
@@ -447,7 +480,9 @@ YAML::Node Config::normalized(const KeySpec& spec, const YAML::Node& raw,
       std::string list;
       for (const auto& c : spec.choices)
         list += (list.empty() ? "" : ", ") + (c.empty() ? "\"\"" : c);
-      const std::string close = closest_match(text, spec.choices);
+      // Spelling suggestions are for names: 42 is not "almost 18".
+      const std::string close =
+          spec.type == ValueType::kString ? closest_match(text, spec.choices) : "";
       throw Error("'" + key + "' is '" + excerpt(text) + "', which LargeDet does not build (" +
                       spec.help + ")",
                   source,
@@ -471,6 +506,14 @@ YAML::Node Config::lookup(const std::string& key) const {
 }
 
 void Config::unknown_key(const std::string& key, const std::string& where) const {
+  // Keys LargeDet once read under another name.
+  static const std::map<std::string, std::string> kRenamed = {
+      {"SOLVER.MAX_GRAD_NORM",
+       "it is now detectron2's SOLVER.CLIP_GRADIENTS: set SOLVER.CLIP_GRADIENTS.ENABLED=true, "
+       "SOLVER.CLIP_GRADIENTS.CLIP_TYPE=full_model and SOLVER.CLIP_GRADIENTS.CLIP_VALUE to the old "
+       "value"}};
+  if (auto renamed = kRenamed.find(key); renamed != kRenamed.end())
+    throw Error("unknown config key '" + key + "'", where, renamed->second);
   std::vector<std::string> known;
   collect_keys(root_, "", &known);
   std::string suggestion = closest_match(key, known);

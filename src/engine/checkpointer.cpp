@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -108,6 +109,11 @@ std::string Checkpointer::set_aside() const {
   for (const char* name : {kPointer, "model_final.safetensors", "metrics.jsonl"})
     if (::access((directory_ + "/" + name).c_str(), F_OK) == 0)
       paths.push_back(directory_ + "/" + name);
+  // TensorBoard reads every event file of a directory: the old run's would mix with the new.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(directory_, ec))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      paths.push_back(entry.path().string());
   for (const auto& path : paths) {
     const std::string target = aside + path.substr(path.find_last_of('/'));
     if (::rename(path.c_str(), target.c_str()) != 0)

@@ -17,6 +17,7 @@
 #include "largedet/distributed/collectives.h"
 #include "largedet/engine/agreement.h"
 #include "largedet/evaluation/coco_eval.h"
+#include "largedet/evaluation/report.h"
 #include "largedet/modeling/detector.h"
 
 namespace largedet::engine {
@@ -85,6 +86,7 @@ std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
   std::vector<evaluation::IouType> types = {evaluation::IouType::kBbox};
   if (config.get<bool>("MODEL.MASK_ON")) types.push_back(evaluation::IouType::kSegm);
   std::map<std::string, double> scalars;
+  evaluation::EvaluationReport report(options.per_category);
   for (auto type : types) {
     evaluation::CocoEvalParams params;
     params.iou_type = type;
@@ -98,7 +100,9 @@ std::map<std::string, double> score_coco(const std::vector<std::string>& blobs,
     }
     for (size_t i = 0; i < result.stats.size(); ++i)
       scalars[name + "/" + evaluation::kStatNames[i]] = result.stats[i];
+    report.add(result);
   }
+  if (!options.report_path.empty()) write_file_atomic(options.report_path, report.to_json());
   return scalars;
 }
 
@@ -132,6 +136,11 @@ std::map<std::string, double> score_openimages(const std::vector<std::string>& b
     // The summary's first line is the mAP; the per-class APs follow it.
     const std::string summary = result.summary();
     std::cout << (options.per_category ? summary : summary.substr(0, summary.find('\n') + 1));
+  }
+  if (!options.report_path.empty()) {
+    evaluation::EvaluationReport report(options.per_category);
+    report.add(result);
+    write_file_atomic(options.report_path, report.to_json());
   }
   return {{"oid/mAP@0.5", result.map}};
 }

@@ -207,7 +207,8 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   s.rank = runtime.rank();
   s.world = runtime.world_size();
   s.device = runtime.device;
-  warn_about_detectron2_defaults(recipe);
+  // Once per job: every rank reads the same recipe.
+  if (s.rank == 0) warn_about_detectron2_defaults(recipe);
   for (const auto& note : resolve_recipe(s.config, s.world)) log::info() << note;
   const Config& config = s.config;
   s.plan = plan_batches(config, s.world);
@@ -400,8 +401,15 @@ void Trainer::resume_or_start() {
       generator.set_state(rng_state);
       s.result.start_iteration = checkpoint.iteration;
       auto saved_config = checkpoint.metadata.find("config");
-      if (saved_config != checkpoint.metadata.end() && saved_config->second != s.config.dump())
-        log::warning() << "the configuration differs from the one " << *path << " was trained with";
+      if (saved_config != checkpoint.metadata.end() && saved_config->second != s.config.dump()) {
+        const auto changed = config_differences(saved_config->second, s.config.dump());
+        std::string listed;
+        for (size_t i = 0; i < changed.size() && i < 8; ++i) listed += "\n  " + changed[i];
+        if (changed.size() > 8)
+          listed += "\n  ... and " + std::to_string(changed.size() - 8) + " more";
+        log::warning() << "the configuration differs from the one " << *path
+                       << " was trained with (" << changed.size() << " key(s)):" << listed;
+      }
       auto consumed = checkpoint.metadata.find("batches_consumed_per_rank");
       if (consumed != checkpoint.metadata.end() &&
           std::stoll(consumed->second) != checkpoint.iteration * s.plan.micro_batches) {

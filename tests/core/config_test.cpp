@@ -104,6 +104,29 @@ TEST_F(ConfigTest, UnknownOverrideSuggestsClosestKey) {
   EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER=1"}); }).find("section"), std::string::npos);
 }
 
+TEST_F(ConfigTest, ARenamedKeyNamesItsSuccessor) {
+  Config c = Config::defaults();
+  std::string what = error_of([&] { c.apply_overrides({"SOLVER.MAX_GRAD_NORM=1.0"}); });
+  EXPECT_NE(what.find("SOLVER.CLIP_GRADIENTS.ENABLED=true"), std::string::npos) << what;
+  EXPECT_NE(what.find("CLIP_TYPE=full_model"), std::string::npos) << what;
+}
+
+TEST_F(ConfigTest, DifferencesNameEachChangedKeyWithBothValues) {
+  Config a = Config::defaults(), b = Config::defaults();
+  EXPECT_TRUE(config_differences(a.dump(), b.dump()).empty());
+  b.apply_overrides({"SOLVER.MAX_ITER=9000", "SOLVER.STEPS=[10, 20]"});
+  const auto changed = config_differences(a.dump(), b.dump());
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0], "SOLVER.MAX_ITER: 90000 -> 9000");
+  EXPECT_EQ(changed[1].rfind("SOLVER.STEPS: ", 0), 0u) << changed[1];
+  EXPECT_NE(changed[1].find("-> [10, 20]"), std::string::npos) << changed[1];
+  // A key only one side has (an older checkpoint's config).
+  const auto gone =
+      config_differences("SOLVER:\n  OLD_KEY: 1\n  BASE_LR: 0.1\n", "SOLVER:\n  BASE_LR: 0.1\n");
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0], "SOLVER.OLD_KEY: 1 -> (unset)");
+}
+
 TEST_F(ConfigTest, TypeErrorsAreRefusedWhenSetNamingKeyAndSource) {
   // Refused at load, so `config --dump` and `train` refuse the same recipe.
   std::string path = write("bad.yaml", "SOLVER:\n  BASE_LR: fast\n");
@@ -134,6 +157,7 @@ TEST_F(ConfigTest, RangesAndAllowedValues) {
       << what;
   what = error_of([&] { c.apply_overrides({"MODEL.RESNETS.DEPTH=42"}); });
   EXPECT_NE(what.find("use 18, 34, 50, 101, 152"), std::string::npos) << what;
+  EXPECT_EQ(what.find("did you mean"), std::string::npos) << what;  // 42 is not "almost 18"
   what = error_of([&] { c.apply_overrides({"SOLVER.OPTIMIZER=lamm"}); });
   EXPECT_NE(what.find("did you mean 'lamb'"), std::string::npos) << what;
   what = error_of([&] { c.apply_overrides({"MODEL.RESNETS.RES5_DILATION=2"}); });

@@ -119,13 +119,19 @@ TEST(Checkpointer, SetAsideMovesEveryCheckpointIntoASubdirectory) {
   Checkpointer checkpointer(dir.path(), 0);
   for (int64_t it : {10, 20}) checkpointer.save(make(it));
   std::ofstream(dir.path() + "/model_final.safetensors") << "weights";
+  // The old run's TensorBoard events too (TensorBoard would mix them with the new run's).
+  std::ofstream(dir.path() + "/events.out.tfevents.1796624215.vm.12339") << "events";
+  std::ofstream(dir.path() + "/notes.txt") << "the user's own file";
   const std::string aside = checkpointer.set_aside();
   EXPECT_EQ(aside.rfind(dir.path() + "/superseded_", 0), 0u) << aside;
   EXPECT_TRUE(checkpointer.list().empty());
   EXPECT_FALSE(checkpointer.last().has_value());
-  for (const char* name : {"/model_0000010.safetensors", "/model_0000020.safetensors",
-                           "/last_checkpoint", "/model_final.safetensors"})
+  for (const char* name :
+       {"/model_0000010.safetensors", "/model_0000020.safetensors", "/last_checkpoint",
+        "/model_final.safetensors", "/events.out.tfevents.1796624215.vm.12339"})
     EXPECT_TRUE(exists(aside + name)) << name;
+  EXPECT_FALSE(exists(dir.path() + "/events.out.tfevents.1796624215.vm.12339"));
+  EXPECT_TRUE(exists(dir.path() + "/notes.txt"));
   EXPECT_NE(checkpointer.set_aside(), aside);  // a second one in the same second gets its own
 }
 

@@ -53,7 +53,12 @@ TEST(ResumePolicy, ResumesFromTheNewestIntactCheckpointAndNeverOverwritesOne) {
   EXPECT_NE(what.find("--from-scratch"), std::string::npos) << what;
 
   options.resume = true;
+  ::testing::internal::CaptureStderr();
   auto resumed = largedet::engine::train(tiny_config(recipe, {"SOLVER.MAX_ITER=5"}), options);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  // The warning names what changed.
+  EXPECT_NE(log.find("the configuration differs from the one"), std::string::npos) << log;
+  EXPECT_NE(log.find("SOLVER.MAX_ITER: 4 -> 5"), std::string::npos) << log;
   EXPECT_EQ(resumed.start_iteration, 2);  // model_0000004 fails its checksum
   EXPECT_EQ(resumed.iteration, 5);
   EXPECT_FALSE(exists(stale));

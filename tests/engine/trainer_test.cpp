@@ -96,8 +96,12 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
   ASSERT_EQ(eval.code, 0) << eval.output;
   EXPECT_NE(eval.output.find("Average Precision"), std::string::npos) << eval.output;
   auto stats = nlohmann::json::parse(read_text(dir.path() + "/stats.json"));
-  EXPECT_DOUBLE_EQ(stats["bbox/AP"].get<double>(), result.evaluation.at("bbox/AP"));
-  EXPECT_FALSE(read_text(dir.path() + "/stats.json.detections").empty());
+  // The same layout as scoring files (evaluation/report.h); the detections beside it under
+  // detectron2's name.
+  EXPECT_DOUBLE_EQ(stats["bbox"]["AP"].get<double>(), result.evaluation.at("bbox/AP"));
+  EXPECT_EQ(stats["bbox"].size(), 12u);
+  EXPECT_FALSE(stats.contains("per_category"));
+  EXPECT_FALSE(read_text(dir.path() + "/coco_instances_results.json").empty());
 
   // Pictures: detections drawn into PNGs (one per input image), and the run's curves.
   auto infer = run_shell(quote(LARGEDET_CLI) + " infer --config " + quote(recipe) + " --weights " +

@@ -33,6 +33,14 @@ TEST(EvaluateCli, CocoVectorsBothTypesWriteStatsJson) {
     }
     EXPECT_FALSE(stats["per_category"].empty());
   }
+  // Without --per-category: the summary only.
+  const testing::CliRun run =
+      testing::run_cli("evaluate --annotations '" + data + "/gt.json' --results '" + data +
+                       "/dets_bbox.json' --output '" + dir + "/plain.json'");
+  ASSERT_EQ(run.status, 0) << run.output;
+  const auto plain = nlohmann::json::parse(read_file(dir + "/plain.json"));
+  EXPECT_EQ(plain["bbox"].size(), 12u);
+  EXPECT_FALSE(plain.contains("per_category"));
   testing::remove_temp_dir(dir);
 }
 

@@ -163,7 +163,7 @@ TEST(OidVectors, EvaluateCliReproducesTheReference) {
         "evaluate --type oid --protocol " + std::string(protocol) + " -a '" + data("gt-bbox.csv") +
         "' --labels '" + data("gt-imagelabels.csv") + "' --hierarchy '" + data("hierarchy.json") +
         "' --classes '" + data("class-descriptions.csv") + "' -r '" +
-        data("detections-distinct.csv") + "' -o '" + dir + "/stats.json'");
+        data("detections-distinct.csv") + "' -o '" + dir + "/stats.json' --per-category");
     ASSERT_EQ(run.status, 0) << run.output;
     EXPECT_NE(run.output.find("rows expanded along the hierarchy"), std::string::npos)
         << run.output;

@@ -3,9 +3,8 @@
 // configured test set on every rank (--config/--weights, engine/evaluator.h).
 #include <algorithm>
 #include <chrono>
-#include <cmath>
+#include <filesystem>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "bench_timing.h"
 #include "command_registry.h"
@@ -19,14 +18,15 @@
 #include "largedet/engine/runtime.h"
 #include "largedet/evaluation/coco_eval.h"
 #include "largedet/evaluation/openimages_eval.h"
+#include "largedet/evaluation/report.h"
 
 namespace {
 
 using namespace largedet::evaluation;
-using nlohmann::json;
 
 struct EvaluateArgs {
   std::string annotations, results, labels, hierarchy, classes, protocol = "challenge", output;
+  std::string detections;  // --config mode
   std::string config, weights;
   std::vector<std::string> overrides;
   std::vector<std::string> types = {"bbox"};
@@ -37,9 +37,7 @@ struct EvaluateArgs {
 
 using largedet::tools::seconds_since;
 
-json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
-
-void evaluate_coco_files(const EvaluateArgs& args, json& stats) {
+void evaluate_coco_files(const EvaluateArgs& args, EvaluationReport& report) {
   auto start = std::chrono::steady_clock::now();
   CocoParseOptions parse;
   parse.max_image_pixels = args.max_image_pixels;
@@ -57,17 +55,11 @@ void evaluate_coco_files(const EvaluateArgs& args, json& stats) {
     largedet::log::info() << type << " evaluation took " << seconds_since(start) << " s";
     std::cout << "Evaluate annotation type *" << type << "*\n" << result.summary();
     if (args.per_category) std::cout << result.category_table();
-    json& summary = stats[type];
-    for (size_t i = 0; i < 12; ++i) summary[kStatNames[i]] = result.stats[i];
-    for (const CategoryResult& c : result.per_category) {
-      json& entry = stats["per_category"][c.name.empty() ? std::to_string(c.id) : c.name];
-      entry["id"] = c.id;
-      entry[type] = {{"AP", c.ap}, {"AP50", c.ap50}, {"AP75", c.ap75}};
-    }
+    report.add(result);
   }
 }
 
-void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
+void evaluate_oid_files(const EvaluateArgs& args, EvaluationReport& report) {
   auto start = std::chrono::steady_clock::now();
   const OidGroundTruth gt = load_oid_ground_truth(args.annotations, args.labels, args.hierarchy);
   const auto detections = load_oid_detections_csv(args.results);
@@ -83,11 +75,17 @@ void evaluate_oid_files(const EvaluateArgs& args, json& stats) {
   largedet::log::info() << "OpenImages evaluation took " << seconds_since(start) << " s";
   std::cout << (args.per_category ? result.summary()
                                   : result.summary().substr(0, result.summary().find('\n') + 1));
-  stats["oid"]["mAP@0.5"] = number_or_null(result.map);
-  for (const OidClassResult& c : result.per_class) {
-    stats["per_category"][c.label]["oid"] = {
-        {"AP", c.ap}, {"num_groundtruth", c.num_groundtruth}, {"num_detections", c.num_detections}};
-  }
+  report.add(result);
+}
+
+// Where --config mode writes the detections: --detections, or else detectron2's name beside
+// --output (coco_instances_results.json; OpenImages: openimages_results.csv); nowhere without
+// either.
+std::string detections_path(const EvaluateArgs& args, bool openimages) {
+  if (!args.detections.empty()) return args.detections;
+  if (args.output.empty()) return "";
+  const auto dir = std::filesystem::path(args.output).parent_path();
+  return (dir / (openimages ? "openimages_results.csv" : "coco_instances_results.json")).string();
 }
 
 // Runs the model on every rank; rank 0 prints the summary and writes --output.
@@ -101,14 +99,13 @@ void evaluate_model(const EvaluateArgs& args) {
   largedet::engine::EvalOptions options;
   options.per_category = args.per_category;
   options.threads = args.threads;
-  if (!args.output.empty()) options.results_path = args.output + ".detections";
+  options.report_path = args.output;
+  const bool openimages = config.get<std::string>("DATASETS.FORMAT") == "openimages";
+  options.results_path = detections_path(args, openimages);
   const auto test = largedet::engine::load_test_set(config, runtime.rank() == 0);
-  const auto scalars =
-      largedet::engine::evaluate_detector(*model, config, test, runtime.device, options);
-  if (runtime.rank() != 0 || args.output.empty()) return;
-  json stats = json::object();
-  for (const auto& [name, value] : scalars) stats[name] = number_or_null(value);
-  largedet::write_file_atomic(args.output, stats.dump(2) + "\n");
+  largedet::engine::evaluate_detector(*model, config, test, runtime.device, options);
+  if (runtime.rank() == 0 && !options.results_path.empty())
+    largedet::log::info() << "detections written to " << options.results_path;
 }
 
 void setup_evaluate(CLI::App& cmd) {
@@ -155,8 +152,13 @@ void setup_evaluate(CLI::App& cmd) {
       ->check(CLI::IsMember({"challenge", "v2"}))
       ->capture_default_str();
   cmd.add_option("--output,-o", args->output,
-                 "write the statistics as JSON here (--config mode: the detections too, to "
-                 "OUTPUT.detections)");
+                 "write the statistics as JSON here, one layout in both modes (--config mode: "
+                 "the detections too, beside it as coco_instances_results.json, as detectron2 "
+                 "names them, or openimages_results.csv)");
+  cmd.add_option("--detections", args->detections,
+                 "--config mode: write the detections here instead (COCO results JSON, or "
+                 "OpenImages CSV)")
+      ->needs(config);
   cmd.add_option("--threads", args->threads,
                  "scoring threads; with --config also the model's intra-op threads, instead "
                  "of the recipe's (default: every usable core)");
@@ -165,7 +167,8 @@ void setup_evaluate(CLI::App& cmd) {
                  "no real image has (--config mode: INPUT.MAX_IMAGE_PIXELS)")
       ->check(CLI::Range(int64_t{1}, largedet::kMaxImagePixelsLimit))
       ->capture_default_str();
-  cmd.add_flag("--per-category", args->per_category, "print a per-category AP table");
+  cmd.add_flag("--per-category", args->per_category,
+               "print a per-category AP table, and put it in --output's JSON");
   cmd.callback([args] {
     if (!args->config.empty()) return evaluate_model(*args);
     if (args->annotations.empty()) {
@@ -180,12 +183,12 @@ void setup_evaluate(CLI::App& cmd) {
     if (oid && args->types.size() > 1) {
       throw largedet::Error("--type oid cannot be combined with bbox or segm", "--type");
     }
-    json stats = json::object();
+    EvaluationReport report(args->per_category);
     if (oid)
-      evaluate_oid_files(*args, stats);
+      evaluate_oid_files(*args, report);
     else
-      evaluate_coco_files(*args, stats);
-    if (!args->output.empty()) largedet::write_file_atomic(args->output, stats.dump(2) + "\n");
+      evaluate_coco_files(*args, report);
+    if (!args->output.empty()) largedet::write_file_atomic(args->output, report.to_json());
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include "command_registry.h"
 #include "largedet/core/config.h"
+#include "largedet/core/error.h"
 #include "largedet/engine/trainer.h"
 
 namespace {
@@ -15,13 +16,19 @@ struct TrainArgs {
   std::string output;
   bool resume = false;
   bool from_scratch = false;
+  int num_gpus = 0;  // detectron2's train_net.py flags, answered with ours
+  bool eval_only = false;
 };
 
 void setup_train(CLI::App& cmd) {
   auto args = std::make_shared<TrainArgs>();
-  cmd.add_option("--config,-c", args->file, "recipe YAML (see configs/)")
+  cmd.add_option("--config,-c,--config-file", args->file,
+                 "recipe YAML (see configs/); --config-file as detectron2 spells it")
       ->required()
       ->check(CLI::ExistingFile);
+  // Hidden: detectron2's train_net.py flags, so that a habit gets our equivalent, not "unknown".
+  cmd.add_option("--num-gpus", args->num_gpus)->group("");
+  cmd.add_flag("--eval-only", args->eval_only)->group("");
   cmd.add_option("overrides", args->overrides,
                  "KEY=VALUE overrides, e.g. SOLVER.IMS_PER_BATCH=1024 SOLVER.BASE_LR=0.02");
   cmd.add_option("--output,-o", args->output,
@@ -40,6 +47,17 @@ void setup_train(CLI::App& cmd) {
       "mpirun, srun). SIGINT/SIGTERM save a checkpoint and exit with 130/143 (a second signal is "
       "ignored, a third forces an exit without a checkpoint); --resume continues.");
   cmd.callback([args] {
+    if (args->num_gpus > 0) {
+      throw largedet::Error("--num-gpus is detectron2's flag", "largedet train",
+                            "start one process per GPU: largedet launch --nproc-per-node " +
+                                std::to_string(args->num_gpus) + " -- largedet train --config " +
+                                args->file);
+    }
+    if (args->eval_only) {
+      throw largedet::Error("--eval-only is detectron2's flag", "largedet train",
+                            "evaluate weights with: largedet evaluate --config " + args->file +
+                                " --weights WEIGHTS (several processes: under largedet launch)");
+    }
     const auto config = largedet::Config::from_file(args->file, args->overrides);
     largedet::engine::TrainOptions options;
     options.output_dir = args->output;

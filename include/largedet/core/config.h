@@ -81,6 +81,11 @@ class Config {
   std::map<std::string, std::string> sources_;
 };
 
+// "KEY: A -> B" for every value that differs between two configurations as Config::dump() writes
+// them (a key only one has: "(unset)"), in key order: what a resumed run changed.
+std::vector<std::string> config_differences(const std::string& before_yaml,
+                                            const std::string& after_yaml);
+
 // The closest string to `word` among `candidates` by edit distance, or "" when none is close.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 

@@ -43,6 +43,7 @@ struct EvalOptions {
   bool per_category = false;  // with print: also the per-category AP table / per-class APs
   int threads = 0;            // rank 0's scoring threads; <= 0: every usable core
   std::string results_path;   // rank 0 writes the gathered detections here (.json / .csv)
+  std::string report_path;    // rank 0 writes the statistics here (evaluation/report.h)
 };
 
 // Scalars on rank 0 ("bbox/AP", "bbox/AP50", ..., "segm/AP", ..., or "oid/mAP@0.5"), in [0, 1];
