@@ -8,38 +8,15 @@ A backbone-only checkpoint gets the prefix "backbone.body." (its fc layer is dro
 loads into a detector as torchvision's weights_backbone does.
 """
 import argparse
-import json
-import struct
 import sys
 
 
-def _dtype_names():
-    import torch
-    return {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-            torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-            torch.uint8: "U8", torch.bool: "BOOL"}
-
-
 def write_safetensors(path, tensors, metadata=None):
-    """Writes {name: tensor} as safetensors (8-byte little-endian header length, JSON, data)."""
-    names = _dtype_names()
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        data = t.view(-1).view(__import__("torch").uint8).numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * ((8 - len(head) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for b in blobs:
-            f.write(b)
+    """Writes {name: tensor} as safetensors (each a CPU copy of its own: the package refuses
+    tensors that share memory)."""
+    from safetensors.torch import save_file
+    save_file({k: tensors[k].detach().cpu().contiguous().clone() for k in sorted(tensors)}, path,
+              metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
 
 
 def convert(state_dict, backbone=False):

@@ -41,10 +41,9 @@ void EvaluationReport::add(const OidEvalResult& result) {
   impl_->stats["oid"]["mAP@0.5"] = number_or_null(result.map);
   if (!impl_->per_category) return;
   for (const OidClassResult& c : result.per_class) {
-    impl_->stats["per_category"][c.label]["oid"] = {
-        {"AP", number_or_null(c.ap)},
-        {"num_groundtruth", c.num_groundtruth},
-        {"num_detections", c.num_detections}};
+    impl_->stats["per_category"][c.label]["oid"] = {{"AP", number_or_null(c.ap)},
+                                                    {"num_groundtruth", c.num_groundtruth},
+                                                    {"num_detections", c.num_detections}};
   }
 }
 

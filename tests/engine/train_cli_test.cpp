@@ -19,9 +19,9 @@ TEST(TrainCli, Detectron2FlagsGetTheirLargeDetEquivalent) {
   const std::string train = quote(LARGEDET_CLI) + " train --config-file " + quote(recipe);
   auto run = run_shell(train + " --num-gpus 8");
   EXPECT_NE(run.code, 0);
-  EXPECT_NE(run.output.find("largedet launch --nproc-per-node 8 -- largedet train --config " +
-                            recipe),
-            std::string::npos)
+  EXPECT_NE(
+      run.output.find("largedet launch --nproc-per-node 8 -- largedet train --config " + recipe),
+      std::string::npos)
       << run.output;
   run = run_shell(train + " --eval-only");
   EXPECT_NE(run.code, 0);
