@@ -67,6 +67,7 @@ std::string location(const std::string& file, const YAML::Mark& mark) {
 }
 
 YAML::Node load_yaml_file(const std::string& path) {
+  check_input_file(path, "the recipe");
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {

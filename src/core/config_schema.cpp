@@ -56,7 +56,7 @@ std::vector<KeySpec> make_schema() {
       spec("LOG_LEVEL", "info", T::kString, OURS, "debug, info, warning, error or off"),
       range(spec("NUM_THREADS", "0", T::kInt, OURS,
                  "intra-op threads per rank; 0: the cores divided by the local ranks"),
-            0),
+            0, 1024),
 
       spec("MODEL.MASK_ON", "false", T::kBool, D2, "Mask R-CNN: add the mask head"),
       differs(spec("MODEL.DEVICE", "cpu", T::kString, D2, "cpu or cuda (each rank its GPU)"),
@@ -352,9 +352,10 @@ std::vector<KeySpec> make_schema() {
            "OpenImages class hierarchy JSON: the test boxes and labels are expanded along it "
            "before scoring, as the challenge does"),
 
-      differs(
-          range(spec("DATALOADER.NUM_WORKERS", "2", T::kInt, D2, "decoding threads per rank"), 0),
-          "4"),
+      differs(range(spec("DATALOADER.NUM_WORKERS", "2", T::kInt, D2,
+                         "decoding threads per rank (at most 256: each holds a decoded batch)"),
+                    0, 256),
+              "4"),
       spec("DATALOADER.ASPECT_RATIO_GROUPING", "true", T::kBool, D2,
            "batch portrait and landscape images apart"),
       only(spec("DATALOADER.SAMPLER_TRAIN", "TrainingSampler", T::kString, D2,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -71,7 +72,43 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
 }
 
+int64_t max_input_bytes() {
+  constexpr int64_t kDefault = int64_t{16} << 30;
+  const char* text = std::getenv("LARGEDET_MAX_INPUT_BYTES");
+  if (!text || !*text) return kDefault;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || value < 1)
+    throw Error("LARGEDET_MAX_INPUT_BYTES is '" + std::string(text) + "'", "environment",
+                "give a positive number of bytes, or unset it (default 16 GiB)");
+  return value;
+}
+
+int64_t check_input_file(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw Error("cannot open " + what + ": " + std::strerror(errno), path, "check the path");
+  if (S_ISDIR(st.st_mode)) throw Error(what + " is a directory, not a file", path);
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    throw Error(what + " is " + kind + ", not a regular file", path,
+                "LargeDet reads its inputs whole: write the data to a file first");
+  }
+  const int64_t limit = max_input_bytes();
+  if (st.st_size > limit)
+    throw Error(what + " is " + std::to_string(st.st_size) + " bytes, over the limit of " +
+                    std::to_string(limit),
+                path, "raise LARGEDET_MAX_INPUT_BYTES if the file is meant to be this large");
+  return st.st_size;
+}
+
 std::string read_file(const std::string& path) {
+  check_input_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open file", path, "check the path");
   std::ostringstream out;

@@ -8,6 +8,7 @@
 
 #include "box_check.h"
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
 
 namespace largedet::data {
 
@@ -179,6 +180,7 @@ Dataset parse_coco_dataset(std::string_view json, const std::string& where,
 }
 
 Dataset load_coco_dataset(const std::string& json_path, const CocoDatasetOptions& options) {
+  check_input_file(json_path, "the annotation file");
   simdjson::padded_string padded;
   if (simdjson::padded_string::load(json_path).get(padded) != simdjson::SUCCESS) {
     throw Error("cannot read the annotation file", json_path, "check that the path exists");

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
 
 namespace largedet::data {
 
@@ -101,6 +102,7 @@ bool read_bytes(const std::string& path, std::string* bytes) {
   // A directory opens as a stream on Linux, with a meaningless size.
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return false;
+  if (static_cast<int64_t>(std::filesystem::file_size(path, ec)) > max_input_bytes()) return false;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return false;
   const std::streamoff size = in.tellg();

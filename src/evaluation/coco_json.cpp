@@ -3,9 +3,11 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "json_util.h"
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
 
 namespace largedet::evaluation {
 
@@ -115,6 +117,7 @@ CocoAnnotation parse_annotation(value entry, const CocoParseOptions& options) {
     std::string_view key = member.unescaped_key();
     if (key == "id") {
       ann.id = json::get_integer(member.value(), "id");
+      ann.has_id = true;
     } else if (key == "image_id") {
       ann.image_id = json::get_integer(member.value(), "image_id");
       has_image = true;
@@ -231,6 +234,20 @@ CocoDataset parse_padded(const simdjson::padded_string& json, const std::string&
   } catch (const Error& e) {
     throw Error(e.message(), where + ": " + e.where(), e.hint());
   }
+  // pycocotools indexes annotations by id and keeps the last of equal ids: scoring all of them
+  // would give another AP than it does, and dropping some silently is no better.
+  std::unordered_map<int64_t, size_t> first_with_id;
+  for (size_t i = 0; i < dataset.annotations.size(); ++i) {
+    const auto& a = dataset.annotations[i];
+    if (!a.has_id) continue;
+    auto [it, fresh] = first_with_id.emplace(a.id, i);
+    if (!fresh) {
+      throw Error(
+          detail::concat("duplicate annotation id ", a.id),
+          detail::concat(where, ": annotations[", i, "] (and annotations[", it->second, "])"),
+          "annotation ids must be unique (pycocotools would keep only the last of them)");
+    }
+  }
   return dataset;
 }
 
@@ -243,6 +260,7 @@ CocoDataset parse_coco_json(std::string_view json, const std::string& where,
 }
 
 CocoDataset load_coco_json(const std::string& path, const CocoParseOptions& options) {
+  check_input_file(path, "the annotation file");
   simdjson::padded_string padded;
   if (simdjson::padded_string::load(path).get(padded) != simdjson::SUCCESS) {
     throw Error("cannot read the annotation file", path, "check that the path exists");

@@ -28,6 +28,9 @@ class CsvReader {
     std::string header;
     if (!std::getline(in_, header)) throw Error("the CSV file is empty", path);
     ++line_;
+    // Spreadsheet exports: a UTF-8 byte order mark and Windows line ends.
+    if (header.rfind("\xEF\xBB\xBF", 0) == 0) header.erase(0, 3);
+    if (!header.empty() && header.back() == '\r') header.pop_back();
     if (!header.empty() && (header[0] == '{' || header[0] == '[')) {
       throw Error("this is JSON, not an OpenImages CSV file", path,
                   "--type oid reads the challenge's CSV files; use --type bbox or segm for COCO");
@@ -95,6 +98,7 @@ class CsvReader {
 };
 
 std::ifstream open_csv(const std::string& path) {
+  check_input_file(path, "the CSV file");
   std::ifstream in(path);
   if (!in) throw Error("cannot open the CSV file", path, "check the path");
   return in;
@@ -225,6 +229,7 @@ OidGroundTruth load_oid_ground_truth(const std::string& boxes_csv,
 }
 
 std::vector<OidClass> load_oid_class_descriptions(const std::string& path) {
+  check_input_file(path, "the class descriptions");
   std::ifstream in(path);
   if (!in) {
     throw Error("cannot open the class descriptions", path,
@@ -234,7 +239,9 @@ std::vector<OidClass> load_oid_class_descriptions(const std::string& path) {
   std::unordered_set<std::string> seen;
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
-    if (line.empty() || line == "\r") continue;
+    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a byte order mark
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
     auto fields = split_csv(line);
     if (fields.size() < 2 || fields[0].empty())
       throw Error("a class description needs MID,Name", path + ":" + std::to_string(n));

@@ -155,6 +155,11 @@ TEST_F(ConfigTest, RangesAndAllowedValues) {
   what = error_of([&] { c.apply_overrides({"DATALOADER.NUM_WORKERS=-1"}); });
   EXPECT_NE(what.find("'DATALOADER.NUM_WORKERS' is -1, below its minimum 0"), std::string::npos)
       << what;
+  // A thread count no machine runs (it aborted the loader's thread creation).
+  what = error_of([&] { c.apply_overrides({"DATALOADER.NUM_WORKERS=100000"}); });
+  EXPECT_NE(what.find("above its maximum 256"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"NUM_THREADS=100000"}); });
+  EXPECT_NE(what.find("above its maximum 1024"), std::string::npos) << what;
   what = error_of([&] { c.apply_overrides({"MODEL.RESNETS.DEPTH=42"}); });
   EXPECT_NE(what.find("use 18, 34, 50, 101, 152"), std::string::npos) << what;
   EXPECT_EQ(what.find("did you mean"), std::string::npos) << what;  // 42 is not "almost 18"

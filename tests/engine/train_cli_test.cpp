@@ -35,4 +35,25 @@ TEST(TrainCli, Detectron2FlagsGetTheirLargeDetEquivalent) {
       << run.output;
 }
 
+// A FIFO where a file is expected is refused at once (a reader would block forever in open()).
+TEST(TrainCli, SpecialFilesAsInputsAreRefusedByName) {
+  TempDir dir;
+  const std::string fifo = dir.path() + "/recipe.yaml";
+  ASSERT_EQ(run_shell("mkfifo " + quote(fifo)).code, 0);
+  auto run =
+      run_shell("timeout 20 " + quote(LARGEDET_CLI) + " config --dump --config " + quote(fifo));
+  EXPECT_NE(run.code, 0);
+  EXPECT_NE(run.code, 124) << "blocked on the FIFO";
+  EXPECT_NE(run.output.find("the recipe is a FIFO, not a regular file"), std::string::npos)
+      << run.output;
+  run = run_shell("timeout 20 " + quote(LARGEDET_CLI) + " evaluate -a " + quote(fifo) + " -r " +
+                  quote(fifo));
+  EXPECT_NE(run.code, 0);
+  EXPECT_NE(run.code, 124) << "blocked on the FIFO";
+  EXPECT_NE(run.output.find("is a FIFO"), std::string::npos) << run.output;
+  run = run_shell("timeout 20 " + quote(LARGEDET_CLI) + " config --dump --config /dev/zero");
+  EXPECT_NE(run.code, 124) << "read /dev/zero without end";
+  EXPECT_NE(run.output.find("a character device"), std::string::npos) << run.output;
+}
+
 }  // namespace

@@ -113,6 +113,19 @@ TEST(OpenImages, CsvFilesReadByHeaderAndErrorsNameTheLine) {
     EXPECT_NE(std::string(e.what()).find("Score"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_oid_image_labels_csv(dir + "/dets.csv"), Error);  // no Confidence column
+  // A spreadsheet's export: a UTF-8 byte order mark and CRLF line ends read the same.
+  testing::write_text(dir + "/excel.csv",
+                      "\xEF\xBB\xBFImageID,LabelName,Score,XMin,YMin,XMax,YMax\r\n"
+                      "i,X,0.5,0.1,0.2,0.5,0.6\r\ni,Y,0.25,0.1,0.2,0.5,0.6\r\n");
+  const auto excel = load_oid_detections_csv(dir + "/excel.csv");
+  ASSERT_EQ(excel.size(), 2u);
+  EXPECT_EQ(excel[0].image_id, "i");
+  EXPECT_EQ(excel[1].ymax, 0.6);
+  testing::write_text(dir + "/classes.csv", "\xEF\xBB\xBFX,Cat\r\nY,Dog\r\n");
+  const auto classes = load_oid_class_descriptions(dir + "/classes.csv");
+  ASSERT_EQ(classes.size(), 2u);
+  EXPECT_EQ(classes[0].mid, "X");
+  EXPECT_EQ(classes[1].name, "Dog");
   testing::write_text(dir + "/coco.json", "{\"images\": []}\n");
   try {
     load_oid_boxes_csv(dir + "/coco.json");

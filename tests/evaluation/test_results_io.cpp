@@ -67,6 +67,21 @@ TEST(CocoJson, MalformedAnnotationsNameTheEntryAndField) {
       {"gt.json", "annotations[1]", "bbox", "found a string", "byte"});
   expect_error([] { parse_coco_json(R"({"images": [{"id": 1}, {"id": 1}]})", "gt.json"); },
                {"duplicate image id 1"});
+  // pycocotools keeps the last of equal annotation ids: refused, naming both entries.
+  expect_error(
+      [] {
+        parse_coco_json(R"({"images": [{"id": 1}], "annotations": [
+      {"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]},
+      {"id": 6, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]},
+      {"id": 5, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}]})",
+                        "gt.json");
+      },
+      {"duplicate annotation id 5", "annotations[2]", "annotations[0]", "pycocotools"});
+  // Annotations without ids (allowed here) are not duplicates of each other.
+  EXPECT_EQ(parse_coco_json(R"({"images": [{"id": 1}], "annotations": [
+      {"image_id": 1, "category_id": 1}, {"image_id": 1, "category_id": 1}]})")
+                .annotations.size(),
+            2u);
   expect_error([] { parse_coco_json(R"({"images": [{"id": 1}, {"file_name": "x"}]})"); },
                {"images[1]", "no \"id\""});
   expect_error([] { parse_coco_json(R"({"images": [{"id": 1},)"); }, {"malformed JSON"});

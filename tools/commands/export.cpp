@@ -75,13 +75,15 @@ void check_torchvision_architecture(const largedet::Config& config, bool retinan
     if (std::find(rule.allowed.begin(), rule.allowed.end(), value) != rule.allowed.end()) continue;
     std::string allowed;
     for (const auto& a : rule.allowed) allowed += (allowed.empty() ? "" : " or ") + ("'" + a + "'");
-    problems += "\n  " + std::string(rule.key) + " is '" + value + "', torchvision builds " + allowed;
+    problems +=
+        "\n  " + std::string(rule.key) + " is '" + value + "', torchvision builds " + allowed;
   }
   if (!problems.empty()) {
-    throw largedet::Error("torchvision's detection models cannot hold this architecture:" + problems,
-                          "largedet export --format torchvision",
-                          "export a model whose recipe builds torchvision's architecture "
-                          "(configs/COCO-Detection/*_R_{50,101}_FPN_*.yaml)");
+    throw largedet::Error(
+        "torchvision's detection models cannot hold this architecture:" + problems,
+        "largedet export --format torchvision",
+        "export a model whose recipe builds torchvision's architecture "
+        "(configs/COCO-Detection/*_R_{50,101}_FPN_*.yaml)");
   }
 }
 
@@ -105,16 +107,21 @@ std::string torchvision_snippet(const largedet::Config& c, bool retinanet, bool 
   std::ostringstream s;
   s << "import torch, torchvision\n"
     << "from torchvision.models.detection import "
-    << (retinanet ? "RetinaNet" : mask ? "MaskRCNN" : "FasterRCNN") << "\n"
+    << (retinanet ? "RetinaNet"
+        : mask    ? "MaskRCNN"
+                  : "FasterRCNN")
+    << "\n"
     << "from torchvision.models.detection.backbone_utils import resnet_fpn_backbone\n";
   if (retinanet) s << "from torchvision.ops.feature_pyramid_network import LastLevelP6P7\n";
   s << "backbone = resnet_fpn_backbone(backbone_name='resnet" << depth
     << "', weights=None, trainable_layers=0";
-  if (retinanet)
-    s << ", returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)";
+  if (retinanet) s << ", returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)";
   s << ")\n"
-    << "model = " << (retinanet ? "RetinaNet" : mask ? "MaskRCNN" : "FasterRCNN") << "(backbone, "
-    << num_classes << ", min_size=" << c.get<int64_t>("INPUT.MIN_SIZE_TEST")
+    << "model = "
+    << (retinanet ? "RetinaNet"
+        : mask    ? "MaskRCNN"
+                  : "FasterRCNN")
+    << "(backbone, " << num_classes << ", min_size=" << c.get<int64_t>("INPUT.MIN_SIZE_TEST")
     << ", max_size=" << c.get<int64_t>("INPUT.MAX_SIZE_TEST")
     << ", image_mean=" << python_list(c.get<std::vector<double>>("MODEL.PIXEL_MEAN"), 255)
     << ", image_std=" << python_list(c.get<std::vector<double>>("MODEL.PIXEL_STD"), 255);
@@ -125,7 +132,8 @@ std::string torchvision_snippet(const largedet::Config& c, bool retinanet, bool 
     s << ", box_score_thresh=" << c.get<double>("MODEL.ROI_HEADS.SCORE_THRESH_TEST")
       << ", box_nms_thresh=" << c.get<double>("MODEL.ROI_HEADS.NMS_THRESH_TEST");
   }
-  s << ", detections_per_img=" << c.get<int64_t>("TEST.DETECTIONS_PER_IMAGE") << ")\n"
+  s << ", detections_per_img=" << c.get<int64_t>("TEST.DETECTIONS_PER_IMAGE")
+    << ")\n"
     // LibTorch's pickler tags the dict's type with a function torch.load's weights-only mode
     // does not know; allowing it keeps that mode.
     << "import torch.jit._pickle\n"

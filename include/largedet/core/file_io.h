@@ -9,7 +9,15 @@ namespace largedet {
 // Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
 // directory. A crash at any point leaves either the old file or the new one, never a torn one.
 void write_file_atomic(const std::string& path, const std::string& bytes);
-// Reads a whole file; throws largedet::Error naming the path when it cannot.
+// Every input read whole (recipes, annotations, results, CSVs, images) must be a regular file of at
+// most max_input_bytes(): a FIFO would block the reader forever, /dev/zero would fill the memory,
+// a directory reads as garbage. Throws largedet::Error naming the path and what it is otherwise;
+// returns the file's size. `what` names the input in the error ("the recipe").
+int64_t check_input_file(const std::string& path, const std::string& what = "input");
+// The bound: 16 GiB (OpenImages' box CSVs are ~2 GB), or LARGEDET_MAX_INPUT_BYTES.
+int64_t max_input_bytes();
+// Reads a whole file (check_input_file first); throws largedet::Error naming the path when it
+// cannot.
 std::string read_file(const std::string& path);
 bool is_directory(const std::string& path);
 

@@ -47,6 +47,7 @@ struct CocoImage {
 
 struct CocoAnnotation {
   int64_t id = 0;
+  bool has_id = false;  // ids are optional here; given ones must be unique
   int64_t image_id = 0;
   int64_t category_id = 0;
   BoxXywh bbox{0, 0, 0, 0};
