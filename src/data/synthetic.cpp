@@ -142,6 +142,7 @@ SynthResult write_synthetic_coco(const SynthOptions& o) {
   const bool track = o.min_visible > 0;
   int64_t annotation_id = 0;
   for (int i = 0; i < o.images; ++i) {
+    if (o.on_progress) o.on_progress(i, o.images);
     const bool val = i >= o.images - num_val;
     Split& split = splits[val];
     const int64_t image_id = i + 1;
@@ -270,6 +271,7 @@ SynthResult write_synthetic_coco(const SynthOptions& o) {
   }
   result.train_images = splits[0].count;
   result.val_images = splits[1].count;
+  if (o.on_progress) o.on_progress(o.images, o.images);
   return result;
 }
 

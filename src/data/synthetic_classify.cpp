@@ -151,6 +151,7 @@ SynthClassifyResult write_synthetic_classification(const SynthClassifyOptions& o
   std::sort(result.classes.begin(), result.classes.end());
   const uint64_t base = mix_seed(o.seed, 0xC1A55);
   for (int i = 0; i < o.images; ++i) {
+    if (o.on_progress) o.on_progress(i, o.images);
     const bool val = i >= num_train;
     const int label = (val ? i - num_train : i) % o.classes;
     Rng rng(mix_seed(base, static_cast<uint64_t>(i)));
@@ -164,6 +165,7 @@ SynthClassifyResult write_synthetic_classification(const SynthClassifyOptions& o
     write_file_atomic((dir / name).string(), encode_jpeg(image, o.quality));
     ++(val ? result.val_images : result.train_images);
   }
+  if (o.on_progress) o.on_progress(o.images, o.images);
   return result;
 }
 

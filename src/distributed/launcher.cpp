@@ -52,15 +52,43 @@ void write_all(int fd, const std::string& text) {
   }
 }
 
-// Forwards complete lines (all of it at EOF), each with the rank prefix.
+// A progress bar redraws its line: "\r\033[K" (carriage return, erase the line) and the bar,
+// without a newline. The launcher forwards such a redraw at once, prefixed, and erases a bar on
+// the terminal before writing another line over it.
+constexpr const char* kEraseLine = "\r\033[K";
+bool g_bar_visible = false;
+
+// What follows the last carriage return of `text` (and its erase-line code): what a terminal shows.
+std::string after_redraws(const std::string& text) {
+  const size_t cr = text.rfind('\r');
+  if (cr == std::string::npos) return text;
+  std::string rest = text.substr(cr + 1);
+  if (rest.rfind("\033[K", 0) == 0) rest.erase(0, 3);
+  return rest;
+}
+
+// Forwards complete lines (all of it at EOF), each with the rank prefix, and a pending redraw.
 void forward(Stream& s, const std::string& prefix, bool eof) {
   std::string text;
   size_t start = 0;
-  for (size_t nl; (nl = s.pending.find('\n', start)) != std::string::npos; start = nl + 1)
-    text += prefix + s.pending.substr(start, nl + 1 - start);
+  for (size_t nl; (nl = s.pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+    const std::string line = s.pending.substr(start, nl - start);
+    const bool redrawn = line.find('\r') != std::string::npos;
+    if (g_bar_visible || redrawn) text += kEraseLine;
+    g_bar_visible = false;
+    const std::string shown = after_redraws(line);
+    // A bar's final newline (or a bare erase) leaves nothing to print.
+    if (!(redrawn && shown.empty())) text += prefix + shown + "\n";
+  }
   s.pending.erase(0, start);
   if (eof && !s.pending.empty()) {
-    text += prefix + s.pending + "\n";
+    text += prefix + after_redraws(s.pending) + "\n";
+    s.pending.clear();
+  } else if (s.pending.find('\r') != std::string::npos) {
+    const std::string bar = after_redraws(s.pending);
+    text += kEraseLine;
+    if (!bar.empty()) text += prefix + bar;
+    g_bar_visible = !bar.empty();
     s.pending.clear();
   }
   if (!text.empty()) write_all(s.target, text);
@@ -93,6 +121,8 @@ std::vector<std::string> worker_environment(const LaunchOptions& o, int local_ra
   env["MASTER_ADDR"] = o.master_addr;
   env["MASTER_PORT"] = std::to_string(port);
   env["LARGEDET_AGENT_STORE"] = "1";
+  // The workers' stderr is our pipe: tell them whether ours is a terminal (engine/progress.h).
+  if (::isatty(STDERR_FILENO) == 1) env["LARGEDET_STDERR_IS_TERMINAL"] = "1";
   // As torchrun: N processes each with all cores' worth of threads oversubscribe the machine.
   if (o.nproc_per_node > 1 && env.count("OMP_NUM_THREADS") == 0) env["OMP_NUM_THREADS"] = "1";
   std::vector<std::string> out;

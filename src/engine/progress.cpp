@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 namespace largedet::engine {
@@ -21,8 +22,20 @@ std::string format_duration(double seconds) {
   return buffer;
 }
 
+namespace {
+
+// Under `largedet launch` stderr is the launcher's pipe; the launcher says whether its own stderr
+// is a terminal, and forwards the bar's redraws (distributed/launcher.cpp).
+bool stderr_is_terminal() {
+  if (isatty(STDERR_FILENO) == 1) return true;
+  const char* launched = std::getenv("LARGEDET_STDERR_IS_TERMINAL");
+  return launched && std::string(launched) == "1";
+}
+
+}  // namespace
+
 Progress::Progress(int64_t start, int64_t total, bool enabled)
-    : Progress(start, total, enabled, isatty(STDERR_FILENO) == 1) {}
+    : Progress(start, total, enabled, stderr_is_terminal()) {}
 
 Progress::Progress(int64_t start, int64_t total, bool enabled, bool terminal)
     : start_(start),

@@ -72,6 +72,33 @@ TEST(Launch, BareLargedetWithoutOneOnPathIsThisBinary) {
   EXPECT_NE(run.output.find("cannot run 'largedet-nonexistent'"), std::string::npos) << run.output;
 }
 
+// A progress bar's redraws ("\r\033[K" and the bar, no newline) are forwarded at once with the
+// prefix, and a later line erases the bar first instead of being appended to it.
+TEST(Launch, ProgressRedrawsAreForwardedWithThePrefix) {
+  auto run = run_shell(launch("--nproc-per-node 1 --master-port 0",
+                              "printf '\\r\\033[Kbar 1\\r\\033[Kbar 2' >&2; sleep 0.5; "
+                              "printf '\\r\\033[K' >&2; echo done >&2"));
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("\r\033[K[rank 0] bar 2"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("[rank 0] done\n"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("[rank 0] \r"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("bar 2[rank 0]"), std::string::npos) << run.output;
+}
+
+// Workers learn whether the launcher's stderr is a terminal (theirs is its pipe), so that rank 0
+// draws its progress bar under `launch` as it does alone.
+TEST(Launch, WorkersLearnWhetherTheLaunchersStderrIsATerminal) {
+  auto piped = run_shell(
+      launch("--nproc-per-node 1 --master-port 0", "echo T=${LARGEDET_STDERR_IS_TERMINAL:-no}"));
+  EXPECT_NE(piped.output.find("T=no"), std::string::npos) << piped.output;
+  if (run_shell("command -v script").code != 0) GTEST_SKIP() << "no script(1) for a terminal";
+  auto terminal = run_shell("script -qec " +
+                            quote(launch("--nproc-per-node 1 --master-port 0",
+                                         "echo T=${LARGEDET_STDERR_IS_TERMINAL:-no}")) +
+                            " /dev/null");
+  EXPECT_NE(terminal.output.find("T=1"), std::string::npos) << terminal.output;
+}
+
 TEST(Launch, SecondNodeRanksFollowTheFirstNodes) {
   // Node 1 of 2 does not serve the store, so it can start alone; its workers are ranks 2 and 3.
   auto run = run_shell(launch("--nproc-per-node 2 --nnodes 2 --node-rank 1 --master-port 1",

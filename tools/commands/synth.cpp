@@ -7,6 +7,7 @@
 #include "largedet/core/error.h"
 #include "largedet/data/synthetic.h"
 #include "largedet/data/synthetic_classify.h"
+#include "largedet/engine/progress.h"
 
 namespace {
 
@@ -86,7 +87,10 @@ void setup_synth(CLI::App& cmd) {
       if (args->size > 0) c.size = args->size;
       if (args->classes > 0) c.classes = args->classes;
       if (args->clutter >= 0) c.clutter = args->clutter;
+      largedet::engine::Progress bar(0, c.images, true);
+      c.on_progress = [&](int written, int) { bar.update(written, "images"); };
       const auto r = largedet::data::write_synthetic_classification(c);
+      bar.clear();
       std::cout << "wrote " << r.train_images << " train and " << r.val_images << " val images of "
                 << r.classes.size() << " classes\n  " << r.train_dir << "\n  " << r.val_dir << "\n";
       return;
@@ -96,7 +100,11 @@ void setup_synth(CLI::App& cmd) {
     if (args->classes > 0) o.classes = args->classes;
     if (args->clutter >= 0) o.clutter = args->clutter;
     if (args->occlusion && o.min_visible == 0) o.min_visible = 0.3;
+    // A bar on a terminal (stderr), nothing in logs and pipes: the 800-image demo set takes ~10 s.
+    largedet::engine::Progress bar(0, o.images, true);
+    o.on_progress = [&](int written, int) { bar.update(written, "images"); };
     const auto r = largedet::data::write_synthetic_coco(o);
+    bar.clear();
     std::cout << "wrote " << r.train_images << " train and " << r.val_images << " val images, "
               << r.annotations << " annotations";
     if (o.min_visible > 0) std::cout << " (" << r.dropped_occluded << " hidden objects dropped)";

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace largedet::data {
@@ -38,6 +39,8 @@ struct SynthOptions {
   // Objects of which less than this fraction of their pixels stays visible (not painted over by
   // later objects or clutter) get no annotation. 0 keeps every object.
   double min_visible = 0.0;
+  // Called before each image and once at the end with the images written so far (progress).
+  std::function<void(int written, int total)> on_progress;
 };
 
 struct SynthResult {

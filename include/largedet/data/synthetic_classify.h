@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct SynthClassifyOptions {
   double val_fraction = 0.2;  // at least one val image per class
   int clutter = 3;            // blobs and lines on the background, at most
   int quality = 90;           // JPEG quality
+  // Called before each image and once at the end with the images written so far (progress).
+  std::function<void(int written, int total)> on_progress;
 };
 
 struct SynthClassifyResult {
