@@ -12,12 +12,24 @@
 #include "largedet/core/error.h"
 #include "sweep/grid.h"
 #include "sweep/record.h"
+#include "sweep/runner.h"
 #include "sweep/summary.h"
 
 namespace largedet::tools::sweep {
 namespace {
 
 using Strings = std::vector<std::string>;
+
+// The running cell's line on a terminal: the last training log line's iteration and ETA.
+TEST(SweepProgress, TheLastLogLineGivesIterationAndEta) {
+  const std::string output =
+      "[07:42:20.001 INFO] iter 100/12600  total_loss 1.2  lr 0.01  0.05 s/it  eta 10:25\n"
+      "[07:42:24.114 INFO] iter 163/12600  total_loss 0.93  lr 0.01  0.05 s/it  eta 10:22\n";
+  EXPECT_EQ(cell_progress(output), "iter 163/12600, eta 10:22");
+  EXPECT_EQ(cell_progress("[07:42:24.114 INFO] iter 5/9  total_loss"), "iter 5/9");  // cut off
+  EXPECT_EQ(cell_progress("[07:42:24.114 INFO] evaluating\n"), "");
+  EXPECT_EQ(cell_progress(""), "");
+}
 
 TEST(SweepGrid, SplitsValuesOutsideBracketsAndQuotes) {
   EXPECT_EQ(split_values("sgd, lamb,pmd_lamb"), (Strings{"sgd", "lamb", "pmd_lamb"}));

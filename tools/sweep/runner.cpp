@@ -1,5 +1,7 @@
 #include "sweep/runner.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -301,12 +303,21 @@ class Sweep {
     child.log_path =
         plan.dir + (leader() ? "/log.txt" : "/log.rank" + std::to_string(rank_) + ".txt");
     child.echo = options_.echo;
+    // Without --echo, one line on a terminal says where the running cell is.
+    const bool status_line = !options_.echo && leader() && ::isatty(STDERR_FILENO) == 1;
+    if (status_line) {
+      child.on_output = [name = plan.cell.name](const std::string& chunk) {
+        const std::string progress = cell_progress(chunk);
+        if (!progress.empty()) std::cerr << "\r\033[K  " << name << ": " << progress << std::flush;
+      };
+    }
     const auto log_start = fs::exists(child.log_path) ? fs::file_size(child.log_path) : 0;
     std::ofstream(child.log_path, std::ios::app)
         << "==== largedet sweep, attempt " << record.attempts << ": " << shell_words(child.argv)
         << std::endl;
     const auto start = std::chrono::steady_clock::now();
     const int code = run_child(child);
+    if (status_line) std::cerr << "\r\033[K" << std::flush;
     Outcome outcome;
     outcome.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -401,6 +412,18 @@ class Sweep {
 };
 
 }  // namespace
+
+std::string cell_progress(const std::string& output) {
+  const size_t at = output.rfind("] iter ");
+  if (at == std::string::npos) return "";
+  const size_t end = output.find('\n', at);
+  const std::string line = output.substr(at + 2, end == std::string::npos ? end : end - at - 2);
+  const size_t space = line.find(' ', 5);
+  std::string progress = line.substr(0, space);  // "iter 3213/12600"
+  const size_t eta = line.rfind("eta ");
+  if (eta != std::string::npos) progress += ", " + line.substr(eta);
+  return progress;
+}
 
 int run_sweep(const SweepOptions& options) { return Sweep(options).run(); }
 

@@ -36,4 +36,8 @@ struct SweepOptions {
 // for a grid or recipe it refuses and for a cell directory that holds another grid's run.
 int run_sweep(const SweepOptions& options);
 
+// "iter 3213/12600, eta 8:08" from the last training log line in `output` ("" when none): what the
+// sweep shows of the running cell on a terminal.
+std::string cell_progress(const std::string& output);
+
 }  // namespace largedet::tools::sweep

@@ -95,6 +95,7 @@ int run_child(const ChildOptions& options) {
     if (n <= 0) break;
     write_all(log, buffer, static_cast<size_t>(n));
     if (options.echo) write_all(STDOUT_FILENO, buffer, static_cast<size_t>(n));
+    if (options.on_output) options.on_output(std::string(buffer, static_cast<size_t>(n)));
   }
   ::close(pipe_fds[0]);
   ::close(log);

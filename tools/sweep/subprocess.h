@@ -2,6 +2,7 @@
 // (and echoed when asked), SIGINT/SIGTERM forwarded to it exactly once per signal received.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct ChildOptions {
   std::vector<std::string> argv;  // argv[0] is the executable's path
   std::string log_path;           // appended to
   bool echo = false;              // also copy the output to this process's stdout
+  // Called with each chunk of output as it arrives (the sweep's one-line progress).
+  std::function<void(const std::string&)> on_output;
 };
 
 // Runs the child in a process group of its own (so that a terminal's Ctrl-C reaches it once,
