@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -66,10 +67,31 @@ std::string location(const std::string& file, const YAML::Mark& mark) {
   return mark.line >= 0 ? file + ":" + std::to_string(mark.line + 1) : file;
 }
 
+// yaml-cpp keeps both entries of a key written twice and a lookup finds only one of them: a recipe
+// that sets a key twice would silently ignore one of its values.
+void refuse_duplicate_keys(const YAML::Node& node, const std::string& path,
+                           const std::string& prefix) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) refuse_duplicate_keys(item, path, prefix);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& item : node) {
+    const std::string key = item.first.Scalar();
+    if (!seen.insert(key).second)
+      throw Error("'" + prefix + key + "' is set twice", location(path, item.first.Mark()),
+                  "keep one of the two");
+    refuse_duplicate_keys(item.second, path, prefix + key + ".");
+  }
+}
+
 YAML::Node load_yaml_file(const std::string& path) {
   check_input_file(path, "the recipe");
   try {
-    return YAML::LoadFile(path);
+    YAML::Node root = YAML::LoadFile(path);
+    refuse_duplicate_keys(root, path, "");
+    return root;
   } catch (const YAML::BadFile&) {
     throw Error("cannot open config file", path, "check the path");
   } catch (const YAML::ParserException& e) {
@@ -106,8 +128,10 @@ bool is_int_text(const std::string& t) {
 bool parse_number(const std::string& t, double* out) {
   if (t.empty()) return false;
   char* end = nullptr;
+  errno = 0;
   *out = std::strtod(t.c_str(), &end);
-  return end == t.c_str() + t.size() && std::isfinite(*out);
+  // ERANGE: 1e-400 would read as 0 (and 1e400 as inf): not the number written.
+  return end == t.c_str() + t.size() && std::isfinite(*out) && errno != ERANGE;
 }
 
 // One text per value, so that 1, 1.0 and 1.0e0 (or True and true) compare equal.

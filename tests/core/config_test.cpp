@@ -104,6 +104,22 @@ TEST_F(ConfigTest, UnknownOverrideSuggestsClosestKey) {
   EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER=1"}); }).find("section"), std::string::npos);
 }
 
+TEST_F(ConfigTest, AKeySetTwiceOrANumberOutOfRangeIsRefused) {
+  std::string path =
+      write("twice.yaml", "SOLVER:\n  BASE_LR: 0.1\n  MAX_ITER: 10\n  BASE_LR: 0.2\n");
+  std::string what = error_of([&] { Config::from_file(path); });
+  EXPECT_NE(what.find("'SOLVER.BASE_LR' is set twice"), std::string::npos) << what;
+  EXPECT_NE(what.find(path + ":4"), std::string::npos) << what;
+  // 1e-400 is not 0: refused rather than read as 0.
+  Config c = Config::defaults();
+  what = error_of([&] { c.apply_overrides({"SOLVER.BASE_LR=1e-400"}); });
+  EXPECT_NE(what.find("SOLVER.BASE_LR"), std::string::npos) << what;
+  what = error_of([&] { c.apply_overrides({"SOLVER.BASE_LR=1e400"}); });
+  EXPECT_NE(what.find("SOLVER.BASE_LR"), std::string::npos) << what;
+  c.apply_overrides({"SOLVER.BASE_LR=1e-30"});  // small, but what was written
+  EXPECT_EQ(c.get<double>("SOLVER.BASE_LR"), 1e-30);
+}
+
 TEST_F(ConfigTest, ARenamedKeyNamesItsSuccessor) {
   Config c = Config::defaults();
   std::string what = error_of([&] { c.apply_overrides({"SOLVER.MAX_GRAD_NORM=1.0"}); });

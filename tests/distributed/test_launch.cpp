@@ -114,6 +114,15 @@ TEST(Launch, AFailedWorkerStopsTheOthersAndSetsTheExitCode) {
   EXPECT_NE(run.output.find("rank 1 exited with code 7"), std::string::npos) << run.output;
 }
 
+TEST(Launch, GraceSecondsMustBeAFiniteNumberOfSeconds) {
+  for (const char* bad : {"nan", "-1", "1e308", "inf"}) {
+    auto run = run_shell(quote(LARGEDET_CLI) + " launch --grace-seconds " + bad + " -- true");
+    EXPECT_NE(run.code, 0) << bad;
+    EXPECT_NE(run.output.find("is not a number from 0 to 3600"), std::string::npos)
+        << bad << ": " << run.output;
+  }
+}
+
 TEST(Launch, ZeroWorkersIsRefusedInWords) {
   auto run = run_shell(quote(LARGEDET_CLI) + " launch --nproc-per-node 0 -- true");
   EXPECT_NE(run.code, 0) << run.output;

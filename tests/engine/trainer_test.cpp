@@ -111,6 +111,27 @@ TEST(Trainer, OneRankTrainsLogsCheckpointsAndEvaluates) {
   ASSERT_EQ(infer.code, 0) << infer.output;
   EXPECT_EQ(::access((dir.path() + "/pictures/000019.png").c_str(), F_OK), 0) << infer.output;
   EXPECT_NE(infer.output.find("detection(s) with score >= 0"), std::string::npos);
+  // a.jpg and a.png of one folder give two pictures, not one overwritten by the other.
+  const std::string collide = dir.path() + "/collide";
+  ASSERT_EQ(run_shell("mkdir -p " + quote(collide) + " && cp " +
+                      quote(dir.path() + "/data/val/000019.jpg") + " " + quote(collide + "/a.jpg") +
+                      " && cp " + quote(dir.path() + "/data/val/000019.jpg") + " " +
+                      quote(collide + "/a.png"))
+                .code,
+            0);
+  const std::string infer_collide = quote(LARGEDET_CLI) + " infer --config " + quote(recipe) +
+                                    " --weights " + quote(run + "/model_0000004.safetensors") +
+                                    " --input " + quote(collide) + " --output " +
+                                    quote(dir.path() + "/pictures2");
+  infer = run_shell(infer_collide);
+  ASSERT_EQ(infer.code, 0) << infer.output;
+  EXPECT_EQ(::access((dir.path() + "/pictures2/a.jpg.png").c_str(), F_OK), 0) << infer.output;
+  EXPECT_EQ(::access((dir.path() + "/pictures2/a.png.png").c_str(), F_OK), 0) << infer.output;
+  // A threshold that is no score is refused before anything runs.
+  infer = run_shell(infer_collide + " --score-threshold nan");
+  EXPECT_NE(infer.code, 0);
+  EXPECT_NE(infer.output.find("'nan' is not a number from 0 to 1"), std::string::npos)
+      << infer.output;
   auto plot = run_shell(quote(LARGEDET_CLI) + " plot " + quote(run) + " --output " +
                         quote(dir.path() + "/curves.png"));
   ASSERT_EQ(plot.code, 0) << plot.output;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "command_registry.h"
 #include "largedet/core/config.h"
@@ -14,6 +15,7 @@
 #include "largedet/data/build.h"
 #include "largedet/data/image.h"
 #include "largedet/engine/runtime.h"
+#include "validators.h"
 #include "visualize/draw.h"
 
 namespace {
@@ -87,7 +89,11 @@ void run_infer(const InferArgs& args) {
   const auto names = class_names(config);
   fs::create_directories(args.output);
   torch::NoGradGuard no_grad;
-  for (const auto& path : input_images(args.input)) {
+  const auto paths = input_images(args.input);
+  // a.jpg and a.png of one folder must not both become a.png: such stems keep their extension.
+  std::map<std::string, int> stems;
+  for (const auto& path : paths) ++stems[fs::path(path).stem().string()];
+  for (const auto& path : paths) {
     const std::string bytes = largedet::read_file(path);
     const auto image = largedet::data::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()),
                                                     bytes.size(), 0, path);
@@ -97,7 +103,10 @@ void run_infer(const InferArgs& args) {
                       .to(runtime.device, torch::kFloat);
     const auto detections = model->detect(std::vector<torch::Tensor>{pixels});
     const auto shown = drawn(detections.at(0), args.score_threshold, names);
-    const std::string out = args.output + "/" + fs::path(path).stem().string() + ".png";
+    const fs::path input(path);
+    const bool shared = stems[input.stem().string()] > 1;
+    const std::string out =
+        args.output + "/" + (shared ? input.filename() : input.stem()).string() + ".png";
     largedet::tools::write_detections_png(out, image.rgb.data(), image.height, image.width, shown);
     std::cout << out << ": " << shown.size()
               << " detection(s) with score >= " << args.score_threshold << "\n";
@@ -115,9 +124,13 @@ void setup_infer(CLI::App& cmd) {
   cmd.add_option("--input,-i", args->input, "an image (JPEG, PNG) or a directory of them")
       ->required()
       ->check(CLI::ExistingPath);
-  cmd.add_option("--output,-o", args->output, "directory for the pictures (NAME.png each)")
+  cmd.add_option("--output,-o", args->output,
+                 "directory for the pictures (NAME.png each; NAME.EXT.png where two inputs share "
+                 "a name)")
       ->required();
-  cmd.add_option("--score-threshold", args->score_threshold, "draw detections scoring at least")
+  cmd.add_option("--score-threshold", args->score_threshold,
+                 "draw detections scoring at least this (0 to 1)")
+      ->check(largedet::tools::finite_in(0, 1))
       ->capture_default_str();
   cmd.add_option("overrides", args->overrides, "KEY=VALUE overrides");
   cmd.callback([args] { run_infer(*args); });

@@ -11,6 +11,7 @@
 
 #include "command_registry.h"
 #include "largedet/distributed/launcher.h"
+#include "validators.h"
 
 namespace {
 
@@ -65,7 +66,9 @@ void setup_launch(CLI::App& cmd) {
                  "rendezvous port on node 0; 0 picks a free one (one-node jobs)")
       ->capture_default_str();
   cmd.add_option("--grace-seconds", options->grace_seconds,
-                 "after a worker fails, how long the others get to exit before SIGTERM")
+                 "after a worker fails, how long the others get to exit before SIGTERM (0 to "
+                 "3600)")
+      ->check(largedet::tools::finite_in(0, 3600))
       ->capture_default_str();
   cmd.add_flag("--no-prefix", *no_prefix, "do not prefix the workers' output lines with [rank N]");
   cmd.add_option("command", options->command, "the worker command, after `--`")->required();
