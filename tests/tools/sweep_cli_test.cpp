@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "common/shell.h"
@@ -124,6 +125,14 @@ TEST(SweepCli, GridResumesReportsDivergenceSkipsFinishedCellsAndSummarizes) {
       << again.output;
   EXPECT_NE(again.output.find("[4/4] " + cells[3] + ": diverged earlier: skipped"),
             std::string::npos);
+  EXPECT_EQ(read_text(out + "/" + good + "/log.txt").size(), log_size);
+
+  // A finished cell missing from the archive (its archiving failed, or the sweep was killed
+  // between record and archive) is archived by the next run, not skipped forever.
+  std::filesystem::remove_all(archive + "/" + good);
+  const auto rearchive = run_shell(sweep);
+  ASSERT_EQ(rearchive.code, 0) << rearchive.output;
+  EXPECT_TRUE(exists(archive + "/" + good + "/metrics.jsonl")) << rearchive.output;
   EXPECT_EQ(read_text(out + "/" + good + "/log.txt").size(), log_size);
 
   // On a new machine only the archive is there: every cell counts as done from it.

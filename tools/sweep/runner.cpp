@@ -256,15 +256,18 @@ class Sweep {
       plans_.push_back(std::move(plan));
     }
     // A cell whose training ended but whose record was not updated (the sweep was killed then)
-    // gets its record now, so that the summary and the archive agree with the plan.
+    // gets its record now, and a finished cell missing from the archive (killed, or the archive
+    // failed, after its record was written) is archived now, so that the summary and the archive
+    // agree with the plan.
     if (!leader() || options_.dry_run) return;
     for (const Plan& plan : plans_) {
       if (!plan.final_status || plan.archived) continue;
       auto record = *read_record(plan.dir);
-      if (record.status == *plan.final_status) continue;
-      record.status = *plan.final_status;
-      record.reason = loss_divergence(metrics_of(plan.dir)).value_or("");
-      write_record(plan.dir, record);
+      if (record.status != *plan.final_status) {
+        record.status = *plan.final_status;
+        record.reason = loss_divergence(metrics_of(plan.dir)).value_or("");
+        write_record(plan.dir, record);
+      }
       archive(plan);
     }
   }
