@@ -38,7 +38,8 @@ struct Worker {
   int rank = 0;
   pid_t pid = -1;
   bool running = false;
-  int code = 0;  // exit code, or 128 + signal
+  int code = 0;           // exit code, or 128 + signal
+  bool signaled = false;  // killed by a signal (not an exit with a code above 128)
   Stream out, err;
 };
 
@@ -137,10 +138,16 @@ std::vector<char*> c_strings(std::vector<std::string>& items) {
   return out;
 }
 
-std::string describe_status(int code) {
-  return code > 128
-             ? "killed by signal " + std::to_string(code - 128) + " (" + strsignal(code - 128) + ")"
-             : "exited with code " + std::to_string(code);
+// A worker that exits 130/143 handled SIGINT/SIGTERM itself and saved a checkpoint (train's
+// documented codes): it was stopped, not killed.
+std::string describe_status(const Worker& w) {
+  if (w.signaled)
+    return "killed by signal " + std::to_string(w.code - 128) + " (" + strsignal(w.code - 128) +
+           ")";
+  if (w.code == 128 + SIGINT || w.code == 128 + SIGTERM)
+    return "stopped by " + std::string(w.code == 128 + SIGINT ? "SIGINT" : "SIGTERM") +
+           " (exit code " + std::to_string(w.code) + ")";
+  return "exited with code " + std::to_string(w.code);
 }
 
 class Launcher {
@@ -271,12 +278,13 @@ class Launcher {
 
   void record_exit(Worker& w, int status) {
     w.running = false;
-    w.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    w.signaled = !WIFEXITED(status);
+    w.code = w.signaled ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
     if (w.code != 0) mark_in_store(w);
     if (w.code != 0 && !stopping_) {
       failure_code_ = w.code;
       if (!interrupted_)
-        log::error() << "launch: rank " << w.rank << " " << describe_status(w.code)
+        log::error() << "launch: rank " << w.rank << " " << describe_status(w)
                      << "; stopping the other workers";
       begin_stopping();
     }
@@ -291,7 +299,7 @@ class Launcher {
         client.timeout = std::chrono::seconds(10);
         store_ = c10::make_intrusive<c10d::TCPStore>(o_.master_addr, client);
       }
-      std::string status = describe_status(w.code);
+      std::string status = describe_status(w);
       store_->set(store_keys::dead_rank(w.rank),
                   std::vector<uint8_t>(status.begin(), status.end()));
     } catch (const std::exception& e) {

@@ -114,6 +114,20 @@ TEST(Launch, AFailedWorkerStopsTheOthersAndSetsTheExitCode) {
   EXPECT_NE(run.output.find("rank 1 exited with code 7"), std::string::npos) << run.output;
 }
 
+// Exit code 130/143 is train's "stopped by SIGINT/SIGTERM, checkpoint saved": a stop, not a kill;
+// a worker really killed by a signal is named so.
+TEST(Launch, AStoppedWorkerIsNotReportedAsKilled) {
+  auto run = run_shell(launch("--nproc-per-node 2 --master-port 0 --grace-seconds 0.5",
+                              "if [ $RANK = 1 ]; then exit 143; fi; sleep 60"));
+  EXPECT_EQ(run.code, 143) << run.output;
+  EXPECT_NE(run.output.find("rank 1 stopped by SIGTERM (exit code 143)"), std::string::npos)
+      << run.output;
+  EXPECT_EQ(run.output.find("killed by signal 15"), std::string::npos) << run.output;
+  run = run_shell(launch("--nproc-per-node 2 --master-port 0 --grace-seconds 0.5",
+                         "if [ $RANK = 1 ]; then kill -9 $$; fi; sleep 60"));
+  EXPECT_NE(run.output.find("rank 1 killed by signal 9"), std::string::npos) << run.output;
+}
+
 TEST(Launch, GraceSecondsMustBeAFiniteNumberOfSeconds) {
   for (const char* bad : {"nan", "-1", "1e308", "inf"}) {
     auto run = run_shell(quote(LARGEDET_CLI) + " launch --grace-seconds " + bad + " -- true");
