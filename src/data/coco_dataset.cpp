@@ -15,7 +15,8 @@ namespace largedet::data {
 namespace {
 
 // Polygons that cannot enclose an area: their masks would be empty (detectron2's load_coco_json
-// drops their instances too). Returns "" when fine.
+// drops the instances of polygons under 3 points too; points on one line we drop as well, where
+// it trains an empty mask). Returns "" when fine.
 std::string degenerate_polygon(const evaluation::Segmentation& s) {
   if (s.kind != evaluation::Segmentation::Kind::kPolygons) return "";
   if (s.polygons.empty()) return "segmentation is an empty list of polygons";
@@ -25,6 +26,15 @@ std::string degenerate_polygon(const evaluation::Segmentation& s) {
       return detail::concat("polygon ", k, " has an odd number of coordinates (", n, ")");
     }
     if (n < 6) return detail::concat("polygon ", k, " has ", n / 2, " points (3 make an area)");
+    // Twice the signed area (shoelace): 0 for points on one line, whose mask is empty.
+    const auto& p = s.polygons[k];
+    double twice_area = 0;
+    for (size_t i = 0; i < n; i += 2) {
+      const size_t j = (i + 2) % n;
+      twice_area += p[i] * p[j + 1] - p[j] * p[i + 1];
+    }
+    if (twice_area == 0)
+      return detail::concat("polygon ", k, " encloses no area (its points lie on one line)");
   }
   return "";
 }

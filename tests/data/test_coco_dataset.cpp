@@ -228,6 +228,7 @@ TEST(CocoDataset, InstancesWithDegeneratePolygonsAreDroppedAndCounted) {
       "[]",                            // no polygon
       "[[]]",                          // an empty polygon
       "[[0, 0, 2, 0, 2, 2], [5, 5]]",  // one good polygon and a degenerate one
+      "[[0, 0, 1, 1, 2, 2, 3, 3]]",    // points on one line: no area
   };
   auto annotation = [](int id, const std::string& segmentation) {
     return detail::concat(R"({"id": )", id,
