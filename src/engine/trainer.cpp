@@ -77,6 +77,13 @@ BatchPlan plan_batches(const Config& config, int world_size) {
   return plan;
 }
 
+int64_t checked_max_iter(const Config& config) {
+  const auto max_iter = config.get<int64_t>("SOLVER.MAX_ITER");
+  LARGEDET_CHECK(max_iter > 0, "SOLVER.MAX_ITER must be positive (",
+                 config.source("SOLVER.MAX_ITER"), ")");
+  return max_iter;
+}
+
 void warn_about_detectron2_defaults(const Config& recipe) {
   if (recipe.source("VERSION") == "default") return;
   const auto differences = recipe.detectron2_differences();
@@ -213,9 +220,7 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   const Config& config = s.config;
   s.plan = plan_batches(config, s.world);
   s.seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
-  s.max_iter = config.get<int64_t>("SOLVER.MAX_ITER");
-  LARGEDET_CHECK(s.max_iter > 0, "SOLVER.MAX_ITER must be positive (",
-                 config.source("SOLVER.MAX_ITER"), ")");
+  s.max_iter = checked_max_iter(config);
 
   std::error_code ec;
   std::filesystem::create_directories(s.output_dir, ec);
@@ -643,6 +648,13 @@ uint64_t step_seed(uint64_t seed, int64_t iteration, int64_t forward) {
   uint64_t s = data::mix_seed(seed, static_cast<uint64_t>(iteration));
   s = data::mix_seed(s, 0);  // one process draws as when the rank was mixed in apart
   return data::mix_seed(s, static_cast<uint64_t>(forward));
+}
+
+void check_recipe(const Config& config, int world_size) {
+  plan_batches(config, world_size);
+  checked_max_iter(config);
+  torch::NoGradGuard no_grad;
+  modeling::build_detector(config);
 }
 
 TrainResult train(const Config& config, const TrainOptions& options) {

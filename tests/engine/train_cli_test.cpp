@@ -35,6 +35,22 @@ TEST(TrainCli, Detectron2FlagsGetTheirLargeDetEquivalent) {
       << run.output;
 }
 
+// config --dump refuses what train refuses before reading data: checks across keys (made when the
+// model is built) and the batch split, not only each key's own value.
+TEST(TrainCli, ConfigDumpRunsTheChecksTrainRuns) {
+  const std::string dump = quote(LARGEDET_CLI) + " config --dump --config " +
+                           quote(std::string(LARGEDET_SOURCE_DIR) + "/configs/synthetic/demo.yaml");
+  auto run = run_shell(dump + " MODEL.RESNETS.RES2_OUT_CHANNELS=64");
+  EXPECT_NE(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("RES2_OUT_CHANNELS"), std::string::npos) << run.output;
+  run = run_shell(dump + " SOLVER.IMS_PER_BATCH=6 SOLVER.IMS_PER_DEVICE=4");
+  EXPECT_NE(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("IMS_PER_DEVICE"), std::string::npos) << run.output;
+  run = run_shell(dump);
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("SOLVER:"), std::string::npos);
+}
+
 // A FIFO where a file is expected is refused at once (a reader would block forever in open()).
 TEST(TrainCli, SpecialFilesAsInputsAreRefusedByName) {
   TempDir dir;

@@ -6,6 +6,7 @@
 #include "largedet/core/config_schema.h"
 #include "largedet/distributed/context.h"
 #include "largedet/engine/runtime.h"
+#include "largedet/engine/trainer.h"
 
 namespace {
 
@@ -34,9 +35,11 @@ void setup_config(CLI::App& cmd) {
     if (!args->file.empty()) config.merge_file(args->file);
     config.apply_overrides(args->overrides);
     if (!args->raw) {
-      for (const auto& note : largedet::engine::resolve_recipe(
-               config, largedet::distributed::Context::from_env().world_size))
+      const int world = largedet::distributed::Context::from_env().world_size;
+      for (const auto& note : largedet::engine::resolve_recipe(config, world))
         std::cerr << "# " << note << "\n";
+      // What train would refuse before reading data, refused here too.
+      if (args->dump || !args->keys) largedet::engine::check_recipe(config, world);
     }
     if (args->keys) {
       for (const auto& spec : largedet::config_schema()) {

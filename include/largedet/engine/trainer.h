@@ -163,6 +163,12 @@ class Trainer {
 // evaluation (TEST.EVAL_PERIOD > 0). The Trainer registers them itself.
 std::vector<std::shared_ptr<HookBase>> default_hooks(const Trainer& trainer);
 
+// Every check `train` makes of a resolved recipe before it reads any data (docs/engine.md,
+// "Configuration"): the batch split over `world_size` ranks, SOLVER.MAX_ITER, and the checks
+// across keys that building the model makes (it is built on the CPU, without weights, and
+// dropped). `largedet config --dump` runs it, so that it refuses what `train` refuses.
+void check_recipe(const Config& config, int world_size);
+
 // Trainer(config, options).train(): what `largedet train` runs.
 TrainResult train(const Config& config, const TrainOptions& options = {});
 
