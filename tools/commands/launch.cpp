@@ -15,19 +15,6 @@
 
 namespace {
 
-// CLI11's PositiveNumber says "not in range 0.000000 to 1.797693e+308"; say it in words.
-CLI::Validator at_least_one(const std::string& what) {
-  return CLI::Validator(
-      [what](std::string& value) -> std::string {
-        char* end = nullptr;
-        long n = std::strtol(value.c_str(), &end, 10);
-        if (end == value.c_str() || *end != '\0' || n < 1)
-          return value + " " + what + ": give at least 1";
-        return "";
-      },
-      "INT>=1");
-}
-
 // `-- largedet train ...` with no largedet on PATH (the recipes spell build/bin/largedet) runs
 // this very binary, as torchrun's `-m` runs its own Python: the command a user copies from the
 // docs works from the repository root without an install.
@@ -53,10 +40,10 @@ void setup_launch(CLI::App& cmd) {
   auto no_prefix = std::make_shared<bool>(false);
   cmd.add_option("--nproc-per-node", options->nproc_per_node, "workers on this node (one per GPU)")
       ->capture_default_str()
-      ->check(at_least_one("workers (one per GPU)"));
+      ->check(largedet::tools::at_least_one("workers (one per GPU)"));
   cmd.add_option("--nnodes", options->nnodes, "nodes in the job")
       ->capture_default_str()
-      ->check(at_least_one("nodes"));
+      ->check(largedet::tools::at_least_one("nodes"));
   cmd.add_option("--node-rank", options->node_rank, "this node's index, 0 .. nnodes-1")
       ->capture_default_str();
   cmd.add_option("--master-addr", options->master_addr,
