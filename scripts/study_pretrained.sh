@@ -18,7 +18,8 @@
 # reference  batch 2: SGD, AdamW, LAMB, PMD-LAMB at 3 LRs (seed 1), the best LR on seeds 2 and 3
 # scaled     64x (128) then 256x (512): LSR-SGD, SGD+AGVM, AdamW, AdamW+AGVM, LAMB, PMD-LAMB,
 #            PMD-LAMB+AGVM, each at 3 LRs around its rule's value from its family's best
-#            reference LR (seed 1), then its best LR on seeds 2 and 3
+#            reference LR (seed 1; 8x lower, twice at most, while every LR diverges), then its
+#            best LR on seeds 2 and 3
 # long       the two best methods at 64x (mean AP over seeds) at 1.4x the epochs, 3 seeds
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
@@ -135,14 +136,15 @@ if [ -n "$SMOKE" ]; then  # every code path (both rules, AGVM on and off) in few
   METHODS=(lsr_sgd pmd_lamb_agvm)
 fi
 
-# lr_values REFERENCE_LR RULE SCALE: three LRs around the rule's value at SCALE x the reference
-# batch: x1/4, x1/2, x1 for the linear rule (the from-scratch study saw it overshoot at 64x),
-# x1/2, x1, x2 for the square-root rule.
+# lr_values REFERENCE_LR RULE SCALE [DIVISOR]: three LRs around the rule's value at SCALE x the
+# reference batch, divided by DIVISOR (default 1): x1/4, x1/2, x1 for the linear rule (the
+# from-scratch study saw it overshoot at 64x), x1/2, x1, x2 for the square-root rule.
 lr_values() {
   python3 - "$@" <<'PY'
 import math, sys
 lr, rule, scale = float(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-value = lr * (scale if rule == "linear" else math.sqrt(scale))
+divisor = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
+value = lr * (scale if rule == "linear" else math.sqrt(scale)) / divisor
 mults = (0.25, 0.5, 1.0) if rule == "linear" else (0.5, 1.0, 2.0)
 print(",".join(f"{value * m:.6g}" for m in mults))
 PY
@@ -160,9 +162,17 @@ scaled() {
     factor=${scale%x}
     for method in "${METHODS[@]}"; do
       ref=$(best_value core "ref-${FAMILY[$method]}_" SOLVER.BASE_LR 3)
-      # shellcheck disable=SC2046
-      sweep core "$scale-$method" "b$scale.yaml" $(method_overrides "$method") \
-        SOLVER.BASE_LR="$(lr_values "$ref" "${RULE[$method]}" "$factor")" SEED=1 $(batch)
+      # When every LR of a grid diverges, the next grid is 8x lower (twice at most): a rule that
+      # overshoots is a finding, but the method's best LR at this batch is the one to compare.
+      for divisor in 1 8 64; do
+        # shellcheck disable=SC2046
+        sweep core "$scale-$method" "b$scale.yaml" $(method_overrides "$method") \
+          SOLVER.BASE_LR="$(lr_values "$ref" "${RULE[$method]}" "$factor" "$divisor")" SEED=1 \
+          $(batch)
+        best_value core "$scale-${method}_BASE_LR-" SOLVER.BASE_LR 3 >/dev/null && break
+        [ $? -eq 3 ] || exit 1
+        echo "every LR of $method's grid diverged at $scale: trying LRs 8x lower"
+      done
       if best=$(best_value core "$scale-${method}_BASE_LR-" SOLVER.BASE_LR 3); then
         # shellcheck disable=SC2046
         sweep core "$scale-$method-best" "b$scale.yaml" $(method_overrides "$method") \
