@@ -170,9 +170,9 @@ std::unique_ptr<DataLoader> build_test_loader(const Config& config,
   BatchSamplerOptions so;
   so.batch_size = config.get<int>("SOLVER.IMS_PER_DEVICE");
   so.aspect_grouping = false;
-  BatchSampler sampler(
-      DistributedSampler(static_cast<int64_t>(dataset->size()), rank, world_size, false, 0, false),
-      *dataset, so);
+  BatchSampler sampler(DistributedSampler::for_inference(static_cast<int64_t>(dataset->size()),
+                                                         rank, world_size, so.batch_size),
+                       *dataset, so);
   return std::make_unique<DataLoader>(std::move(dataset), std::move(sampler),
                                       loader_options(config, false));
 }

@@ -1,5 +1,7 @@
 #include "largedet/data/samplers.h"
 
+#include <algorithm>
+
 #include "largedet/core/error.h"
 #include "largedet/data/seed.h"
 
@@ -20,15 +22,34 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {
 }
 
 DistributedSampler::DistributedSampler(int64_t size, int rank, int world_size, bool shuffle,
-                                       uint64_t seed, bool pad)
-    : size_(size), rank_(rank), world_(world_size), shuffle_(shuffle), seed_(seed), pad_(pad) {
+                                       uint64_t seed)
+    : size_(size), rank_(rank), world_(world_size), shuffle_(shuffle), seed_(seed) {
   LARGEDET_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "sampler: rank ", rank,
                  " of world size ", world_size);
   LARGEDET_CHECK(size > 0, "sampler: the dataset is empty",
                  " (were all images filtered out? see DATALOADER.FILTER_EMPTY_ANNOTATIONS)");
 }
 
+DistributedSampler DistributedSampler::for_inference(int64_t size, int rank, int world_size,
+                                                     int64_t batch_size) {
+  LARGEDET_CHECK(batch_size >= 1, "sampler: batch size ", batch_size);
+  DistributedSampler sampler(size, rank, world_size, false, 0);
+  sampler.inference_batch_ = batch_size;
+  return sampler;
+}
+
 std::vector<int64_t> DistributedSampler::epoch_indices(int64_t epoch) const {
+  if (inference_batch_ > 0) {
+    const int64_t batches = (size_ + inference_batch_ - 1) / inference_batch_;
+    const int64_t base = batches / world_, extra = batches % world_;
+    const int64_t first = rank_ * base + std::min<int64_t>(rank_, extra);
+    const int64_t count = base + (rank_ < extra ? 1 : 0);
+    std::vector<int64_t> mine;
+    for (int64_t i = first * inference_batch_;
+         i < std::min(size_, (first + count) * inference_batch_); ++i)
+      mine.push_back(i);
+    return mine;
+  }
   std::vector<int64_t> order;
   if (shuffle_) {
     order = seeded_permutation(size_, mix_seed(seed_, static_cast<uint64_t>(epoch)));
@@ -36,7 +57,7 @@ std::vector<int64_t> DistributedSampler::epoch_indices(int64_t epoch) const {
     order.resize(static_cast<size_t>(size_));
     for (int64_t i = 0; i < size_; ++i) order[i] = i;
   }
-  const int64_t total = pad_ ? per_rank() * world_ : size_;
+  const int64_t total = per_rank() * world_;
   std::vector<int64_t> mine;
   mine.reserve(per_rank());
   for (int64_t p = rank_; p < total; p += world_) mine.push_back(order[p % size_]);

@@ -44,15 +44,16 @@ TEST(Samplers, ShardsAreDisjointCoverTheDatasetAndHaveEqualCounts) {
   }
 }
 
-TEST(Samplers, UnpaddedShardsReadEveryRecordExactlyOnce) {
+TEST(Samplers, InferenceShardsReadEveryRecordExactlyOnce) {
   std::multiset<int64_t> seen;
-  for (int rank = 0; rank < 4; ++rank) {
-    const auto idx = DistributedSampler(10, rank, 4, false, 0, false).epoch_indices(0);
-    EXPECT_EQ(idx.size(), rank < 2 ? 3u : 2u);
+  for (int rank = 0; rank < 4; ++rank) {  // 5 batches of 2 over 4 ranks: 2, 1, 1, 1
+    const auto idx = DistributedSampler::for_inference(10, rank, 4, 2).epoch_indices(0);
+    EXPECT_EQ(idx.size(), rank < 1 ? 4u : 2u);
     seen.insert(idx.begin(), idx.end());
   }
   EXPECT_EQ(seen.size(), 10u);
   EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 10u);
+  EXPECT_TRUE(DistributedSampler::for_inference(3, 3, 4, 2).epoch_indices(0).empty());
 }
 
 TEST(Samplers, EpochsShuffleDifferentlyAndReproducibly) {
@@ -72,6 +73,29 @@ Dataset dataset_with_orientations(const std::vector<bool>& landscape) {
     d.records.push_back(r);
   }
   return d;
+}
+
+// Batched inference pads a batch to its largest member, so its detections depend on which images
+// share a batch: every world size must form the same batches (1- and 2-process evaluation of the
+// same weights once differed in the fourth digit of AP).
+TEST(Samplers, InferenceBatchesAreTheSameForEveryWorldSize) {
+  std::vector<bool> landscape;  // orientations mixed: inference batches ignore them
+  for (int i = 0; i < 23; ++i) landscape.push_back(i % 3 == 0);
+  const Dataset d = dataset_with_orientations(landscape);
+  BatchSamplerOptions o;
+  o.batch_size = 3;
+  o.aspect_grouping = false;
+  std::set<std::vector<int64_t>> reference;
+  for (int world : {1, 2, 3, 5, 8, 32}) {
+    std::set<std::vector<int64_t>> batches;
+    for (int rank = 0; rank < world; ++rank) {
+      BatchSampler bs(DistributedSampler::for_inference(23, rank, world, 3), d, o);
+      for (auto b = bs.next(); !b.indices.empty(); b = bs.next()) batches.insert(b.indices);
+    }
+    if (world == 1) reference = batches;
+    EXPECT_EQ(batches, reference) << "world size " << world;
+  }
+  EXPECT_EQ(reference.size(), 8u);
 }
 
 TEST(Samplers, AspectRatioGroupingNeverMixesOrientations) {

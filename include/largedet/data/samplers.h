@@ -21,10 +21,15 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
 // cover every record each epoch.
 class DistributedSampler {
  public:
-  // pad = false (evaluation): no wrap-around, so ranks may get one record fewer and no record is
-  // read twice.
   DistributedSampler(int64_t size, int rank = 0, int world_size = 1, bool shuffle = true,
-                     uint64_t seed = 0, bool pad = true);
+                     uint64_t seed = 0);
+  // Evaluation: the records in order, cut into batches of batch_size, each rank taking a
+  // contiguous run of whole batches (the first ranks one more where they do not divide). Every
+  // world size thus forms the same batches, and batched inference, whose padding depends on a
+  // batch's members, detects the same in one process as in 32 (docs/evaluation.md). No record is
+  // read twice; a rank may get none.
+  static DistributedSampler for_inference(int64_t size, int rank, int world_size,
+                                          int64_t batch_size);
   std::vector<int64_t> epoch_indices(int64_t epoch) const;
   int64_t per_rank() const { return (size_ + world_ - 1) / world_; }
   int64_t size() const { return size_; }
@@ -34,7 +39,7 @@ class DistributedSampler {
   int rank_, world_;
   bool shuffle_;
   uint64_t seed_;
-  bool pad_;
+  int64_t inference_batch_ = 0;  // > 0: for_inference's contiguous whole batches
 };
 
 struct BatchSamplerOptions {

@@ -100,7 +100,9 @@ ResNetImpl::ResNetImpl(ResNetOptions opts) : options(std::move(opts)) {
                     "MODEL.RESNETS.NUM_GROUPS 1 and RES2_OUT_CHANNELS equal to WIDTH_PER_GROUP " +
                     "(got " + std::to_string(options.num_groups) + ", " + std::to_string(res2_out) +
                     " and " + std::to_string(options.width_per_group) + ")",
-                "MODEL.RESNETS", "for ResNet-18/34 set MODEL.RESNETS.RES2_OUT_CHANNELS: 64");
+                "MODEL.RESNETS",
+                "set MODEL.RESNETS.NUM_GROUPS: 1 and RES2_OUT_CHANNELS: " +
+                    std::to_string(options.width_per_group) + " (this recipe's WIDTH_PER_GROUP)");
   int64_t in_channels = options.stem_out_channels;
   conv1 = register_module("conv1", conv(3, in_channels, 7, 2, 3));
   bn1 = norm_module(*this, "bn1", options.norm, in_channels);
