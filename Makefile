@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential cmake ccache clang-format clang libclang-rt-14-dev python3-venv \
   libsimdjson-dev nlohmann-json3-dev libturbojpeg0-dev libpng-dev zlib1g-dev libyaml-cpp-dev libcli11-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev pkg-config
-PY_PACKAGES := torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION) pycocotools tensorboard numpy safetensors
+PY_PACKAGES := torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION) pycocotools tensorboard numpy safetensors onnx onnxruntime
 
 .PHONY: deps apt-deps venv build test demo gpu-check format check-format clean
 

@@ -86,6 +86,67 @@ def check(largedet, work, arch):
                 problems.append(f"{arch}: image {i}: {key} differ from the fixture's detections")
     print(f"{arch}: {len(got)} tensors loaded strictly, {sum(len(d['boxes']) for d in dets)} "
           f"detections as the fixture's" if not problems else f"{arch}: FAILED")
+    if arch != "retinanet":
+        problems += check_onnx(model, arch, images, work)
+    return problems
+
+
+# ONNX Runtime's convolutions round differently from LibTorch's (the FPN features agree to ~2e-5
+# relative); on the fixture's random weights, thousands of near-equal objectness scores turn that
+# into different proposals. With the RPN's 5 best proposals per level (far apart in score) the
+# rest of the graph is compared: detections scoring >= 0.1, image by image (a batch pads its images
+# to a common size, so batched results would differ for that reason alone). Masks are compared by
+# the mean difference over each detection's box: the random mask head is rough at the pixel scale,
+# and proposals 0.03 px apart sample it differently (measured: 0.001 typical, 0.017 worst; a mask
+# of the wrong class differs by ~0.3).
+ONNX_TOP_N, ONNX_MIN_SCORE, ONNX_BOX_TOL, ONNX_SCORE_TOL, ONNX_MASK_TOL = 5, 0.1, 0.1, 5e-3, 0.05
+
+
+def check_onnx(model, arch, images, work):
+    """torchvision's route to ONNX from the exported model (docs/modeling.md, "Weights"):
+    torch.onnx.export, then onnxruntime, against torchvision's own detections."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+        import onnxruntime
+    except ImportError as e:
+        print(f"{arch}: ONNX not checked ({e})")
+        return []
+    import warnings
+    model.rpn._pre_nms_top_n["testing"] = ONNX_TOP_N
+    model.rpn._post_nms_top_n["testing"] = ONNX_TOP_N
+    path = os.path.join(work, arch + ".onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's warnings about Python scalars
+        torch.onnx.export(model, ([images[0]],), path, opset_version=17, dynamo=False,
+                          input_names=["image"], dynamic_axes={"image": [1, 2]})
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    problems, worst_box, worst_score, worst_mask, compared = [], 0.0, 0.0, 0.0, 0
+    for i, image in enumerate(images):
+        out = [torch.from_numpy(x) for x in session.run(None, {"image": image.numpy()})]
+        with torch.no_grad():
+            want = model([image])[0]
+        keep = want["scores"] >= ONNX_MIN_SCORE
+        n = int(keep.sum())
+        boxes, labels, scores = out[0][:n], out[1][:n], out[2][:n]
+        if (len(out[0]) < n or not torch.equal(labels, want["labels"][:n])):
+            problems.append(f"{arch} ONNX: image {i}: labels {labels.tolist()} differ from "
+                            f"torchvision's {want['labels'][:n].tolist()}")
+            continue
+        compared += n
+        worst_box = max(worst_box, (boxes - want["boxes"][:n]).abs().max().item() if n else 0)
+        worst_score = max(worst_score, (scores - want["scores"][:n]).abs().max().item() if n else 0)
+        if arch == "maskrcnn" and n:
+            for k in range(n):
+                x0, y0, x1, y1 = want["boxes"][k].floor().int().tolist()
+                d = (out[3][k, 0, y0:y1 + 1, x0:x1 + 1] - want["masks"][k, 0, y0:y1 + 1, x0:x1 + 1])
+                worst_mask = max(worst_mask, d.abs().mean().item())
+    if worst_box > ONNX_BOX_TOL or worst_score > ONNX_SCORE_TOL or worst_mask > ONNX_MASK_TOL:
+        problems.append(f"{arch} ONNX: boxes off by {worst_box:.3g} px (<= {ONNX_BOX_TOL}), "
+                        f"scores by {worst_score:.3g} (<= {ONNX_SCORE_TOL}), masks by "
+                        f"{worst_mask:.3g} on average (<= {ONNX_MASK_TOL})")
+    print(f"{arch}: onnxruntime detects as torchvision: {compared} detections, boxes within "
+          f"{worst_box:.2g} px, scores within {worst_score:.2g}"
+          + (f", masks within {worst_mask:.2g} on average" if arch == "maskrcnn" else ""))
     return problems
 
 
