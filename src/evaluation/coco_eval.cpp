@@ -297,21 +297,34 @@ void accumulate_category(const CocoEvalParams& params, size_t k, size_t K,
   if (cells.empty()) return;  // E is empty: stays -1
   // Every detection of the category in pycocotools' order: np.concatenate over images in id
   // order, then a stable sort by descending score.
-  struct Entry {
-    double score;
-    uint32_t rank;  // position in its image's score order (for maxDets)
-    const uint32_t* tp;
-    const uint32_t* fp;
-  };
-  std::vector<Entry> entries;
+  std::vector<double> scores;
+  std::vector<uint32_t> ranks;  // position in its image's score order (for maxDets)
+  std::vector<const uint32_t*> tp_of, fp_of;
   for (const Cell& c : cells) {
     for (uint32_t j = 0; j < c.cell->num_detections; ++j) {
       const size_t d = c.cell->first_detection + j;
-      entries.push_back({c.image->scores[d], j, &c.image->tp[d * A], &c.image->fp[d * A]});
+      scores.push_back(c.image->scores[d]);
+      ranks.push_back(j);
+      tp_of.push_back(&c.image->tp[d * A]);
+      fp_of.push_back(&c.image->fp[d * A]);
     }
   }
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const Entry& x, const Entry& y) { return x.score > y.score; });
+  std::vector<uint32_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t x, uint32_t y) { return scores[x] > scores[y]; });
+  const size_t n = order.size();
+  std::vector<uint32_t> sorted_rank(n), sorted_tp(n * A), sorted_fp(n * A);
+  for (size_t i = 0; i < n; ++i) {
+    sorted_rank[i] = ranks[order[i]];
+    std::copy_n(tp_of[order[i]], A, &sorted_tp[i * A]);
+    std::copy_n(fp_of[order[i]], A, &sorted_fp[i * A]);
+  }
+  // Per area, per maxDets: the (tp, fp) bit masks of the detections that count there, contiguous
+  // and in score order. Ignored detections (neither bit at any threshold) and those past maxDets
+  // in their image change neither tp nor fp: leaving them out changes no sampled value (their
+  // rc/pr repeat the previous position's), and one pass per threshold then reads only these.
+  std::vector<uint32_t> tp_bits, fp_bits;
   std::vector<double> rc, pr;
   for (size_t a = 0; a < A; ++a) {
     uint64_t npig = 0;
@@ -319,18 +332,23 @@ void accumulate_category(const CocoEvalParams& params, size_t k, size_t K,
     if (npig == 0) continue;
     for (size_t m = 0; m < M; ++m) {
       const uint32_t max_det = uint32_t(params.max_dets[m]);
+      tp_bits.clear();
+      fp_bits.clear();
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t tpb = sorted_tp[i * A + a], fpb = sorted_fp[i * A + a];
+        if (sorted_rank[i] >= max_det || (tpb | fpb) == 0) continue;
+        tp_bits.push_back(tpb);
+        fp_bits.push_back(fpb);
+      }
       for (size_t t = 0; t < T; ++t) {
         const uint32_t bit = uint32_t(1) << t;
         rc.clear();
         pr.clear();
         double tp = 0, fp = 0;
-        // Ignored detections change neither tp nor fp; leaving them out of rc/pr changes no
-        // sampled value (their rc/pr repeat the previous position's).
-        for (const Entry& e : entries) {
-          if (e.rank >= max_det) continue;
-          if (e.tp[a] & bit)
+        for (size_t i = 0; i < tp_bits.size(); ++i) {
+          if (tp_bits[i] & bit)
             tp += 1;
-          else if (e.fp[a] & bit)
+          else if (fp_bits[i] & bit)
             fp += 1;
           else
             continue;

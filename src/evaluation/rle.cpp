@@ -197,18 +197,41 @@ uint64_t rle_area(const Rle& rle) {
   return area;
 }
 
+namespace {
+
+// Column and row of a position in a column-major h-row mask. Two integer divisions per run made
+// rle_to_bbox a fifth of segm evaluation; a multiplication by 1/h, corrected by one step where
+// rounding left it off by one, gives the same quotient exactly (positions are below 2^32, so the
+// product's error stays far below 1).
+struct ColumnOf {
+  explicit ColumnOf(uint32_t h) : h(h), inverse(1.0 / h) {}
+  uint32_t column(uint32_t p) const {
+    uint32_t q = uint32_t(double(p) * inverse);
+    if (uint64_t(q) * h > p)
+      --q;
+    else if (uint64_t(q + 1) * h <= p)
+      ++q;
+    return q;
+  }
+  uint32_t h;
+  double inverse;
+};
+
+}  // namespace
+
 BoxXywh rle_to_bbox(const Rle& rle) {
   const uint32_t h = rle.h, w = rle.w;
   size_t m = (rle.counts.size() / 2) * 2;
   if (m == 0 || h == 0) return {0, 0, 0, 0};
+  const ColumnOf column_of(h);
   uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0;
   for (size_t j = 0; j < m; ++j) {
     uint32_t start = cc;               // start of the current run
     cc += rle.counts[j];               // start of the next run
     if (j % 2 == 0) continue;          // background run
     if (rle.counts[j] == 0) continue;  // empty foreground run
-    uint32_t y_start = start % h, x_start = (start - y_start) / h;
-    uint32_t y_end = (cc - 1) % h, x_end = (cc - 1 - y_end) / h;
+    const uint32_t x_start = column_of.column(start), y_start = start - x_start * h;
+    const uint32_t x_end = column_of.column(cc - 1), y_end = cc - 1 - x_end * h;
     xs = umin(xs, x_start);
     xe = umax(xe, x_end);
     if (x_start < x_end) {

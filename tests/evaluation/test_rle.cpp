@@ -2,6 +2,7 @@
 // below were printed by it), plus round trips and malformed strings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "largedet/core/error.h"
@@ -97,6 +98,37 @@ TEST(Rle, MergeAndIouMatchPycocotools) {
   const Rle other_size = rle_from_polygon(poly({1, 1, 8, 1, 8, 8, 1, 8}), 11, 10);
   EXPECT_EQ(rle_iou(a, other_size, false), -1);  // maskApi's answer for mismatched sizes
   EXPECT_EQ(rle_merge({a, other_size}).counts.size(), 0u);
+}
+
+// rle_to_bbox finds columns by multiplying with 1/h: runs that start or end exactly on a column
+// boundary, one before or after it, at positions up to 2^32 - 1, with heights up to 2^32 - 1, must
+// land where integer division puts them (maskApi's rleToBbox).
+TEST(Rle, BoxColumnsAreExactAtColumnBoundariesAndLargePositions) {
+  auto reference = [](uint32_t h, uint64_t start, uint64_t end) {  // one run [start, end)
+    const uint64_t xs = start / h, xe = (end - 1) / h;
+    const uint64_t ys = xs < xe ? 0 : start % h, ye = xs < xe ? h - 1 : (end - 1) % h;
+    return BoxXywh{double(xs), double(ys), double(xe - xs + 1), double(ye - ys + 1)};
+  };
+  std::mt19937_64 rng(5);
+  int checked = 0;
+  for (uint32_t h : {1u, 2u, 3u, 7u, 480u, 65521u, 1000003u, 2147483647u, 4294967295u}) {
+    const uint64_t w = std::max<uint64_t>(1, 0xFFFFFFFFull / h);
+    const uint64_t size = uint64_t(h) * w;
+    std::vector<uint64_t> positions;
+    for (uint64_t col : {uint64_t(1), w / 2, w - 1}) {
+      for (int64_t delta : {-1, 0, 1}) positions.push_back(col * h + delta);
+    }
+    for (int i = 0; i < 20; ++i) positions.push_back(rng() % size);
+    for (uint64_t a : positions) {
+      for (uint64_t b : positions) {
+        if (a >= b || b > size) continue;
+        const Rle rle{h, uint32_t(w), {uint32_t(a), uint32_t(b - a), uint32_t(size - b)}};
+        ASSERT_EQ(rle_to_bbox(rle), reference(h, a, b)) << h << " " << a << " " << b;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
 }
 
 TEST(Rle, EmptyMasks) {
