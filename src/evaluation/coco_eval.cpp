@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <numeric>
 #include <sstream>
 
@@ -114,10 +115,20 @@ Prepared prepare(const CocoDataset& gt, const std::vector<Detection>& dets,
   return p;
 }
 
-// Masks and their boxes, for segm IoUs.
+// One cell's masks and their boxes, for segm IoUs: masks decoded at load (RLE results) by
+// pointer, the rest made here and owned.
 struct Masks {
-  std::vector<Rle> rles;
+  void add(Rle made) {
+    owned.push_back(std::move(made));
+    add(&owned.back());
+  }
+  void add(const Rle* rle, const BoxXywh* box = nullptr) {
+    rles.push_back(rle);
+    boxes.push_back(box ? *box : rle_to_bbox(*rle));
+  }
+  std::vector<const Rle*> rles;
   std::vector<BoxXywh> boxes;
+  std::deque<Rle> owned;  // stable addresses
 };
 
 // Ground-truth masks are decoded here, long after parsing: errors name the file and annotation.
@@ -179,19 +190,20 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
     }
   } else {
     Masks gm, dm;
-    for (size_t g = 0; g < G; ++g) {
-      gm.rles.push_back(gt_mask(p.gt, p.gt.annotations[gts[g]], img));
-      gm.boxes.push_back(rle_to_bbox(gm.rles.back()));
-    }
+    for (size_t g = 0; g < G; ++g) gm.add(gt_mask(p.gt, p.gt.annotations[gts[g]], img));
     for (size_t d = 0; d < D; ++d) {
       const Detection& det = p.dets[dts[d]];
-      dm.rles.push_back(dt_mask(det, img));
-      dm.boxes.push_back(rle_to_bbox(dm.rles.back()));
+      const Segmentation& s = det.segmentation;
+      if (s.kind == Segmentation::Kind::kRle && s.rle.h == uint32_t(img.height) &&
+          s.rle.w == uint32_t(img.width))
+        dm.add(&s.rle, det.bbox_is_mask_box ? &det.bbox : nullptr);
+      else
+        dm.add(dt_mask(det, img));
       dt_area[d] = !std::isnan(det.area) ? det.area
                    : det.has_bbox        ? det.bbox[2] * det.bbox[3]
-                                         : double(rle_area(dm.rles.back()));
+                                         : double(rle_area(*dm.rles.back()));
       for (size_t g = 0; g < G; ++g) {
-        ious[d * G + g] = rle_iou(dm.rles[d], dm.boxes[d], gm.rles[g], gm.boxes[g],
+        ious[d * G + g] = rle_iou(*dm.rles[d], dm.boxes[d], *gm.rles[g], gm.boxes[g],
                                   p.gt.annotations[gts[g]].iscrowd);
       }
     }

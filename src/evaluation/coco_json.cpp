@@ -30,6 +30,7 @@ Rle segmentation_to_rle(const Segmentation& s, uint32_t image_height, uint32_t i
           parts.push_back(rle_from_polygon(xy, image_height, image_width));
         }
       }
+      if (parts.size() == 1) return std::move(parts[0]);  // rle_merge would copy it
       return rle_merge(parts);
     }
     case Segmentation::Kind::kRle:

@@ -2,11 +2,14 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "json_util.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
+#include "largedet/core/threads.h"
+#include "parallel.h"
 
 namespace largedet::evaluation {
 
@@ -80,27 +83,26 @@ Detection parse_detection(value entry, const CocoDataset& gt, ResultKind& kind) 
     throw json::FieldError(
         "result has no \"segmentation\", but results[0] is a mask result: all or none");
   }
-  if (!det.segmentation.empty()) {
-    // Decode once here (the evaluator needs the runs anyway), so that a bad mask is reported
-    // with its entry.
-    try {
-      Rle rle = segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
-      if (kind == ResultKind::kMasks) {
-        det.area = double(rle_area(rle));
-        if (!det.has_bbox) {
-          det.bbox = rle_to_bbox(rle);
-          det.has_bbox = true;
-        }
-      }
-      det.segmentation.kind = Segmentation::Kind::kRle;
-      det.segmentation.polygons.clear();
-      det.segmentation.compressed.clear();
-      det.segmentation.rle = std::move(rle);
-    } catch (const Error& e) {
-      throw json::FieldError(detail::concat("\"segmentation\": ", e.message()));
+  return det;
+}
+
+// Decodes a result's mask once, after the JSON pass and on every thread (the evaluator needs the
+// runs anyway; decoding was half of a segm results file's parse). pycocotools' loadRes: a mask
+// result's area is its mask's, and its bbox the mask's box unless it has one.
+void decode_mask(Detection& det, const CocoImage& img, bool masks) {
+  Rle rle = segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
+  if (masks) {
+    det.area = double(rle_area(rle));
+    if (!det.has_bbox) {
+      det.bbox = rle_to_bbox(rle);
+      det.has_bbox = true;
+      det.bbox_is_mask_box = true;
     }
   }
-  return det;
+  det.segmentation.kind = Segmentation::Kind::kRle;
+  det.segmentation.polygons.clear();
+  det.segmentation.compressed.clear();
+  det.segmentation.rle = std::move(rle);
 }
 
 }  // namespace
@@ -117,7 +119,7 @@ Detection box_detection(int64_t image_id, int64_t category_id, double score, dou
 }
 
 std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
-                                          const std::string& where) {
+                                          const std::string& where, int threads) {
   simdjson::padded_string padded(json.data(), json.size());
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
@@ -154,11 +156,28 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
                 "a results file is a JSON array of detections; NaN and Infinity are not JSON "
                 "numbers, write finite scores");
   }
+  const bool masks = kind == ResultKind::kMasks;
+  constexpr size_t kBlock = 256;
+  parallel_for((detections.size() + kBlock - 1) / kBlock, threads > 0 ? threads : usable_cores(),
+               [&](size_t block) {
+                 const size_t end = std::min(detections.size(), (block + 1) * kBlock);
+                 for (size_t i = block * kBlock; i < end; ++i) {
+                   Detection& det = detections[i];
+                   if (det.segmentation.empty()) continue;
+                   try {
+                     decode_mask(det, gt.images[size_t(gt.image_index(det.image_id))], masks);
+                   } catch (const Error& e) {
+                     throw Error(detail::concat("\"segmentation\": ", e.message()),
+                                 detail::concat(where, ": results[", i, "]"), e.hint());
+                   }
+                 }
+               });
   return detections;
 }
 
-std::vector<Detection> load_coco_results(const std::string& path, const CocoDataset& gt) {
-  return parse_coco_results(read_file(path), gt, path);
+std::vector<Detection> load_coco_results(const std::string& path, const CocoDataset& gt,
+                                         int threads) {
+  return parse_coco_results(read_file(path), gt, path, threads);
 }
 
 namespace {

@@ -105,40 +105,43 @@ std::string rle_to_string(const Rle& rle) {
 }
 
 Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
+  // The characters are checked in one pass first, so that decoding (half of a segm results file's
+  // parse) runs without a branch per character: only the last can leave a value unfinished.
+  for (size_t p = 0; p < s.size(); ++p) {
+    if (unsigned(uint8_t(s[p])) - 48u > 63u) {
+      throw Error(detail::concat("compressed RLE string has character '", s[p], "' at position ", p,
+                                 ", outside '0'..'o'"),
+                  "counts", "expected a pycocotools-compressed \"counts\" string");
+    }
+  }
+  if (!s.empty() && ((uint8_t(s.back()) - 48) & 0x20)) {
+    throw Error("compressed RLE string ends in the middle of a value", "counts",
+                "the string is truncated");
+  }
   Rle rle{h, w, {}};
-  rle.counts.reserve(s.size());
-  size_t p = 0;
+  rle.counts.resize(s.size());
+  uint32_t* counts = rle.counts.data();
+  size_t m = 0, p = 0;
+  uint64_t total = 0;
   while (p < s.size()) {
     int64_t x = 0;
-    int k = 0;
-    bool more = true;
-    while (more) {
-      if (p >= s.size()) {
-        throw Error("compressed RLE string ends in the middle of a value", "counts",
-                    "the string is truncated");
-      }
-      int c = int(s[p]) - 48;
-      if (c < 0 || c > 63) {
-        throw Error(detail::concat("compressed RLE string has character '", s[p], "' at position ",
-                                   p, ", outside '0'..'o'"),
-                    "counts", "expected a pycocotools-compressed \"counts\" string");
-      }
+    int k = 0, c;
+    do {
       if (k >= 12) throw Error("compressed RLE string has a value too long", "counts");
+      c = int(s[p++]) - 48;
       x |= int64_t(c & 0x1f) << (5 * k);
-      more = (c & 0x20) != 0;
-      ++p;
       ++k;
-      if (!more && (c & 0x10)) x |= ~((int64_t(1) << (5 * k)) - 1);  // sign extension
-    }
-    const size_t m = rle.counts.size();
-    if (m > 2) x += int64_t(rle.counts[m - 2]);
+    } while (c & 0x20);
+    if (c & 0x10) x |= ~((int64_t(1) << (5 * k)) - 1);  // sign extension
+    if (m > 2) x += int64_t(counts[m - 2]);
     if (x < 0 || x > int64_t(UINT32_MAX)) {
       throw Error(detail::concat("compressed RLE string decodes to run ", m, " of length ", x),
                   "counts", "runs must be between 0 and 2^32-1");
     }
-    rle.counts.push_back(uint32_t(x));
+    counts[m++] = uint32_t(x);
+    total += uint64_t(x);
   }
-  const uint64_t total = sum_counts(rle.counts);
+  rle.counts.resize(m);
   if (total != uint64_t(h) * w) {
     throw Error(detail::concat("compressed RLE runs sum to ", total, " pixels, but \"size\" is [",
                                h, ", ", w, "] (", uint64_t(h) * w, " pixels)"),
@@ -230,8 +233,10 @@ BoxXywh rle_to_bbox(const Rle& rle) {
     cc += rle.counts[j];               // start of the next run
     if (j % 2 == 0) continue;          // background run
     if (rle.counts[j] == 0) continue;  // empty foreground run
-    const uint32_t x_start = column_of.column(start), y_start = start - x_start * h;
+    // Most runs lie within one column: then the end's column is the start's too.
     const uint32_t x_end = column_of.column(cc - 1), y_end = cc - 1 - x_end * h;
+    const uint32_t x_start = start >= x_end * h ? x_end : column_of.column(start);
+    const uint32_t y_start = start - x_start * h;
     xs = umin(xs, x_start);
     xe = umax(xe, x_end);
     if (x_start < x_end) {

@@ -149,6 +149,44 @@ TEST(CocoResults, MalformedResultsNameTheEntry) {
       {"results[0]", "segmentation", "sum to 30"});
 }
 
+// Masks are decoded after the JSON pass, in blocks over threads: every thread count reads the same
+// detections, and a bad mask far into the file (past the first block) is still named by entry.
+TEST(CocoResults, MasksDecodeTheSameOnAnyThreadCountAndErrorsNameTheEntry) {
+  const CocoDataset gt = parse_coco_json(kGt);
+  const std::string mask = R"({"image_id": 2, "category_id": 9, "score": 0.5,
+      "segmentation": {"size": [30, 30], "counts": [0, 2, 28, 2, 868]}})";
+  const std::string box_too =
+      R"({"image_id": 2, "category_id": 9, "score": 0.25, "bbox": [1, 1, 2, 2],
+      "segmentation": {"size": [30, 30], "counts": [31, 5, 864]}})";
+  std::string json = "[";
+  for (int i = 0; i < 1000; ++i) json += (i ? "," : "") + (i % 3 ? box_too : mask);
+  json += "]";
+  const auto one = parse_coco_results(json, gt, "dt.json", 1);
+  ASSERT_EQ(one.size(), 1000u);
+  for (int threads : {2, 3}) {
+    const auto many = parse_coco_results(json, gt, "dt.json", threads);
+    ASSERT_EQ(many.size(), one.size());
+    for (size_t i = 0; i < one.size(); ++i) {
+      EXPECT_EQ(many[i].bbox, one[i].bbox) << i;
+      EXPECT_EQ(many[i].area, one[i].area) << i;
+      EXPECT_EQ(many[i].bbox_is_mask_box, one[i].bbox_is_mask_box) << i;
+      EXPECT_EQ(many[i].segmentation.rle.counts, one[i].segmentation.rle.counts) << i;
+    }
+  }
+  // The mask's own box when the result has none (and marked so); the given box otherwise.
+  EXPECT_TRUE(one[0].bbox_is_mask_box);
+  EXPECT_EQ(one[0].bbox, (BoxXywh{0, 0, 2, 2}));
+  EXPECT_FALSE(one[1].bbox_is_mask_box);
+  EXPECT_EQ(one[1].bbox, (BoxXywh{1, 1, 2, 2}));
+  std::string bad = json;
+  const std::string broken = R"({"image_id": 2, "category_id": 9, "score": 1,
+      "segmentation": {"size": [30, 30], "counts": "0162M0:N"}})";
+  bad.insert(bad.size() - 1, "," + broken);  // entry 1000
+  for (int threads : {1, 2})
+    expect_error([&] { parse_coco_results(bad, gt, "dt.json", threads); },
+                 {"dt.json", "results[1000]", "segmentation", "sum to 30"});
+}
+
 TEST(CocoResults, BoxDetectionFromCorners) {
   const Detection det = box_detection(4, 5, 0.5, 10, 20, 15, 60);
   EXPECT_EQ(det.bbox, (BoxXywh{10, 20, 5, 40}));

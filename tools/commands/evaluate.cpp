@@ -42,7 +42,7 @@ void evaluate_coco_files(const EvaluateArgs& args, EvaluationReport& report) {
   CocoParseOptions parse;
   parse.max_image_pixels = args.max_image_pixels;
   const CocoDataset gt = load_coco_json(args.annotations, parse);
-  const std::vector<Detection> detections = load_coco_results(args.results, gt);
+  const std::vector<Detection> detections = load_coco_results(args.results, gt, args.threads);
   largedet::log::info() << "read " << gt.images.size() << " images, " << gt.annotations.size()
                         << " annotations, " << detections.size() << " detections in "
                         << seconds_since(start) << " s";

@@ -19,6 +19,9 @@ struct Detection {
   double score = 0;
   BoxXywh bbox{0, 0, 0, 0};  // x, y, w, h in pixels
   bool has_bbox = false;
+  // bbox is the mask's own box (rle_to_bbox), as the reader computes it for a mask result without
+  // a "bbox": the segm evaluator, which needs the mask's box, takes it instead of computing it.
+  bool bbox_is_mask_box = false;
   Segmentation segmentation;  // usually a compressed RLE; kNone for box-only results
   // The area used for the small/medium/large ranges. NaN means "derive it": pycocotools' loadRes
   // uses the box's w * h when the results carry boxes (its first entry has a "bbox") and the
@@ -33,9 +36,11 @@ Detection box_detection(int64_t image_id, int64_t category_id, double score, dou
 // Parses a results file and checks every entry against the ground truth: the image and category
 // must exist there, the score must be a finite number, boxes must be 4 finite numbers with
 // w, h >= 0 and masks valid RLEs of the image's size. Errors name the entry ("results[12]").
+// Masks are decoded on `threads` threads (0: every usable core).
 std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
-                                          const std::string& where = "<results>");
-std::vector<Detection> load_coco_results(const std::string& path, const CocoDataset& gt);
+                                          const std::string& where = "<results>", int threads = 0);
+std::vector<Detection> load_coco_results(const std::string& path, const CocoDataset& gt,
+                                         int threads = 0);
 
 // The results JSON of `detections`: "bbox" when has_bbox, "segmentation" (compressed RLE) when it
 // has a mask (polygons and uncompressed RLEs are compressed at `gt`'s image size, or written as
