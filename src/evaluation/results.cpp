@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 #include "json_util.h"
 #include "largedet/core/error.h"
@@ -118,15 +119,17 @@ Detection box_detection(int64_t image_id, int64_t category_id, double score, dou
   return det;
 }
 
-std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
-                                          const std::string& where, int threads) {
-  simdjson::padded_string padded(json.data(), json.size());
+namespace {
+
+// Parses the JSON array in `padded` into `out`, entries numbered from `first` in errors. `kind`
+// is results[0]'s (unknown for the part that holds it). With `decode`, masks are decoded here.
+void parse_array(const simdjson::padded_string& padded, const CocoDataset& gt,
+                 const std::string& where, ResultKind& kind, size_t first, bool decode,
+                 std::vector<Detection>& out) {
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
   const char* base = padded.data();
-  std::vector<Detection> detections;
-  ResultKind kind = ResultKind::kUnknown;
-  size_t index = 0;
+  size_t index = first;
   bool in_array = false;  // the document has no position to report before that
   try {
     doc = parser.iterate(padded);
@@ -144,7 +147,16 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
           throw json::FieldError(
               detail::concat("expected an object, found ", json::type_name(entry.type())));
         }
-        detections.push_back(parse_detection(entry, gt, kind));
+        Detection det = parse_detection(entry, gt, kind);
+        if (decode && !det.segmentation.empty()) {
+          try {
+            decode_mask(det, gt.images[size_t(gt.image_index(det.image_id))],
+                        kind == ResultKind::kMasks);
+          } catch (const Error& e) {
+            throw json::FieldError(detail::concat("\"segmentation\": ", e.message()));
+          }
+        }
+        out.push_back(std::move(det));
       } catch (const json::FieldError& e) {
         throw Error(e.what(), json::entry_location(where, "results", index, doc, base), e.hint);
       }
@@ -156,22 +168,99 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
                 "a results file is a JSON array of detections; NaN and Infinity are not JSON "
                 "numbers, write finite scores");
   }
+}
+
+// Cuts a results array into `parts` runs of whole entries (the first run: results[0] alone, whose
+// kind the others need), as [begin, end) offsets of their text without the brackets. A cut is a
+// ',' between a '}' and a '{' (whitespace aside); one that falls inside a string or a nested
+// value leaves a part that does not parse, and the caller then parses the file in one piece.
+std::vector<std::pair<size_t, size_t>> cut_entries(std::string_view json, size_t parts) {
+  constexpr const char* kSpace = " \t\r\n";
+  const size_t open = json.find_first_not_of(kSpace), close = json.find_last_not_of(kSpace);
+  if (open == std::string_view::npos || json[open] != '[' || json[close] != ']') return {};
+  auto cut_after = [&](size_t from) {
+    for (size_t i = json.find(',', from); i < close; i = json.find(',', i + 1)) {
+      const size_t a = json.find_last_not_of(kSpace, i - 1),
+                   b = json.find_first_not_of(kSpace, i + 1);
+      if (json[a] == '}' && b < close && json[b] == '{') return i;
+    }
+    return close;
+  };
+  std::vector<std::pair<size_t, size_t>> runs;
+  size_t begin = open + 1, end = cut_after(begin);
+  runs.emplace_back(begin, end);
+  const size_t rest = end;
+  for (size_t k = 1; k <= parts && end < close; ++k) {
+    begin = end + 1;
+    end = k == parts ? close : cut_after(std::max(begin, rest + (close - rest) * k / parts));
+    if (end > begin) runs.emplace_back(begin, end);
+  }
+  return runs;
+}
+
+// Files this large are parsed in parts on every thread: the JSON pass was most of a results file's
+// reading time once masks decoded in parallel.
+constexpr size_t kParallelBytes = size_t(1) << 20;
+
+std::vector<Detection> parse_in_parts(std::string_view json, const CocoDataset& gt,
+                                      const std::string& where, int threads) {
+  const auto runs = cut_entries(json, size_t(threads) * 4);
+  if (runs.size() < 2) return {};
+  auto padded_part = [&](const std::pair<size_t, size_t>& run) {
+    std::string text;
+    text.reserve(run.second - run.first + 2);
+    text += '[';
+    text.append(json.substr(run.first, run.second - run.first));
+    text += ']';
+    return simdjson::padded_string(text);
+  };
+  std::vector<std::vector<Detection>> parts(runs.size());
+  ResultKind kind = ResultKind::kUnknown;
+  parse_array(padded_part(runs[0]), gt, where, kind, 0, true, parts[0]);
+  parallel_for(runs.size() - 1, threads, [&](size_t i) {
+    ResultKind part_kind = kind;
+    parse_array(padded_part(runs[i + 1]), gt, where, part_kind, 0, true, parts[i + 1]);
+  });
+  std::vector<Detection> detections;
+  size_t total = 0;
+  for (const auto& part : parts) total += part.size();
+  detections.reserve(total);
+  for (auto& part : parts) std::move(part.begin(), part.end(), std::back_inserter(detections));
+  return detections;
+}
+
+}  // namespace
+
+std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
+                                          const std::string& where, int threads) {
+  const int workers = threads > 0 ? threads : usable_cores();
+  if (workers > 1 && json.size() >= kParallelBytes) {
+    try {
+      auto detections = parse_in_parts(json, gt, where, workers);
+      if (!detections.empty()) return detections;
+    } catch (const Error&) {
+      // A bad entry, or a cut inside a string: the whole file, in one piece, says which.
+    }
+  }
+  std::vector<Detection> detections;
+  ResultKind kind = ResultKind::kUnknown;
+  parse_array(simdjson::padded_string(json.data(), json.size()), gt, where, kind, 0, false,
+              detections);
   const bool masks = kind == ResultKind::kMasks;
   constexpr size_t kBlock = 256;
-  parallel_for((detections.size() + kBlock - 1) / kBlock, threads > 0 ? threads : usable_cores(),
-               [&](size_t block) {
-                 const size_t end = std::min(detections.size(), (block + 1) * kBlock);
-                 for (size_t i = block * kBlock; i < end; ++i) {
-                   Detection& det = detections[i];
-                   if (det.segmentation.empty()) continue;
-                   try {
-                     decode_mask(det, gt.images[size_t(gt.image_index(det.image_id))], masks);
-                   } catch (const Error& e) {
-                     throw Error(detail::concat("\"segmentation\": ", e.message()),
-                                 detail::concat(where, ": results[", i, "]"), e.hint());
-                   }
-                 }
-               });
+  parallel_for((detections.size() + kBlock - 1) / kBlock, workers, [&](size_t block) {
+    const size_t end = std::min(detections.size(), (block + 1) * kBlock);
+    for (size_t i = block * kBlock; i < end; ++i) {
+      Detection& det = detections[i];
+      if (det.segmentation.empty()) continue;
+      try {
+        decode_mask(det, gt.images[size_t(gt.image_index(det.image_id))], masks);
+      } catch (const Error& e) {
+        throw Error(detail::concat("\"segmentation\": ", e.message()),
+                    detail::concat(where, ": results[", i, "]"), e.hint());
+      }
+    }
+  });
   return detections;
 }
 

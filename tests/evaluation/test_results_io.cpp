@@ -149,8 +149,10 @@ TEST(CocoResults, MalformedResultsNameTheEntry) {
       {"results[0]", "segmentation", "sum to 30"});
 }
 
-// Masks are decoded after the JSON pass, in blocks over threads: every thread count reads the same
-// detections, and a bad mask far into the file (past the first block) is still named by entry.
+// Files over 1 MB are parsed in parts on every thread, smaller ones in one piece with their masks
+// decoded in blocks over threads: every thread count reads the same detections, a cut that falls
+// inside a string (an extra field holding "},{") changes nothing, and a bad mask far into the
+// file is still named by entry.
 TEST(CocoResults, MasksDecodeTheSameOnAnyThreadCountAndErrorsNameTheEntry) {
   const CocoDataset gt = parse_coco_json(kGt);
   const std::string mask = R"({"image_id": 2, "category_id": 9, "score": 0.5,
@@ -158,15 +160,19 @@ TEST(CocoResults, MasksDecodeTheSameOnAnyThreadCountAndErrorsNameTheEntry) {
   const std::string box_too =
       R"({"image_id": 2, "category_id": 9, "score": 0.25, "bbox": [1, 1, 2, 2],
       "segmentation": {"size": [30, 30], "counts": [31, 5, 864]}})";
+  const std::string trap = R"({"image_id": 2, "category_id": 9, "score": 0.75, "note": "a},{b",
+      "segmentation": {"size": [30, 30], "counts": [0, 2, 28, 2, 868]}})";
   std::string json = "[";
-  for (int i = 0; i < 1000; ++i) json += (i ? "," : "") + (i % 3 ? box_too : mask);
+  for (int i = 0; i < 10000; ++i) json += (i ? "," : "") + (i % 3 ? box_too : i % 7 ? mask : trap);
   json += "]";
+  ASSERT_GT(json.size(), size_t(1) << 20);  // the parallel parse
   const auto one = parse_coco_results(json, gt, "dt.json", 1);
-  ASSERT_EQ(one.size(), 1000u);
+  ASSERT_EQ(one.size(), 10000u);
   for (int threads : {2, 3}) {
     const auto many = parse_coco_results(json, gt, "dt.json", threads);
     ASSERT_EQ(many.size(), one.size());
     for (size_t i = 0; i < one.size(); ++i) {
+      EXPECT_EQ(many[i].score, one[i].score) << i;
       EXPECT_EQ(many[i].bbox, one[i].bbox) << i;
       EXPECT_EQ(many[i].area, one[i].area) << i;
       EXPECT_EQ(many[i].bbox_is_mask_box, one[i].bbox_is_mask_box) << i;
@@ -181,10 +187,10 @@ TEST(CocoResults, MasksDecodeTheSameOnAnyThreadCountAndErrorsNameTheEntry) {
   std::string bad = json;
   const std::string broken = R"({"image_id": 2, "category_id": 9, "score": 1,
       "segmentation": {"size": [30, 30], "counts": "0162M0:N"}})";
-  bad.insert(bad.size() - 1, "," + broken);  // entry 1000
+  bad.insert(bad.size() - 1, "," + broken);  // entry 10000
   for (int threads : {1, 2})
     expect_error([&] { parse_coco_results(bad, gt, "dt.json", threads); },
-                 {"dt.json", "results[1000]", "segmentation", "sum to 30"});
+                 {"dt.json", "results[10000]", "segmentation", "sum to 30"});
 }
 
 TEST(CocoResults, BoxDetectionFromCorners) {

@@ -1,15 +1,20 @@
 // largedet bench eval: COCO bbox and segm evaluation of a synthetic set (default 5,000 images x
-// 100 detections), ours against pycocotools on the same files and machine. Both sides are timed
-// end to end: read the ground truth and the results, evaluate, accumulate, summarize.
-// pycocotools runs bench/eval_pycocotools.py in a subprocess.
+// 100 detections), ours against the pycocotools-compatible peers on the same files and machine:
+// pycocotools, faster-coco-eval, ultrafast-pycocotools and hotcoco, each run by bench/eval_peer.py
+// in a subprocess (bench/setup_eval_peers.sh makes a venv with all of them). Every tool is timed
+// end to end: read the ground truth and the results, evaluate, accumulate, summarize. Ours is timed
+// in-process and as a whole `largedet evaluate` process (start-up included).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "bench_eval_oid.h"
 #include "bench_timing.h"
@@ -32,7 +37,8 @@ struct BenchEvalArgs {
   uint32_t seed = 1;
   std::string workdir = "/tmp/largedet_bench_eval";
   std::string python;
-  std::string script = "bench/eval_pycocotools.py";
+  std::string script = "bench/eval_peer.py";
+  std::string peers = "pycocotools,faster-coco-eval,ultrafast-pycocotools,hotcoco";
   bool skip_python = false;
   std::string type = "coco";
   int classes = 500;  // oid
@@ -167,20 +173,52 @@ Timing run_ours(const std::string& gt_path, const std::string& results_path, Iou
   return t;
 }
 
-Timing run_pycocotools(const BenchEvalArgs& args, const std::string& gt_path,
-                       const std::string& results_path, const char* type) {
-  const std::string out = args.workdir + "/pycocotools_" + type + ".json";
-  const std::string command = "'" + args.python + "' '" + args.script + "' '" + gt_path + "' '" +
-                              results_path + "' " + type + " > '" + out + "'";
+struct PeerTiming {
+  std::string version;  // empty: not installed in --python's environment
+  Timing timing;
+};
+
+PeerTiming run_peer(const BenchEvalArgs& args, const std::string& tool, const std::string& gt_path,
+                    const std::string& results_path, const char* type) {
+  const std::string out = args.workdir + "/" + tool + "_" + type + ".json";
+  const std::string command = "'" + args.python + "' '" + args.script + "' '" + tool + "' '" +
+                              gt_path + "' '" + results_path + "' " + type + " > '" + out + "'";
   if (std::system(command.c_str()) != 0) {
-    throw largedet::Error("pycocotools run failed: " + command, "bench eval",
-                          "pass --python with a Python that has pycocotools, or --skip-python");
+    throw largedet::Error(tool + " run failed: " + command, "bench eval",
+                          "pass --python with a Python that has it (bench/setup_eval_peers.sh), "
+                          "drop it from --peers, or --skip-python");
   }
   const auto parsed = nlohmann::json::parse(largedet::read_file(out));
-  Timing t;
-  t.seconds = parsed["seconds"].get<double>();
-  for (size_t i = 0; i < 12; ++i) t.stats[i] = parsed["stats"][i].get<double>();
+  PeerTiming t;
+  if (parsed.contains("missing")) return t;
+  t.version = parsed["version"].get<std::string>();
+  t.timing.seconds = parsed["seconds"].get<double>();
+  for (size_t i = 0; i < 12; ++i) t.timing.stats[i] = parsed["stats"][i].get<double>();
   return t;
+}
+
+// The whole `largedet evaluate` process on the same files (start-up and the statistics' JSON
+// included), as a user runs it.
+double run_our_process(const std::string& gt_path, const std::string& results_path,
+                       const char* type, int threads) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  LARGEDET_CHECK(!ec, "bench eval: cannot find its own executable (/proc/self/exe)");
+  const std::string command = "'" + self.string() + "' evaluate -a '" + gt_path + "' -r '" +
+                              results_path + "' -t " + type + " --threads " +
+                              std::to_string(threads) + " > /dev/null 2>&1";
+  const auto start = BenchClock::now();
+  if (std::system(command.c_str()) != 0)
+    throw largedet::Error("largedet evaluate failed: " + command, "bench eval");
+  return seconds_since(start);
+}
+
+std::string default_python() {
+  const char* peers = std::getenv("EVAL_PEERS_VENV");
+  const std::string venv = peers && *peers ? peers : "/tmp/eval-peers-venv";
+  if (::access((venv + "/bin/python").c_str(), X_OK) == 0) return venv + "/bin/python";
+  const char* env = std::getenv("LARGEDET_PYTHON");
+  return env && *env ? env : ".venv/bin/python";
 }
 
 void run_bench_eval(const BenchEvalArgs& args_in) {
@@ -195,10 +233,7 @@ void run_bench_eval(const BenchEvalArgs& args_in) {
     o.workdir = args.workdir;
     return largedet::tools::bench_eval_openimages(o);
   }
-  if (args.python.empty()) {
-    const char* env = std::getenv("LARGEDET_PYTHON");
-    args.python = env && *env ? env : ".venv/bin/python";
-  }
+  if (args.python.empty()) args.python = default_python();
   const int threads = args.threads > 0 ? args.threads : largedet::usable_cores();
   ::mkdir(args.workdir.c_str(), 0755);
   const std::string gt_path = args.workdir + "/gt.json";
@@ -217,30 +252,44 @@ void run_bench_eval(const BenchEvalArgs& args_in) {
         args.images, gt.annotations.size(), boxes.size(), args.detections, args.workdir.c_str(),
         seconds_since(start));
   }
-  std::printf("%-5s %12s %15s %9s %16s\n", "type", "largedet (s)", "pycocotools (s)", "speedup",
+  std::vector<std::string> peers;
+  if (!args.skip_python) {
+    std::stringstream list(args.peers);
+    for (std::string tool; std::getline(list, tool, ',');)
+      if (!tool.empty()) peers.push_back(tool);
+  }
+  std::printf("%-5s %-34s %9s %12s %16s\n", "type", "tool", "time (s)", "vs in-process",
               "max |stat diff|");
   const std::pair<const char*, IouType> types[] = {{"bbox", IouType::kBbox},
                                                    {"segm", IouType::kSegm}};
   for (const auto& [name, type] : types) {
-    const Timing ours =
-        run_ours(gt_path, name == std::string("bbox") ? bbox_path : segm_path, type, threads);
-    std::printf("      ours: %.2f s reading the ground truth, %.2f s the results, %.2f s scoring\n",
+    const std::string& results = name == std::string("bbox") ? bbox_path : segm_path;
+    const Timing ours = run_ours(gt_path, results, type, threads);
+    std::printf("%-5s %-34s %9.2f %12s %16s\n", name, "largedet (in-process)", ours.seconds,
+                "1.00x", "-");
+    std::printf("      (%.2f s reading the ground truth, %.2f s the results, %.2f s scoring)\n",
                 ours.gt_seconds, ours.results_seconds,
                 ours.seconds - ours.gt_seconds - ours.results_seconds);
-    if (args.skip_python) {
-      std::printf("%-5s %12.2f %15s %9s %16s\n", name, ours.seconds, "-", "-", "-");
-      continue;
-    }
-    const Timing theirs =
-        run_pycocotools(args, gt_path, name == std::string("bbox") ? bbox_path : segm_path, name);
-    double diff = 0;
-    for (size_t i = 0; i < 12; ++i)
-      diff = std::max(diff, std::fabs(ours.stats[i] - theirs.stats[i]));
-    std::printf("%-5s %12.2f %15.2f %8.1fx %16.2e\n", name, ours.seconds, theirs.seconds,
-                theirs.seconds / ours.seconds, diff);
+    const double process = run_our_process(gt_path, results, name, threads);
+    std::printf("%-5s %-34s %9.2f %11.2fx %16s\n", name, "largedet evaluate (whole process)",
+                process, process / ours.seconds, "-");
     std::fflush(stdout);
+    for (const auto& tool : peers) {
+      const PeerTiming theirs = run_peer(args, tool, gt_path, results, name);
+      if (theirs.version.empty()) {
+        std::printf("%-5s %-34s %9s (not installed in %s)\n", name, tool.c_str(), "-",
+                    args.python.c_str());
+        continue;
+      }
+      double diff = 0;
+      for (size_t i = 0; i < 12; ++i)
+        diff = std::max(diff, std::fabs(ours.stats[i] - theirs.timing.stats[i]));
+      std::printf("%-5s %-34s %9.2f %11.2fx %16.2e\n", name, (tool + " " + theirs.version).c_str(),
+                  theirs.timing.seconds, theirs.timing.seconds / ours.seconds, diff);
+      std::fflush(stdout);
+    }
   }
-  std::printf("largedet used %d threads; pycocotools is single-threaded\n", threads);
+  std::printf("largedet used %d threads; peers use what their libraries choose\n", threads);
 }
 
 void setup_bench_eval(CLI::App& cmd) {
@@ -259,8 +308,11 @@ void setup_bench_eval(CLI::App& cmd) {
   cmd.add_option("--seed", args->seed, "synthetic data seed")->capture_default_str();
   cmd.add_option("--workdir", args->workdir, "where the JSON files go")->capture_default_str();
   cmd.add_option("--python", args->python,
-                 "Python with pycocotools (default: $LARGEDET_PYTHON or .venv/bin/python)");
-  cmd.add_option("--script", args->script, "the pycocotools side")->capture_default_str();
+                 "Python with the peers (default: $EVAL_PEERS_VENV/bin/python, made by "
+                 "bench/setup_eval_peers.sh, default /tmp/eval-peers-venv; else $LARGEDET_PYTHON "
+                 "or .venv/bin/python, which has pycocotools)");
+  cmd.add_option("--peers", args->peers, "comma-separated peers to run")->capture_default_str();
+  cmd.add_option("--script", args->script, "the peers' side")->capture_default_str();
   cmd.add_flag("--skip-python", args->skip_python, "time ours only");
   cmd.callback([args] { run_bench_eval(*args); });
 }
@@ -269,5 +321,6 @@ void setup_bench_eval(CLI::App& cmd) {
 
 LARGEDET_REGISTER_COMMAND("bench eval",
                           "Time COCO bbox/segm evaluation of 5,000 synthetic images x 100 "
-                          "detections: ours against pycocotools on the same files",
+                          "detections: ours (in-process and as a process) against pycocotools, "
+                          "faster-coco-eval, ultrafast-pycocotools and hotcoco on the same files",
                           setup_bench_eval);
