@@ -1,5 +1,7 @@
 #include "largedet/core/config.h"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -94,6 +96,12 @@ YAML::Node load_yaml_file(const std::string& path) {
     return root;
   } catch (const YAML::BadFile&) {
     throw Error("cannot open config file", path, "check the path");
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own message is "bad file"
+    throw Error(detail::concat("the YAML nests deeper than yaml-cpp reads (", e.depth(),
+                               " levels of parsing)"),
+                location(path, e.mark),
+                "a recipe nests a few levels (MODEL: ROI_HEADS: NUM_CLASSES: 80): is this the "
+                "file you meant?");
   } catch (const YAML::ParserException& e) {
     throw Error("YAML syntax error: " + e.msg, location(path, e.mark));
   }

@@ -1,5 +1,6 @@
 #include "largedet/data/build.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -118,9 +119,32 @@ std::shared_ptr<Dataset> build_dataset(const Config& config, bool train) {
               "use coco or openimages");
 }
 
+void check_input_sizes(const Config& config) {
+  const int64_t limit = config.get<int64_t>("INPUT.MAX_IMAGE_PIXELS");
+  auto check = [&](const std::string& min_key, int64_t min_size, const std::string& max_key) {
+    const int64_t max_size = config.get<int>(max_key);
+    const int64_t pixels = std::min(min_size, max_size) * max_size;
+    if (pixels > limit) {
+      throw Error(detail::concat(min_key, " ", min_size, " with ", max_key, " ", max_size,
+                                 " resizes an image to as much as ", std::min(min_size, max_size),
+                                 " x ", max_size, " = ", pixels,
+                                 " pixels, more than INPUT.MAX_IMAGE_PIXELS (", limit, ")"),
+                  config.source(min_key),
+                  "detectron2's COCO recipes use short sides of 640-800 and 1333 at most; raise "
+                  "INPUT.MAX_IMAGE_PIXELS only for images that large");
+    }
+  };
+  const auto train = config.get<std::vector<int>>("INPUT.MIN_SIZE_TRAIN");
+  if (!train.empty())
+    check("INPUT.MIN_SIZE_TRAIN", *std::max_element(train.begin(), train.end()),
+          "INPUT.MAX_SIZE_TRAIN");
+  check("INPUT.MIN_SIZE_TEST", config.get<int>("INPUT.MIN_SIZE_TEST"), "INPUT.MAX_SIZE_TEST");
+}
+
 namespace {
 
 LoaderOptions loader_options(const Config& config, bool train) {
+  check_input_sizes(config);
   LoaderOptions o;
   o.num_workers = config.get<int>("DATALOADER.NUM_WORKERS");
   o.prefetch = config.get<int>("DATALOADER.PREFETCH");

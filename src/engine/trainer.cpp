@@ -653,6 +653,7 @@ uint64_t step_seed(uint64_t seed, int64_t iteration, int64_t forward) {
 void check_recipe(const Config& config, int world_size) {
   plan_batches(config, world_size);
   checked_max_iter(config);
+  data::check_input_sizes(config);
   torch::NoGradGuard no_grad;
   modeling::build_detector(config);
 }

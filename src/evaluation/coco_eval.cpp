@@ -508,6 +508,23 @@ CocoEvalResult evaluate_coco(const CocoDataset& gt, const std::vector<Detection>
   const int threads = params.threads > 0 ? params.threads : usable_cores();
   Prepared p = prepare(gt, dets, params);
   const size_t I = p.image_order.size(), K = p.category_ids.size();
+  // pycocotools' accumulate holds precision as one [T, R, K, A, M] array, as this does: a ground
+  // truth with a million categories would ask for ~100 GB and end in bad_alloc.
+  constexpr double kMaxTableBytes = 4.0 * (uint64_t(1) << 30);
+  const double table_bytes = 8.0 * double(params.iou_thresholds.size()) *
+                             double(params.recall_thresholds.size()) * double(K) *
+                             double(params.area_ranges.size()) * double(params.max_dets.size());
+  if (table_bytes > kMaxTableBytes) {
+    throw Error(detail::concat(
+                    "scoring ", K, " categories needs a ", std::lround(table_bytes / 1e9),
+                    " GB precision table (", params.iou_thresholds.size(), " IoU thresholds x ",
+                    params.recall_thresholds.size(), " recall thresholds x ", K, " categories x ",
+                    params.area_ranges.size(), " areas x ", params.max_dets.size(),
+                    " maxDets, as pycocotools' accumulate); at most 4 GiB is allowed"),
+                gt.source,
+                "score fewer categories at once: a ground truth file with only the categories you "
+                "evaluate (COCO has 80, LVIS 1,203)");
+  }
 
   std::vector<ImageResult> images(I);
   parallel_for(I, threads, [&](size_t r) { images[r] = evaluate_image(p, r); });

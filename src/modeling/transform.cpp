@@ -17,8 +17,10 @@ std::pair<int64_t, int64_t> Transform::resized_size(int64_t height, int64_t widt
   double lo = static_cast<double>(std::min(height, width));
   double hi = static_cast<double>(std::max(height, width));
   double scale = std::min(options.min_size / lo, options.max_size / hi);
-  return {static_cast<int64_t>(std::floor(height * scale)),
-          static_cast<int64_t>(std::floor(width * scale))};
+  // At least one pixel: torchvision's floor gives a 1 x 5000 image 0 rows and fails inside
+  // interpolate; training's resize (data/transforms) keeps one too.
+  return {std::max<int64_t>(1, static_cast<int64_t>(std::floor(height * scale))),
+          std::max<int64_t>(1, static_cast<int64_t>(std::floor(width * scale)))};
 }
 
 namespace {

@@ -104,6 +104,20 @@ TEST_F(ConfigTest, UnknownOverrideSuggestsClosestKey) {
   EXPECT_NE(error_of([&] { c.apply_overrides({"SOLVER=1"}); }).find("section"), std::string::npos);
 }
 
+// yaml-cpp stops a 100,000-deep document at its depth guard with the message "bad file": the
+// error must say what is wrong instead.
+TEST_F(ConfigTest, ADeeplyNestedFileIsRefusedSayingSo) {
+  const std::string flow =
+      write("deep.yaml", "A: " + std::string(100000, '[') + std::string(100000, ']') + "\n");
+  std::string what = error_of([&] { Config::from_file(flow); });
+  EXPECT_NE(what.find("nests deeper than yaml-cpp reads"), std::string::npos) << what;
+  EXPECT_EQ(what.find("bad file"), std::string::npos) << what;
+  std::string block = "A:\n";
+  for (int i = 1; i < 3000; ++i) block += std::string(2 * size_t(i), ' ') + "k:\n";
+  what = error_of([&] { Config::from_file(write("deep_block.yaml", block)); });
+  EXPECT_NE(what.find("nests deeper than yaml-cpp reads"), std::string::npos) << what;
+}
+
 TEST_F(ConfigTest, AKeySetTwiceOrANumberOutOfRangeIsRefused) {
   std::string path =
       write("twice.yaml", "SOLVER:\n  BASE_LR: 0.1\n  MAX_ITER: 10\n  BASE_LR: 0.2\n");

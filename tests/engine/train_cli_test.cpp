@@ -46,6 +46,15 @@ TEST(TrainCli, ConfigDumpRunsTheChecksTrainRuns) {
   EXPECT_NE(run.output.find("RES2_OUT_CHANNELS: 16 (this recipe's WIDTH_PER_GROUP)"),
             std::string::npos)
       << run.output;
+  // A short side of 60000 with a long side of 100000 once asked the allocator for 115 GB.
+  run = run_shell(dump + " 'INPUT.MIN_SIZE_TRAIN=[60000]' INPUT.MAX_SIZE_TRAIN=100000");
+  EXPECT_NE(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("INPUT.MIN_SIZE_TRAIN 60000 with INPUT.MAX_SIZE_TRAIN 100000"),
+            std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("INPUT.MAX_IMAGE_PIXELS"), std::string::npos) << run.output;
+  run = run_shell(dump + " 'INPUT.MIN_SIZE_TRAIN=[60000]'");  // capped at 1333: fine
+  EXPECT_EQ(run.code, 0) << run.output;
   run = run_shell(dump + " SOLVER.IMS_PER_BATCH=6 SOLVER.IMS_PER_DEVICE=4");
   EXPECT_NE(run.code, 0) << run.output;
   EXPECT_NE(run.output.find("IMS_PER_DEVICE"), std::string::npos) << run.output;

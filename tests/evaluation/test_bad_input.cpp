@@ -70,6 +70,30 @@ TEST(EvaluationBadInput, ImageOfImpossibleSizeIsRefusedNotEvaluatedForMinutes) {
                              "INPUT.MAX_IMAGE_PIXELS", "--max-image-pixels"});
 }
 
+// A million categories would need pycocotools' [T, R, K, A, M] precision table of ~100 GB: a
+// clear error naming the file and the count, before any image is scored, not bad_alloc.
+TEST(EvaluationBadInput, AMillionCategoriesIsRefusedByTheTableSize) {
+  CocoDataset gt;
+  gt.source = "gt.json";
+  gt.images.push_back({});
+  gt.images[0].id = 1;
+  gt.images[0].width = gt.images[0].height = 10;
+  for (int64_t id = 1; id <= 1000000; ++id) gt.categories.push_back({id, "c", ""});
+  gt.build_index();
+  std::vector<Detection> none;
+  CocoEvalParams params;
+  params.threads = 1;
+  try {
+    evaluate_coco(gt, none, params);
+    ADD_FAILURE() << "a million categories were scored";
+  } catch (const Error& e) {
+    expect_contains(e.what(), {"gt.json", "1000000 categories", "97 GB", "fewer categories"});
+  }
+  gt.categories.resize(1203);  // LVIS's count is fine
+  gt.build_index();
+  EXPECT_NO_THROW(evaluate_coco(gt, none, params));
+}
+
 TEST(EvaluationBadInput, ImageSizeBoundIsTheSharedDefaultAndConfigurable) {
   // 16384 x 8192 is exactly the default bound.
   EXPECT_EQ(int64_t{16384} * 8192, kDefaultMaxImagePixels);

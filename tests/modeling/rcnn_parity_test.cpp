@@ -390,6 +390,19 @@ namespace {
 // The one preprocessing path on the loader's 8-bit batches: each image's decoded region is
 // normalised, resized to its size (torch's bilinear interpolate), mirrored where flipped, and the
 // batch is zero-padded to SIZE_DIVISIBILITY, against a reference written with plain torch ops.
+// torchvision's floor gives a 1 x 5000 image 0 rows (interpolate then fails); ours keeps one row,
+// as training's resize does, and sizes that floor to at least 1 are torchvision's.
+TEST(Transform, ThinImagesKeepAtLeastOnePixel) {
+  Transform transform;
+  transform.options.min_size = 96;
+  transform.options.max_size = 128;
+  EXPECT_EQ(transform.resized_size(1, 5000), (std::pair<int64_t, int64_t>{1, 128}));
+  EXPECT_EQ(transform.resized_size(5000, 1), (std::pair<int64_t, int64_t>{128, 1}));
+  EXPECT_EQ(transform.resized_size(480, 640), (std::pair<int64_t, int64_t>{96, 128}));
+  const auto batch = transform(std::vector<torch::Tensor>{torch::rand({3, 1, 5000}) * 255});
+  EXPECT_EQ(batch.image_sizes[0], (std::pair<int64_t, int64_t>{1, 128}));
+}
+
 TEST(Transform, LoaderBatchesAreNormalisedResizedMirroredAndPadded) {
   Transform transform;
   transform.options.pixel_mean = {100, 110, 120};

@@ -27,13 +27,19 @@ std::shared_ptr<Dataset> build_dataset(const Config& config, bool train);
 // themselves (the evaluation keeps the parse as its ground truth) and call coco_to_dataset.
 CocoDatasetOptions coco_dataset_options(const Config& config, bool train);
 
+// The largest image the recipe's resizes can make (short side min(MIN_SIZE, MAX_SIZE), long side
+// MAX_SIZE; training and test) must fit INPUT.MAX_IMAGE_PIXELS: a short side of 60000 once asked
+// the allocator for 115 GB. Throws naming the keys; the loaders and engine::check_recipe call it.
+void check_input_sizes(const Config& config);
+
 // Training: seeded shuffle sharded over ranks, aspect-ratio grouping, infinite iteration, random
 // sizes and flips. `start_iter` skips the batches a resumed run already consumed, so a resumed
 // run sees exactly the batches an uninterrupted one would.
 std::unique_ptr<DataLoader> build_train_loader(const Config& config,
                                                std::shared_ptr<const Dataset> dataset, int rank,
                                                int world_size, int64_t start_iter = 0);
-// Evaluation: every record once over all ranks (no padding), in order, no flip, test sizes.
+// Evaluation: every record once over all ranks (whole batches per rank, in order), no flip, test
+// sizes.
 std::unique_ptr<DataLoader> build_test_loader(const Config& config,
                                               std::shared_ptr<const Dataset> dataset, int rank,
                                               int world_size);

@@ -164,7 +164,8 @@ class Trainer {
 std::vector<std::shared_ptr<HookBase>> default_hooks(const Trainer& trainer);
 
 // Every check `train` makes of a resolved recipe before it reads any data (docs/engine.md,
-// "Configuration"): the batch split over `world_size` ranks, SOLVER.MAX_ITER, and the checks
+// "Configuration"): the batch split over `world_size` ranks, SOLVER.MAX_ITER, the input sizes
+// against INPUT.MAX_IMAGE_PIXELS (data::check_input_sizes), and the checks
 // across keys that building the model makes (it is built on the CPU, without weights, and
 // dropped). `largedet config --dump` runs it, so that it refuses what `train` refuses.
 void check_recipe(const Config& config, int world_size);
