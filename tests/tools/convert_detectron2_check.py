@@ -20,20 +20,14 @@ import os
 import pickle
 import re
 import shlex
-import subprocess
 import sys
 
-try:
-    import numpy
-    import safetensors  # noqa: F401
-    import torch
-    import torchvision  # noqa: F401
-except ImportError as e:
-    print(f"skipped: {e}")
-    sys.exit(77)
+from torch_check import ROOT, read_safetensors as read, run
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+import numpy
+import torch
+import torchvision
+
 CONVERTER = os.path.join(ROOT, "tools", "convert_detectron2.py")
 sys.path.insert(0, os.path.join(ROOT, "tests", "modeling"))
 TV_MEAN = [123.675, 116.28, 103.53]  # torchvision's ImageNet statistics x 255, RGB
@@ -119,18 +113,8 @@ def caffe2_backbone(tv):
     return {"blobs": blobs}
 
 
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    return r.returncode, r.stdout + r.stderr
-
-
 def convert(src, dst, *flags):
     return run([sys.executable, CONVERTER, src, dst, *flags])
-
-
-def read(path):
-    from safetensors.torch import load_file
-    return load_file(path)
 
 
 def save_pkl(obj, path):

@@ -11,19 +11,11 @@ fixture detected. (tests/modeling/rcnn_parity_test.cpp checks that our own model
 on these weights and images, so all three agree.) A narrowed model must be refused by key.
 """
 import os
-import subprocess
 import sys
 
-try:
-    import safetensors  # noqa: F401
-    import torch
-    import torchvision  # noqa: F401
-except ImportError as e:
-    print(f"skipped: {e}")
-    sys.exit(77)
+from torch_check import ROOT, read_safetensors, run
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+import torch
 
 RECIPES = {
     "fasterrcnn": ("configs/COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
@@ -35,16 +27,6 @@ RECIPES = {
                   ["MODEL.RETINANET.NUM_CLASSES=4", "TEST.DETECTIONS_PER_IMAGE=300"]),
 }
 SIZES = ["INPUT.MIN_SIZE_TEST=256", "INPUT.MAX_SIZE_TEST=400", "MODEL.DEVICE=cpu"]
-
-
-def read_safetensors(path):
-    from safetensors.torch import load_file
-    return load_file(path)
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    return r.returncode, r.stdout + r.stderr
 
 
 def check(largedet, work, arch):
