@@ -136,6 +136,20 @@ if [ -n "$SMOKE" ]; then  # every code path (both rules, AGVM on and off) in few
   METHODS=(lsr_sgd pmd_lamb_agvm)
 fi
 
+# all_diverged ARCHIVE_PART CELL_PREFIX LRS: whether the archived cells PREFIX<lr> of the comma-
+# separated LRS all diverged (this grid's cells only: a lower grid's, archived by an earlier run,
+# must not end the search before this grid's stopped cells resume).
+all_diverged() {
+  "$LARGEDET" sweep --summary "$DOCS/$1" >/dev/null
+  python3 - "$DOCS/$1/summary.csv" "$2" "$3" <<'PY'
+import csv, sys
+path, prefix, lrs = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+rows = {r["cell"]: r for r in csv.DictReader(open(path))}
+cells = [rows.get(prefix + lr) for lr in lrs]
+sys.exit(0 if all(c is not None and c["diverged"] == "yes" for c in cells) else 1)
+PY
+}
+
 # lr_values REFERENCE_LR RULE SCALE [DIVISOR]: three LRs around the rule's value at SCALE x the
 # reference batch, divided by DIVISOR (default 1): x1/4, x1/2, x1 for the linear rule (the
 # from-scratch study saw it overshoot at 64x), x1/2, x1, x2 for the square-root rule.
@@ -157,7 +171,7 @@ method_overrides() {  # METHOD: optimizer and AGVM
 }
 
 scaled() {
-  local scale factor method ref best
+  local scale factor method ref best divisor lrs
   for scale in 64x 256x; do
     factor=${scale%x}
     for method in "${METHODS[@]}"; do
@@ -165,12 +179,11 @@ scaled() {
       # When every LR of a grid diverges, the next grid is 8x lower (twice at most): a rule that
       # overshoots is a finding, but the method's best LR at this batch is the one to compare.
       for divisor in 1 8 64; do
+        lrs=$(lr_values "$ref" "${RULE[$method]}" "$factor" "$divisor")
         # shellcheck disable=SC2046
         sweep core "$scale-$method" "b$scale.yaml" $(method_overrides "$method") \
-          SOLVER.BASE_LR="$(lr_values "$ref" "${RULE[$method]}" "$factor" "$divisor")" SEED=1 \
-          $(batch)
-        best_value core "$scale-${method}_BASE_LR-" SOLVER.BASE_LR 3 >/dev/null && break
-        [ $? -eq 3 ] || exit 1
+          SOLVER.BASE_LR="$lrs" SEED=1 $(batch)
+        all_diverged core "$scale-${method}_BASE_LR-" "$lrs" || break
         echo "every LR of $method's grid diverged at $scale: trying LRs 8x lower"
       done
       if best=$(best_value core "$scale-${method}_BASE_LR-" SOLVER.BASE_LR 3); then
