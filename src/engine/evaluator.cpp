@@ -281,7 +281,12 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   std::vector<Detection> coco;
   std::vector<OidDetection> oid;
   data::DevicePrefetcher batches([&] { return loader->next(); }, device);
+  bool interrupted = false;
   while (auto batch = batches.next()) {
+    if (options.should_stop && options.should_stop()) {
+      interrupted = true;
+      break;
+    }
     auto detections = model.detect(*batch);
     for (size_t i = 0; i < detections.size(); ++i) {
       const int64_t id = batch->image_ids[i];
@@ -304,6 +309,10 @@ std::map<std::string, double> evaluate_detector(modeling::DetectorImpl& model, c
   if (dataset->bad_input->total() > 0)
     log::warning() << "test set " << dataset->bad_input->summary();
 
+  // Every rank reaches this point, stopped or not, so that one agreement ends them all alike.
+  auto stop = torch::tensor({interrupted ? 1.0 : 0.0}, torch::kDouble);
+  if (group) distributed::all_reduce_sum(stop, group.get());
+  if (stop.item<double>() > 0) throw EvaluationInterrupted();
   auto blobs = distributed::gather_bytes(encode_shard(shard), 0, group.get());
   std::map<std::string, double> scalars;
   run_and_agree(group.get(), rank == 0, "scoring the evaluation", [&] {

@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #ifdef LARGEDET_WITH_CUDA
@@ -14,11 +16,13 @@
 #endif
 
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
 #include "largedet/data/build.h"
 #include "largedet/data/loader.h"
 #include "largedet/distributed/collectives.h"
 #include "largedet/engine/agreement.h"
+#include "largedet/engine/evaluator.h"
 #include "largedet/engine/precise_bn.h"
 #include "largedet/solver/lr_schedule.h"
 
@@ -253,12 +257,61 @@ void PeriodicCheckpointerHook::after_step(Trainer& trainer) {
   });
 }
 
+namespace {
+
+std::string pending_evaluation_path(const Trainer& trainer) {
+  return trainer.output_dir() + "/evaluation_pending";
+}
+
+}  // namespace
+
+bool EvalHook::evaluate(Trainer& trainer, int64_t iteration) {
+  EvalOptions options;
+  options.should_stop = [] { return g_stop_signal != 0; };
+  std::map<std::string, double> scalars;
+  try {
+    scalars =
+        evaluate_detector(trainer.model(), trainer.config(), test_set_, trainer.device(), options);
+  } catch (const EvaluationInterrupted&) {
+    trainer.model().train();
+    run_and_agree(trainer.group(), trainer.rank() == 0, "recording the pending evaluation", [&] {
+      write_file_atomic(pending_evaluation_path(trainer), std::to_string(iteration) + "\n");
+    });
+    log::info() << "evaluation at iteration " << iteration
+                << " stopped by a signal; --resume runs it first";
+    trainer.stop_agreed();
+    return false;
+  }
+  trainer.model().train();
+  trainer.write_metrics(iteration, scalars);
+  if (trainer.rank() == 0) trainer.result().evaluation = scalars;
+  return true;
+}
+
+void EvalHook::before_train(Trainer& trainer) {
+  // Rank 0 reads the marker; every rank then agrees whether to evaluate first.
+  const std::string path = pending_evaluation_path(trainer);
+  double pending = 0;
+  if (trainer.rank() == 0 && std::filesystem::exists(path)) {
+    const std::string text = read_file(path);
+    pending = std::strtoll(text.c_str(), nullptr, 10) == trainer.start_iteration() &&
+                      trainer.start_iteration() > 0
+                  ? 1
+                  : 0;
+    if (pending == 0) std::filesystem::remove(path);  // another iteration's: stale
+  }
+  auto flag = torch::tensor({pending}, torch::kDouble);
+  if (trainer.world_size() > 1) distributed::all_reduce_sum(flag, trainer.group());
+  if (flag.item<double>() == 0) return;
+  log::info() << "evaluating iteration " << trainer.start_iteration()
+              << " first: a signal stopped its evaluation";
+  if (evaluate(trainer, trainer.start_iteration()) && trainer.rank() == 0)
+    std::filesystem::remove(path);
+}
+
 void EvalHook::after_step(Trainer& trainer) {
   if (trainer.stopping() || !due(trainer, period_)) return;
-  auto scalars = evaluate_detector(trainer.model(), trainer.config(), test_set_, trainer.device());
-  trainer.model().train();
-  trainer.write_metrics(trainer.iteration() + 1, scalars);
-  if (trainer.rank() == 0) trainer.result().evaluation = scalars;
+  if (!evaluate(trainer, trainer.iteration() + 1)) trainer.save_checkpoint();
 }
 
 std::vector<std::shared_ptr<HookBase>> default_hooks(const Trainer& trainer) {

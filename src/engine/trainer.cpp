@@ -313,6 +313,7 @@ solver::LRScheduler& Trainer::scheduler() { return *s_->scheduler; }
 TrainResult& Trainer::result() { return s_->result; }
 void Trainer::request_stop() { s_->stop_requested = true; }
 bool Trainer::stopping() const { return s_->stopping; }
+void Trainer::stop_agreed() { s_->stopping = true; }
 
 namespace {
 
@@ -628,7 +629,8 @@ TrainResult Trainer::train() {
               << s.plan.micro_batches << " micro-batch(es) x " << s.plan.per_device << "), "
               << s.dataset->size() << " training images, output in " << s.output_dir;
   for (auto& hook : s.hooks) hook->before_train(*this);
-  for (s.iteration = s.result.start_iteration; s.iteration < s.max_iter; ++s.iteration) {
+  s.iteration = s.result.start_iteration;
+  for (; s.iteration < s.max_iter && !s.stopping; ++s.iteration) {
     for (auto& hook : s.hooks) hook->before_step(*this);
     run_step();
     s.result.iteration = s.iteration + 1;

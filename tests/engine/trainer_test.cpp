@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -260,6 +262,57 @@ TEST(Trainer, LibraryHooksSeeEveryStepAndCanStopTheRun) {
   EXPECT_EQ(result.iteration, 3);
   EXPECT_EQ(result.last_checkpoint, largedet::engine::checkpoint_path(options.output_dir, 3));
   EXPECT_THROW(trainer.train(), largedet::Error);  // once per Trainer
+}
+
+// Raises `signal` in this process before step `at` (after the stop hook has looked), so that it
+// arrives while that step's evaluation runs.
+class SignalBeforeStep : public largedet::engine::HookBase {
+ public:
+  SignalBeforeStep(int64_t at, int signal) : at_(at), signal_(signal) {}
+  void before_step(largedet::engine::Trainer& trainer) override {
+    if (trainer.iteration() == at_) ::raise(signal_);
+  }
+
+ private:
+  int64_t at_;
+  int signal_;
+};
+
+// A SIGTERM during an evaluation stops it at the next batch instead of after the whole test set:
+// the run checkpoints that iteration, records the evaluation as pending and stops with the signal;
+// --resume evaluates that iteration before training on, so the metrics miss nothing.
+TEST(Trainer, SigtermDuringEvaluationStopsItAndResumeRedoesIt) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  largedet::engine::TrainOptions options;
+  options.output_dir = dir.path() + "/run";
+  const std::vector<std::string> keys = {"SOLVER.MAX_ITER=4", "TEST.EVAL_PERIOD=3"};
+  largedet::engine::TrainResult first;
+  {  // the Trainer holds the directory's run lock until it goes
+    largedet::engine::Trainer trainer(tiny_config(recipe, keys), options);
+    trainer.register_hooks({std::make_shared<SignalBeforeStep>(2, SIGTERM)});
+    first = trainer.train();
+  }
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.stop_signal, SIGTERM);
+  EXPECT_EQ(first.iteration, 3);
+  EXPECT_EQ(first.last_checkpoint, largedet::engine::checkpoint_path(options.output_dir, 3));
+  EXPECT_EQ(read_text(options.output_dir + "/evaluation_pending"), "3\n");
+  auto evaluated = [&] {
+    std::vector<int64_t> at;
+    for (const auto& line : metrics_lines(options.output_dir))
+      if (line.contains("bbox/AP")) at.push_back(line["iteration"]);
+    return at;
+  };
+  EXPECT_TRUE(evaluated().empty());
+
+  options.resume = true;
+  const auto second = largedet::engine::train(tiny_config(recipe, keys), options);
+  EXPECT_FALSE(second.interrupted);
+  EXPECT_EQ(second.start_iteration, 3);
+  EXPECT_EQ(second.iteration, 4);
+  EXPECT_EQ(evaluated(), (std::vector<int64_t>{3, 4}));
+  EXPECT_FALSE(std::filesystem::exists(options.output_dir + "/evaluation_pending"));
 }
 
 // SGD's first step with momentum moves the weights by lr x gradient, so full_model clipping at

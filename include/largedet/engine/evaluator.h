@@ -8,6 +8,8 @@
 
 #include <c10/core/Device.h>
 
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,11 +41,19 @@ struct TestSet {
 TestSet load_test_set(const Config& config, bool with_ground_truth);
 
 struct EvalOptions {
+  // Polled after every batch on every rank: true stops this rank's inference, and the evaluation
+  // then ends on every rank with EvaluationInterrupted (a SIGTERM must not wait for 5,000 images).
+  std::function<bool()> should_stop;
   bool print = true;          // rank 0 prints the COCO summary / the OpenImages mAP line
   bool per_category = false;  // with print: also the per-category AP table / per-class APs
   int threads = 0;            // rank 0's scoring threads; <= 0: every usable core
   std::string results_path;   // rank 0 writes the gathered detections here (.json / .csv)
   std::string report_path;    // rank 0 writes the statistics here (evaluation/report.h)
+};
+
+// Thrown on every rank when any rank's EvalOptions::should_stop said so: no scores.
+struct EvaluationInterrupted : std::exception {
+  const char* what() const noexcept override { return "evaluation interrupted by a stop request"; }
 };
 
 // Scalars on rank 0 ("bbox/AP", "bbox/AP50", ..., "segm/AP", ..., or "oid/mAP@0.5"), in [0, 1];

@@ -96,13 +96,20 @@ class PeriodicCheckpointerHook : public HookBase {
 };
 
 // Evaluation on the test set every TEST.EVAL_PERIOD iterations and at the last (not when
-// stopping); the scalars go to the metrics and to TrainResult::evaluation.
+// stopping); the scalars go to the metrics and to TrainResult::evaluation. A SIGINT/SIGTERM during
+// an evaluation stops it within a batch: the iteration is checkpointed, OUTPUT_DIR/
+// evaluation_pending names it, and the run stops; --resume evaluates it before training on.
 class EvalHook : public HookBase {
  public:
   EvalHook(int64_t period, TestSet test_set) : period_(period), test_set_(std::move(test_set)) {}
+  void before_train(Trainer& trainer) override;
   void after_step(Trainer& trainer) override;
 
  private:
+  // Evaluates and records the scalars at `iteration`; false (and the run stopping) when a signal
+  // interrupted it.
+  bool evaluate(Trainer& trainer, int64_t iteration);
+
   int64_t period_;
   TestSet test_set_;
 };

@@ -143,6 +143,9 @@ class Trainer {
   void request_stop();
   // All ranks agreed to stop after the current iteration (checkpointed, not evaluated).
   bool stopping() const;
+  // A hook's own agreement to stop (every rank calls it alike, as EvalHook after an interrupted
+  // evaluation): stopping() from now on, and no further iteration.
+  void stop_agreed();
   // Writes the checkpoint of iteration() + 1 on rank 0 (every rank calls it); returns its path.
   std::string save_checkpoint();
   // Rank 0 appends `scalars` to metrics.jsonl and TensorBoard (every rank calls it).
