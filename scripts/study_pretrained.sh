@@ -136,6 +136,25 @@ if [ -n "$SMOKE" ]; then  # every code path (both rules, AGVM on and off) in few
   METHODS=(lsr_sgd pmd_lamb_agvm)
 fi
 
+# set_aside_other_lr PART CELL_PREFIX LR: moves the cells PREFIX* that ran another SOLVER.BASE_LR
+# than LR (from RUNS/PART and DOCS/PART) to STUDY/superseded/, saying so. A grid resumed after a
+# stop can change a method's best LR after its seeds ran at the old one; the sweep refuses a cell
+# directory with other overrides, and the old seeds must not be averaged with the new best.
+set_aside_other_lr() {
+  local part=$1 prefix=$2 lr=$3 where dir
+  for where in "$RUNS/$part" "$DOCS/$part"; do
+    for dir in "$where/$prefix"*; do
+      [ -f "$dir/sweep.json" ] || continue
+      if ! python3 -c 'import json, sys; fixed = json.load(open(sys.argv[1]))["fixed"]
+sys.exit(0 if "SOLVER.BASE_LR=" + sys.argv[2] in fixed else 1)' "$dir/sweep.json" "$lr"; then
+        mkdir -p "$STUDY/superseded/$where"
+        echo "$dir ran another LR than the best, $lr: moved to $STUDY/superseded/$where"
+        mv "$dir" "$STUDY/superseded/$where/$(basename "$dir").$(date +%s)"
+      fi
+    done
+  done
+}
+
 # all_diverged ARCHIVE_PART CELL_PREFIX LRS: whether the archived cells PREFIX<lr> of the comma-
 # separated LRS all diverged (this grid's cells only: a lower grid's, archived by an earlier run,
 # must not end the search before this grid's stopped cells resume).
@@ -187,6 +206,7 @@ scaled() {
         echo "every LR of $method's grid diverged at $scale: trying LRs 8x lower"
       done
       if best=$(best_value core "$scale-${method}_BASE_LR-" SOLVER.BASE_LR 3); then
+        set_aside_other_lr core "$scale-$method-best_" "$best"
         # shellcheck disable=SC2046
         sweep core "$scale-$method-best" "b$scale.yaml" $(method_overrides "$method") \
           SOLVER.BASE_LR="$best" "$SEEDS_LEFT" $(batch)

@@ -46,6 +46,22 @@ if grep -q ": starting" again.log; then
   grep ": starting" again.log
   exit 1
 fi
+# A seed cell archived with another LR than its method's best (a grid resumed after a stop changed
+# the best) is set aside and trained again at the best.
+stale=$(ls -d "$smoke"/docs/core/64x-lsr_sgd-best_SEED-2)
+sed -i 's/"SOLVER.BASE_LR=[^"]*"/"SOLVER.BASE_LR=9.99"/' "$stale/sweep.json"
+BUILD="$build" bash "$src/scripts/study_pretrained.sh" --smoke all >stale.log 2>&1 || {
+  tail -20 stale.log
+  echo "FAILED: the rerun with a stale seed cell"
+  exit 1
+}
+grep -q "64x-lsr_sgd-best_SEED-2 ran another LR than the best" stale.log &&
+  grep -q "64x-lsr_sgd-best_SEED-2: starting" stale.log &&
+  ls -d study/superseded/"$smoke"/docs/core/64x-lsr_sgd-best_SEED-2.* >/dev/null || {
+  echo "FAILED: the stale seed cell was not set aside and trained again"
+  grep -n "lsr_sgd-best" stale.log
+  exit 1
+}
 if BUILD="$build" bash "$src/scripts/study_pretrained.sh" nonsense >bad.log 2>&1; then
   echo "FAILED: an unknown part was accepted"
   exit 1
