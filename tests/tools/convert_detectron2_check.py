@@ -236,6 +236,33 @@ def main():
         if "MODEL.RESNETS.STRIDE_IN_1X1=true" not in out:
             problems.append(f"the MSRA default (stride in the 1x1 conv) was not printed:\n{out}")
 
+    # detectron2's 4conv1fc box head with GN (e.g. its GN and cascade-free Mask R-CNN recipes):
+    # convK with norm, then fc1, in the shapes detectron2 builds; LargeDet must build the same
+    # layers from the printed keys and load them strictly.
+    gn = {k: v for k, v in d2.items() if not k.startswith("roi_heads.box_head.")}
+    for i in range(1, 5):
+        gn[f"roi_heads.box_head.conv{i}.weight"] = torch.randn(256, 256, 3, 3) * 0.01
+        gn[f"roi_heads.box_head.conv{i}.norm.weight"] = torch.ones(256)
+        gn[f"roi_heads.box_head.conv{i}.norm.bias"] = torch.zeros(256)
+    gn["roi_heads.box_head.fc1.weight"] = torch.randn(1024, 256 * 7 * 7) * 0.01
+    gn["roi_heads.box_head.fc1.bias"] = torch.zeros(1024)
+    gn_pkl = os.path.join(work, "gn_4conv1fc.pkl")
+    save_pkl({"model": {k: v.numpy() for k, v in gn.items()}}, gn_pkl)
+    code, out = convert(gn_pkl, gn_pkl + ".safetensors", *flags)
+    line = [x for x in out.splitlines() if "MODEL.WEIGHTS=" in x]
+    gn_keys = shlex.split(line[0])[1:] if line else []
+    for want in ["MODEL.ROI_BOX_HEAD.NUM_CONV=4", "MODEL.ROI_BOX_HEAD.NUM_FC=1",
+                 "MODEL.ROI_BOX_HEAD.NORM=GN"]:
+        if want not in gn_keys:
+            problems.append(f"4conv1fc: the printed keys lack {want}:\n{out}")
+    code, out = run([largedet, "infer", "--config", recipe, "--weights", gn_pkl + ".safetensors",
+                     "--input", image, "--output", os.path.join(work, "pictures_gn"),
+                     "MODEL.DEVICE=cpu", f"DATASETS.TEST_ANNOTATIONS={names}",
+                     f"DATASETS.TEST_IMAGES={work}", "INPUT.MIN_SIZE_TEST=256",
+                     "INPUT.MAX_SIZE_TEST=400"] + gn_keys)
+    if code:
+        problems.append(f"largedet infer did not load the converted 4conv1fc head:\n{out}")
+
     # Refused, by reason.
     def refused(name, state, reason, src=None):
         path = src or os.path.join(work, name + ".pkl")
@@ -267,7 +294,8 @@ def main():
     for p in problems:
         print("FAIL:", p)
     if not problems:
-        print("detectron2 .pkl and .pth, and a Caffe2 ResNet: converted exactly; 5 refusals")
+        print("detectron2 .pkl and .pth (2fc and GN 4conv1fc heads), and a Caffe2 ResNet: "
+              "converted exactly; 5 refusals")
     return 1 if problems else 0
 
 
