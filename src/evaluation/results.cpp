@@ -87,9 +87,9 @@ Detection parse_detection(value entry, const CocoDataset& gt, ResultKind& kind) 
   return det;
 }
 
-// Decodes a result's mask once, after the JSON pass and on every thread (the evaluator needs the
-// runs anyway; decoding was half of a segm results file's parse). pycocotools' loadRes: a mask
-// result's area is its mask's, and its bbox the mask's box unless it has one.
+// Decodes a result's mask once, as it is read (the evaluator needs the runs anyway), so that a bad
+// mask is reported with its entry. pycocotools' loadRes: a mask result's area is its mask's, and
+// its bbox the mask's box unless it has one.
 void decode_mask(Detection& det, const CocoImage& img, bool masks) {
   Rle rle = segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
   if (masks) {
@@ -121,15 +121,15 @@ Detection box_detection(int64_t image_id, int64_t category_id, double score, dou
 
 namespace {
 
-// Parses the JSON array in `padded` into `out`, entries numbered from `first` in errors. `kind`
-// is results[0]'s (unknown for the part that holds it). With `decode`, masks are decoded here.
+// Parses the JSON array in `padded` into `out`, masks decoded. `kind` is results[0]'s (unknown
+// for the part that holds it). Errors number entries from the part's start: a part's error is
+// never shown, since the whole file is then parsed again in one piece.
 void parse_array(const simdjson::padded_string& padded, const CocoDataset& gt,
-                 const std::string& where, ResultKind& kind, size_t first, bool decode,
-                 std::vector<Detection>& out) {
+                 const std::string& where, ResultKind& kind, std::vector<Detection>& out) {
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
   const char* base = padded.data();
-  size_t index = first;
+  size_t index = 0;
   bool in_array = false;  // the document has no position to report before that
   try {
     doc = parser.iterate(padded);
@@ -148,7 +148,7 @@ void parse_array(const simdjson::padded_string& padded, const CocoDataset& gt,
               detail::concat("expected an object, found ", json::type_name(entry.type())));
         }
         Detection det = parse_detection(entry, gt, kind);
-        if (decode && !det.segmentation.empty()) {
+        if (!det.segmentation.empty()) {
           try {
             decode_mask(det, gt.images[size_t(gt.image_index(det.image_id))],
                         kind == ResultKind::kMasks);
@@ -216,10 +216,10 @@ std::vector<Detection> parse_in_parts(std::string_view json, const CocoDataset& 
   };
   std::vector<std::vector<Detection>> parts(runs.size());
   ResultKind kind = ResultKind::kUnknown;
-  parse_array(padded_part(runs[0]), gt, where, kind, 0, true, parts[0]);
+  parse_array(padded_part(runs[0]), gt, where, kind, parts[0]);
   parallel_for(runs.size() - 1, threads, [&](size_t i) {
     ResultKind part_kind = kind;
-    parse_array(padded_part(runs[i + 1]), gt, where, part_kind, 0, true, parts[i + 1]);
+    parse_array(padded_part(runs[i + 1]), gt, where, part_kind, parts[i + 1]);
   });
   std::vector<Detection> detections;
   size_t total = 0;
@@ -244,23 +244,7 @@ std::vector<Detection> parse_coco_results(std::string_view json, const CocoDatas
   }
   std::vector<Detection> detections;
   ResultKind kind = ResultKind::kUnknown;
-  parse_array(simdjson::padded_string(json.data(), json.size()), gt, where, kind, 0, false,
-              detections);
-  const bool masks = kind == ResultKind::kMasks;
-  constexpr size_t kBlock = 256;
-  parallel_for((detections.size() + kBlock - 1) / kBlock, workers, [&](size_t block) {
-    const size_t end = std::min(detections.size(), (block + 1) * kBlock);
-    for (size_t i = block * kBlock; i < end; ++i) {
-      Detection& det = detections[i];
-      if (det.segmentation.empty()) continue;
-      try {
-        decode_mask(det, gt.images[size_t(gt.image_index(det.image_id))], masks);
-      } catch (const Error& e) {
-        throw Error(detail::concat("\"segmentation\": ", e.message()),
-                    detail::concat(where, ": results[", i, "]"), e.hint());
-      }
-    }
-  });
+  parse_array(simdjson::padded_string(json.data(), json.size()), gt, where, kind, detections);
   return detections;
 }
 

@@ -149,8 +149,8 @@ TEST(CocoResults, MalformedResultsNameTheEntry) {
       {"results[0]", "segmentation", "sum to 30"});
 }
 
-// Files over 1 MB are parsed in parts on every thread, smaller ones in one piece with their masks
-// decoded in blocks over threads: every thread count reads the same detections, a cut that falls
+// Files over 1 MB are parsed in parts on every thread, smaller ones in one piece: every thread
+// count reads the same detections, a cut that falls
 // inside a string (an extra field holding "},{") changes nothing, and a bad mask far into the
 // file is still named by entry.
 TEST(CocoResults, MasksDecodeTheSameOnAnyThreadCountAndErrorsNameTheEntry) {

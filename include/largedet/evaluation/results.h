@@ -36,7 +36,7 @@ Detection box_detection(int64_t image_id, int64_t category_id, double score, dou
 // Parses a results file and checks every entry against the ground truth: the image and category
 // must exist there, the score must be a finite number, boxes must be 4 finite numbers with
 // w, h >= 0 and masks valid RLEs of the image's size. Errors name the entry ("results[12]").
-// Masks are decoded on `threads` threads (0: every usable core).
+// Files over 1 MB are parsed, masks decoded, in parts on `threads` threads (0: every usable core).
 std::vector<Detection> parse_coco_results(std::string_view json, const CocoDataset& gt,
                                           const std::string& where = "<results>", int threads = 0);
 std::vector<Detection> load_coco_results(const std::string& path, const CocoDataset& gt,
