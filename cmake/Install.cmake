@@ -6,6 +6,7 @@ install(TARGETS ${LARGEDET_LAYERS} largedet EXPORT largedetTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS largedet_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS largedet_torch_cli RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR})
 install(EXPORT largedetTargets NAMESPACE largedet::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/largedet)
 configure_package_config_file(cmake/largedetConfig.cmake.in

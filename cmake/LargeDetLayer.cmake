@@ -1,10 +1,14 @@
-# largedet_add_layer(NAME [DEPENDS layer...] [LIBS target...])
+# largedet_add_layer(NAME [NO_TORCH] [DEPENDS layer...] [LIBS target...])
 # One static library per layer, from src/NAME/**/*.cpp (every subdirectory: modeling/ is laid out
 # by concept) and src/NAME/cuda/*.cu when CUDA is on.
 # Layers only link the layers below them, so a broken layer never breaks the ones it does not use.
+# NO_TORCH layers (core, evaluation) neither link LibTorch nor see its headers, so that the
+# `largedet` front (tools/front_main.cpp) runs their commands without loading it: a Torch include
+# there is a compile error.
 set(LARGEDET_LAYERS "")
+set(LARGEDET_TORCH_FREE_LAYERS "")
 function(largedet_add_layer name)
-  cmake_parse_arguments(ARG "" "" "DEPENDS;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "NO_TORCH" "" "DEPENDS;LIBS" ${ARGN})
   file(GLOB_RECURSE _sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/src/${name}/*.cpp")
   if(LARGEDET_WITH_CUDA)
     file(GLOB _cuda CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/src/${name}/cuda/*.cu")
@@ -26,11 +30,16 @@ function(largedet_add_layer name)
       target_link_libraries(${target} PUBLIC largedet_${dep})
     endif()
   endforeach()
-  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES} ${ARG_LIBS})
+  target_link_libraries(${target} PUBLIC ${ARG_LIBS})
+  if(ARG_NO_TORCH)
+    set(LARGEDET_TORCH_FREE_LAYERS ${LARGEDET_TORCH_FREE_LAYERS} ${name} PARENT_SCOPE)
+  else()
+    target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+    largedet_use_pch(${target})
+  endif()
   if(LARGEDET_WITH_CUDA)
     target_compile_definitions(${target} PUBLIC LARGEDET_WITH_CUDA=1)
   endif()
-  largedet_use_pch(${target})
   set(LARGEDET_LAYERS ${LARGEDET_LAYERS} ${target} PARENT_SCOPE)
 endfunction()
 

@@ -4,17 +4,12 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <vector>
 
+#include "stopwatch.h"
+
 namespace largedet::tools {
-
-using BenchClock = std::chrono::steady_clock;
-
-inline double seconds_since(BenchClock::time_point start) {
-  return std::chrono::duration<double>(BenchClock::now() - start).count();
-}
 
 // Median wall time of fn() in milliseconds over `iterations` calls, after one untimed warm-up
 // call; with `cuda`, each call is followed by a device synchronisation so GPU work is counted.

@@ -1,7 +1,13 @@
 #include "command_registry.h"
 
 #include <algorithm>
+#include <csignal>
+#include <iostream>
 #include <map>
+
+#include "executables.h"
+#include "largedet/core/error.h"
+#include "largedet/core/logging.h"
 
 namespace largedet::tools {
 namespace {
@@ -9,6 +15,13 @@ namespace {
 const std::map<std::string, std::string> kGroups = {
     {"bench", "Benchmarks of LargeDet's components against references on this machine"},
 };
+
+std::map<std::string, TorchMode>& torch_modes() {
+  static std::map<std::string, TorchMode> modes;
+  return modes;
+}
+
+char** command_line = nullptr;  // run_command_line's argv, for the hand-over to largedet-torch
 }  // namespace
 
 std::vector<Command>& command_registry() {
@@ -43,6 +56,65 @@ void install_commands(CLI::App& app) {
     CLI::App* sub = parent->add_subcommand(name, command.description);
     command.setup(*sub);
   }
+}
+
+std::string registered_command(int argc, char** argv) {
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--log-level") {
+      ++i;  // its value
+      continue;
+    }
+    if (!arg.empty() && arg[0] == '-') {
+      if (path.empty()) continue;  // the front's own options
+      return "";                   // a group's option (bench --help): no command named
+    }
+    path = path.empty() ? arg : path + " " + arg;
+    bool group = false;
+    for (const Command& command : command_registry()) {
+      if (command.path == path) return path;
+      group = group || command.path.rfind(path + " ", 0) == 0;
+    }
+    if (!group) return "";
+  }
+  return "";
+}
+
+bool register_torch_mode(const std::string& name, TorchMode mode) {
+  return torch_modes().emplace(name, std::move(mode)).second;
+}
+
+void run_torch_mode(const std::string& name, const std::any& args) {
+  const auto it = torch_modes().find(name);
+  if (it != torch_modes().end()) return it->second(args);
+  LARGEDET_CHECK(command_line, "run_torch_mode(", name, ") outside run_command_line");
+  exec_torch_executable(command_line);
+}
+
+int run_command_line(int argc, char** argv) {
+  command_line = argv;
+  // A reader that goes away (a closed ssh session, `| head`, a killed sweep) must not kill a run
+  // mid-iteration: writes to it fail instead, and the run goes on to its checkpoints.
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{
+      "LargeDet: large-batch object detection training (Faster/Mask R-CNN, RetinaNet) with "
+      "PMD-LAMB, SyncBN and LR scaling rules with warmup"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warning, error or off")
+      ->capture_default_str();
+  app.parse_complete_callback([&] { log::set_level(log::parse_level(log_level)); });
+  install_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace largedet::tools

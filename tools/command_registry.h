@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <any>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,6 +23,21 @@ std::vector<Command>& command_registry();
 bool register_command(Command command);
 // Adds every registered command (and the groups they live in) to `app`.
 void install_commands(CLI::App& app);
+// The registered command a command line names ("evaluate", "bench eval"; options before it are
+// skipped), or "" if it names none of them. The front runs these itself (tools/front_main.cpp).
+std::string registered_command(int argc, char** argv);
+
+// A mode of a Torch-free command that needs LibTorch (evaluate --config) registers from a source
+// that only largedet-torch links:
+//   LARGEDET_REGISTER_TORCH_MODE("evaluate --config", [](const std::any& args) { ... });
+// run_torch_mode runs it there. The front, where it is not registered, hands the whole command line
+// to largedet-torch instead (tools/executables.h), which parses it again and runs it.
+using TorchMode = std::function<void(const std::any& args)>;
+bool register_torch_mode(const std::string& name, TorchMode mode);
+void run_torch_mode(const std::string& name, const std::any& args);
+
+// Parses and runs a command line against the registered commands: main() of both executables.
+int run_command_line(int argc, char** argv);
 
 }  // namespace largedet::tools
 
@@ -30,3 +46,6 @@ void install_commands(CLI::App& app);
 #define LARGEDET_REGISTER_COMMAND(path, description, setup)          \
   static const bool LARGEDET_CONCAT(registered_command_, __LINE__) = \
       ::largedet::tools::register_command({path, description, setup})
+#define LARGEDET_REGISTER_TORCH_MODE(name, mode)                  \
+  static const bool LARGEDET_CONCAT(registered_mode_, __LINE__) = \
+      ::largedet::tools::register_torch_mode(name, mode)

@@ -2,7 +2,6 @@
 
 #include <sched.h>
 
-#include <ATen/Parallel.h>
 #include <algorithm>
 #include <thread>
 
@@ -13,13 +12,6 @@ int usable_cores() {
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
   return std::max(1u, std::thread::hardware_concurrency());
-}
-
-int configure_threads(int requested, int local_workers) {
-  int threads =
-      requested > 0 ? requested : std::max(1, usable_cores() / std::max(1, local_workers));
-  at::set_num_threads(threads);
-  return threads;
 }
 
 }  // namespace largedet

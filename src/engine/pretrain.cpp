@@ -15,9 +15,6 @@
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
-#include "largedet/core/parallel.h"
-#include "largedet/core/safetensors.h"
-#include "largedet/core/threads.h"
 #include "largedet/data/image.h"
 #include "largedet/data/image_folder.h"
 #include "largedet/data/samplers.h"
@@ -25,6 +22,9 @@
 #include "largedet/engine/metrics_writer.h"
 #include "largedet/engine/progress.h"
 #include "largedet/modeling/build.h"
+#include "largedet/tensor/parallel.h"
+#include "largedet/tensor/safetensors.h"
+#include "largedet/tensor/threads.h"
 
 namespace largedet::engine {
 

@@ -9,10 +9,10 @@
 
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
-#include "largedet/core/threads.h"
 #include "largedet/data/build.h"
 #include "largedet/engine/checkpointer.h"
 #include "largedet/solver/batch_scaling.h"
+#include "largedet/tensor/threads.h"
 
 namespace largedet::engine {
 

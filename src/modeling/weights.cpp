@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "largedet/core/error.h"
-#include "largedet/core/safetensors.h"
+#include "largedet/tensor/safetensors.h"
 
 namespace largedet::modeling {
 

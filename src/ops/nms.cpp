@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "largedet/core/error.h"
-#include "largedet/core/parallel.h"
 #include "largedet/ops/host_sync.h"
+#include "largedet/tensor/parallel.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"
 #endif

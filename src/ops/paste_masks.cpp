@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "largedet/core/error.h"
-#include "largedet/core/parallel.h"
+#include "largedet/tensor/parallel.h"
 
 namespace largedet::ops {
 namespace {

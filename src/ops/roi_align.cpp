@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "largedet/core/error.h"
-#include "largedet/core/parallel.h"
+#include "largedet/tensor/parallel.h"
 #include "roi_align_bilinear.h"
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/cuda_ops.h"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "largedet/core/error.h"
-#include "largedet/core/parallel.h"
+#include "largedet/tensor/parallel.h"
 
 #ifdef LARGEDET_WITH_CUDA
 #include "cuda/lamb_cuda.h"

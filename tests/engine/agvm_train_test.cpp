@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "largedet/core/error.h"
-#include "largedet/core/safetensors.h"
 #include "largedet/engine/trainer.h"
+#include "largedet/tensor/safetensors.h"
 #include "train_fixture.h"
 
 namespace {

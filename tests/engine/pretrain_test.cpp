@@ -10,13 +10,13 @@
 
 #include "common/error_text.h"
 #include "largedet/core/error.h"
-#include "largedet/core/safetensors.h"
 #include "largedet/data/image.h"
 #include "largedet/data/seed.h"
 #include "largedet/data/synthetic_classify.h"
 #include "largedet/engine/pretrain.h"
 #include "largedet/modeling/build.h"
 #include "largedet/modeling/weights.h"
+#include "largedet/tensor/safetensors.h"
 #include "train_fixture.h"
 
 namespace largedet::engine {

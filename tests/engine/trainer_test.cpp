@@ -16,11 +16,11 @@
 #include <thread>
 
 #include "largedet/core/error.h"
-#include "largedet/core/safetensors.h"
 #include "largedet/engine/checkpointer.h"
 #include "largedet/engine/evaluator.h"
 #include "largedet/engine/trainer.h"
 #include "largedet/ops/host_sync.h"
+#include "largedet/tensor/safetensors.h"
 #include "train_fixture.h"
 
 namespace {

@@ -10,7 +10,6 @@
 
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
-#include "largedet/core/threads.h"
 #include "largedet/evaluation/coco_eval.h"
 #include "largedet/evaluation/results.h"
 
@@ -43,10 +42,6 @@ bool same(const Detection& a, const Detection& b) {
 }
 
 }  // namespace
-
-// coco_eval.cpp asks core's threads.cpp (which needs ATen, not linked here) for the core count
-// only when CocoEvalParams::threads <= 0; the harness passes 1, so this only satisfies the linker.
-int largedet::usable_cores() { return 1; }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   largedet::log::set_level(largedet::log::Level::kOff);

@@ -27,7 +27,7 @@ if ! "$CXX" -fsanitize=fuzzer,address "$probe" -o "$WORK/probe" 2>/dev/null; the
 fi
 
 FLAGS="-std=c++17 -O1 -g -fno-omit-frame-pointer -I$SRC/include -I$SRC/src/data -I$SRC/src/evaluation"
-CORE="$SRC/src/core/error.cpp $SRC/src/core/logging.cpp $SRC/src/core/file_io.cpp"
+CORE="$SRC/src/core/error.cpp $SRC/src/core/logging.cpp $SRC/src/core/file_io.cpp $SRC/src/core/threads.cpp"
 EVAL="$SRC/src/evaluation/coco_json.cpp $SRC/src/evaluation/json_util.cpp $SRC/src/evaluation/rle.cpp"
 RESULTS="$SRC/src/evaluation/results.cpp $SRC/src/evaluation/coco_eval.cpp"
 DATA="$SRC/src/data/coco_dataset.cpp $SRC/src/data/box_check.cpp $SRC/src/data/bad_input.cpp"

@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "largedet/core/safetensors.h"
 #include "largedet/modeling/backbone/resnet.h"
 #include "largedet/modeling/sampling.h"
+#include "largedet/tensor/safetensors.h"
 
 namespace largedet::modeling::testing {
 

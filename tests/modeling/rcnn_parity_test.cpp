@@ -9,10 +9,10 @@
 
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
-#include "largedet/core/safetensors.h"
 #include "largedet/modeling/detector.h"
 #include "largedet/ops/autocast.h"
 #include "largedet/ops/boxes.h"
+#include "largedet/tensor/safetensors.h"
 #include "modeling_test_util.h"
 
 namespace largedet::modeling {

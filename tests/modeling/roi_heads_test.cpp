@@ -17,7 +17,6 @@
 #include "common/shell.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
-#include "largedet/core/safetensors.h"
 #include "largedet/distributed/sync_batch_norm.h"
 #include "largedet/modeling/backbone/norm.h"
 #include "largedet/modeling/build.h"
@@ -26,6 +25,7 @@
 #include "largedet/modeling/roi_heads/mask_head.h"
 #include "largedet/modeling/roi_heads/roi_heads.h"
 #include "largedet/modeling/weights.h"
+#include "largedet/tensor/safetensors.h"
 #include "modeling_test_util.h"
 
 namespace largedet::modeling {

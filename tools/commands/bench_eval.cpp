@@ -17,12 +17,13 @@
 #include <sstream>
 
 #include "bench_eval_oid.h"
-#include "bench_timing.h"
 #include "command_registry.h"
+#include "executables.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/threads.h"
 #include "largedet/evaluation/coco_eval.h"
+#include "stopwatch.h"
 
 namespace {
 
@@ -201,12 +202,9 @@ PeerTiming run_peer(const BenchEvalArgs& args, const std::string& tool, const st
 // included), as a user runs it.
 double run_our_process(const std::string& gt_path, const std::string& results_path,
                        const char* type, int threads) {
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  LARGEDET_CHECK(!ec, "bench eval: cannot find its own executable (/proc/self/exe)");
-  const std::string command = "'" + self.string() + "' evaluate -a '" + gt_path + "' -r '" +
-                              results_path + "' -t " + type + " --threads " +
-                              std::to_string(threads) + " > /dev/null 2>&1";
+  const std::string command = "'" + largedet::tools::front_executable().string() +
+                              "' evaluate -a '" + gt_path + "' -r '" + results_path + "' -t " +
+                              type + " --threads " + std::to_string(threads) + " > /dev/null 2>&1";
   const auto start = BenchClock::now();
   if (std::system(command.c_str()) != 0)
     throw largedet::Error("largedet evaluate failed: " + command, "bench eval");

@@ -10,15 +10,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <set>
 
-#include "bench_timing.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/evaluation/openimages_eval.h"
+#include "stopwatch.h"
 
 namespace largedet::tools {
 namespace {

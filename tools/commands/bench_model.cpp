@@ -22,12 +22,13 @@
 
 #include "bench_timing.h"
 #include "command_registry.h"
+#include "executables.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
-#include "largedet/core/threads.h"
 #include "largedet/modeling/detector.h"
 #include "largedet/ops/autocast.h"
 #include "largedet/ops/host_sync.h"
+#include "largedet/tensor/threads.h"
 #ifdef LARGEDET_WITH_CUDA
 #include <c10/cuda/CUDAFunctions.h>
 #endif
@@ -61,16 +62,6 @@ void print_counts(const char* what, const largedet::ops::HostSyncCounts& c, doub
     std::printf("  %-40s %g\n", name.c_str(), static_cast<double>(n) / per);
 }
 
-std::string default_python() {
-  std::error_code ec;
-  auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (; !ec && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
-    const auto python = dir / ".venv" / "bin" / "python";
-    if (std::filesystem::exists(python, ec)) return python.string();
-  }
-  return "";
-}
-
 struct ModelSpec {
   std::string arch;
   int depth;
@@ -91,7 +82,7 @@ ModelSpec spec(const std::string& name) {
 // torchvision's times as "train_ms infer_ms_per_image", or {-1, -1}.
 std::pair<double, double> torchvision_times(const BenchModelArgs& a, const ModelSpec& s,
                                             int threads) {
-  std::string python = a.python.empty() ? default_python() : a.python;
+  std::string python = a.python.empty() ? largedet::tools::find_venv_python() : a.python;
   if (python.empty() || python == "none") return {-1, -1};
   std::string script = R"PY(
 import sys, time, torch, torchvision

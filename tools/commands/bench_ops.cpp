@@ -15,10 +15,11 @@
 
 #include "bench_timing.h"
 #include "command_registry.h"
+#include "executables.h"
 #include "largedet/core/error.h"
-#include "largedet/core/threads.h"
 #include "largedet/ops/nms.h"
 #include "largedet/ops/roi_align.h"
+#include "largedet/tensor/threads.h"
 #include "oracle/torchvision_oracle.h"
 
 namespace {
@@ -36,13 +37,8 @@ struct BenchOpsArgs {
 // torchvision next to the binary: the nearest enclosing folder with .venv/bin/python (the build
 // tree lives inside the repository, whose venv holds torchvision).
 std::string default_torchvision_lib() {
-  std::error_code ec;
-  auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (; !ec && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
-    const auto python = dir / ".venv" / "bin" / "python";
-    if (std::filesystem::exists(python, ec)) return ops::torchvision::find_library(python.string());
-  }
-  return "";
+  const std::string python = largedet::tools::find_venv_python();
+  return python.empty() ? "" : ops::torchvision::find_library(python);
 }
 
 at::Tensor random_boxes(int64_t n, double width, double height, double min_side, double max_side) {

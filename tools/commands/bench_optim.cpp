@@ -14,9 +14,9 @@
 
 #include "bench_timing.h"
 #include "command_registry.h"
-#include "largedet/core/parallel.h"
-#include "largedet/core/threads.h"
 #include "largedet/solver/lamb.h"
+#include "largedet/tensor/parallel.h"
+#include "largedet/tensor/threads.h"
 
 namespace {
 

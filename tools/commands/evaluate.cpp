@@ -1,40 +1,27 @@
 // largedet evaluate: score detections the way pycocotools (COCO bbox/segm) or the OpenImages
-// challenge (oid) would: either a results file (--annotations/--results), or a model run over the
-// configured test set on every rank (--config/--weights, engine/evaluator.h).
+// challenge (oid) would: either a results file (--annotations/--results), here, Torch-free, or a
+// model run over the configured test set on every rank (--config/--weights: evaluate_model.cpp,
+// in largedet-torch).
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 
-#include "bench_timing.h"
 #include "command_registry.h"
-#include "largedet/core/config.h"
+#include "commands/evaluate.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/limits.h"
 #include "largedet/core/logging.h"
-#include "largedet/core/threads.h"
-#include "largedet/engine/evaluator.h"
-#include "largedet/engine/runtime.h"
 #include "largedet/evaluation/coco_eval.h"
 #include "largedet/evaluation/openimages_eval.h"
 #include "largedet/evaluation/report.h"
+#include "stopwatch.h"
 
 namespace {
 
 using namespace largedet::evaluation;
 
-struct EvaluateArgs {
-  std::string annotations, results, labels, hierarchy, classes, protocol = "challenge", output;
-  std::string detections;  // --config mode
-  std::string config, weights;
-  std::vector<std::string> overrides;
-  std::vector<std::string> types = {"bbox"};
-  int threads = 0;
-  int64_t max_image_pixels = largedet::kDefaultMaxImagePixels;
-  bool per_category = false;
-};
-
+using largedet::tools::EvaluateArgs;
 using largedet::tools::seconds_since;
 
 void evaluate_coco_files(const EvaluateArgs& args, EvaluationReport& report) {
@@ -76,36 +63,6 @@ void evaluate_oid_files(const EvaluateArgs& args, EvaluationReport& report) {
   std::cout << (args.per_category ? result.summary()
                                   : result.summary().substr(0, result.summary().find('\n') + 1));
   report.add(result);
-}
-
-// Where --config mode writes the detections: --detections, or else detectron2's name beside
-// --output (coco_instances_results.json; OpenImages: openimages_results.csv); nowhere without
-// either.
-std::string detections_path(const EvaluateArgs& args, bool openimages) {
-  if (!args.detections.empty()) return args.detections;
-  if (args.output.empty()) return "";
-  const auto dir = std::filesystem::path(args.output).parent_path();
-  return (dir / (openimages ? "openimages_results.csv" : "coco_instances_results.json")).string();
-}
-
-// Runs the model on every rank; rank 0 prints the summary and writes --output.
-void evaluate_model(const EvaluateArgs& args) {
-  auto config = largedet::Config::from_file(args.config, args.overrides);
-  const auto runtime = largedet::engine::setup_runtime(config);
-  largedet::engine::resolve_recipe(config, runtime.world_size());
-  // An explicit --threads bounds the whole command, the model's forward included.
-  if (args.threads > 0) largedet::configure_threads(args.threads);
-  auto model = largedet::engine::load_detector(config, args.weights, runtime.device);
-  largedet::engine::EvalOptions options;
-  options.per_category = args.per_category;
-  options.threads = args.threads;
-  options.report_path = args.output;
-  const bool openimages = config.get<std::string>("DATASETS.FORMAT") == "openimages";
-  options.results_path = detections_path(args, openimages);
-  const auto test = largedet::engine::load_test_set(config, runtime.rank() == 0);
-  largedet::engine::evaluate_detector(*model, config, test, runtime.device, options);
-  if (runtime.rank() == 0 && !options.results_path.empty())
-    largedet::log::info() << "detections written to " << options.results_path;
 }
 
 void setup_evaluate(CLI::App& cmd) {
@@ -170,7 +127,10 @@ void setup_evaluate(CLI::App& cmd) {
   cmd.add_flag("--per-category", args->per_category,
                "print a per-category AP table, and put it in --output's JSON");
   cmd.callback([args] {
-    if (!args->config.empty()) return evaluate_model(*args);
+    if (!args->config.empty()) {
+      const EvaluateArgs* model_args = args.get();
+      return largedet::tools::run_torch_mode("evaluate --config", model_args);
+    }
     if (args->annotations.empty()) {
       throw largedet::Error("nothing to evaluate", "largedet evaluate",
                             "pass --annotations and --results, or --config and --weights");

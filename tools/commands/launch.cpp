@@ -10,6 +10,7 @@
 #include <string>
 
 #include "command_registry.h"
+#include "executables.h"
 #include "largedet/distributed/launcher.h"
 #include "validators.h"
 
@@ -30,9 +31,7 @@ bool on_path(const std::string& name) {
 
 void resolve_self(std::vector<std::string>& command) {
   if (command.empty() || command[0] != "largedet" || on_path("largedet")) return;
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) command[0] = self.string();
+  command[0] = largedet::tools::front_executable().string();
 }
 
 void setup_launch(CLI::App& cmd) {

@@ -1,13 +1,10 @@
-// Intra-op thread setup. LibTorch may start with a single intra-op thread; we use every core this
-// process may run on (its CPU affinity, which respects taskset and container limits) unless told.
+// The cores this process may use: its CPU affinity, which respects taskset and container limits.
+// LibTorch's intra-op threads are set from it by tensor/threads.h.
 #pragma once
 
 namespace largedet {
 
 // Cores this process may run on.
 int usable_cores();
-// Sets ATen's intra-op threads to `requested`, or to usable_cores() / local_workers when
-// requested <= 0 (so that N local workers share the machine). Returns the number set.
-int configure_threads(int requested = 0, int local_workers = 1);
 
 }  // namespace largedet

@@ -3,7 +3,7 @@
 // U8 tensors under "__state__/<name>", and string metadata (iteration, effective config).
 // Written atomically (temporary file, fsync, rename), then DIR/last_checkpoint is updated the same
 // way; a crash at any point leaves the previous checkpoint loadable. The last K are kept. Every
-// tensor carries a CRC-32 (core/safetensors.h), verified on load.
+// tensor carries a CRC-32 (tensor/safetensors.h), verified on load.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "largedet/core/safetensors.h"
+#include "largedet/tensor/safetensors.h"
 
 namespace largedet::engine {
 

@@ -1,4 +1,4 @@
-#include "largedet/core/safetensors.h"
+#include "largedet/tensor/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

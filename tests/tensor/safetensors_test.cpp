@@ -8,7 +8,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
-#include "largedet/core/safetensors.h"
+#include "largedet/tensor/safetensors.h"
 
 namespace largedet::safetensors {
 namespace {
