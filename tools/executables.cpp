@@ -30,22 +30,25 @@ bool is_torch_executable(const fs::path& self) {
 
 fs::path front_executable() {
   const auto self = self_executable();
-  return is_torch_executable(self) ? (self.parent_path() / LARGEDET_TORCH_TO_FRONT).lexically_normal()
-                                   : self;
+  return is_torch_executable(self)
+             ? (self.parent_path() / LARGEDET_TORCH_TO_FRONT).lexically_normal()
+             : self;
 }
 
 fs::path torch_executable() {
   const auto self = self_executable();
-  return is_torch_executable(self) ? self
-                                   : (self.parent_path() / LARGEDET_FRONT_TO_TORCH).lexically_normal();
+  return is_torch_executable(self)
+             ? self
+             : (self.parent_path() / LARGEDET_FRONT_TO_TORCH).lexically_normal();
 }
 
 void exec_torch_executable(char** argv) {
   const std::string path = torch_executable().string();
   ::execv(path.c_str(), argv);
-  throw Error(std::string("cannot run ") + path + ": " + std::strerror(errno), "largedet",
-              "the commands that need LibTorch live there: build it with make build or cmake --build "
-              "build --target largedet_torch_cli");
+  throw Error(
+      std::string("cannot run ") + path + ": " + std::strerror(errno), "largedet",
+      "the commands that need LibTorch live there: build it with make build or cmake --build "
+      "build --target largedet_torch_cli");
 }
 
 std::string find_venv_python() {

@@ -122,9 +122,9 @@ struct Masks {
     owned.push_back(std::move(made));
     add(&owned.back());
   }
-  void add(const Rle* rle, const BoxXywh* box = nullptr) {
+  void add(const Rle* rle) {
     rles.push_back(rle);
-    boxes.push_back(box ? *box : rle_to_bbox(*rle));
+    boxes.push_back(rle_to_bbox(*rle));
   }
   std::vector<const Rle*> rles;
   std::vector<BoxXywh> boxes;
@@ -158,13 +158,25 @@ Rle dt_mask(const Detection& det, const CocoImage& img) {
   return segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
 }
 
+// One thread's working arrays for evaluate_cell, reused from cell to cell (a 5k-image evaluation
+// has ~10^5 cells: allocating them per cell was a visible share of its time).
+struct CellScratch {
+  std::vector<size_t> dts, order;
+  std::vector<double> ious, dt_area;
+  std::vector<char> gt_ignore, gt_crowd, gt_matched;
+  std::vector<double> sorted_ious;  // [d][gi]: ious in `order`
+};
+
 // computeIoU + evaluateImg (for every area range, maxDet = max_dets.back()) of one
 // (image, category). `gts` and `dts` are in file order.
 void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
-                   const std::vector<size_t>& gts, std::vector<size_t> dts, ImageResult& out) {
+                   const std::vector<size_t>& gts, const std::vector<size_t>& cell_dts,
+                   CellScratch& scratch, ImageResult& out) {
   const CocoEvalParams& params = p.params;
   const size_t T = params.iou_thresholds.size(), A = params.area_ranges.size();
   // inds = np.argsort([-d['score'] for d in dt], kind='mergesort'); dt = dt[0:maxDets[-1]]
+  std::vector<size_t>& dts = scratch.dts;
+  dts.assign(cell_dts.begin(), cell_dts.end());
   std::stable_sort(dts.begin(), dts.end(),
                    [&](size_t a, size_t b) { return p.dets[a].score > p.dets[b].score; });
   if (dts.size() > size_t(params.max_dets.back())) dts.resize(size_t(params.max_dets.back()));
@@ -176,29 +188,44 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
   cell.num_detections = uint32_t(D);
   cell.npig.assign(A, 0);
 
-  std::vector<double> ious(D * G);  // [d][g], g in file order
-  std::vector<double> dt_area(D);
+  std::vector<double>& ious = scratch.ious;  // [d][g], g in file order
+  ious.resize(D * G);
+  std::vector<double>& dt_area = scratch.dt_area;
+  dt_area.resize(D);
   if (params.iou_type == IouType::kBbox) {
     for (size_t d = 0; d < D; ++d) {
       const Detection& det = p.dets[dts[d]];
-      LARGEDET_CHECK(det.has_bbox, "detection of image ", img.id, " has no bbox");
-      dt_area[d] = std::isnan(det.area) ? det.bbox[2] * det.bbox[3] : det.area;
+      // A mask result without a box: loadRes gives it its mask's box, and the mask's area.
+      const bool mask_box = !det.has_bbox && det.segmentation.kind == Segmentation::Kind::kRle;
+      LARGEDET_CHECK(det.has_bbox || mask_box, "detection of image ", img.id, " has no bbox");
+      if (!std::isnan(det.area))
+        dt_area[d] = det.area;
+      else
+        dt_area[d] =
+            det.has_bbox ? det.bbox[2] * det.bbox[3] : double(rle_area(det.segmentation.rle));
+      if (G == 0) continue;
+      const BoxXywh box = det.has_bbox ? det.bbox : rle_to_bbox(det.segmentation.rle);
       for (size_t g = 0; g < G; ++g) {
         const CocoAnnotation& ann = p.gt.annotations[gts[g]];
-        ious[d * G + g] = bbox_iou(det.bbox, ann.bbox, ann.iscrowd);
+        ious[d * G + g] = bbox_iou(box, ann.bbox, ann.iscrowd);
       }
     }
   } else {
+    // Masks are made (and their boxes found) only where a ground truth needs an IoU: most
+    // detections of an image are of categories it has none of.
     Masks gm, dm;
     for (size_t g = 0; g < G; ++g) gm.add(gt_mask(p.gt, p.gt.annotations[gts[g]], img));
     for (size_t d = 0; d < D; ++d) {
       const Detection& det = p.dets[dts[d]];
       const Segmentation& s = det.segmentation;
-      if (s.kind == Segmentation::Kind::kRle && s.rle.h == uint32_t(img.height) &&
-          s.rle.w == uint32_t(img.width))
-        dm.add(&s.rle, det.bbox_is_mask_box ? &det.bbox : nullptr);
-      else
-        dm.add(dt_mask(det, img));
+      const bool needs_mask = G > 0 || (std::isnan(det.area) && !det.has_bbox);
+      if (needs_mask) {
+        if (s.kind == Segmentation::Kind::kRle && s.rle.h == uint32_t(img.height) &&
+            s.rle.w == uint32_t(img.width))
+          dm.add(&s.rle);
+        else
+          dm.add(dt_mask(det, img));
+      }
       dt_area[d] = !std::isnan(det.area) ? det.area
                    : det.has_bbox        ? det.bbox[2] * det.bbox[3]
                                          : double(rle_area(*dm.rles.back()));
@@ -214,9 +241,15 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
   out.tp.resize(base + D * A, 0);
   out.fp.resize(base + D * A, 0);
 
-  std::vector<size_t> order(G);
-  std::vector<char> gt_ignore(G), gt_matched(T * G);
-  std::vector<char> dt_ignore(D), dt_matched(D);
+  std::vector<size_t>& order = scratch.order;
+  order.resize(G);
+  std::vector<char>&gt_ignore = scratch.gt_ignore, &gt_crowd = scratch.gt_crowd,
+  &gt_matched = scratch.gt_matched;
+  gt_ignore.resize(G);
+  gt_crowd.resize(G);
+  gt_matched.resize(T * G);
+  std::vector<double>& sorted_ious = scratch.sorted_ious;
+  sorted_ious.resize(D * G);
   for (size_t a = 0; a < A; ++a) {
     const double lo = params.area_ranges[a][0], hi = params.area_ranges[a][1];
     // g['_ignore'] = g['ignore'] (= iscrowd) or area outside the range; gt sorted ignore-last.
@@ -227,29 +260,35 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t x, size_t y) { return gt_ignore[x] < gt_ignore[y]; });
-    for (size_t g = 0; g < G; ++g) cell.npig[a] += !gt_ignore[g];
+    size_t not_ignored = 0;
+    for (size_t g = 0; g < G; ++g) not_ignored += !gt_ignore[g];
+    cell.npig[a] = uint32_t(not_ignored);
+    // In `order` from here: gi < not_ignored are the ones not ignored.
+    for (size_t gi = 0; gi < G; ++gi) gt_crowd[gi] = p.gt.annotations[gts[order[gi]]].iscrowd;
+    for (size_t d = 0; d < D; ++d) {
+      for (size_t gi = 0; gi < G; ++gi) sorted_ious[d * G + gi] = ious[d * G + order[gi]];
+    }
     std::fill(gt_matched.begin(), gt_matched.end(), 0);
     for (size_t t = 0; t < T; ++t) {
       char* gtm = &gt_matched[t * G];
+      const double threshold = std::min(params.iou_thresholds[t], 1 - 1e-10);
       for (size_t d = 0; d < D; ++d) {
-        double iou = std::min(params.iou_thresholds[t], 1 - 1e-10);
+        double iou = threshold;
         int64_t m = -1;
+        const double* row = &sorted_ious[d * G];
         for (size_t gi = 0; gi < G; ++gi) {
-          const size_t g = order[gi];
-          const bool crowd = p.gt.annotations[gts[g]].iscrowd;
-          if (gtm[gi] && !crowd) continue;
-          if (m > -1 && !gt_ignore[order[size_t(m)]] && gt_ignore[g]) break;
-          const double v = ious[d * G + g];
-          if (v < iou) continue;
-          iou = v;
+          if (gtm[gi] && !gt_crowd[gi]) continue;
+          // A match among the ones not ignored is never traded for an ignored one.
+          if (m > -1 && size_t(m) < not_ignored && gi >= not_ignored) break;
+          if (row[gi] < iou) continue;
+          iou = row[gi];
           m = int64_t(gi);
         }
         bool matched = false, ignored = false;
         if (m != -1) {
-          const size_t g = order[size_t(m)];
-          ignored = gt_ignore[g];
+          ignored = size_t(m) >= not_ignored;
           // dtm holds the gt's id: a gt with id 0 reads as "unmatched" there, and here too.
-          matched = p.gt.annotations[gts[g]].id != 0;
+          matched = p.gt.annotations[gts[order[size_t(m)]]].id != 0;
           gtm[size_t(m)] = 1;
         }
         // Unmatched detections outside the area range are ignored.
@@ -282,6 +321,7 @@ ImageResult evaluate_image(const Prepared& p, size_t rank) {
                          [&](size_t i) { return p.gt.annotations[i].category_id; });
   auto dts = by_category(p.dt_begin, p.dt_items, [&](size_t i) { return p.dets[i].category_id; });
   ImageResult out;
+  thread_local CellScratch scratch;
   size_t gi = 0, di = 0;
   std::vector<size_t> cell_gts, cell_dts;
   while (gi < gts.size() || di < dts.size()) {
@@ -291,7 +331,7 @@ ImageResult evaluate_image(const Prepared& p, size_t rank) {
     cell_dts.clear();
     for (; gi < gts.size() && gts[gi].first == k; ++gi) cell_gts.push_back(gts[gi].second);
     for (; di < dts.size() && dts[di].first == k; ++di) cell_dts.push_back(dts[di].second);
-    evaluate_cell(p, img, k, cell_gts, cell_dts, out);
+    evaluate_cell(p, img, k, cell_gts, cell_dts, scratch, out);
   }
   return out;
 }
@@ -337,7 +377,7 @@ void accumulate_category(const CocoEvalParams& params, size_t k, size_t K,
   // in their image change neither tp nor fp: leaving them out changes no sampled value (their
   // rc/pr repeat the previous position's), and one pass per threshold then reads only these.
   std::vector<uint32_t> tp_bits, fp_bits;
-  std::vector<double> rc, pr;
+  std::vector<double> pr;  // at each true positive, in score order
   for (size_t a = 0; a < A; ++a) {
     uint64_t npig = 0;
     for (const Cell& c : cells) npig += c.cell->npig[a];
@@ -354,29 +394,31 @@ void accumulate_category(const CocoEvalParams& params, size_t k, size_t K,
       }
       for (size_t t = 0; t < T; ++t) {
         const uint32_t bit = uint32_t(1) << t;
-        rc.clear();
+        // pycocotools computes rc and pr at every detection. Recall changes only at a true
+        // positive, and precision rises only there (a false positive lowers it): the envelope
+        // (the best precision at or after a position) and the first position reaching each
+        // recall threshold are found among the true positives alone, with the same doubles.
+        // Counts are integers (exact, as pycocotools' float cumsums are below 2^53).
         pr.clear();
-        double tp = 0, fp = 0;
+        uint64_t tp = 0, fp = 0;
         for (size_t i = 0; i < tp_bits.size(); ++i) {
-          if (tp_bits[i] & bit)
-            tp += 1;
-          else if (fp_bits[i] & bit)
-            fp += 1;
-          else
-            continue;
-          rc.push_back(tp / double(npig));
-          pr.push_back(tp / (fp + tp + DBL_EPSILON));  // np.spacing(1)
+          fp += (fp_bits[i] & bit) != 0;
+          if (tp_bits[i] & bit) {
+            ++tp;
+            pr.push_back(double(tp) / (double(fp) + double(tp) + DBL_EPSILON));  // np.spacing(1)
+          }
         }
-        const size_t nd = rc.size();
-        result.recall[((t * K + k) * A + a) * M + m] = nd ? rc.back() : 0;
-        for (size_t i = nd; i-- > 1;) {
+        result.recall[((t * K + k) * A + a) * M + m] = double(tp) / double(npig);
+        const size_t ntp = pr.size();
+        for (size_t i = ntp; i-- > 1;) {
           if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
         }
-        // q[ri] = pr[np.searchsorted(rc, recThrs, side='left')], 0 past the end.
-        size_t i = 0;
+        // q[ri] = pr[np.searchsorted(rc, recThrs, side='left')], 0 past the end; rc at the j-th
+        // true positive is (j + 1) / npig.
+        size_t j = 0;
         for (size_t r = 0; r < R; ++r) {
-          while (i < nd && rc[i] < params.recall_thresholds[r]) ++i;
-          result.precision[(((t * R + r) * K + k) * A + a) * M + m] = i < nd ? pr[i] : 0;
+          while (j < ntp && double(j + 1) / double(npig) < params.recall_thresholds[r]) ++j;
+          result.precision[(((t * R + r) * K + k) * A + a) * M + m] = j < ntp ? pr[j] : 0;
         }
       }
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <iterator>
 
 #include "json_util.h"
@@ -88,18 +89,11 @@ Detection parse_detection(value entry, const CocoDataset& gt, ResultKind& kind) 
 }
 
 // Decodes a result's mask once, as it is read (the evaluator needs the runs anyway), so that a bad
-// mask is reported with its entry. pycocotools' loadRes: a mask result's area is its mask's, and
-// its bbox the mask's box unless it has one.
+// mask is reported with its entry. pycocotools' loadRes: a mask result's area is its mask's (its
+// missing bbox, the mask's box, is left to the evaluator: most masks never meet a ground truth).
 void decode_mask(Detection& det, const CocoImage& img, bool masks) {
   Rle rle = segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
-  if (masks) {
-    det.area = double(rle_area(rle));
-    if (!det.has_bbox) {
-      det.bbox = rle_to_bbox(rle);
-      det.has_bbox = true;
-      det.bbox_is_mask_box = true;
-    }
-  }
+  if (masks) det.area = double(rle_area(rle));
   det.segmentation.kind = Segmentation::Kind::kRle;
   det.segmentation.polygons.clear();
   det.segmentation.compressed.clear();
@@ -207,19 +201,24 @@ std::vector<Detection> parse_in_parts(std::string_view json, const CocoDataset& 
   const auto runs = cut_entries(json, size_t(threads) * 4);
   if (runs.size() < 2) return {};
   auto padded_part = [&](const std::pair<size_t, size_t>& run) {
-    std::string text;
-    text.reserve(run.second - run.first + 2);
-    text += '[';
-    text.append(json.substr(run.first, run.second - run.first));
-    text += ']';
-    return simdjson::padded_string(text);
+    const size_t length = run.second - run.first;
+    simdjson::padded_string text(length + 2);
+    text.data()[0] = '[';
+    std::memcpy(text.data() + 1, json.data() + run.first, length);
+    text.data()[length + 1] = ']';
+    return text;
   };
   std::vector<std::vector<Detection>> parts(runs.size());
   ResultKind kind = ResultKind::kUnknown;
   parse_array(padded_part(runs[0]), gt, where, kind, parts[0]);
+  // results[0]'s length estimates the others': one allocation per part instead of a doubling
+  // series (what is reserved beyond the need is never touched, so never made resident).
+  const size_t entry_bytes = std::max<size_t>(runs[0].second - runs[0].first, 32);
   parallel_for(runs.size() - 1, threads, [&](size_t i) {
     ResultKind part_kind = kind;
-    parse_array(padded_part(runs[i + 1]), gt, where, part_kind, parts[i + 1]);
+    const auto& run = runs[i + 1];
+    parts[i + 1].reserve((run.second - run.first) / entry_bytes * 5 / 4 + 16);
+    parse_array(padded_part(run), gt, where, part_kind, parts[i + 1]);
   });
   std::vector<Detection> detections;
   size_t total = 0;

@@ -104,25 +104,79 @@ std::string rle_to_string(const Rle& rle) {
   return s;
 }
 
+namespace {
+
+// pycocotools' rleFrString loop over characters already checked to be in '0'..'o', with no error
+// path inside, so that its state stays in registers: false when a value runs past 12 characters
+// or decodes outside 0..2^32-1 (the caller then decodes again to say which).
+bool decode_counts(std::string_view s, uint32_t* counts, size_t& m_out, uint64_t& total_out) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* const end = p + s.size();
+  size_t m = 0;
+  uint64_t total = 0;
+  bool ok = true;
+  while (p < end) {
+    int64_t x = 0;
+    int k = 0;
+    unsigned c;
+    do {
+      c = unsigned(*p++) - 48u;
+      x |= int64_t(c & 0x1f) << (5 * k);
+      ++k;
+    } while ((c & 0x20) && k < 12);
+    if (c & 0x20) return false;  // each value ends in its own character: m stays in bounds
+    if (c & 0x10) x |= ~((int64_t(1) << (5 * k)) - 1);  // sign extension
+    if (m > 2) x += int64_t(counts[m - 2]);
+    ok &= x >= 0 && x <= int64_t(UINT32_MAX);
+    counts[m++] = uint32_t(x);
+    total += uint32_t(x);
+  }
+  m_out = m;
+  total_out = total;
+  return ok;
+}
+
+void check_total(uint64_t total, uint32_t h, uint32_t w) {
+  if (total != uint64_t(h) * w) {
+    throw Error(detail::concat("compressed RLE runs sum to ", total, " pixels, but \"size\" is [",
+                               h, ", ", w, "] (", uint64_t(h) * w, " pixels)"),
+                "counts", "\"size\" must be [height, width] of the mask that was encoded");
+  }
+}
+
+}  // namespace
+
 Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
   // The characters are checked in one pass first, so that decoding (half of a segm results file's
-  // parse) runs without a branch per character: only the last can leave a value unfinished.
+  // parse) runs without a branch per character: only the last can leave a value unfinished. The
+  // same pass counts the values (characters without the continuation bit), so that the runs take
+  // exactly their memory: 500k masks at 4 bytes per character were ~0.5 GB of page faults.
+  size_t values = 0;
   for (size_t p = 0; p < s.size(); ++p) {
-    if (unsigned(uint8_t(s[p])) - 48u > 63u) {
+    const unsigned c = unsigned(uint8_t(s[p])) - 48u;
+    if (c > 63u) {
       throw Error(detail::concat("compressed RLE string has character '", s[p], "' at position ", p,
                                  ", outside '0'..'o'"),
                   "counts", "expected a pycocotools-compressed \"counts\" string");
     }
+    values += (c & 0x20) == 0;
   }
   if (!s.empty() && ((uint8_t(s.back()) - 48) & 0x20)) {
     throw Error("compressed RLE string ends in the middle of a value", "counts",
                 "the string is truncated");
   }
   Rle rle{h, w, {}};
-  rle.counts.resize(s.size());
+  rle.counts.resize(values);
   uint32_t* counts = rle.counts.data();
   size_t m = 0, p = 0;
   uint64_t total = 0;
+  if (decode_counts(s, counts, m, total)) {
+    check_total(total, h, w);
+    return rle;
+  }
+  // A value too long or out of range: decode again, stopping with what went wrong where.
+  m = 0;
+  total = 0;
   while (p < s.size()) {
     int64_t x = 0;
     int k = 0, c;
@@ -141,12 +195,7 @@ Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
     counts[m++] = uint32_t(x);
     total += uint64_t(x);
   }
-  rle.counts.resize(m);
-  if (total != uint64_t(h) * w) {
-    throw Error(detail::concat("compressed RLE runs sum to ", total, " pixels, but \"size\" is [",
-                               h, ", ", w, "] (", uint64_t(h) * w, " pixels)"),
-                "counts", "\"size\" must be [height, width] of the mask that was encoded");
-  }
+  check_total(total, h, w);
   return rle;
 }
 
@@ -250,10 +299,38 @@ BoxXywh rle_to_bbox(const Rle& rle) {
   return {double(xs), double(ys), double(xe) - double(xs) + 1, double(ye) - double(ys) + 1};
 }
 
+namespace {
+
+// Sorts linear indices (column * h + row) as std::sort would, in linear time: a counting sort by
+// column over the columns the outline spans, then an insertion sort, which only reorders the
+// few crossings of one column. (std::sort's introsort met the outline's order as a bad case.)
+void sort_by_column(std::vector<uint32_t>& a, const std::vector<int>& columns) {
+  if (a.size() < 32) {
+    std::sort(a.begin(), a.end());
+    return;
+  }
+  const auto [lo, hi] = std::minmax_element(columns.begin(), columns.end());
+  std::vector<uint32_t> start(size_t(*hi - *lo) + 2, 0);
+  for (int c : columns) ++start[size_t(c - *lo) + 1];
+  for (size_t i = 1; i < start.size(); ++i) start[i] += start[i - 1];
+  std::vector<uint32_t> sorted(a.size());
+  for (size_t j = 0; j < a.size(); ++j) sorted[start[size_t(columns[j] - *lo)]++] = a[j];
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    const uint32_t v = sorted[i];
+    size_t j = i;
+    for (; j > 0 && sorted[j - 1] > v; --j) sorted[j] = sorted[j - 1];
+    sorted[j] = v;
+  }
+  a.swap(sorted);
+}
+
+}  // namespace
+
 Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   if (k == 0) return Rle{h, w, {uint32_t(uint64_t(h) * w)}};
   // Upsample (x5) and walk the boundary densely.
-  const double scale = 5;
+  constexpr int kUpsample = 5;
+  const double scale = kUpsample;
   std::vector<int> x(k + 1), y(k + 1);
   for (size_t j = 0; j < k; ++j) x[j] = grid_coordinate(xy[j * 2 + 0], scale, h, w);
   x[k] = x[0];
@@ -264,8 +341,41 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   for (size_t j = 0; j < k; ++j)
     m += umax(uint32_t(std::abs(x[j] - x[j + 1])), uint32_t(std::abs(y[j] - y[j + 1]))) + 1;
   check_outline(m, k, h, w);
-  std::vector<int> u(m), v(m);
-  m = 0;
+  // maskApi walks the upsampled boundary into arrays u, v, then keeps the points where it crosses a
+  // pixel column centre, downsampled. Here each point is looked at as it is made. Where the column
+  // changes, maskApi's xd = (uu + .5) / 5 - .5 (uu: the smaller column, or the new one minus 1) is
+  // an integer exactly when uu = 5n + 2, and then it is n: the quotient of any other uu is at
+  // least 0.2 from an integer, far beyond rounding for coordinates below 2^30. So the division
+  // and floor run only for the points kept, and the arrays are never made.
+  static_assert(kUpsample == 5, "the column-centre test below is for 5x upsampling");
+  const double w_minus_1 = double(uint64_t(w) - 1);  // size_t arithmetic, as in maskApi
+  std::vector<uint32_t> a;   // linear indices of the kept points, then run lengths
+  std::vector<int> columns;  // of the kept points
+  a.reserve(m / kUpsample + k + 2);
+  columns.reserve(m / kUpsample + k + 2);
+  // A step between two columns: uu is the smaller, or the new one minus 1 (maskApi's xd above);
+  // v0, v1 the rows of its two points.
+  auto crossing = [&](int uu, int v0, int v1) {
+    const int n = (uu - 2) / kUpsample;
+    if ((uu - 2) % kUpsample != 0 || n < 0 || double(n) > w_minus_1) return;
+    double yd = double(v0 < v1 ? v0 : v1);
+    yd = (yd + .5) / scale - .5;
+    if (yd < 0)
+      yd = 0;
+    else if (yd > h)
+      yd = h;
+    yd = std::ceil(yd);
+    a.push_back(uint32_t(n * int(h) + int(yd)));
+    columns.push_back(n);
+  };
+  bool first = true;
+  int pu = 0, pv = 0;  // the previous point
+  auto visit = [&](int u, int v) {
+    if (!first && u != pu) crossing(u < pu ? u : u - 1, v, pv);
+    first = false;
+    pu = u;
+    pv = v;
+  };
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1], t;
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
@@ -280,48 +390,33 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
     }
     const double s = dx >= dy ? double(ye - ys) / dx : double(xe - xs) / dy;
     if (dx >= dy) {
-      for (int d = 0; d <= dx; ++d) {
+      // Every point moves one column: only a step whose smaller column is 5n + 2 can be kept,
+      // so the rows are computed for those steps (and the segment's ends) alone.
+      const auto row = [&](int t) { return int(ys + s * t + .5); };
+      visit(flip ? dx + xs : xs, row(flip ? dx : 0));
+      for (int d = 1; d <= dx; ++d) {
         t = flip ? dx - d : d;
-        u[m] = t + xs;
-        v[m] = int(ys + s * t + .5);
-        ++m;
+        const int uu = flip ? t + xs : t + xs - 1;
+        if ((uu - 2) % kUpsample == 0) crossing(uu, row(t), row(flip ? t + 1 : t - 1));
+      }
+      if (dx > 0) {
+        t = flip ? 0 : dx;
+        pu = t + xs;
+        pv = row(t);
       }
     } else {
       for (int d = 0; d <= dy; ++d) {
         t = flip ? dy - d : d;
-        v[m] = t + ys;
-        u[m] = int(xs + s * t + .5);
-        ++m;
+        visit(int(xs + s * t + .5), t + ys);
       }
     }
   }
-  // Keep the points where the boundary crosses a pixel column centre, downsampled.
-  k = m;
-  std::vector<int> bx, by;
-  bx.reserve(k);
-  by.reserve(k);
-  const double w_minus_1 = double(uint64_t(w) - 1);  // size_t arithmetic, as in maskApi
-  for (size_t j = 1; j < k; ++j) {
-    if (u[j] == u[j - 1]) continue;
-    double xd = double(u[j] < u[j - 1] ? u[j] : u[j] - 1);
-    xd = (xd + .5) / scale - .5;
-    if (std::floor(xd) != xd || xd < 0 || xd > w_minus_1) continue;
-    double yd = double(v[j] < v[j - 1] ? v[j] : v[j - 1]);
-    yd = (yd + .5) / scale - .5;
-    if (yd < 0)
-      yd = 0;
-    else if (yd > h)
-      yd = h;
-    yd = std::ceil(yd);
-    bx.push_back(int(xd));
-    by.push_back(int(yd));
-  }
-  // Boundary points -> sorted linear indices -> run lengths.
-  k = bx.size();
-  std::vector<uint32_t> a(k + 1);
-  for (size_t j = 0; j < k; ++j) a[j] = uint32_t(bx[j] * int(h) + by[j]);
-  a[k++] = uint32_t(uint64_t(h) * w);
-  std::sort(a.begin(), a.end());
+  // Kept points -> sorted linear indices -> run lengths. h * w is at least every index: it goes
+  // last, as a sort would put it.
+  sort_by_column(a, columns);
+  k = a.size();
+  a.push_back(uint32_t(uint64_t(h) * w));
+  ++k;
   uint32_t p = 0;
   for (size_t j = 0; j < k; ++j) {
     uint32_t t = a[j];

@@ -49,6 +49,7 @@ def main():
     _, out["bbox"] = evaluate(gt, bbox_path, "bbox")
     dt, out["segm"] = evaluate(gt, segm_path, "segm")
     _, out["segm_with_boxes"] = evaluate(gt, both_path, "segm")
+    _, out["bbox_of_masks"] = evaluate(gt, segm_path, "bbox")
     gt_masks = {}
     for ann in gt.dataset["annotations"]:
         rle = gt.annToRLE(ann)

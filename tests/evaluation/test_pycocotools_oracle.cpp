@@ -83,6 +83,10 @@ TEST(PycocotoolsOracle, RandomCasesMatchBboxSegmAndMasks) {
     expect_same_evaluation(evaluate_coco(gt, segm, params), oracle["segm"], "segm");
     expect_same_evaluation(evaluate_coco(gt, load_coco_results(dir + "/both.json", gt), params),
                            oracle["segm_with_boxes"], "segm with boxes");
+    // Box AP of mask results without boxes: loadRes gives each its mask's box.
+    params.iou_type = IouType::kBbox;
+    expect_same_evaluation(evaluate_coco(gt, segm, params), oracle["bbox_of_masks"],
+                           "bbox of masks");
 
     // Ground-truth masks: polygons rasterised and merged, uncompressed RLEs compressed.
     size_t mask_mismatches = 0;
@@ -97,12 +101,13 @@ TEST(PycocotoolsOracle, RandomCasesMatchBboxSegmAndMasks) {
       }
     }
     EXPECT_EQ(mask_mismatches, 0u);
-    // Detection masks: loadRes' area and toBbox.
+    // Detection masks: loadRes' area, and toBbox as rle_to_bbox gives it to the bbox evaluator.
     ASSERT_EQ(oracle["dt_masks"].size(), segm.size());
     for (size_t i = 0; i < segm.size(); ++i) {
       EXPECT_EQ(segm[i].area, oracle["dt_masks"][i][0].get<double>()) << "results[" << i << "]";
+      const BoxXywh box = rle_to_bbox(segm[i].segmentation.rle);
       for (int k = 0; k < 4; ++k)
-        EXPECT_EQ(segm[i].bbox[size_t(k)], oracle["dt_masks"][i][1][k].get<double>());
+        EXPECT_EQ(box[size_t(k)], oracle["dt_masks"][i][1][k].get<double>());
     }
     if (::testing::Test::HasFailure()) return;  // keeps `dir` for a look
     testing::remove_temp_dir(dir);

@@ -100,8 +100,10 @@ TEST(CocoResults, ReadsBoxAndMaskResultsLikeLoadRes) {
           "segmentation": {"size": [30, 30], "counts": [0, 2, 28, 2, 868]}}])",
       gt);
   ASSERT_EQ(masks.size(), 1u);
-  EXPECT_EQ(masks[0].area, 4);                      // the mask's area
-  EXPECT_EQ(masks[0].bbox, (BoxXywh{0, 0, 2, 2}));  // toBbox when the result has none
+  EXPECT_EQ(masks[0].area, 4);  // the mask's area
+  // No box of its own: the bbox evaluator takes the mask's (toBbox) where it needs one.
+  EXPECT_FALSE(masks[0].has_bbox);
+  EXPECT_EQ(rle_to_bbox(masks[0].segmentation.rle), (BoxXywh{0, 0, 2, 2}));
   EXPECT_TRUE(parse_coco_results("[]", gt).empty());
 }
 
@@ -175,14 +177,13 @@ TEST(CocoResults, MasksDecodeTheSameOnAnyThreadCountAndErrorsNameTheEntry) {
       EXPECT_EQ(many[i].score, one[i].score) << i;
       EXPECT_EQ(many[i].bbox, one[i].bbox) << i;
       EXPECT_EQ(many[i].area, one[i].area) << i;
-      EXPECT_EQ(many[i].bbox_is_mask_box, one[i].bbox_is_mask_box) << i;
+      EXPECT_EQ(many[i].has_bbox, one[i].has_bbox) << i;
       EXPECT_EQ(many[i].segmentation.rle.counts, one[i].segmentation.rle.counts) << i;
     }
   }
-  // The mask's own box when the result has none (and marked so); the given box otherwise.
-  EXPECT_TRUE(one[0].bbox_is_mask_box);
-  EXPECT_EQ(one[0].bbox, (BoxXywh{0, 0, 2, 2}));
-  EXPECT_FALSE(one[1].bbox_is_mask_box);
+  // No box where the result has none; the given box otherwise.
+  EXPECT_FALSE(one[0].has_bbox);
+  EXPECT_TRUE(one[1].has_bbox);
   EXPECT_EQ(one[1].bbox, (BoxXywh{1, 1, 2, 2}));
   std::string bad = json;
   const std::string broken = R"({"image_id": 2, "category_id": 9, "score": 1,

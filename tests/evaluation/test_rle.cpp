@@ -149,6 +149,23 @@ TEST(Rle, MalformedStringsThrowClearErrors) {
   EXPECT_THROW(rle_from_string("0162M0:n", 6, 5), Error);  // ends inside a value ('n' & 0x20)
   EXPECT_THROW(rle_from_string("R", 6, 5), Error);         // negative first run
   EXPECT_THROW(rle_decode(Rle{2, 2, {1, 1}}), Error);
+  const auto message = [](const std::string& counts) {
+    try {
+      rle_from_string(counts, 2, 2);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // 'P' is 0 with the continuation bit: twelve 5-bit groups at most.
+  EXPECT_NE(message(std::string(12, 'P') + "0").find("value too long"), std::string::npos);
+  // Many more than twelve, then one end: decoding must stop, not write past the one value.
+  EXPECT_NE(message(std::string(300, 'P') + "0").find("value too long"), std::string::npos);
+  // 2^32 (group 6 = 4) and -16 (the sign bit alone) are outside 0..2^32-1.
+  EXPECT_NE(message("PPPPPP4").find("run 0 of length 4294967296"), std::string::npos);
+  EXPECT_NE(message("@").find("run 0 of length -16"), std::string::npos);
+  // A later run is a difference from the run two before it (pycocotools' m > 2).
+  EXPECT_NE(message("1121@").find("run 4 of length -14"), std::string::npos);
 }
 
 }  // namespace

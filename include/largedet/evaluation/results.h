@@ -18,10 +18,9 @@ struct Detection {
   int64_t category_id = 0;
   double score = 0;
   BoxXywh bbox{0, 0, 0, 0};  // x, y, w, h in pixels
+  // False for a mask result without a "bbox": the bbox evaluator then takes the mask's own box
+  // (rle_to_bbox, pycocotools' toBbox in loadRes), only where a ground truth needs an IoU.
   bool has_bbox = false;
-  // bbox is the mask's own box (rle_to_bbox), as the reader computes it for a mask result without
-  // a "bbox": the segm evaluator, which needs the mask's box, takes it instead of computing it.
-  bool bbox_is_mask_box = false;
   Segmentation segmentation;  // usually a compressed RLE; kNone for box-only results
   // The area used for the small/medium/large ranges. NaN means "derive it": pycocotools' loadRes
   // uses the box's w * h when the results carry boxes (its first entry has a "bbox") and the
