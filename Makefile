@@ -12,7 +12,7 @@ APT_PACKAGES := build-essential cmake ccache clang-format clang libclang-rt-14-d
   libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev pkg-config
 PY_PACKAGES := torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION) pycocotools tensorboard numpy safetensors onnx onnxruntime
 
-.PHONY: deps apt-deps venv build test demo gpu-check format check-format clean
+.PHONY: deps apt-deps venv build test test-scale demo gpu-check format check-format clean
 
 deps: apt-deps venv
 
@@ -40,6 +40,11 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# 16 and 32 ranks on this machine (tests named Scale*, label scale; docs/distributed.md, "Scale on
+# one machine"): one at a time, each fills the cores with its ranks.
+test-scale: build
+	cd $(BUILD) && ctest --output-on-failure -L scale -j 1
 
 # Trains a small detector on synthetic data on two local workers and prints its COCO AP.
 demo: deps $(BUILD)/CMakeCache.txt

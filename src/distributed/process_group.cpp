@@ -2,6 +2,7 @@
 // process_group_c10d.cpp.
 #include "largedet/distributed/process_group.h"
 
+#include <chrono>
 #include <mutex>
 
 #include "largedet/core/logging.h"
@@ -75,9 +76,18 @@ std::shared_ptr<ProcessGroup> init(const ContextOptions& options) {
   Context context = Context::from_env(options);
   if (context.is_distributed()) log::set_rank(context.rank);
   log::info() << "distributed: " << context.describe();
+  const auto start = std::chrono::steady_clock::now();
   auto group = create_process_group(context);
   set_default_group(group);
-  if (context.is_distributed()) set_sync_batch_norm_group(group->new_group("syncbn"));
+  if (context.is_distributed()) {
+    set_sync_batch_norm_group(group->new_group("syncbn"));
+    // The rendezvous' cost grows with the world: rank 0 says what it was (docs/distributed.md).
+    if (context.rank == 0) {
+      log::info() << "distributed: " << context.world_size << " ranks connected in "
+                  << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                  << " s";
+    }
+  }
   return group;
 }
 

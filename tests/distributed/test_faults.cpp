@@ -7,6 +7,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <iostream>
 #include <thread>
 
 #include "harness.h"
@@ -53,6 +56,14 @@ TEST(DistWorker, DISABLED_Fault) {
       auto grads = torch::ones({1 << 12});
       if (step == 3 && group->rank() == lose) {
         if (param("FAULT_KIND") == "hang") std::this_thread::sleep_for(std::chrono::seconds(120));
+        if (param("FAULT_KIND") == "kill") {
+          std::cerr << "rank " << lose << " kills itself at " << std::fixed
+                    << std::chrono::duration<double>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count()
+                    << std::endl;
+          ::raise(SIGKILL);
+        }
         std::_Exit(3);
       }
       dist::all_reduce_mean(grads);
@@ -74,6 +85,23 @@ TEST(Faults, DeadWorkerIsNamedByEveryOtherRank) {
     std::string message = run.output.substr(at, run.output.find('\n', at) - at);
     EXPECT_NE(message.find("lost rank 1 (exited with code 3)"), std::string::npos) << run.output;
   }
+}
+
+// Label scale: at 32 ranks on one machine, a SIGKILLed rank ends the job within 10 s, and the
+// launcher and the other ranks name it.
+TEST(ScaleFaults, KilledRankEndsA32RankJobWithin10Seconds) {
+  auto run =
+      largedet::test::launch_workers(32, "Fault", {{"FAULT_RANK", "17"}, {"FAULT_KIND", "kill"}});
+  const double ended =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_NE(run.code, 0) << run.output;
+  const std::string said = "rank 17 kills itself at ";
+  const auto at = run.output.find(said);
+  ASSERT_NE(at, std::string::npos) << run.output;
+  const double killed = std::stod(run.output.substr(at + said.size()));
+  EXPECT_LT(ended - killed, 10.0) << run.output;
+  EXPECT_NE(run.output.find("lost rank 17 (killed by signal 9"), std::string::npos) << run.output;
+  std::cout << "32 ranks: the job ended " << ended - killed << " s after rank 17's SIGKILL\n";
 }
 
 TEST(Faults, DeadRankZeroIsNamed) {

@@ -1,5 +1,5 @@
-// SyncBatchNorm2d equals BatchNorm2d on the concatenated global batch, at world sizes 1, 2 and 3,
-// with uneven local batches and an empty one.
+// SyncBatchNorm2d equals BatchNorm2d on the concatenated global batch, at world sizes 1, 2, 3 and
+// (label scale) 32, with uneven local batches and empty ones.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -34,7 +34,12 @@ constexpr int64_t kChannels = 5;
 std::vector<int64_t> batch_sizes(int world, int variant) {
   if (world == 1) return {4};
   if (world == 2) return variant == 0 ? std::vector<int64_t>{3, 0} : std::vector<int64_t>{1, 4};
-  return variant == 0 ? std::vector<int64_t>{2, 0, 3} : std::vector<int64_t>{1, 2, 4};
+  if (world == 3)
+    return variant == 0 ? std::vector<int64_t>{2, 0, 3} : std::vector<int64_t>{1, 2, 4};
+  // Larger worlds (the scale test's 32): 0-2 images per rank, every third rank empty; or 1-4.
+  std::vector<int64_t> sizes(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) sizes[size_t(r)] = variant == 0 ? r % 3 : 1 + r % 4;
+  return sizes;
 }
 
 // Every rank builds the same global batch and upstream gradient, runs BatchNorm2d on all of it
@@ -222,4 +227,11 @@ TEST(SyncBatchNorm, LaunchedWorldOf2) {
 TEST(SyncBatchNorm, LaunchedWorldOf3) {
   auto run = largedet::test::launch_workers(3, "SyncBatchNorm");
   EXPECT_EQ(run.code, 0) << run.output;
+}
+
+// Label scale (`make test-scale`): 32 ranks on one machine, 48 images, a third of the ranks empty.
+TEST(ScaleSyncBatchNorm, LaunchedWorldOf32EqualsBatchNormOverTheConcatenatedBatch) {
+  auto run = largedet::test::launch_workers(32, "SyncBatchNorm");
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("32 ranks connected in"), std::string::npos) << run.output;
 }
