@@ -109,8 +109,12 @@ __global__ void segmented_gather_kernel(int n, int max_keep,
   const int64_t row = blockIdx.x;
   const int count = static_cast<int>(n_valid[row]);
   const int words = ceil_div(n, kTile);
+  // Only the first ceil(count / 64) words of a mask row are written (tiles past the count do
+  // nothing): ORing the rest read uninitialised memory, which no result used but
+  // compute-sanitizer's initcheck reports.
+  const int count_words = ceil_div(count, kTile);
   const unsigned long long* row_mask = mask + row * n * words;
-  for (int w = threadIdx.x; w < words; w += blockDim.x) removed[w] = 0;
+  for (int w = threadIdx.x; w < count_words; w += blockDim.x) removed[w] = 0;
   __syncthreads();
   int num_kept = 0;  // the same in every thread: each one walks the same bits
   for (int word = 0; word * kTile < count && num_kept < max_keep; ++word) {
@@ -126,7 +130,7 @@ __global__ void segmented_gather_kernel(int n, int max_keep,
       }
       ++num_kept;
       const unsigned long long* mask_row = row_mask + static_cast<int64_t>(i) * words;
-      for (int w = word + threadIdx.x; w < words; w += blockDim.x) removed[w] |= mask_row[w];
+      for (int w = word + threadIdx.x; w < count_words; w += blockDim.x) removed[w] |= mask_row[w];
       __syncthreads();
       current = removed[word];
     }
