@@ -27,13 +27,13 @@ using largedet::test::write_tiny_recipe;
 // One image per forward, no random flip or scale, norms that do not mix images: every layout of
 // the 32-image global batch (1 rank x 32 forwards, 16 x 2, 32 x 1) sums the same 32 gradients.
 const std::vector<std::string> kSameBatch = {
-    "SOLVER.IMS_PER_BATCH=32",     "SOLVER.IMS_PER_DEVICE=1", "SOLVER.MAX_ITER=2",
-    "SOLVER.CHECKPOINT_PERIOD=1",  "TEST.EVAL_PERIOD=0",      "MODEL.RESNETS.NORM=FrozenBN",
-    "INPUT.RANDOM_FLIP=none",      "INPUT.MIN_SIZE_TRAIN=[72]"};
+    "SOLVER.IMS_PER_BATCH=32",    "SOLVER.IMS_PER_DEVICE=1",  "SOLVER.MAX_ITER=2",
+    "SOLVER.CHECKPOINT_PERIOD=1", "TEST.EVAL_PERIOD=0",       "MODEL.RESNETS.NORM=FrozenBN",
+    "INPUT.RANDOM_FLIP=none",     "INPUT.MIN_SIZE_TRAIN=[72]"};
 
 std::string train(const std::string& recipe, const std::string& out, int ranks) {
-  std::string command = quote(LARGEDET_CLI) + " train --config " + quote(recipe) + " --output " +
-                        quote(out);
+  std::string command =
+      quote(LARGEDET_CLI) + " train --config " + quote(recipe) + " --output " + quote(out);
   for (const auto& o : kSameBatch) command += " " + quote(o);
   if (ranks == 1) return command;
   return quote(LARGEDET_CLI) + " launch --nproc-per-node " + std::to_string(ranks) +
@@ -76,8 +76,8 @@ TEST(Scale, TrainingAt16And32RanksEndsWhereOneProcessDoes) {
     const std::string out = dir.path() + "/ranks" + std::to_string(ranks);
     auto many = run_shell(train(recipe, out, ranks));
     ASSERT_EQ(many.code, 0) << many.output;
-    EXPECT_NE(many.output.find(std::to_string(ranks) + " rank(s) x " +
-                               std::to_string(32 / ranks) + " micro-batch(es) x 1"),
+    EXPECT_NE(many.output.find(std::to_string(ranks) + " rank(s) x " + std::to_string(32 / ranks) +
+                               " micro-batch(es) x 1"),
               std::string::npos)
         << many.output;
     const auto connected = many.output.find(std::to_string(ranks) + " ranks connected in ");
@@ -108,8 +108,8 @@ TEST(Scale, TrainingAt16And32RanksEndsWhereOneProcessDoes) {
   ASSERT_EQ(by_one.code, 0) << by_one.output;
   auto by_32 = evaluate(32, dir.path() + "/32.json");
   ASSERT_EQ(by_32.code, 0) << by_32.output;
-  const auto gt = largedet::evaluation::load_coco_json(dir.path() +
-                                                       "/data/annotations/instances_val.json");
+  const auto gt =
+      largedet::evaluation::load_coco_json(dir.path() + "/data/annotations/instances_val.json");
   EXPECT_NE(by_32.output.find("inference on " + std::to_string(gt.images.size()) +
                               " test images over 32 rank(s)"),
             std::string::npos)
