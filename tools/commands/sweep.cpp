@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "command_registry.h"
+#include "executables.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
 #include "largedet/solver/batch_scaling.h"
@@ -77,6 +78,8 @@ void setup_sweep(CLI::App& cmd) {
     if (options.base.empty() || options.output.empty())
       throw largedet::Error("a sweep needs --config and --output", "largedet sweep",
                             "or --summary DIR to tabulate a sweep");
+    // Cells run (and their logs name) the `largedet` a user runs, not libexec/largedet-torch.
+    options.executable = largedet::tools::front_executable().string();
     const int world = world_size(options);
     options.max_iter = [base = options.base, world](const std::vector<std::string>& overrides) {
       return resolved_max_iter(base, overrides, world);

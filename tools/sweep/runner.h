@@ -24,7 +24,7 @@ struct SweepOptions {
   int64_t max_cells = 10000;                  // a larger grid is refused before it is expanded
   bool dry_run = false;                       // print the plan and the commands, run nothing
   bool echo = false;                          // stream the cells' output to the terminal too
-  std::string executable = "/proc/self/exe";  // the largedet binary
+  std::string executable = "/proc/self/exe";  // the largedet binary (`sweep`: bin/largedet)
   // SOLVER.MAX_ITER of the run that these overrides of `base` make (after batch scaling on the
   // sweep's world size); throws largedet::Error for overrides the recipe refuses. Resolving a
   // recipe is the solver's job, so the command provides it.
