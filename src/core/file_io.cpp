@@ -113,12 +113,15 @@ std::string read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     throw Error(std::string("cannot open file: ") + std::strerror(errno), path, "check the path");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   std::string bytes(size_t(size) + 1, '\0');  // the spare byte sees the end without a regrowth
   size_t done = 0;
   for (;;) {
     if (done == bytes.size()) {
       if (int64_t(done) >= max_input_bytes()) {
-        ::close(fd);
         throw Error("input grew past the limit of " + std::to_string(max_input_bytes()) +
                         " bytes while it was read",
                     path, "raise LARGEDET_MAX_INPUT_BYTES if the file is meant to be this large");
@@ -129,13 +132,11 @@ std::string read_file(const std::string& path) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int error = errno;
-      ::close(fd);
       throw Error(std::string("read failed: ") + std::strerror(error), path);
     }
     if (n == 0) break;
     done += size_t(n);
   }
-  ::close(fd);
   bytes.resize(done);
   return bytes;
 }

@@ -158,6 +158,13 @@ Rle dt_mask(const Detection& det, const CocoImage& img) {
   return segmentation_to_rle(det.segmentation, uint32_t(img.height), uint32_t(img.width));
 }
 
+// The area a detection counts in for the area ranges: its stored one (the reader's: loadRes'
+// w * h for box results, the mask's for mask results), else its box's, else its mask's.
+double detection_area(const Detection& det, const Rle* mask) {
+  if (!std::isnan(det.area)) return det.area;
+  return det.has_bbox ? det.bbox[2] * det.bbox[3] : double(rle_area(*mask));
+}
+
 // One thread's working arrays for evaluate_cell, reused from cell to cell (a 5k-image evaluation
 // has ~10^5 cells: allocating them per cell was a visible share of its time).
 struct CellScratch {
@@ -198,11 +205,7 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
       // A mask result without a box: loadRes gives it its mask's box, and the mask's area.
       const bool mask_box = !det.has_bbox && det.segmentation.kind == Segmentation::Kind::kRle;
       LARGEDET_CHECK(det.has_bbox || mask_box, "detection of image ", img.id, " has no bbox");
-      if (!std::isnan(det.area))
-        dt_area[d] = det.area;
-      else
-        dt_area[d] =
-            det.has_bbox ? det.bbox[2] * det.bbox[3] : double(rle_area(det.segmentation.rle));
+      dt_area[d] = detection_area(det, &det.segmentation.rle);
       if (G == 0) continue;
       const BoxXywh box = det.has_bbox ? det.bbox : rle_to_bbox(det.segmentation.rle);
       for (size_t g = 0; g < G; ++g) {
@@ -226,9 +229,7 @@ void evaluate_cell(const Prepared& p, const CocoImage& img, int32_t category,
         else
           dm.add(dt_mask(det, img));
       }
-      dt_area[d] = !std::isnan(det.area) ? det.area
-                   : det.has_bbox        ? det.bbox[2] * det.bbox[3]
-                                         : double(rle_area(*dm.rles.back()));
+      dt_area[d] = detection_area(det, needs_mask ? dm.rles.back() : nullptr);
       for (size_t g = 0; g < G; ++g) {
         ious[d * G + g] = rle_iou(*dm.rles[d], dm.boxes[d], *gm.rles[g], gm.boxes[g],
                                   p.gt.annotations[gts[g]].iscrowd);

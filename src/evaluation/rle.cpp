@@ -106,42 +106,15 @@ std::string rle_to_string(const Rle& rle) {
 
 namespace {
 
-// pycocotools' rleFrString loop over characters already checked to be in '0'..'o', with no error
-// path inside, so that its state stays in registers: false when a value runs past 12 characters
-// or decodes outside 0..2^32-1 (the caller then decodes again to say which).
-bool decode_counts(std::string_view s, uint32_t* counts, size_t& m_out, uint64_t& total_out) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
-  const uint8_t* const end = p + s.size();
-  size_t m = 0;
-  uint64_t total = 0;
-  bool ok = true;
-  while (p < end) {
-    int64_t x = 0;
-    int k = 0;
-    unsigned c;
-    do {
-      c = unsigned(*p++) - 48u;
-      x |= int64_t(c & 0x1f) << (5 * k);
-      ++k;
-    } while ((c & 0x20) && k < 12);
-    if (c & 0x20) return false;  // each value ends in its own character: m stays in bounds
-    if (c & 0x10) x |= ~((int64_t(1) << (5 * k)) - 1);  // sign extension
-    if (m > 2) x += int64_t(counts[m - 2]);
-    ok &= x >= 0 && x <= int64_t(UINT32_MAX);
-    counts[m++] = uint32_t(x);
-    total += uint32_t(x);
-  }
-  m_out = m;
-  total_out = total;
-  return ok;
+// rle_from_string's errors, out of line and cold, so that its decoding loop keeps its state in
+// registers (a throw inside the loop made it spill its running total to memory).
+[[noreturn]] __attribute__((noinline, cold)) void value_too_long() {
+  throw Error("compressed RLE string has a value too long", "counts");
 }
 
-void check_total(uint64_t total, uint32_t h, uint32_t w) {
-  if (total != uint64_t(h) * w) {
-    throw Error(detail::concat("compressed RLE runs sum to ", total, " pixels, but \"size\" is [",
-                               h, ", ", w, "] (", uint64_t(h) * w, " pixels)"),
-                "counts", "\"size\" must be [height, width] of the mask that was encoded");
-  }
+[[noreturn]] __attribute__((noinline, cold)) void run_out_of_range(size_t m, int64_t x) {
+  throw Error(detail::concat("compressed RLE string decodes to run ", m, " of length ", x),
+              "counts", "runs must be between 0 and 2^32-1");
 }
 
 }  // namespace
@@ -168,34 +141,31 @@ Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
   Rle rle{h, w, {}};
   rle.counts.resize(values);
   uint32_t* counts = rle.counts.data();
-  size_t m = 0, p = 0;
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* const end = p + s.size();
+  size_t m = 0;
   uint64_t total = 0;
-  if (decode_counts(s, counts, m, total)) {
-    check_total(total, h, w);
-    return rle;
-  }
-  // A value too long or out of range: decode again, stopping with what went wrong where.
-  m = 0;
-  total = 0;
-  while (p < s.size()) {
+  while (p < end) {
     int64_t x = 0;
-    int k = 0, c;
+    int k = 0;
+    unsigned c;
     do {
-      if (k >= 12) throw Error("compressed RLE string has a value too long", "counts");
-      c = int(s[p++]) - 48;
+      c = unsigned(*p++) - 48u;
       x |= int64_t(c & 0x1f) << (5 * k);
       ++k;
-    } while (c & 0x20);
+    } while ((c & 0x20) && k < 12);
+    if (c & 0x20) value_too_long();  // each value ends in its own character: m stays in bounds
     if (c & 0x10) x |= ~((int64_t(1) << (5 * k)) - 1);  // sign extension
     if (m > 2) x += int64_t(counts[m - 2]);
-    if (x < 0 || x > int64_t(UINT32_MAX)) {
-      throw Error(detail::concat("compressed RLE string decodes to run ", m, " of length ", x),
-                  "counts", "runs must be between 0 and 2^32-1");
-    }
+    if (x < 0 || x > int64_t(UINT32_MAX)) run_out_of_range(m, x);
     counts[m++] = uint32_t(x);
-    total += uint64_t(x);
+    total += uint32_t(x);
   }
-  check_total(total, h, w);
+  if (total != uint64_t(h) * w) {
+    throw Error(detail::concat("compressed RLE runs sum to ", total, " pixels, but \"size\" is [",
+                               h, ", ", w, "] (", uint64_t(h) * w, " pixels)"),
+                "counts", "\"size\" must be [height, width] of the mask that was encoded");
+  }
   return rle;
 }
 
@@ -353,11 +323,13 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   std::vector<int> columns;  // of the kept points
   a.reserve(m / kUpsample + k + 2);
   columns.reserve(m / kUpsample + k + 2);
-  // A step between two columns: uu is the smaller, or the new one minus 1 (maskApi's xd above);
-  // v0, v1 the rows of its two points.
+  // Whether a step's uu (the smaller column, or the new one minus 1: maskApi's xd above) can be
+  // kept: checked before the steps' rows are computed, which most steps never need.
+  auto centre = [](int uu) { return (uu - 2) % kUpsample == 0; };
+  // A step between two columns, v0 and v1 the rows of its two points.
   auto crossing = [&](int uu, int v0, int v1) {
     const int n = (uu - 2) / kUpsample;
-    if ((uu - 2) % kUpsample != 0 || n < 0 || double(n) > w_minus_1) return;
+    if (!centre(uu) || n < 0 || double(n) > w_minus_1) return;
     double yd = double(v0 < v1 ? v0 : v1);
     yd = (yd + .5) / scale - .5;
     if (yd < 0)
@@ -397,7 +369,7 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
       for (int d = 1; d <= dx; ++d) {
         t = flip ? dx - d : d;
         const int uu = flip ? t + xs : t + xs - 1;
-        if ((uu - 2) % kUpsample == 0) crossing(uu, row(t), row(flip ? t + 1 : t - 1));
+        if (centre(uu)) crossing(uu, row(t), row(flip ? t + 1 : t - 1));
       }
       if (dx > 0) {
         t = flip ? 0 : dx;

@@ -31,13 +31,18 @@ const std::vector<std::string> kSameBatch = {
     "SOLVER.CHECKPOINT_PERIOD=1", "TEST.EVAL_PERIOD=0",       "MODEL.RESNETS.NORM=FrozenBN",
     "INPUT.RANDOM_FLIP=none",     "INPUT.MIN_SIZE_TRAIN=[72]"};
 
+// `command` as it runs on `ranks` ranks: itself for one, under `largedet launch` otherwise.
+std::string on_ranks(int ranks, const std::string& command) {
+  if (ranks == 1) return command;
+  return quote(LARGEDET_CLI) + " launch --nproc-per-node " + std::to_string(ranks) +
+         " --master-port 0 -- " + command;
+}
+
 std::string train(const std::string& recipe, const std::string& out, int ranks) {
   std::string command =
       quote(LARGEDET_CLI) + " train --config " + quote(recipe) + " --output " + quote(out);
   for (const auto& o : kSameBatch) command += " " + quote(o);
-  if (ranks == 1) return command;
-  return quote(LARGEDET_CLI) + " launch --nproc-per-node " + std::to_string(ranks) +
-         " --master-port 0 -- " + command;
+  return on_ranks(ranks, command);
 }
 
 // The largest |a - b| over the model's tensors (a checkpoint's state blobs aside), relative to
@@ -96,13 +101,10 @@ TEST(Scale, TrainingAt16And32RanksEndsWhereOneProcessDoes) {
   // Evaluated on 32 ranks: every test image's detections exactly once, as one process has them.
   const std::string weights = one + "/model_final.safetensors";
   auto evaluate = [&](int ranks, const std::string& detections) {
-    std::string command = quote(LARGEDET_CLI) + " evaluate --config " + quote(recipe) +
-                          " --weights " + quote(weights) + " --detections " + quote(detections) +
-                          " INPUT.MIN_SIZE_TRAIN=[72] MODEL.RESNETS.NORM=FrozenBN";
-    if (ranks > 1)
-      command = quote(LARGEDET_CLI) + " launch --nproc-per-node " + std::to_string(ranks) +
-                " --master-port 0 -- " + command;
-    return run_shell(command);
+    return run_shell(on_ranks(ranks, quote(LARGEDET_CLI) + " evaluate --config " + quote(recipe) +
+                                         " --weights " + quote(weights) + " --detections " +
+                                         quote(detections) +
+                                         " INPUT.MIN_SIZE_TRAIN=[72] MODEL.RESNETS.NORM=FrozenBN"));
   };
   auto by_one = evaluate(1, dir.path() + "/one.json");
   ASSERT_EQ(by_one.code, 0) << by_one.output;
