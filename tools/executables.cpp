@@ -58,6 +58,7 @@ std::string find_venv_python() {
     const auto python = dir / ".venv" / "bin" / "python";
     if (fs::exists(python, ec)) return python.string();
   }
+  if (fs::exists(LARGEDET_CONFIGURED_PYTHON, ec)) return LARGEDET_CONFIGURED_PYTHON;
   return "";
 }
 

@@ -20,7 +20,9 @@ std::filesystem::path torch_executable();
 // it cannot be run.
 [[noreturn]] void exec_torch_executable(char** argv);
 // The nearest enclosing folder's .venv/bin/python from the executable (the build tree lives in the
-// repository, whose venv has torch, torchvision and pycocotools); "" if there is none.
+// repository, whose venv has torch, torchvision and pycocotools); else the Python the build was
+// configured with (LARGEDET_PYTHON: a build directory outside the repository); "" if neither
+// exists.
 std::string find_venv_python();
 
 }  // namespace largedet::tools

@@ -107,7 +107,8 @@ YAML::Node load_yaml_file(const std::string& path) {
   }
 }
 
-std::string directory_of(const std::string& path) {
+// What a relative _BASE_ is relative to: the including recipe's directory with its slash, or "".
+std::string including_directory_prefix(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
@@ -315,7 +316,7 @@ void Config::merge_file(const std::string& path) {
       throw Error("_BASE_ must name one recipe file", where,
                   "write one path, relative to this file (detectron2 takes no list either)");
     std::string next = base.Scalar();
-    if (next[0] != '/') next = directory_of(chain.back()) + next;
+    if (next[0] != '/') next = including_directory_prefix(chain.back()) + next;
     if (is_directory(next))
       throw Error("_BASE_ names a directory, " + next + ", not a recipe file", where,
                   "name the .yaml file in it");

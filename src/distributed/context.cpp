@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "largedet/core/error.h"
+#include <unistd.h>  // environ (g++ defines _GNU_SOURCE)
 
-extern char** environ;
+#include "largedet/core/error.h"
 
 namespace largedet::distributed {
 namespace {

@@ -32,6 +32,14 @@ std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+std::map<std::string, std::string> all_files(const std::string& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root))
+    if (e.is_regular_file())
+      files[std::filesystem::relative(e.path(), root).string()] = read_text(e.path().string());
+  return files;
+}
+
 std::string truncate_jpeg_scan(const std::string& jpeg) {
   const size_t scan = jpeg.find("\xFF\xDA");  // start of scan: the coded data follows
   if (scan == std::string::npos) throw std::runtime_error("no scan in the JPEG");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 namespace largedet::data::testing {
@@ -20,6 +21,8 @@ class TempDir {
 };
 
 void write_text(const std::string& path, const std::string& text);
+// Every regular file under `root` by its relative path, with its bytes.
+std::map<std::string, std::string> all_files(const std::string& root);
 std::string read_text(const std::string& path);
 
 // The JPEG cut in the middle of its entropy-coded data: the headers stay whole, so it decodes,

@@ -18,19 +18,10 @@
 namespace largedet::data {
 namespace {
 
+using testing::all_files;
 using testing::TempDir;
 
-std::map<std::string, std::string> all_files(const std::string& root) {
-  std::map<std::string, std::string> files;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
-    if (e.is_regular_file()) {
-      files[std::filesystem::relative(e.path(), root).string()] = read_file(e.path().string());
-    }
-  }
-  return files;
-}
-
-SynthResult make(const std::string& dir, uint64_t seed, int images = 10) {
+SynthResult make_detection_set(const std::string& dir, uint64_t seed, int images = 10) {
   SynthOptions o;
   o.out_dir = dir;
   o.images = images;
@@ -41,9 +32,9 @@ SynthResult make(const std::string& dir, uint64_t seed, int images = 10) {
 
 TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
   TempDir a, b, c;
-  make(a.path(), 3);
-  make(b.path(), 3);
-  make(c.path(), 4);
+  make_detection_set(a.path(), 3);
+  make_detection_set(b.path(), 3);
+  make_detection_set(c.path(), 4);
   const auto fa = all_files(a.path());
   EXPECT_EQ(fa.size(), 12u);  // 10 JPEGs and 2 JSON files
   EXPECT_EQ(fa, all_files(b.path()));
@@ -52,7 +43,7 @@ TEST(Synth, SameSeedSameBytesOtherSeedOtherBytes) {
 
 TEST(Synth, WritesAValidSplitCocoDataset) {
   TempDir dir;
-  const SynthResult r = make(dir.path(), 1, 20);
+  const SynthResult r = make_detection_set(dir.path(), 1, 20);
   EXPECT_EQ(r.train_images, 16);
   EXPECT_EQ(r.val_images, 4);
   CocoDatasetOptions o;
@@ -88,7 +79,7 @@ TEST(Synth, PycocotoolsReadsTheAnnotations) {
   const std::string python = LARGEDET_PYTHON;
   if (python.empty() || !std::filesystem::exists(python)) GTEST_SKIP() << "no LARGEDET_PYTHON";
   TempDir dir;
-  const SynthResult r = make(dir.path(), 2, 6);
+  const SynthResult r = make_detection_set(dir.path(), 2, 6);
   const std::string script = dir.file("check.py");
   testing::write_text(
       script,
@@ -109,7 +100,7 @@ TEST(Synth, CommandLineWritesTheSameBytes) {
   const std::string cli = LARGEDET_CLI;
   if (!std::filesystem::exists(cli)) GTEST_SKIP() << "largedet CLI not built: " << cli;
   TempDir a, b;
-  make(a.path(), 7, 5);
+  make_detection_set(a.path(), 7, 5);
   const std::string cmd =
       cli + " synth --out " + b.path() + " --images 5 --size 80 --seed 7 > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);

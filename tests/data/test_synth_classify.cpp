@@ -22,19 +22,12 @@ namespace {
 
 using largedet::test::error_of;
 
+using testing::all_files;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-std::map<std::string, std::string> all_files(const std::string& root) {
-  std::map<std::string, std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file())
-      files[fs::relative(e.path(), root).string()] = read_file(e.path().string());
-  }
-  return files;
-}
-
-SynthClassifyResult make(const std::string& dir, uint64_t seed, int classes = 4, int images = 40) {
+SynthClassifyResult make_classification_set(const std::string& dir, uint64_t seed, int classes = 4,
+                                            int images = 40) {
   SynthClassifyOptions o;
   o.out_dir = dir;
   o.images = images;
@@ -46,7 +39,7 @@ SynthClassifyResult make(const std::string& dir, uint64_t seed, int classes = 4,
 
 TEST(SynthClassify, WritesABalancedImageFolder) {
   TempDir dir;
-  const auto r = make(dir.path(), 1);
+  const auto r = make_classification_set(dir.path(), 1);
   // 20 % of 40 is 2 per class in val, the remaining 32 are 8 per class in train.
   EXPECT_EQ(r.train_images, 32);
   EXPECT_EQ(r.val_images, 8);
@@ -73,9 +66,9 @@ TEST(SynthClassify, WritesABalancedImageFolder) {
 
 TEST(SynthClassify, SameSeedSameBytesOtherSeedOtherBytes) {
   TempDir a, b, c;
-  make(a.path(), 3);
-  make(b.path(), 3);
-  make(c.path(), 4);
+  make_classification_set(a.path(), 3);
+  make_classification_set(b.path(), 3);
+  make_classification_set(c.path(), 4);
   const auto fa = all_files(a.path());
   EXPECT_EQ(fa.size(), 40u);
   EXPECT_EQ(fa, all_files(b.path()));
@@ -93,7 +86,8 @@ TEST(SynthClassify, SixteenDistinctClassesByDefault) {
   for (int c = 0; c < kSynthClassifyMaxClasses; ++c) names.insert(synthetic_classify_class_name(c));
   EXPECT_EQ(names.size(), 16u);
   TempDir dir;
-  const auto r = make(dir.path(), 5, 16, 64);  // 16 in val (1 per class), 48 in train (3 each)
+  const auto r = make_classification_set(dir.path(), 5, 16,
+                                         64);  // 16 in val (1 per class), 48 in train (3 each)
   EXPECT_EQ(r.classes.size(), 16u);
   EXPECT_EQ(std::set<std::string>(r.classes.begin(), r.classes.end()), names);
   EXPECT_EQ(r.train_images, 48);
@@ -103,10 +97,13 @@ TEST(SynthClassify, SixteenDistinctClassesByDefault) {
 
 TEST(SynthClassify, RejectsBadOptions) {
   TempDir dir;
-  EXPECT_NE(error_of([&] { make(dir.path(), 0, 1); }).find("--classes"), std::string::npos);
-  EXPECT_NE(error_of([&] { make(dir.path(), 0, 17); }).find("--classes"), std::string::npos);
-  EXPECT_NE(error_of([&] { make(dir.path(), 0, 4, 6); }).find("use at least 8 images"),
+  EXPECT_NE(error_of([&] { make_classification_set(dir.path(), 0, 1); }).find("--classes"),
             std::string::npos);
+  EXPECT_NE(error_of([&] { make_classification_set(dir.path(), 0, 17); }).find("--classes"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { make_classification_set(dir.path(), 0, 4, 6); }).find("use at least 8 images"),
+      std::string::npos);
 }
 
 TEST(ImageFolder, ErrorsSayWhatToDo) {
@@ -138,7 +135,7 @@ TEST(SynthClassify, CommandLineWritesTheSameBytes) {
   const std::string cli = LARGEDET_CLI;
   if (!fs::exists(cli)) GTEST_SKIP() << "largedet CLI not built: " << cli;
   TempDir a, b;
-  make(a.path(), 7);
+  make_classification_set(a.path(), 7);
   const std::string cmd = cli + " synth --task classify --out " + b.path() +
                           " --images 40 --size 32 --classes 4 --seed 7 > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);

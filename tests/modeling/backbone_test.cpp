@@ -12,12 +12,7 @@
 namespace largedet::modeling {
 namespace {
 
-int64_t count_params(const torch::nn::Module& m, bool trainable_only = false) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters())
-    if (!trainable_only || p.requires_grad()) n += p.numel();
-  return n;
-}
+using testing::count_params;
 
 TEST(Norms, FrozenBatchNormMatchesBatchNormInEval) {
   torch::manual_seed(0);

@@ -3,9 +3,12 @@
 // comparisons.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -28,6 +31,14 @@ inline void narrow(ResNetOptions& o, double factor) {
   o.res2_out_channels = scaled(o.depth >= 50 ? 256 : 64);
 }
 
+// Parameter count of a module: all of them, or those that require gradients.
+inline int64_t count_params(const torch::nn::Module& m, bool trainable_only = false) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters())
+    if (!trainable_only || p.requires_grad()) n += p.numel();
+  return n;
+}
+
 inline std::string fixture_script() {
   return std::string(LARGEDET_SOURCE_DIR) + "/tests/modeling/torchvision_fixtures.py";
 }
@@ -48,17 +59,28 @@ inline std::string torchvision_fixture(const std::string& arch) {
   auto root = std::filesystem::current_path() / ("modeling_fixtures" + version);
   std::filesystem::create_directories(root);
   auto dir = root / arch;
-  if (std::filesystem::exists(dir / "io.safetensors")) return dir.string();
-  auto tmp = dir.string() + ".tmp" + std::to_string(::getpid());
-  std::string cmd = "\"" + python + "\" \"" + fixture_script() + "\" " + arch + " \"" + tmp + "\"";
-  if (std::system(cmd.c_str()) != 0) {
-    ADD_FAILURE() << "fixture script failed: " << cmd;
+  // One test builds an arch's fixture (~30-60 s of Python) while the others that need it wait
+  // (`ctest -j` starts them together), instead of each building its own copy. The kernel
+  // releases the lock of a test that dies.
+  const int lock = ::open((dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    ADD_FAILURE() << "cannot lock " << dir << ".lock";
+    if (lock >= 0) ::close(lock);
     return "";
   }
-  // Atomic: concurrent tests never see half a fixture; a concurrent winner's copy is as good.
-  std::error_code ec;
-  std::filesystem::rename(tmp, dir, ec);
-  if (ec) std::system(("rm -rf \"" + tmp + "\"").c_str());
+  if (!std::filesystem::exists(dir / "io.safetensors")) {
+    // Renamed into place whole: a test that dies half-way leaves no half fixture behind.
+    auto tmp = dir.string() + ".tmp" + std::to_string(::getpid());
+    std::string cmd =
+        "\"" + python + "\" \"" + fixture_script() + "\" " + arch + " \"" + tmp + "\"";
+    if (std::system(cmd.c_str()) != 0) {
+      ADD_FAILURE() << "fixture script failed: " << cmd;
+      ::close(lock);
+      return "";
+    }
+    std::filesystem::rename(tmp, dir);
+  }
+  ::close(lock);
   return dir.string();
 }
 

@@ -18,6 +18,7 @@
 namespace largedet::modeling {
 namespace {
 
+using testing::count_params;
 using testing::first_k_sampler;
 using testing::max_abs_diff;
 
@@ -58,12 +59,6 @@ RCNNOptions torchvision_options(const Fixture& f, bool mask_on) {
 }
 
 std::vector<torch::Tensor> images(const Fixture& f) { return {f.get("image.0"), f.get("image.1")}; }
-
-int64_t count_params(const torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
 
 void check_eval_parity(const std::string& arch, bool mask_on) {
   LARGEDET_TORCHVISION_FIXTURE(dir, arch);

@@ -17,10 +17,7 @@
 namespace largedet::ops {
 namespace {
 
-std::vector<int64_t> to_vector(const at::Tensor& t) {
-  auto c = t.to(at::kLong).contiguous();
-  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
-}
+using testing::to_vector;
 
 // Row r's kept indices, read through the kept mask.
 std::vector<int64_t> kept_row(const at::Tensor& keep, const at::Tensor& kept, int64_t r) {

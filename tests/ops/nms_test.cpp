@@ -11,6 +11,8 @@
 namespace largedet::ops {
 namespace {
 
+using testing::to_vector;
+
 // The definition: visit by descending score (ties by index), keep a box unless a kept box of the
 // same class overlaps it with IoU > threshold. Plain loops in double.
 std::vector<int64_t> reference_nms(const at::Tensor& boxes, const at::Tensor& scores,
@@ -43,11 +45,6 @@ std::vector<int64_t> reference_nms(const at::Tensor& boxes, const at::Tensor& sc
     if (!suppressed) keep.push_back(i);
   }
   return keep;
-}
-
-std::vector<int64_t> to_vector(const at::Tensor& t) {
-  auto c = t.to(at::kLong).contiguous();
-  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
 
 TEST(Nms, MatchesReferenceOnRandomBoxes) {

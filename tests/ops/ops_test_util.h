@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -27,6 +28,12 @@ inline at::Tensor random_boxes(int64_t n, double width, double height, double mi
   auto x = at::rand({n}, opts) * width - 0.5 * w;
   auto y = at::rand({n}, opts) * height - 0.5 * h;
   return at::stack({x, y, x + w, y + h}, 1).to(dtype);
+}
+
+// A tensor's values as int64 on the host, for EXPECT_EQ against a literal vector.
+inline std::vector<int64_t> to_vector(const at::Tensor& t) {
+  auto c = t.to(at::kLong).contiguous().cpu();
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
 
 // torchvision's kernels loaded into this process, or the reason they are not.
