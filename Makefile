@@ -69,7 +69,7 @@ gpu-check:
 check-cuda: deps
 	@mkdir -p $(BUILD)-cuda
 	cmake -S . -B $(BUILD)-cuda -DCMAKE_BUILD_TYPE=Release -DLARGEDET_PYTHON=$(abspath $(PYTHON)) \
-	  -DLARGEDET_CUDA=ON > $(BUILD)-cuda/configure.log 2>&1 \
+	  -DLARGEDET_CUDA=ON -DLARGEDET_BUILD_TESTS=ON > $(BUILD)-cuda/configure.log 2>&1 \
 	  || { tail -30 $(BUILD)-cuda/configure.log; exit 1; }
 	cmake --build $(BUILD)-cuda -j $(JOBS) --target largedet_cuda_check
 
