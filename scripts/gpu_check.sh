@@ -197,10 +197,16 @@ step_build() {
   local gen_args=()
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] && command -v ninja >/dev/null; then gen_args=(-G Ninja); fi
   say "  configure $BUILD_DIR (${gen_args[1]:-existing generator}, torch from $python${cap:+, sm_${cap/./}})"
+  # LARGEDET_CUDA=ON: the default (AUTO) also compiles the kernels where a GPU is visible, but here a
+  # build without them must stop with CMake's reason rather than test nothing.
   cmake -S . -B "$BUILD_DIR" "${gen_args[@]}" -DCMAKE_BUILD_TYPE=Release -DLARGEDET_PYTHON="$python" \
+    -DLARGEDET_CUDA=ON \
     -DCMAKE_PREFIX_PATH="$torch_prefix;/usr;$DEPS/usr" \
     -DCMAKE_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu" -DCMAKE_INCLUDE_PATH="$DEPS/usr/include" \
-    "${arch_args[@]}" >>"$log" 2>&1 || { REASON="cmake configure failed"; return 1; }
+    "${arch_args[@]}" >>"$log" 2>&1 || {
+    REASON="cmake configure failed: $(grep -m1 -A1 'CMake Error' "$log" | tail -1 | cut -c1-160)"
+    return 1
+  }
   grep -q 'CUDA kernels: ON' "$log" || { REASON="configured without CUDA kernels (no nvcc, or torch without CUDA)"; return 1; }
   read -r -a targets <<<"largedet_cli $(cuda_test_targets)"
   say "  build ${targets[*]} (-j $JOBS)"
