@@ -2,8 +2,9 @@
 # A newcomer's first hour, timed phase by phase (issue 31; docs/benchmarks.md, "Setup from a fresh
 # clone"): clones REV into WORKDIR and runs what a new user runs, `make demo` then `make test`, one
 # phase at a time, with ccache off so that nothing from earlier builds helps. Prints one table:
-# each phase's wall time and CPU time (user + sys of every process it ran). CPU time barely moves
-# when other work shares the cores; wall time does, so the table also prints the load average.
+# each phase's wall time and CPU time (user + sys of every process it ran). When other work shares
+# the cores, wall time stretches up to 2x and CPU time ~20% (docs/benchmarks.md), so the table also
+# prints the load average at each phase's start.
 #
 #   scripts/setup_timing.sh [--rev REV] [--workdir DIR] [--fresh-venv] [--phases LIST] [--jobs N]
 #
