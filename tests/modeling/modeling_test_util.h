@@ -62,10 +62,14 @@ inline std::string torchvision_fixture(const std::string& arch) {
   // One test builds an arch's fixture (~30-60 s of Python) while the others that need it wait
   // (`ctest -j` starts them together), instead of each building its own copy. The kernel
   // releases the lock of a test that dies.
-  const int lock = ::open((dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+  struct Lock {
+    int fd;
+    ~Lock() {
+      if (fd >= 0) ::close(fd);  // releases the flock
+    }
+  } lock{::open((dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
+  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
     ADD_FAILURE() << "cannot lock " << dir << ".lock";
-    if (lock >= 0) ::close(lock);
     return "";
   }
   if (!std::filesystem::exists(dir / "io.safetensors")) {
@@ -75,12 +79,10 @@ inline std::string torchvision_fixture(const std::string& arch) {
         "\"" + python + "\" \"" + fixture_script() + "\" " + arch + " \"" + tmp + "\"";
     if (std::system(cmd.c_str()) != 0) {
       ADD_FAILURE() << "fixture script failed: " << cmd;
-      ::close(lock);
       return "";
     }
     std::filesystem::rename(tmp, dir);
   }
-  ::close(lock);
   return dir.string();
 }
 
