@@ -4,8 +4,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
+
+#include <string>
 
 #include "largedet/core/error.h"
+#include "largedet/core/logging.h"
+#include "largedet/core/threads.h"
 
 // tools/CMakeLists.txt defines where each executable is from the other's folder.
 #if !defined(LARGEDET_FRONT_TO_TORCH) || !defined(LARGEDET_TORCH_TO_FRONT)
@@ -26,6 +31,27 @@ namespace {
 bool is_torch_executable(const fs::path& self) {
   return self.filename() == fs::path(LARGEDET_FRONT_TO_TORCH).filename();
 }
+
+// Whether to say which OpenMP wait policy was chosen: for the commands that run a model, unless
+// the command line asks for less than info (`--log-level warning|error|off`, before the command;
+// the command itself parses it, after the hand-over).
+bool tell_wait_policy(char** argv) {
+  static const std::set<std::string> kRunModels = {"train", "pretrain", "infer", "evaluate",
+                                                   "bench", "sweep",    "launch"};
+  bool runs_model = false, command_seen = false;
+  for (int i = 1; argv[i] != nullptr; ++i) {
+    const std::string arg = argv[i];
+    std::string level;
+    if (arg == "--log-level" && argv[i + 1] != nullptr) level = argv[++i];
+    if (arg.rfind("--log-level=", 0) == 0) level = arg.substr(12);
+    if (!level.empty() && level != "debug" && level != "info") return false;
+    if (!command_seen && level.empty() && arg[0] != '-') {  // the command: the first word
+      command_seen = true;
+      runs_model = kRunModels.count(arg) != 0;
+    }
+  }
+  return runs_model;
+}
 }  // namespace
 
 fs::path front_executable() {
@@ -44,6 +70,9 @@ fs::path torch_executable() {
 
 void exec_torch_executable(char** argv) {
   const std::string path = torch_executable().string();
+  // Here, before LibTorch's libgomp loads and reads it.
+  const auto policy = choose_omp_wait_policy();
+  if (!policy.empty() && tell_wait_policy(argv)) log::info() << policy;
   ::execv(path.c_str(), argv);
   throw Error(
       std::string("cannot run ") + path + ": " + std::strerror(errno), "largedet",

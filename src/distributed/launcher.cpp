@@ -17,6 +17,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
+#include "largedet/core/threads.h"
 #include "largedet/distributed/context.h"
 #include "largedet/distributed/process_group.h"
 
@@ -126,6 +127,9 @@ std::vector<std::string> worker_environment(const LaunchOptions& o, int local_ra
   if (::isatty(STDERR_FILENO) == 1) env["LARGEDET_STDERR_IS_TERMINAL"] = "1";
   // As torchrun: N processes each with all cores' worth of threads oversubscribe the machine.
   if (o.nproc_per_node > 1 && env.count("OMP_NUM_THREADS") == 0) env["OMP_NUM_THREADS"] = "1";
+  // More workers than cores: each worker's spinning threads would take the core from another's.
+  const auto policy = omp_wait_policy_for(0, o.nproc_per_node, usable_cores());
+  if (!policy.empty() && env.count("OMP_WAIT_POLICY") == 0) env["OMP_WAIT_POLICY"] = policy;
   std::vector<std::string> out;
   for (auto& [key, value] : env) out.push_back(key + "=" + value);
   return out;
