@@ -6,6 +6,7 @@
 
 #include "largedet/core/error.h"
 #include "largedet/ops/boxes.h"
+#include "largedet/ops/host_sync.h"
 
 namespace largedet::modeling {
 
@@ -25,7 +26,8 @@ TargetBatch::TargetBatch(const std::vector<Target>& targets) : images(targets) {
   }
   boxes = at::pad_sequence(boxes_list, /*batch_first=*/true);
   labels = at::pad_sequence(labels_list, /*batch_first=*/true);
-  const auto count = at::tensor(counts, at::kLong).to(boxes.device(), /*non_blocking=*/true);
+  const auto count =
+      ops::upload(at::tensor(counts, at::kLong), boxes.device(), "target boxes per image");
   valid = at::arange(boxes.size(1), count.options()).unsqueeze(0) < count.unsqueeze(1);
 }
 

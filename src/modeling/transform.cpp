@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "largedet/core/error.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/paste_masks.h"
 
 namespace largedet::modeling {
@@ -25,15 +26,38 @@ std::pair<int64_t, int64_t> Transform::resized_size(int64_t height, int64_t widt
 
 namespace {
 
-torch::Tensor channel_vector(const std::vector<double>& v, const torch::Tensor& like) {
-  return torch::tensor(v, torch::kDouble).to(like.options()).view({-1, 1, 1});
-}
-
 int64_t round_up(int64_t v, int64_t divisible) {
   return divisible > 1 ? (v + divisible - 1) / divisible * divisible : v;
 }
 
+// Boxes scaled by (rx, ry, rx, ry), with the ratios as arguments of the kernels: a tensor of them
+// would be sent to the boxes' device.
+torch::Tensor scale_boxes(const torch::Tensor& boxes, float rx, float ry) {
+  auto out = boxes.clone();
+  out.slice(1, 0, 4, 2).mul_(rx);
+  out.slice(1, 1, 4, 2).mul_(ry);
+  return out;
+}
+
 }  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> Transform::mean_and_std(const torch::Device& device) const {
+  auto& n = *normalisation_;
+  std::lock_guard<std::mutex> lock(n.mutex);
+  if (!n.mean_on_device.defined() || n.mean_on_device.device() != device ||
+      n.mean != options.pixel_mean || n.std != options.pixel_std) {
+    // Rounded from double to float on the host, as torch would on the device.
+    const auto channels = [&](const std::vector<double>& v, const char* what) {
+      return ops::upload(torch::tensor(v, torch::kDouble).to(torch::kFloat).view({-1, 1, 1}),
+                         device, what);
+    };
+    n.mean_on_device = channels(options.pixel_mean, "pixel mean");
+    n.std_on_device = channels(options.pixel_std, "pixel std");
+    n.mean = options.pixel_mean;
+    n.std = options.pixel_std;
+  }
+  return {n.mean_on_device, n.std_on_device};
+}
 
 ImageList Transform::resize_and_pad(const std::vector<torch::Tensor>& images,
                                     const ImageSizes& sizes, const std::vector<bool>& flips) const {
@@ -53,8 +77,7 @@ ImageList Transform::resize_and_pad(const std::vector<torch::Tensor>& images,
                                                      : torch::MemoryFormat::Contiguous);
   // torch::zeros ignores the memory format.
   auto batch = torch::empty({static_cast<int64_t>(images.size()), 3, H, W}, like).zero_();
-  const auto mean = channel_vector(options.pixel_mean, batch);
-  const auto std = channel_vector(options.pixel_std, batch);
+  const auto [mean, std] = mean_and_std(batch.device());
   for (size_t i = 0; i < images.size(); ++i) {
     const auto [h, w] = sizes[i];
     // Normalised before resizing, as torchvision: bilinear weights sum to 1, so the order changes
@@ -101,10 +124,9 @@ ImageList Transform::operator()(const std::vector<torch::Tensor>& images,
     sizes.emplace_back(h, w);
     if (!targets || (h == im.size(1) && w == im.size(2))) continue;
     auto& t = (*targets)[i];
-    // resize_boxes: float32 ratios new / old.
-    auto ry = torch::tensor(static_cast<float>(h)) / static_cast<float>(im.size(1));
-    auto rx = torch::tensor(static_cast<float>(w)) / static_cast<float>(im.size(2));
-    t.boxes = t.boxes * torch::stack({rx, ry, rx, ry}).to(t.boxes.device());
+    // resize_boxes: float32 ratios new / old (one rounding, as torch's float32 division).
+    t.boxes = scale_boxes(t.boxes, static_cast<float>(w) / static_cast<float>(im.size(2)),
+                          static_cast<float>(h) / static_cast<float>(im.size(1)));
     if (t.masks.defined() && t.masks.numel() > 0) {
       const auto dtype = t.masks.scalar_type();
       t.masks = at::upsample_nearest2d(t.masks.unsqueeze(1).to(torch::kFloat), {h, w})
@@ -119,11 +141,10 @@ void Transform::postprocess(std::vector<Detections>& detections, const ImageSize
                             const ImageSizes& original_sizes) {
   for (size_t i = 0; i < detections.size(); ++i) {
     auto& d = detections[i];
-    auto ry = torch::tensor(static_cast<float>(original_sizes[i].first)) /
-              static_cast<float>(input_sizes[i].first);
-    auto rx = torch::tensor(static_cast<float>(original_sizes[i].second)) /
-              static_cast<float>(input_sizes[i].second);
-    d.boxes = d.boxes * torch::stack({rx, ry, rx, ry}).to(d.boxes.device());
+    d.boxes = scale_boxes(
+        d.boxes,
+        static_cast<float>(original_sizes[i].second) / static_cast<float>(input_sizes[i].second),
+        static_cast<float>(original_sizes[i].first) / static_cast<float>(input_sizes[i].first));
     if (d.masks.defined()) {
       d.masks = ops::paste_masks_in_image(d.masks, d.boxes, original_sizes[i].first,
                                           original_sizes[i].second, /*threshold=*/-1)

@@ -61,10 +61,9 @@ at::Tensor box_iou(const at::Tensor& boxes1_in, const at::Tensor& boxes2_in) {
 at::Tensor clip_boxes_to_image(const at::Tensor& boxes_in, int64_t height, int64_t width) {
   check_boxes(boxes_in, "clip_boxes_to_image");
   const auto boxes = to_geometry_dtype(boxes_in);
-  auto x = boxes.index_select(1, at::tensor({0, 2}, boxes.options().dtype(at::kLong)))
-               .clamp(0, static_cast<double>(width));
-  auto y = boxes.index_select(1, at::tensor({1, 3}, boxes.options().dtype(at::kLong)))
-               .clamp(0, static_cast<double>(height));
+  // Columns (x1, x2) and (y1, y2) as strided views: an index tensor would be sent to the device.
+  auto x = boxes.slice(1, 0, 4, 2).clamp(0, static_cast<double>(width));
+  auto y = boxes.slice(1, 1, 4, 2).clamp(0, static_cast<double>(height));
   return at::stack({x.select(1, 0), y.select(1, 0), x.select(1, 1), y.select(1, 1)}, 1);
 }
 

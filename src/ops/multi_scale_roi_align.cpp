@@ -1,10 +1,9 @@
-// MultiScaleRoIAlign and the FPN level mapping, composed from roi_align and ATen ops (autograd
-// flows through index_copy_ back to each level's roi_align).
+// MultiScaleRoIAlign and the FPN level mapping: the levels computed on the device, the pooling one
+// roi_align_levels over all of them (autograd flows back to each level's features).
 #include <cmath>
 
 #include "largedet/core/error.h"
 #include "largedet/ops/boxes.h"
-#include "largedet/ops/host_sync.h"
 #include "largedet/ops/roi_align.h"
 
 namespace largedet::ops {
@@ -84,26 +83,8 @@ at::Tensor MultiScaleRoIAlign::pool_rois(
                  " do not form consecutive power-of-two levels");
   auto levels =
       map_rois_to_levels(rois.narrow(1, 1, 4), k_min, k_max, canonical_scale_, canonical_level_);
-  // The RoIs sorted by level, and one read of the per-level counts to slice them: a single host
-  // synchronisation instead of a nonzero per level.
-  const auto num_levels = static_cast<int64_t>(features.size());
-  const auto counts = read_to_host(
-      at::zeros({num_levels}, levels.options()).scatter_add_(0, levels, at::ones_like(levels)),
-      "RoIs per FPN level");
-  const auto order =
-      std::get<1>(at::sort(levels, /*stable=*/true, /*dim=*/0, /*descending=*/false));
-  const auto count = counts.accessor<int64_t, 1>();
-  std::vector<at::Tensor> outputs;
-  for (int64_t l = 0, start = 0; l < num_levels; start += count[l], ++l) {
-    options.spatial_scale = scales[static_cast<size_t>(l)];
-    outputs.push_back(roi_align(features[static_cast<size_t>(l)],
-                                rois.index_select(0, order.narrow(0, start, count[l])), options));
-  }
-  // Every RoI belongs to exactly one level, so one scatter fills the whole result (in the levels'
-  // memory format, as roi_align's outputs).
-  auto result = at::empty({rois.size(0), features[0].size(1), output_size_, output_size_},
-                          features[0].options().memory_format(features[0].suggest_memory_format()));
-  return result.index_copy_(0, order, at::cat(outputs));
+  // All levels in one launch, each RoI reading its own: nothing is read back to the host.
+  return roi_align_levels(features, rois, levels, scales, options);
 }
 
 }  // namespace largedet::ops

@@ -14,6 +14,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "largedet/core/error.h"
@@ -108,14 +109,13 @@ void compute_samples(const RoiGeometry<T>& g, int height, int width, int64_t poo
 // channel loop is a vectorised multiply-add over memory read once per cache line (the NCHW gather
 // of torchvision touches a cache line per channel and per neighbour). For every output element the
 // sum runs over the same samples in the same order with the same expression as torchvision's.
-// output: NCHW or channels-last.
+// output: NCHW or channels-last. RoI n reads level levels[n] (all level 0 without levels).
 template <typename T>
-void forward_cpu(const at::Tensor& input_cl, const at::Tensor& rois, const RoIAlignOptions& o,
+void forward_cpu(const std::vector<at::Tensor>& inputs_cl, const at::Tensor& rois,
+                 const int64_t* levels, const std::vector<double>& scales, const RoIAlignOptions& o,
                  at::Tensor& output) {
-  const int64_t channels = input_cl.size(1);
-  const int height = static_cast<int>(input_cl.size(2)), width = static_cast<int>(input_cl.size(3));
+  const int64_t channels = inputs_cl[0].size(1);
   const int64_t ph = o.output_height, pw = o.output_width, bins = ph * pw;
-  const T* in = input_cl.data_ptr<T>();
   const T* roi_data = rois.data_ptr<T>();
   T* out = output.data_ptr<T>();
   // In both formats bin b = (ph, pw) of RoI n lies at n * stride(0) + b * stride(3).
@@ -126,13 +126,15 @@ void forward_cpu(const at::Tensor& input_cl, const at::Tensor& rois, const RoIAl
     std::vector<T> acc(static_cast<size_t>(channels));
     T* __restrict__ sum = acc.data();  // all accesses go through this pointer
     for (int64_t n = begin; n < end; ++n) {
-      const auto g =
-          roi_geometry(roi_data + 5 * n, o.spatial_scale, ph, pw, o.sampling_ratio, o.aligned);
+      const auto l = static_cast<size_t>(levels ? levels[n] : 0);
+      const auto& input = inputs_cl[l];
+      const int height = static_cast<int>(input.size(2)), width = static_cast<int>(input.size(3));
+      const auto g = roi_geometry(roi_data + 5 * n, scales[l], ph, pw, o.sampling_ratio, o.aligned);
       const int64_t per_bin = static_cast<int64_t>(g.grid_h) * g.grid_w;
       samples.resize(static_cast<size_t>(bins * per_bin));
       compute_samples(g, height, width, ph, pw, samples.data());
       const T count = static_cast<T>(std::max<int64_t>(per_bin, 1));
-      const T* image = in + g.batch * height * width * channels;
+      const T* image = input.data_ptr<T>() + g.batch * height * width * channels;
       const Sample<T>* s = samples.data();
       for (int64_t b = 0; b < bins; ++b) {
         for (int64_t c = 0; c < channels; ++c) sum[c] = T(0);
@@ -154,18 +156,16 @@ void forward_cpu(const at::Tensor& input_cl, const at::Tensor& rois, const RoIAl
 
 // Backward into a channels-last gradient. Threads own disjoint channel ranges, so there are no
 // races and no atomics, and each gradient element receives its contributions in torchvision's order
-// (RoI, bin, sampling point, neighbour).
+// (RoI, bin, sampling point, neighbour). RoI n adds into level levels[n] (all level 0 without).
 template <typename T>
-void backward_cpu(const at::Tensor& grad, const at::Tensor& rois, const RoIAlignOptions& o,
-                  at::Tensor& grad_input_cl) {
-  const int64_t channels = grad_input_cl.size(1);
-  const int height = static_cast<int>(grad_input_cl.size(2));
-  const int width = static_cast<int>(grad_input_cl.size(3));
+void backward_cpu(const at::Tensor& grad, const at::Tensor& rois, const int64_t* levels,
+                  const std::vector<double>& scales, const RoIAlignOptions& o,
+                  std::vector<at::Tensor>& grad_inputs_cl) {
+  const int64_t channels = grad_inputs_cl[0].size(1);
   const int64_t ph = o.output_height, pw = o.output_width, bins = ph * pw;
   const int64_t num_rois = rois.size(0);
   const T* go = grad.data_ptr<T>();
   const T* roi_data = rois.data_ptr<T>();
-  T* gi = grad_input_cl.data_ptr<T>();
   // Chunks of at least 16 channels keep the inner loop vector-wide.
   const int64_t grain = std::min<int64_t>(channels, 16);
   at::parallel_for(0, channels, grain, [&](int64_t c_begin, int64_t c_end) {
@@ -175,14 +175,17 @@ void backward_cpu(const at::Tensor& grad, const at::Tensor& rois, const RoIAlign
     // All accesses go through this pointer (it is restrict).
     T* __restrict__ gb = bin_grad.data();
     for (int64_t n = 0; n < num_rois; ++n) {
-      const auto g =
-          roi_geometry(roi_data + 5 * n, o.spatial_scale, ph, pw, o.sampling_ratio, o.aligned);
+      const auto l = static_cast<size_t>(levels ? levels[n] : 0);
+      auto& grad_input = grad_inputs_cl[l];
+      const int height = static_cast<int>(grad_input.size(2));
+      const int width = static_cast<int>(grad_input.size(3));
+      const auto g = roi_geometry(roi_data + 5 * n, scales[l], ph, pw, o.sampling_ratio, o.aligned);
       const int64_t per_bin = static_cast<int64_t>(g.grid_h) * g.grid_w;
       if (per_bin <= 0) continue;
       samples.resize(static_cast<size_t>(bins * per_bin));
       compute_samples(g, height, width, ph, pw, samples.data());
       const T count = static_cast<T>(per_bin);
-      T* image = gi + g.batch * height * width * channels + c_begin;
+      T* image = grad_input.data_ptr<T>() + g.batch * height * width * channels + c_begin;
       const Sample<T>* s = samples.data();
       for (int64_t b = 0; b < bins; ++b) {
         const T* src = go + (n * channels + c_begin) * bins + b;
@@ -210,16 +213,46 @@ void backward_cpu(const at::Tensor& grad, const at::Tensor& rois, const RoIAlign
 void check_options(const RoIAlignOptions& o) {
   LARGEDET_CHECK(o.output_height > 0 && o.output_width > 0, "roi_align: output size ",
                  o.output_height, "x", o.output_width, " must be positive");
-  LARGEDET_CHECK(o.spatial_scale > 0, "roi_align: spatial_scale ", o.spatial_scale,
-                 " must be positive");
 }
 
-void check_rois(const at::Tensor& rois, const at::Device& device) {
+void check_rois(const at::Tensor& rois, const at::Tensor& levels, const at::Device& device) {
   LARGEDET_CHECK(rois.dim() == 2 && rois.size(1) == 5,
                  "roi_align: expected rois of shape [K, 5] (batch index, x1, y1, x2, y2), got ",
                  rois.sizes());
   LARGEDET_CHECK(rois.device() == device, "roi_align: rois on ", rois.device(), " but features on ",
                  device);
+  if (!levels.defined()) return;
+  LARGEDET_CHECK(levels.dim() == 1 && levels.size(0) == rois.size(0) &&
+                     levels.scalar_type() == at::kLong && levels.device() == device,
+                 "roi_align: expected levels [", rois.size(0), "] int64 on ", device, ", got ",
+                 levels.sizes(), " ", levels.scalar_type(), " on ", levels.device());
+}
+
+void check_levels(const std::vector<at::Tensor>& features, const std::vector<double>& scales) {
+  LARGEDET_CHECK(!features.empty() && features.size() <= kMaxRoIAlignLevels, "roi_align: 1 to ",
+                 kMaxRoIAlignLevels, " feature maps, got ", features.size());
+  LARGEDET_CHECK(scales.size() == features.size(), "roi_align: ", features.size(),
+                 " feature maps but ", scales.size(), " spatial scales");
+  for (size_t l = 0; l < features.size(); ++l) {
+    const auto& f = features[l];
+    LARGEDET_CHECK(
+        f.dim() == 4 && f.size(0) == features[0].size(0) && f.size(1) == features[0].size(1) &&
+            f.scalar_type() == features[0].scalar_type() && f.device() == features[0].device(),
+        "roi_align: feature map ", l, " is ", f.sizes(), " ", f.scalar_type(), " on ", f.device(),
+        "; every level must be [N, C, H, W] with the first's N, C, dtype ", "and device (",
+        features[0].sizes(), " ", features[0].scalar_type(), ")");
+    LARGEDET_CHECK(scales[l] > 0, "roi_align: spatial scale ", scales[l], " must be positive");
+  }
+}
+
+// The levels on the host, checked, for the CPU kernels (nullptr: all level 0).
+const int64_t* checked_levels(const at::Tensor& levels, size_t count) {
+  if (!levels.defined()) return nullptr;
+  const int64_t* l = levels.data_ptr<int64_t>();
+  for (int64_t k = 0; k < levels.numel(); ++k)
+    LARGEDET_CHECK(l[k] >= 0 && static_cast<size_t>(l[k]) < count, "roi_align: RoI ", k,
+                   " names level ", l[k], " of ", count);
+  return l;
 }
 
 // Reduced precisions run the CPU kernel in float (torchvision accumulates them in half).
@@ -229,81 +262,115 @@ at::ScalarType compute_type(const at::Tensor& t) {
 }
 
 struct RoIAlignFunction : public torch::autograd::Function<RoIAlignFunction> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
-                            const at::Tensor& rois, int64_t output_height, int64_t output_width,
-                            double spatial_scale, int64_t sampling_ratio, bool aligned) {
-    RoIAlignOptions o{output_height, output_width, spatial_scale, sampling_ratio, aligned};
-    ctx->save_for_backward({rois});
-    ctx->saved_data["shape"] = input.sizes();
+  // levels: optional, as autograd takes every defined tensor argument for a variable.
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList features,
+                            const at::Tensor& rois, const std::optional<at::Tensor>& levels_or,
+                            const std::vector<double>& scales, int64_t output_height,
+                            int64_t output_width, int64_t sampling_ratio, bool aligned) {
+    RoIAlignOptions o{output_height, output_width, 1.0, sampling_ratio, aligned};
+    const auto levels = levels_or.value_or(at::Tensor());
+    ctx->save_for_backward({rois, levels});
+    std::vector<int64_t> shapes;
+    for (const auto& f : features) shapes.insert(shapes.end(), f.sizes().begin(), f.sizes().end());
+    ctx->saved_data["shapes"] = shapes;
     ctx->saved_data["channels_last"] =
-        input.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+        features[0].suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+    ctx->saved_data["scales"] = scales;
     ctx->saved_data["oh"] = output_height;
     ctx->saved_data["ow"] = output_width;
-    ctx->saved_data["scale"] = spatial_scale;
     ctx->saved_data["sr"] = sampling_ratio;
     ctx->saved_data["aligned"] = aligned;
-    return roi_align_forward(input, rois, o);
+    return roi_align_forward(features.vec(), rois, levels, scales, o);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    auto rois = ctx->get_saved_variables()[0];
-    auto shape = ctx->saved_data["shape"].toIntVector();
-    RoIAlignOptions o{ctx->saved_data["oh"].toInt(), ctx->saved_data["ow"].toInt(),
-                      ctx->saved_data["scale"].toDouble(), ctx->saved_data["sr"].toInt(),
-                      ctx->saved_data["aligned"].toBool()};
+    const auto saved = ctx->get_saved_variables();
+    const auto flat = ctx->saved_data["shapes"].toIntVector();
+    std::vector<std::vector<int64_t>> shapes;
+    for (size_t i = 0; i < flat.size(); i += 4)
+      shapes.emplace_back(flat.begin() + i, flat.begin() + i + 4);
+    RoIAlignOptions o{ctx->saved_data["oh"].toInt(), ctx->saved_data["ow"].toInt(), 1.0,
+                      ctx->saved_data["sr"].toInt(), ctx->saved_data["aligned"].toBool()};
     const auto format = ctx->saved_data["channels_last"].toBool() ? at::MemoryFormat::ChannelsLast
                                                                   : at::MemoryFormat::Contiguous;
-    auto grad_input =
-        roi_align_backward(grads[0], rois, o, shape[0], shape[1], shape[2], shape[3], format);
-    return {grad_input,   at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+    auto grad_inputs =
+        roi_align_backward(grads[0], saved[0], saved[1], ctx->saved_data["scales"].toDoubleVector(),
+                           o, shapes, format);
+    // One gradient per feature map, then none for the other arguments.
+    grad_inputs.resize(grad_inputs.size() + 7);
+    return grad_inputs;
   }
 };
 
 }  // namespace
 
-at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
+at::Tensor roi_align_forward(const std::vector<at::Tensor>& features, const at::Tensor& rois,
+                             const at::Tensor& levels, const std::vector<double>& spatial_scales,
                              const RoIAlignOptions& o) {
   check_options(o);
-  LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
-                 input.sizes());
-  check_rois(rois, input.device());
-  const auto format = input.suggest_memory_format();
-  if (input.is_cuda()) {
+  check_levels(features, spatial_scales);
+  const auto& first = features[0];
+  check_rois(rois, levels, first.device());
+  const auto format = first.suggest_memory_format();
+  if (first.is_cuda()) {
 #ifdef LARGEDET_WITH_CUDA
     // The kernel takes the RoIs in its arithmetic type (float for half and bfloat16).
-    return cuda::roi_align_forward(input.contiguous(format), rois, o.spatial_scale, o.output_height,
+    std::vector<at::Tensor> inputs;
+    for (const auto& f : features) inputs.push_back(f.contiguous(format));
+    return cuda::roi_align_forward(inputs, rois, levels, spatial_scales, o.output_height,
                                    o.output_width, o.sampling_ratio, o.aligned, format);
 #else
     LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
 #endif
   }
-  LARGEDET_CHECK(input.is_cpu(), "roi_align: unsupported device ", input.device());
-  const auto type = compute_type(input);
+  LARGEDET_CHECK(first.is_cpu(), "roi_align: unsupported device ", first.device());
+  const auto type = compute_type(first);
   auto r = rois.to(type).contiguous();
+  const auto level_index = levels.defined() ? levels.contiguous() : at::Tensor();
+  const auto* l = checked_levels(level_index, features.size());
   // The layout change costs about as much as the kernel; still 2x faster overall than gathering
   // from NCHW planes (a cache line per channel and neighbour).
-  auto in = input.to(type).contiguous(at::MemoryFormat::ChannelsLast);
+  std::vector<at::Tensor> inputs;
+  for (const auto& f : features) {
+    inputs.push_back(f.to(type).contiguous(at::MemoryFormat::ChannelsLast));
+    LARGEDET_CHECK(f.size(2) * f.size(3) < (int64_t{1} << 31), "roi_align: feature map too large");
+  }
   // Every element is written (at::zeros would drop the memory format).
-  auto output = at::empty({r.size(0), in.size(1), o.output_height, o.output_width},
-                          in.options().memory_format(format));
-  if (output.numel() == 0) return output.to(input.scalar_type());
-  LARGEDET_CHECK(in.size(2) * in.size(3) < (int64_t{1} << 31), "roi_align: feature map too large");
-  AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_forward",
-                             [&] { forward_cpu<scalar_t>(in, r, o, output); });
-  return output.to(input.scalar_type());
+  auto output = at::empty({r.size(0), first.size(1), o.output_height, o.output_width},
+                          inputs[0].options().memory_format(format));
+  if (output.numel() == 0) return output.to(first.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_forward", [&] {
+    forward_cpu<scalar_t>(inputs, r, l, spatial_scales, o, output);
+  });
+  return output.to(first.scalar_type());
 }
 
-at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
-                              const RoIAlignOptions& o, int64_t batch, int64_t channels,
-                              int64_t height, int64_t width, at::MemoryFormat memory_format) {
+std::vector<at::Tensor> roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
+                                           const at::Tensor& levels,
+                                           const std::vector<double>& spatial_scales,
+                                           const RoIAlignOptions& o,
+                                           const std::vector<std::vector<int64_t>>& shapes,
+                                           at::MemoryFormat memory_format) {
   check_options(o);
   LARGEDET_CHECK(memory_format == at::MemoryFormat::Contiguous ||
                      memory_format == at::MemoryFormat::ChannelsLast,
                  "roi_align backward: the gradient comes as NCHW or channels-last, not ",
                  memory_format);
-  check_rois(rois, grad_output.device());
+  LARGEDET_CHECK(!shapes.empty() && shapes.size() == spatial_scales.size() &&
+                     shapes.size() <= kMaxRoIAlignLevels,
+                 "roi_align backward: ", shapes.size(), " feature map shapes and ",
+                 spatial_scales.size(), " spatial scales");
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const auto& s = shapes[i];
+    LARGEDET_CHECK(s.size() == 4 && s[0] == shapes[0][0] && s[1] == shapes[0][1],
+                   "roi_align backward: feature map shape ", at::IntArrayRef(s),
+                   " is not [N, C, H, W] with the first's N and C");
+    LARGEDET_CHECK(spatial_scales[i] > 0, "roi_align: spatial scale ", spatial_scales[i],
+                   " must be positive");
+  }
+  const int64_t channels = shapes[0][1];
+  check_rois(rois, levels, grad_output.device());
   LARGEDET_CHECK(grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) &&
                      grad_output.size(1) == channels && grad_output.size(2) == o.output_height &&
                      grad_output.size(3) == o.output_width,
@@ -311,9 +378,9 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
                  rois.size(0), " RoIs of ", channels, " channels");
   if (grad_output.is_cuda()) {
 #ifdef LARGEDET_WITH_CUDA
-    return cuda::roi_align_backward(grad_output, rois, o.spatial_scale, o.output_height,
-                                    o.output_width, batch, channels, height, width,
-                                    o.sampling_ratio, o.aligned, memory_format);
+    return cuda::roi_align_backward(grad_output, rois, levels, spatial_scales, o.output_height,
+                                    o.output_width, shapes, o.sampling_ratio, o.aligned,
+                                    memory_format);
 #else
     LARGEDET_CHECK(false, "roi_align: CUDA tensors, but LargeDet was built without CUDA kernels");
 #endif
@@ -321,22 +388,55 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
   const auto type = compute_type(grad_output);
   auto g = grad_output.to(type).contiguous();
   auto r = rois.to(type).contiguous();
+  const auto level_index = levels.defined() ? levels.contiguous() : at::Tensor();
+  const auto* l = checked_levels(level_index, shapes.size());
   // The kernel accumulates per pixel, into channels-last storage. An NCHW gradient costs one copy,
   // which an NCHW model pays anyway: a convolution's backward copies a channels-last gradient to
   // its NCHW input's format.
-  auto grad_input = at::empty({batch, channels, height, width},
-                              g.options().memory_format(at::MemoryFormat::ChannelsLast))
-                        .zero_();
-  if (g.numel() != 0 && grad_input.numel() != 0)
-    AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_backward",
-                               [&] { backward_cpu<scalar_t>(g, r, o, grad_input); });
-  return grad_input.to(grad_output.scalar_type()).contiguous(memory_format);
+  std::vector<at::Tensor> grad_inputs;
+  bool any = false;
+  for (const auto& s : shapes) {
+    grad_inputs.push_back(
+        at::empty(s, g.options().memory_format(at::MemoryFormat::ChannelsLast)).zero_());
+    any = any || grad_inputs.back().numel() != 0;
+  }
+  if (g.numel() != 0 && any)
+    AT_DISPATCH_FLOATING_TYPES(type, "largedet_roi_align_backward", [&] {
+      backward_cpu<scalar_t>(g, r, l, spatial_scales, o, grad_inputs);
+    });
+  for (auto& gi : grad_inputs) gi = gi.to(grad_output.scalar_type()).contiguous(memory_format);
+  return grad_inputs;
+}
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
+                             const RoIAlignOptions& o) {
+  LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
+                 input.sizes());
+  return roi_align_forward(std::vector<at::Tensor>{input}, rois, at::Tensor(), {o.spatial_scale},
+                           o);
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
+                              const RoIAlignOptions& o, int64_t batch, int64_t channels,
+                              int64_t height, int64_t width, at::MemoryFormat memory_format) {
+  return roi_align_backward(grad_output, rois, at::Tensor(), {o.spatial_scale}, o,
+                            {{batch, channels, height, width}}, memory_format)[0];
+}
+
+at::Tensor roi_align_levels(const std::vector<at::Tensor>& features, const at::Tensor& rois,
+                            const at::Tensor& levels, const std::vector<double>& spatial_scales,
+                            const RoIAlignOptions& options) {
+  return RoIAlignFunction::apply(
+      at::TensorList(features), rois,
+      levels.defined() ? std::optional<at::Tensor>(levels) : std::nullopt, spatial_scales,
+      options.output_height, options.output_width, options.sampling_ratio, options.aligned);
 }
 
 at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois,
                      const RoIAlignOptions& options) {
-  return RoIAlignFunction::apply(input, rois, options.output_height, options.output_width,
-                                 options.spatial_scale, options.sampling_ratio, options.aligned);
+  LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
+                 input.sizes());
+  return roi_align_levels({input}, rois, at::Tensor(), {options.spatial_scale}, options);
 }
 
 at::Tensor roi_align(const at::Tensor& input, const std::vector<at::Tensor>& boxes,

@@ -352,16 +352,19 @@ TEST(Trainer, GradientClippingBoundsEveryOptimizersStep) {
 
 // Counts the host synchronisations of the first step (hooks included; none of the default ones
 // acts after it with these periods).
-class FirstStepSyncs : public largedet::engine::HookBase {
+// The counts of the step at iteration `at`.
+class StepSyncs : public largedet::engine::HookBase {
  public:
+  explicit StepSyncs(int64_t at = 0) : at(at) {}
   void before_step(largedet::engine::Trainer& trainer) override {
-    if (trainer.iteration() == 0) profiler = std::make_unique<largedet::ops::HostSyncProfiler>();
+    if (trainer.iteration() == at) profiler = std::make_unique<largedet::ops::HostSyncProfiler>();
   }
   void after_step(largedet::engine::Trainer& trainer) override {
-    if (trainer.iteration() != 0) return;
+    if (trainer.iteration() != at) return;
     counts = profiler->counts();
     profiler.reset();
   }
+  int64_t at;
   std::unique_ptr<largedet::ops::HostSyncProfiler> profiler;
   largedet::ops::HostSyncCounts counts;
 };
@@ -371,14 +374,15 @@ class FirstStepSyncs : public largedet::engine::HookBase {
 TEST(Trainer, StepReadsTheHostOnceAndClippingAddsNoRead) {
   TempDir dir;
   const auto recipe = write_tiny_recipe(dir.path());
-  auto first_step = [&](const std::string& name, std::vector<std::string> overrides) {
+  auto first_step = [&](const std::string& name, std::vector<std::string> overrides,
+                        int64_t at = 0) {
     largedet::engine::TrainOptions options;
     options.output_dir = dir.path() + "/" + name;
     overrides.push_back("SOLVER.MAX_ITER=2");
     overrides.push_back("SOLVER.LOG_PERIOD=5");
     overrides.push_back("SOLVER.CHECKPOINT_PERIOD=5");
     largedet::engine::Trainer trainer(tiny_config(recipe, overrides), options);
-    auto hook = std::make_shared<FirstStepSyncs>();
+    auto hook = std::make_shared<StepSyncs>(at);
     trainer.register_hooks({hook});
     trainer.train();
     return hook->counts;
@@ -391,6 +395,21 @@ TEST(Trainer, StepReadsTheHostOnceAndClippingAddsNoRead) {
   std::ostringstream names;
   for (const auto& [name, n] : plain.syncs_by_name) names << name << " " << n << "; ";
   std::cout << "host syncs in the first step: " << plain.syncs << " (" << names.str() << ")\n";
+
+  // What the host sends the device: constants once (the first step), then only what each batch
+  // brings (its sizes and boxes per image), however many steps run.
+  EXPECT_EQ(plain.uploads_by_name.count("pixel mean"), 1u);
+  EXPECT_EQ(plain.uploads_by_name.count("cell anchors"), 1u);
+  const auto second = first_step("second", {}, 1);
+  std::ostringstream sent;
+  for (const auto& [name, n] : second.syncs_by_name) sent << name << " " << n << "; ";
+  std::cout << "host syncs in the second step: " << second.syncs << " (" << sent.str() << ")\n";
+  sent.str("");
+  for (const auto& [name, n] : second.uploads_by_name) sent << name << " " << n << "; ";
+  EXPECT_EQ(second.uploads_by_name.count("pixel mean"), 0u) << sent.str();
+  EXPECT_EQ(second.uploads_by_name.count("cell anchors"), 0u) << sent.str();
+  EXPECT_GT(second.uploads, 0) << sent.str();
+  std::cout << "uploads in the second step: " << second.uploads << " (" << sent.str() << ")\n";
 }
 
 // Precise BN replaces the running statistics at the last iteration (no evaluation here) and

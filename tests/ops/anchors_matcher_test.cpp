@@ -9,6 +9,7 @@
 #include "largedet/core/error.h"
 #include "largedet/ops/anchor_generator.h"
 #include "largedet/ops/boxes.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/matcher.h"
 #include "largedet/ops/sampler.h"
 #include "ops_test_util.h"
@@ -51,6 +52,26 @@ TEST(AnchorGenerator, GridOrderIsRowMajorThenCellAnchors) {
   }
   EXPECT_THROW(gen({64, 96}, {{4, 6}}), Error);
   EXPECT_THROW(AnchorGenerator({{16}, {32}}, {{1.0}, {1.0}, {1.0}}), Error);
+}
+
+// Multi-scale training pads batches to more sizes than the cache holds: the least recently used
+// set is dropped, not every set, and a new set sends nothing from the host.
+TEST(AnchorGenerator, CacheKeepsTheRecentlyUsedSetsAndMissesSendNothing) {
+  AnchorGenerator gen({{16}}, {{0.5, 1.0, 2.0}});
+  const auto set = [&](int64_t k) { return gen({16 * k, 16}, {{k, 1}}); };
+  std::vector<at::Tensor> made;
+  for (int64_t k = 1; k <= 64; ++k) made.push_back(set(k));  // 64 sets: the cache is full
+  EXPECT_TRUE(set(1).is_same(made[0]));                      // a hit, and now the most recent
+  HostSyncProfiler profiler;
+  (void)set(65);  // a miss: drops set 2, now the least recently used
+  EXPECT_EQ(profiler.counts().uploads, 0);
+  EXPECT_EQ(profiler.counts().syncs, 0);
+  EXPECT_TRUE(set(1).is_same(made[0]));
+  EXPECT_TRUE(set(64).is_same(made[63]));
+  const auto again = set(2);
+  EXPECT_FALSE(again.is_same(made[1]));  // made again, equal to what it was
+  EXPECT_TRUE(at::equal(again, made[1]));
+  EXPECT_TRUE(at::equal(again, gen.grid_anchors({{2, 1}}, {{16, 16}})));
 }
 
 // Anchors equal torchvision's AnchorGenerator (same values, same order).

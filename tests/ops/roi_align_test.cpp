@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "largedet/core/error.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/roi_align.h"
 #include "ops_test_util.h"
 
@@ -350,6 +351,48 @@ TEST(MultiScaleRoIAlign, PoolsEachRoiFromItsLevelAndBackpropagates) {
     ASSERT_TRUE(feats[l].grad().defined());
     EXPECT_TRUE(at::allclose(feats[l].grad(), expected, 0, 1e-12)) << l;
   }
+}
+
+// One launch for all levels: each RoI's output and its share of each level's gradient are, bit for
+// bit, roi_align's on its own level; levels out of range and mismatched maps are refused; the
+// pooler reads nothing back from the device.
+TEST(RoIAlignLevels, EqualsRoIAlignOnEachRoisLevel) {
+  at::manual_seed(31);
+  std::vector<at::Tensor> feats;
+  const std::vector<double> scales = {0.25, 0.125, 0.0625};
+  for (int64_t l = 0; l < 3; ++l)
+    feats.push_back(at::randn({2, 5, 64 >> l, 48 >> l}).requires_grad_(true));
+  const auto rois = boxes_to_rois(std::vector<at::Tensor>{
+      testing::random_boxes(40, 190, 250, 2, 180), testing::random_boxes(25, 190, 250, 2, 180)});
+  const auto levels = at::randint(0, 3, {65}, at::kLong);
+  const RoIAlignOptions o{7, 5, 1.0, 2, true};
+  const auto out = roi_align_levels(feats, rois, levels, scales, o);
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{65, 5, 7, 5}));
+  const auto weights = at::randn(out.sizes());
+  (out * weights).sum().backward();
+  for (int64_t l = 0; l < 3; ++l) {
+    const auto idx = at::nonzero(levels == l).view(-1);
+    RoIAlignOptions ol = o;
+    ol.spatial_scale = scales[static_cast<size_t>(l)];
+    EXPECT_TRUE(at::equal(out.index_select(0, idx),
+                          roi_align_forward(feats[l].detach(), rois.index_select(0, idx), ol)))
+        << l;
+    EXPECT_TRUE(at::equal(
+        feats[l].grad(), roi_align_backward(weights.index_select(0, idx), rois.index_select(0, idx),
+                                            ol, 2, 5, feats[l].size(2), feats[l].size(3))))
+        << l;
+  }
+  EXPECT_THROW(roi_align_levels(feats, rois, levels.clone().fill_(3), scales, o), Error);
+  EXPECT_THROW(roi_align_levels(feats, rois, levels.clone().fill_(-1), scales, o), Error);
+  EXPECT_THROW(roi_align_levels(feats, rois, levels.narrow(0, 0, 3), scales, o), Error);
+  EXPECT_THROW(roi_align_levels(feats, rois, levels, {0.25, 0.125}, o), Error);
+  EXPECT_THROW(roi_align_levels({feats[0], at::randn({2, 4, 16, 12})}, rois, levels.clamp_max(1),
+                                {0.25, 0.125}, o),
+               Error);
+  HostSyncProfiler profiler;
+  MultiScaleRoIAlign pooler(7, 2);
+  (void)pooler.pool_rois(feats, rois, {{256, 190}, {250, 180}});
+  EXPECT_EQ(profiler.counts().syncs, 0);
 }
 
 TEST(MultiScaleRoIAlign, ChannelsLastLevelsGiveTheSameResultsAsNchw) {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -51,15 +52,24 @@ struct BenchModelArgs {
   std::string python;  // default: the .venv above the binary; "none" skips torchvision
 };
 
-void print_counts(const char* what, const largedet::ops::HostSyncCounts& c, double per) {
-  std::printf("host syncs per %s: %lld\n", what,
-              static_cast<long long>(std::llround(c.syncs / per)));
-  std::printf("ATen ops per %s: %lld\n", what, static_cast<long long>(std::llround(c.ops / per)));
+void print_named(const std::map<std::string, int64_t>& counts, double per) {
   std::vector<std::pair<int64_t, std::string>> named;
-  for (const auto& [name, n] : c.syncs_by_name) named.emplace_back(n, name);
+  for (const auto& [name, n] : counts) named.emplace_back(n, name);
   std::sort(named.rbegin(), named.rend());
   for (const auto& [n, name] : named)
     std::printf("  %-40s %g\n", name.c_str(), static_cast<double>(n) / per);
+}
+
+// Syncs, ATen ops and uploads per `what` (the counts over `per` of them), each sync and upload by
+// name.
+void print_counts(const char* what, const largedet::ops::HostSyncCounts& c, double per) {
+  const auto rounded = [per](int64_t n) { return static_cast<long long>(std::llround(n / per)); };
+  std::printf("host syncs per %s: %lld\n", what, rounded(c.syncs));
+  print_named(c.syncs_by_name, per);
+  std::printf("ATen ops per %s: %lld\n", what, rounded(c.ops));
+  std::printf("uploads (host data sent to the device, pinned, non-blocking) per %s: %lld\n", what,
+              rounded(c.uploads));
+  print_named(c.uploads_by_name, per);
 }
 
 struct ModelSpec {
@@ -316,7 +326,9 @@ void run(const BenchModelArgs& a) {
   std::printf("profile (%s, %d images per device, forward and backward of the model):\n",
               a.model.c_str(), a.batch);
   print_counts("training step", train_counts, 1);
-  print_counts("inference image", infer_counts, a.batch);
+  print_counts("inference batch", infer_counts, 1);
+  std::printf("host syncs per inference image: %g\n",
+              static_cast<double>(infer_counts.syncs) / a.batch);
 #ifdef LARGEDET_WITH_CUDA
   if (cuda)
     std::printf("CUDA sync debug mode, synchronising calls per training step: %lld\n",
@@ -341,8 +353,8 @@ void setup_bench_model(CLI::App& cmd) {
       ->check(CLI::IsMember({"none", "fp16", "bf16"}))
       ->capture_default_str();
   cmd.add_flag("--profile", args->profile,
-               "count host synchronisations and ATen ops per training step and inference image "
-               "(docs/modeling.md)");
+               "count host synchronisations (copies between host and device included), ATen ops "
+               "and uploads per training step and inference batch (docs/modeling.md)");
   cmd.add_option("--trace", args->trace,
                  "folder for one training step of each side as a Chrome trace "
                  "(largedet_train_step.json, torchvision_train_step.json)");

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "largedet/ops/host_sync.h"
+
 namespace largedet::modeling {
 
 using ImageSizes = std::vector<std::pair<int64_t, int64_t>>;  // (height, width) per image
@@ -29,7 +31,7 @@ struct Target {
 inline torch::Tensor image_sizes_tensor(const ImageSizes& sizes, torch::Device device) {
   std::vector<int64_t> flat;
   for (const auto& [h, w] : sizes) flat.insert(flat.end(), {h, w});
-  return torch::tensor(flat, torch::kLong).view({-1, 2}).to(device, /*non_blocking=*/true);
+  return ops::upload(torch::tensor(flat, torch::kLong).view({-1, 2}), device, "image sizes");
 }
 
 // The RPN's proposals of a micro-batch, padded to the same number per image so that the ROI heads

@@ -5,6 +5,8 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -48,6 +50,17 @@ struct Transform {
   std::pair<int64_t, int64_t> resized_size(int64_t height, int64_t width) const;
 
  private:
+  // options.pixel_mean and pixel_std as [3, 1, 1] float tensors on the device of the last batch:
+  // sent there once, not with every batch. Copies of the Transform share it; it is remade when the
+  // options or the device change.
+  struct Normalisation {
+    std::mutex mutex;
+    std::vector<double> mean, std;
+    torch::Tensor mean_on_device, std_on_device;
+  };
+  std::shared_ptr<Normalisation> normalisation_ = std::make_shared<Normalisation>();
+
+  std::pair<torch::Tensor, torch::Tensor> mean_and_std(const torch::Device& device) const;
   ImageList resize_and_pad(const std::vector<torch::Tensor>& images, const ImageSizes& sizes,
                            const std::vector<bool>& flips) const;
 };

@@ -24,7 +24,8 @@ class AnchorGenerator {
   // Anchors per location of level l.
   int64_t num_anchors_per_location(int64_t level) const;
 
-  // The [A, 4] anchors centred on (0, 0) of level l, rounded to integers as torchvision does.
+  // The [A, 4] anchors centred on (0, 0) of level l, rounded to integers as torchvision does;
+  // computed on the host and sent to `device` (ops::upload).
   at::Tensor cell_anchors(int64_t level, at::ScalarType dtype = at::kFloat,
                           at::Device device = at::kCPU) const;
 
@@ -36,8 +37,9 @@ class AnchorGenerator {
 
   // torchvision's forward(): the strides are image_size / grid_size (integer division) where
   // image_size is the padded batch size (height, width). The anchors are the same for every image.
-  // They are made once per (grids, strides, dtype, device) and kept (a few dozen sets at most,
-  // which multi-scale training needs): the returned tensor is shared, never to be written to.
+  // They are made once per (grids, strides, dtype, device) and kept (the 64 most recently used
+  // sets; a miss sends nothing from the host): the returned tensor is shared, never to be written
+  // to.
   at::Tensor operator()(std::pair<int64_t, int64_t> image_size,
                         const std::vector<std::pair<int64_t, int64_t>>& grid_sizes,
                         at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU) const;

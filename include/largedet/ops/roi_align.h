@@ -32,6 +32,19 @@ at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois,
 at::Tensor roi_align(const at::Tensor& input, const std::vector<at::Tensor>& boxes,
                      const RoIAlignOptions& options);
 
+// The most feature maps roi_align_levels takes (FPN has 4 or 5).
+inline constexpr size_t kMaxRoIAlignLevels = 8;
+
+// RoIAlign of each RoI on the feature map its level names, for all levels in one launch, so that
+// nothing is read back to the host (MultiScaleRoIAlign's pooling): features[l] [N, C, H_l, W_l]
+// (the same N, C, dtype, device and memory format), spatial_scales[l] its scale, levels [K] int64
+// in [0, L) on the features' device (undefined: every RoI on level 0). RoI k's output equals
+// roi_align(features[levels[k]], rois[k], scale of that level), bit for bit; the gradient flows to
+// every level. options.spatial_scale is not used.
+at::Tensor roi_align_levels(const std::vector<at::Tensor>& features, const at::Tensor& rois,
+                            const at::Tensor& levels, const std::vector<double>& spatial_scales,
+                            const RoIAlignOptions& options);
+
 // Concatenates per-image [K_i, 4] boxes into [sum K_i, 5] rows (batch index, x1, y1, x2, y2).
 at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes);
 // The same for a batch [B, K, 4] of K boxes per image: [B * K, 5], image by image.
@@ -46,6 +59,16 @@ at::Tensor roi_align_backward(const at::Tensor& grad_output, const at::Tensor& r
                               const RoIAlignOptions& options, int64_t batch, int64_t channels,
                               int64_t height, int64_t width,
                               at::MemoryFormat memory_format = at::MemoryFormat::Contiguous);
+// The same over levels (as roi_align_levels): the gradient of each feature map, of shapes[l].
+at::Tensor roi_align_forward(const std::vector<at::Tensor>& features, const at::Tensor& rois,
+                             const at::Tensor& levels, const std::vector<double>& spatial_scales,
+                             const RoIAlignOptions& options);
+std::vector<at::Tensor> roi_align_backward(const at::Tensor& grad_output, const at::Tensor& rois,
+                                           const at::Tensor& levels,
+                                           const std::vector<double>& spatial_scales,
+                                           const RoIAlignOptions& options,
+                                           const std::vector<std::vector<int64_t>>& shapes,
+                                           at::MemoryFormat memory_format);
 
 // Maps RoIs to FPN levels by the FPN paper's rule (eq. 1):
 //   level = floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6),

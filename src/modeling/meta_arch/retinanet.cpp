@@ -3,7 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "largedet/core/error.h"
 #include "largedet/modeling/backbone/norm.h"
@@ -186,31 +188,30 @@ std::vector<Detections> RetinaNetImpl::inference(const ImageList& images) {
   std::vector<int64_t> per_level;
   for (const auto& f : features) per_level.push_back(f.size(2) * f.size(3) * a);
   auto anchor_levels = anchors.split_with_sizes(per_level, 0);
-  std::vector<Detections> out;
-  for (int64_t i = 0; i < logits.size(0); ++i) {
-    auto logit_levels = logits[i].split_with_sizes(per_level, 0);
-    auto delta_levels = deltas[i].split_with_sizes(per_level, 0);
-    std::vector<torch::Tensor> boxes, scores, labels;
-    for (size_t l = 0; l < per_level.size(); ++l) {
-      // postprocess_detections: threshold, top-k per level over (anchor, class) pairs.
-      auto s = torch::sigmoid(logit_levels[l]).flatten();
-      auto keep = s > options.score_thresh;
-      auto idx = torch::nonzero(keep).view(-1);
-      s = s.index_select(0, idx);
-      auto [top_s, top_i] = s.topk(std::min(options.topk_candidates, idx.numel()));
-      idx = idx.index_select(0, top_i);
-      auto anchor_idx = torch::div(idx, k, "floor");
-      labels.push_back(idx.remainder(k));
-      auto b = box_coder.decode(delta_levels[l].index_select(0, anchor_idx),
-                                anchor_levels[l].index_select(0, anchor_idx));
-      boxes.push_back(
-          ops::clip_boxes_to_image(b, images.image_sizes[i].first, images.image_sizes[i].second));
-      scores.push_back(top_s);
-    }
-    auto b = torch::cat(boxes, 0), s = torch::cat(scores, 0), lab = torch::cat(labels, 0);
-    out.push_back(select_detections(b, s, lab, options.nms_thresh, options.detections_per_img));
+  const int64_t n = logits.size(0);
+  const auto sizes = image_sizes_tensor(images.image_sizes, logits.device());
+  auto logit_levels = logits.split_with_sizes(per_level, 1);
+  auto delta_levels = deltas.split_with_sizes(per_level, 1);
+  std::vector<torch::Tensor> boxes, scores, labels, candidates;
+  for (size_t l = 0; l < per_level.size(); ++l) {
+    // postprocess_detections: the top-k (anchor, class) pairs per level among those above the
+    // threshold; the rest of the k (an image with fewer) are padding, not candidates.
+    auto s = torch::sigmoid(logit_levels[l]).flatten(1);
+    auto above = s > options.score_thresh;
+    auto [top, idx] = s.masked_fill(above.logical_not(), -std::numeric_limits<double>::infinity())
+                          .topk(std::min(options.topk_candidates, s.size(1)), 1);
+    candidates.push_back(above.gather(1, idx));
+    scores.push_back(s.gather(1, idx));
+    labels.push_back(idx.remainder(k));
+    auto anchor_idx = torch::div(idx, k, "floor");
+    auto b = box_coder.decode(
+        delta_levels[l].gather(1, anchor_idx.unsqueeze(2).expand({n, -1, 4})).reshape({-1, 4}),
+        anchor_levels[l].index_select(0, anchor_idx.flatten()));
+    boxes.push_back(ops::clip_boxes_to_images(b.view({n, -1, 4}), sizes));
   }
-  return out;
+  return select_detections(torch::cat(boxes, 1), torch::cat(scores, 1), torch::cat(labels, 1),
+                           torch::cat(candidates, 1), options.nms_thresh,
+                           options.detections_per_img);
 }
 
 }  // namespace largedet::modeling

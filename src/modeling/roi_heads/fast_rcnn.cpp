@@ -57,32 +57,23 @@ std::vector<Detections> FastRCNNOutputLayersImpl::inference(const torch::Tensor&
   pred_boxes =
       ops::clip_boxes_to_images(pred_boxes, image_sizes_tensor(image_sizes, pred_boxes.device()))
           .reshape({num_images, per_image, num_classes, 4});
-  // Padding rows score 0: the score threshold (a strict >) drops them with the low scores.
-  auto pred_scores = torch::softmax(class_logits, -1)
-                         .reshape({num_images, per_image, num_classes})
-                         .masked_fill(proposals.valid.logical_not().unsqueeze(2), 0.0);
-  std::vector<Detections> out;
-  for (int64_t i = 0; i < num_images; ++i) {
-    auto boxes = pred_boxes[i];
-    auto scores = pred_scores[i];
-    auto labels = torch::arange(num_classes, scores.options().dtype(torch::kLong))
-                      .view({1, -1})
-                      .expand_as(scores);
-    // Class 0 is the background.
-    boxes = boxes.narrow(1, 1, num_classes - 1).reshape({-1, 4});
-    scores = scores.narrow(1, 1, num_classes - 1).reshape({-1});
-    labels = labels.narrow(1, 1, num_classes - 1).reshape({-1});
-    // torchvision drops low scores, then small boxes: one mask, one nonzero, the same boxes.
-    auto keep =
-        torch::nonzero(
-            (scores > options.score_thresh()).logical_and_(ops::box_size_at_least(boxes, 1e-2)))
-            .view(-1);
-    boxes = boxes.index_select(0, keep), scores = scores.index_select(0, keep),
-    labels = labels.index_select(0, keep);
-    out.push_back(select_detections(boxes, scores, labels, options.nms_thresh(),
-                                    options.detections_per_img()));
-  }
-  return out;
+  const auto pred_scores =
+      torch::softmax(class_logits, -1).reshape({num_images, per_image, num_classes});
+  // Class 0 is the background. torchvision drops low scores, then small boxes: one mask.
+  const auto boxes = pred_boxes.narrow(2, 1, num_classes - 1).reshape({num_images, -1, 4});
+  const auto scores = pred_scores.narrow(2, 1, num_classes - 1).reshape({num_images, -1});
+  const auto labels = torch::arange(1, num_classes, scores.options().dtype(torch::kLong))
+                          .view({1, 1, -1})
+                          .expand({num_images, per_image, num_classes - 1})
+                          .reshape({num_images, -1});
+  // The proposals' padding is never a candidate, whatever the threshold.
+  const auto candidate = (scores > options.score_thresh())
+                             .logical_and_(ops::box_size_at_least(boxes, 1e-2))
+                             .logical_and_(proposals.valid.unsqueeze(2)
+                                               .expand({-1, -1, num_classes - 1})
+                                               .reshape({num_images, -1}));
+  return select_detections(boxes, scores, labels, candidate, options.nms_thresh(),
+                           options.detections_per_img());
 }
 
 }  // namespace largedet::modeling

@@ -7,6 +7,7 @@
 #include "largedet/core/error.h"
 #include "largedet/modeling/backbone/norm.h"
 #include "largedet/modeling/registry.h"
+#include "largedet/ops/host_sync.h"
 #include "largedet/ops/mask_targets.h"
 #include "largedet/ops/roi_align.h"
 
@@ -112,7 +113,10 @@ torch::Tensor mask_rcnn_targets(const TargetBatch& targets, const torch::Tensor&
       all.push_back(torch::constant_pad_nd(t.mask_edges, {0, 0, 0, most - t.mask_edges.size(1)}));
     }
     if (total == 0) return torch::zeros({num_images * per_image, m, m}, options);
-    auto offset = torch::tensor(offsets, torch::kLong).to(matched.device(), true).unsqueeze(1);
+    auto offset = ops::upload(torch::tensor(offsets, torch::kLong), matched.device(),
+                              "mask targets: first "
+                              "instance per image")
+                      .unsqueeze(1);
     // Slots without a positive may point past the last instance (an image without any): any
     // instance serves them, their targets are masked out of the loss.
     return ops::rasterize_mask_edges(torch::cat(all, 0),

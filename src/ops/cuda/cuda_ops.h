@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace largedet::ops::cuda {
 
@@ -20,14 +21,20 @@ void segmented_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::
                    const at::Tensor& valid, double iou_threshold, at::Tensor& keep,
                    at::Tensor& kept);
 
-// memory_format: Contiguous (NCHW) or ChannelsLast. The forward takes input contiguous in it and
-// returns the output in it; the backward takes grad in any layout and returns the gradient in it.
-at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+// memory_format: Contiguous (NCHW) or ChannelsLast. The forward takes the levels' inputs
+// contiguous in it and returns the output in it; the backward takes grad in any layout and returns
+// each level's gradient (of shapes[l]) in it. levels: [K] int64 on the device, or undefined (all
+// RoIs on level 0).
+at::Tensor roi_align_forward(const std::vector<at::Tensor>& inputs, const at::Tensor& rois,
+                             const at::Tensor& levels, const std::vector<double>& scales,
                              int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                              bool aligned, at::MemoryFormat memory_format);
-at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
-                              int64_t pooled_height, int64_t pooled_width, int64_t batch,
-                              int64_t channels, int64_t height, int64_t width,
-                              int64_t sampling_ratio, bool aligned, at::MemoryFormat memory_format);
+std::vector<at::Tensor> roi_align_backward(const at::Tensor& grad, const at::Tensor& rois,
+                                           const at::Tensor& levels,
+                                           const std::vector<double>& scales, int64_t pooled_height,
+                                           int64_t pooled_width,
+                                           const std::vector<std::vector<int64_t>>& shapes,
+                                           int64_t sampling_ratio, bool aligned,
+                                           at::MemoryFormat memory_format);
 
 }  // namespace largedet::ops::cuda

@@ -17,6 +17,23 @@ namespace largedet::ops::cuda {
 namespace {
 
 constexpr int kThreads = 512;
+constexpr int kMaxLevels = 8;  // ops::kMaxRoIAlignLevels
+
+// The feature maps of the levels (or their gradients), passed to the kernels by value: RoI n
+// reads (or adds into) level levels[n], all level 0 without levels.
+template <typename T>
+struct Levels {
+  T* data[kMaxLevels];
+  int height[kMaxLevels], width[kMaxLevels];
+  double scale[kMaxLevels];
+  int count;
+};
+
+__device__ inline int level_of(const int64_t* levels, int64_t n, int count) {
+  const int l = levels ? static_cast<int>(levels[n]) : 0;
+  CUDA_KERNEL_ASSERT(l >= 0 && l < count);
+  return l;
+}
 
 struct Geometry {
   int64_t batch;
@@ -99,20 +116,23 @@ __device__ inline T* channel_plane(T* data, int64_t b, int c, int channels, int 
 // so that coordinates are never rounded to half precision. input and output are contiguous in the
 // same memory format.
 template <typename T, typename A, bool ChannelsLast>
-__global__ void forward_kernel(int64_t total, const T* __restrict__ input,
-                               const A* __restrict__ rois, double spatial_scale, int channels,
-                               int height, int width, int pooled_h, int pooled_w,
-                               int sampling_ratio, bool aligned, T* __restrict__ output) {
+__global__ void forward_kernel(int64_t total, Levels<const T> input,
+                               const int64_t* __restrict__ levels, const A* __restrict__ rois,
+                               int channels, int pooled_h, int pooled_w, int sampling_ratio,
+                               bool aligned, T* __restrict__ output) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     int64_t n;
     int c, ph, pw;
     output_element<ChannelsLast>(index, channels, pooled_h, pooled_w, n, c, ph, pw);
+    const int l = level_of(levels, n, input.count);
+    const int height = input.height[l], width = input.width[l];
     A start_h, start_w, bin_h, bin_w;
-    const Geometry g = geometry<A>(rois + n * 5, spatial_scale, pooled_h, pooled_w, sampling_ratio,
+    const Geometry g = geometry<A>(rois + n * 5, input.scale[l], pooled_h, pooled_w, sampling_ratio,
                                    aligned, start_h, start_w, bin_h, bin_w);
     int64_t step;
-    const T* plane = channel_plane<ChannelsLast>(input, g.batch, c, channels, height, width, step);
+    const T* plane =
+        channel_plane<ChannelsLast>(input.data[l], g.batch, c, channels, height, width, step);
     auto read = [&](int y, int x) {
       return static_cast<A>(plane[(static_cast<int64_t>(y) * width + x) * step]);
     };
@@ -130,19 +150,22 @@ __global__ void forward_kernel(int64_t total, const T* __restrict__ input,
 // grad and grad_input are contiguous in the same memory format.
 template <typename T, bool ChannelsLast>
 __global__ void backward_kernel(int64_t total, const T* __restrict__ grad,
-                                const T* __restrict__ rois, double spatial_scale, int channels,
-                                int height, int width, int pooled_h, int pooled_w,
-                                int sampling_ratio, bool aligned, T* grad_input) {
+                                const int64_t* __restrict__ levels, const T* __restrict__ rois,
+                                int channels, int pooled_h, int pooled_w, int sampling_ratio,
+                                bool aligned, Levels<T> grad_input) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     int64_t n;
     int c, ph, pw;
     output_element<ChannelsLast>(index, channels, pooled_h, pooled_w, n, c, ph, pw);
+    const int l = level_of(levels, n, grad_input.count);
+    const int height = grad_input.height[l], width = grad_input.width[l];
     T start_h, start_w, bin_h, bin_w;
-    const Geometry g = geometry<T>(rois + n * 5, spatial_scale, pooled_h, pooled_w, sampling_ratio,
-                                   aligned, start_h, start_w, bin_h, bin_w);
+    const Geometry g = geometry<T>(rois + n * 5, grad_input.scale[l], pooled_h, pooled_w,
+                                   sampling_ratio, aligned, start_h, start_w, bin_h, bin_w);
     int64_t step;
-    T* plane = channel_plane<ChannelsLast>(grad_input, g.batch, c, channels, height, width, step);
+    T* plane =
+        channel_plane<ChannelsLast>(grad_input.data[l], g.batch, c, channels, height, width, step);
     auto cell = [&](int y, int x) { return plane + (static_cast<int64_t>(y) * width + x) * step; };
     const T gb = grad[index];
     const T count = static_cast<T>(g.grid_h * g.grid_w);
@@ -160,29 +183,51 @@ int blocks_for(int64_t total) {
   return static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads, 4096));
 }
 
+// The level table of `maps` (each [N, C, H, W]) with their scales.
+template <typename T>
+Levels<T> level_table(const std::vector<at::Tensor>& maps, const std::vector<double>& scales) {
+  TORCH_CHECK(!maps.empty() && maps.size() <= kMaxLevels && scales.size() == maps.size(),
+              "roi_align: 1 to ", kMaxLevels, " levels with a scale each");
+  Levels<T> table{};
+  table.count = static_cast<int>(maps.size());
+  for (size_t l = 0; l < maps.size(); ++l) {
+    table.data[l] = static_cast<T*>(maps[l].data_ptr());
+    table.height[l] = static_cast<int>(maps[l].size(2));
+    table.width[l] = static_cast<int>(maps[l].size(3));
+    table.scale[l] = scales[l];
+  }
+  return table;
+}
+
+const int64_t* level_index(const at::Tensor& levels) {
+  return levels.defined() ? levels.data_ptr<int64_t>() : nullptr;
+}
+
 }  // namespace
 
-at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
+at::Tensor roi_align_forward(const std::vector<at::Tensor>& inputs, const at::Tensor& rois,
+                             const at::Tensor& levels, const std::vector<double>& scales,
                              int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                              bool aligned, at::MemoryFormat memory_format) {
-  c10::cuda::CUDAGuard guard(input.device());
+  const auto& first = inputs[0];
+  c10::cuda::CUDAGuard guard(first.device());
   const bool channels_last = memory_format == at::MemoryFormat::ChannelsLast;
   // Every element is written (at::zeros would drop the memory format).
-  auto output = at::empty({rois.size(0), input.size(1), pooled_height, pooled_width},
-                          input.options().memory_format(memory_format));
+  auto output = at::empty({rois.size(0), first.size(1), pooled_height, pooled_width},
+                          first.options().memory_format(memory_format));
   const int64_t total = output.numel();
   if (total == 0) return output;
+  const auto index = levels.defined() ? levels.contiguous() : at::Tensor();
   auto stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "largedet_roi_align_forward_cuda", [&] {
+      at::kHalf, at::kBFloat16, first.scalar_type(), "largedet_roi_align_forward_cuda", [&] {
         using A = at::opmath_type<scalar_t>;
         const auto r = rois.to(c10::CppTypeToScalarType<A>::value).contiguous();
         auto kernel =
             channels_last ? forward_kernel<scalar_t, A, true> : forward_kernel<scalar_t, A, false>;
         kernel<<<blocks_for(total), kThreads, 0, stream>>>(
-            total, input.data_ptr<scalar_t>(), r.data_ptr<A>(), spatial_scale,
-            static_cast<int>(input.size(1)), static_cast<int>(input.size(2)),
-            static_cast<int>(input.size(3)), static_cast<int>(pooled_height),
+            total, level_table<const scalar_t>(inputs, scales), level_index(index), r.data_ptr<A>(),
+            static_cast<int>(first.size(1)), static_cast<int>(pooled_height),
             static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned,
             output.data_ptr<scalar_t>());
       });
@@ -190,33 +235,42 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, do
   return output;
 }
 
-at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
-                              int64_t pooled_height, int64_t pooled_width, int64_t batch,
-                              int64_t channels, int64_t height, int64_t width,
-                              int64_t sampling_ratio, bool aligned,
-                              at::MemoryFormat memory_format) {
+std::vector<at::Tensor> roi_align_backward(const at::Tensor& grad, const at::Tensor& rois,
+                                           const at::Tensor& levels,
+                                           const std::vector<double>& scales, int64_t pooled_height,
+                                           int64_t pooled_width,
+                                           const std::vector<std::vector<int64_t>>& shapes,
+                                           int64_t sampling_ratio, bool aligned,
+                                           at::MemoryFormat memory_format) {
   c10::cuda::CUDAGuard guard(grad.device());
   const bool channels_last = memory_format == at::MemoryFormat::ChannelsLast;
   // Atomic adds in half precision are slow and lossy: reduced precisions accumulate in float.
   const bool upcast = grad.scalar_type() == at::kHalf || grad.scalar_type() == at::kBFloat16;
   auto g = (upcast ? grad.to(at::kFloat) : grad).contiguous(memory_format);
   auto r = rois.to(g.scalar_type()).contiguous();
-  auto grad_input =
-      at::empty({batch, channels, height, width}, g.options().memory_format(memory_format)).zero_();
+  const auto index = levels.defined() ? levels.contiguous() : at::Tensor();
+  std::vector<at::Tensor> grad_inputs;
+  bool any = false;
+  for (const auto& s : shapes) {
+    grad_inputs.push_back(at::empty(s, g.options().memory_format(memory_format)).zero_());
+    any = any || grad_inputs.back().numel() != 0;
+  }
   const int64_t total = g.numel();
-  if (total == 0 || grad_input.numel() == 0) return grad_input.to(grad.scalar_type());
-  auto stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "largedet_roi_align_backward_cuda", [&] {
-    auto kernel =
-        channels_last ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>;
-    kernel<<<blocks_for(total), kThreads, 0, stream>>>(
-        total, g.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), spatial_scale,
-        static_cast<int>(channels), static_cast<int>(height), static_cast<int>(width),
-        static_cast<int>(pooled_height), static_cast<int>(pooled_width),
-        static_cast<int>(sampling_ratio), aligned, grad_input.data_ptr<scalar_t>());
-  });
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return grad_input.to(grad.scalar_type());
+  if (total != 0 && any) {
+    auto stream = at::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "largedet_roi_align_backward_cuda", [&] {
+      auto kernel =
+          channels_last ? backward_kernel<scalar_t, true> : backward_kernel<scalar_t, false>;
+      kernel<<<blocks_for(total), kThreads, 0, stream>>>(
+          total, g.data_ptr<scalar_t>(), level_index(index), r.data_ptr<scalar_t>(),
+          static_cast<int>(shapes[0][1]), static_cast<int>(pooled_height),
+          static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned,
+          level_table<scalar_t>(grad_inputs, scales));
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  for (auto& gi : grad_inputs) gi = gi.to(grad.scalar_type());
+  return grad_inputs;
 }
 
 }  // namespace largedet::ops::cuda

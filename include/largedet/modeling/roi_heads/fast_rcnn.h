@@ -44,8 +44,8 @@ struct FastRCNNOutputLayersImpl : torch::nn::Module {
                  const torch::Tensor& labels, const torch::Tensor& regression_targets,
                  const torch::Tensor& positive, const torch::Tensor& sampled) const;
   // postprocess_detections: decode, clip, drop the background, low scores, tiny boxes and the
-  // proposals' padding, then per-class NMS (select_detections) per image; in the network's input
-  // coordinates. The logits are the proposals', image by image.
+  // proposals' padding, then per-class NMS (select_detections, all images at once, one host
+  // read); in the network's input coordinates. The logits are the proposals', image by image.
   std::vector<Detections> inference(const torch::Tensor& class_logits,
                                     const torch::Tensor& box_regression, const Proposals& proposals,
                                     const ImageSizes& image_sizes) const;
