@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -501,22 +502,31 @@ TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
   EXPECT_NE(run.output.find("SOLVER.BASE_LR"), std::string::npos) << run.output;
 }
 
-TEST(Trainer, SigintSavesACheckpointAndExits130EvenWhenRepeated) {
-  TempDir dir;
-  const auto recipe = write_tiny_recipe(dir.path());
-  const std::string run = dir.path() + "/run";
+// `largedet train` of `recipe` into `run` for ever (its stderr into `log` when given), once it has
+// logged its first iteration.
+pid_t start_endless_training(const std::string& recipe, const std::string& run,
+                             const std::string& log = "") {
   const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
   if (pid == 0) {
+    if (!log.empty()) std::freopen(log.c_str(), "w", stderr);
     ::execl(LARGEDET_CLI, LARGEDET_CLI, "train", "--config", recipe.c_str(), "--output",
             run.c_str(), "SOLVER.MAX_ITER=100000", "SOLVER.LOG_PERIOD=1", "LOG_LEVEL=warning",
             static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  // Wait for the first logged iteration, then interrupt.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (read_text(run + "/metrics.jsonl").empty() && std::chrono::steady_clock::now() < deadline)
+  while (pid > 0 && read_text(run + "/metrics.jsonl").empty() &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return pid;
+}
+
+TEST(Trainer, SigintSavesACheckpointAndExits130EvenWhenRepeated) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::string run = dir.path() + "/run";
+  const pid_t pid = start_endless_training(recipe, run);
+  ASSERT_GT(pid, 0);
   // Two signals 0.1 s apart: the second is acknowledged and ignored, the checkpoint still comes.
   ::kill(pid, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -530,6 +540,28 @@ TEST(Trainer, SigintSavesACheckpointAndExits130EvenWhenRepeated) {
   auto checkpoint = largedet::engine::Checkpointer::load(*checkpointer.last());
   EXPECT_GE(checkpoint.iteration, 1);
   EXPECT_LT(checkpoint.iteration, 100000);
+}
+
+// A third signal forces the exit the first two deferred, as PyTorch's launcher does: the process
+// ends by the signal itself (no checkpoint awaited), having said so at the first two.
+TEST(Trainer, AThirdSigintForcesAnExitWithoutTheCheckpoint) {
+  TempDir dir;
+  const auto recipe = write_tiny_recipe(dir.path());
+  const std::string run = dir.path() + "/run", log = dir.path() + "/stderr.txt";
+  const pid_t pid = start_endless_training(recipe, run, log);
+  ASSERT_GT(pid, 0);
+  // Three within an iteration (one takes far longer than 20 ms): the stop is still pending.
+  for (int i = 0; i < 3; ++i) {
+    ::kill(pid, SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exited with " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+  const auto said = read_text(log);
+  EXPECT_NE(said.find("SIGINT: stopping after this iteration"), std::string::npos) << said;
+  EXPECT_NE(said.find("one more signal forces an exit"), std::string::npos) << said;
 }
 
 // Its output's reader gone after the first bytes (`| head`, a closed ssh session, a killed
