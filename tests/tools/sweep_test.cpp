@@ -7,6 +7,9 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "engine/temp_dir.h"
 #include "largedet/core/error.h"
@@ -290,6 +293,41 @@ TEST(SweepSummary, TablesHaveEveryOverrideAndMarkDivergedCells) {
   EXPECT_EQ(points[0].batch, 64);
   EXPECT_EQ(points[0].ap, 0.125);
   EXPECT_FALSE(points[0].diverged);
+}
+
+// --best SOLVER.BASE_LR: of a method's cells at one batch, those at the LR with the best mean AP
+// (its grid's seed-1 cell and that LR's other seeds); a diverged cell counts 0; each batch and
+// each method on its own.
+TEST(SweepSummary, BestKeepsEachMethodsBestValueAtEachBatch) {
+  const auto cell = [](const std::string& opt, int batch, const std::string& lr, double ap,
+                       bool diverged = false) {
+    CellSummary c;
+    c.name = opt + "_" + std::to_string(batch) + "_" + lr + "_" + std::to_string(ap);
+    c.settings = {{"SOLVER.OPTIMIZER", opt},
+                  {"SOLVER.IMS_PER_BATCH", std::to_string(batch)},
+                  {"SOLVER.BASE_LR", lr}};
+    c.record.status = diverged ? Status::kDiverged : Status::kDone;
+    if (!diverged) c.metrics.ap = ap;
+    return c;
+  };
+  const std::vector<CellSummary> cells = {
+      // At 64, LR 0.1's one cell (0.33) beats two of 0.2's three, but not their mean (0.35).
+      cell("sgd", 64, "0.1", 0.33),       cell("sgd", 64, "0.2", 0.20),
+      cell("sgd", 64, "0.2", 0.45),       cell("sgd", 64, "0.2", 0.40),
+      cell("sgd", 256, "0.4", 0.9, true), cell("sgd", 256, "0.8", 0.05),
+      cell("lamb", 64, "0.1", 0.50)};
+  const auto all = batch_points(cells, {"SOLVER.OPTIMIZER"});
+  EXPECT_EQ(all.size(), 7u);
+  const auto best = batch_points(cells, {"SOLVER.OPTIMIZER"}, "SOLVER.BASE_LR");
+  std::vector<std::tuple<std::string, double, double>> got;
+  for (const auto& p : best) got.emplace_back(p.series, p.batch, p.ap);
+  EXPECT_EQ(got, (std::vector<std::tuple<std::string, double, double>>{
+                     {"sgd", 64, 0.20},
+                     {"sgd", 64, 0.45},
+                     {"sgd", 64, 0.40},   // mean 0.35 at 0.2
+                     {"sgd", 256, 0.05},  // 0.4 diverged
+                     {"lamb", 64, 0.50}}));
+  EXPECT_THROW(batch_points(cells, {"SOLVER.OPTIMIZER"}, "SOLVER.MOMENTUM"), Error);
 }
 
 // A cell trained to its max_iter (40) at SOLVER.IMS_PER_BATCH `batch`, its loss falling from 3 to

@@ -18,6 +18,7 @@ struct PlotArgs {
   std::vector<std::string> scalars;
   std::string ap_vs_batch;
   std::vector<std::string> series = {"SOLVER.OPTIMIZER"};
+  std::string best;  // --best KEY
 };
 
 void plot_curves(const PlotArgs& args) {
@@ -37,7 +38,7 @@ void plot_curves(const PlotArgs& args) {
 
 void plot_ap_vs_batch(const PlotArgs& args) {
   const auto cells = largedet::tools::sweep::read_sweep(args.ap_vs_batch);
-  const auto points = largedet::tools::sweep::batch_points(cells, args.series);
+  const auto points = largedet::tools::sweep::batch_points(cells, args.series, args.best);
   if (points.empty())
     throw largedet::Error("no cell of the sweep has a bbox/AP yet", args.ap_vs_batch,
                           "set TEST.EVAL_PERIOD so that the cells evaluate at their end");
@@ -69,6 +70,12 @@ void setup_plot(CLI::App& cmd) {
                  "with --ap-vs-batch: the keys whose values name a method (one line each)")
       ->delimiter(',')
       ->capture_default_str()
+      ->needs(ap);
+  cmd.add_option("--best", args->best,
+                 "with --ap-vs-batch: of each method's cells at a batch, only those at its best "
+                 "value of this key (highest mean AP), e.g. SOLVER.BASE_LR: an LR search plots as "
+                 "its best LR over the seeds")
+      ->type_name("KEY")
       ->needs(ap);
   ap->excludes("runs")->excludes("--loss-only")->excludes(scalars);
   scalars->excludes("--loss-only");

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "largedet/core/error.h"
@@ -265,8 +266,10 @@ std::vector<CellSummary> write_summary(const std::string& dir) {
 }
 
 std::vector<BatchPoint> batch_points(const std::vector<CellSummary>& cells,
-                                     const std::vector<std::string>& series_keys) {
+                                     const std::vector<std::string>& series_keys,
+                                     const std::string& best_key) {
   std::vector<BatchPoint> points;
+  std::vector<std::string> best_values;  // per point, its value of best_key
   for (const auto& cell : cells) {
     if (!cell.diverged() && !cell.metrics.ap) continue;
     const auto setting = [&](const std::string& key) {
@@ -284,8 +287,25 @@ std::vector<BatchPoint> batch_points(const std::vector<CellSummary>& cells,
     point.ap = cell.metrics.ap.value_or(0);
     point.diverged = cell.diverged();
     points.push_back(std::move(point));
+    best_values.push_back(best_key.empty() ? "" : setting(best_key));
   }
-  return points;
+  if (best_key.empty()) return points;
+  // (series, batch) -> best_key's value -> (sum of AP, cells)
+  std::map<std::pair<std::string, double>, std::map<std::string, std::pair<double, int>>> groups;
+  for (size_t i = 0; i < points.size(); ++i) {
+    auto& total = groups[{points[i].series, points[i].batch}][best_values[i]];
+    total.first += points[i].diverged ? 0 : points[i].ap;
+    ++total.second;
+  }
+  std::vector<BatchPoint> kept;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto& values = groups[{points[i].series, points[i].batch}];
+    const auto best = std::max_element(values.begin(), values.end(), [](auto& a, auto& b) {
+      return a.second.first / a.second.second < b.second.first / b.second.second;
+    });
+    if (best->first == best_values[i]) kept.push_back(points[i]);
+  }
+  return kept;
 }
 
 }  // namespace largedet::tools::sweep

@@ -74,11 +74,15 @@ struct SummaryTables {
 SummaryTables summary_tables(const std::vector<CellSummary>& cells);
 
 // The cells with a final bbox/AP, or diverged, for write_ap_vs_batch_png: series named by the
-// values of `series_keys` (joined by spaces), batch from SOLVER.IMS_PER_BATCH. Throws
+// values of `series_keys` (joined by spaces), batch from SOLVER.IMS_PER_BATCH. With `best_key`
+// (e.g. SOLVER.BASE_LR), only the cells at a series' best value of it at each batch: the value
+// whose cells have the highest mean final AP (a diverged cell counts 0), so that an LR grid on one
+// seed and the best LR's other seeds plot as the method's best LR over its seeds. Throws
 // largedet::Error naming the cell when one of those keys is in neither its overrides nor its
 // config.yaml.
 std::vector<BatchPoint> batch_points(const std::vector<CellSummary>& cells,
-                                     const std::vector<std::string>& series_keys);
+                                     const std::vector<std::string>& series_keys,
+                                     const std::string& best_key = "");
 
 // Writes DIR/summary.md and DIR/summary.csv for read_sweep(DIR); returns the cells.
 std::vector<CellSummary> write_summary(const std::string& dir);
