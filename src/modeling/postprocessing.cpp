@@ -38,8 +38,7 @@ std::vector<Detections> select_detections(const torch::Tensor& boxes, const torc
   LARGEDET_CHECK(candidate.scalar_type() == torch::kBool && labels.scalar_type() == torch::kLong,
                  "select_detections: candidate must be bool and labels int64, got ",
                  candidate.scalar_type(), " and ", labels.scalar_type());
-  LARGEDET_CHECK(max_detections >= 0, "select_detections: max_detections ", max_detections,
-                 " < 0");
+  LARGEDET_CHECK(max_detections >= 0, "select_detections: max_detections ", max_detections, " < 0");
   torch::Tensor b = boxes, s = scores, l = labels, c = candidate, lowest_taken;
   const int64_t k = std::min(m, kMaxCandidates);
   if (k < m) {
@@ -59,16 +58,15 @@ std::vector<Detections> select_detections(const torch::Tensor& boxes, const torc
     const auto whole = survivors.ge(max_detections).logical_and_(last.squeeze(1) > lowest_taken);
     redo = candidate.sum(1).gt(k).logical_and_(whole.logical_not()).to(torch::kLong);
   }
-  const auto read = ops::read_to_host(torch::stack({survivors, redo}).to(torch::kLong),
-                                      "detections per image");
+  const auto read =
+      ops::read_to_host(torch::stack({survivors, redo}).to(torch::kLong), "detections per image");
   const auto counts = read.accessor<int64_t, 2>();
   std::vector<Detections> out;
   for (int64_t i = 0; i < n; ++i) {
     if (counts[1][i]) {
       const auto idx = torch::nonzero(candidate[i]).view(-1);
       out.push_back(select_detections(boxes[i].index_select(0, idx), scores[i].index_select(0, idx),
-                                      labels[i].index_select(0, idx), nms_thresh,
-                                      max_detections));
+                                      labels[i].index_select(0, idx), nms_thresh, max_detections));
       continue;
     }
     const auto idx = keep[i].narrow(0, 0, counts[0][i]);

@@ -31,17 +31,16 @@ Batch random_batch(int64_t n, int64_t m, double spread, int64_t classes, double 
   return b;
 }
 
-void expect_per_image_result(const Batch& b, double nms, int64_t max_det,
-                             int64_t expected_syncs) {
+void expect_per_image_result(const Batch& b, double nms, int64_t max_det, int64_t expected_syncs) {
   ops::HostSyncProfiler profiler;
   const auto batched = select_detections(b.boxes, b.scores, b.labels, b.candidate, nms, max_det);
   const auto syncs = profiler.counts().syncs;
   ASSERT_EQ(static_cast<int64_t>(batched.size()), b.boxes.size(0));
   for (int64_t i = 0; i < b.boxes.size(0); ++i) {
     const auto idx = torch::nonzero(b.candidate[i]).view(-1);
-    const auto one = select_detections(b.boxes[i].index_select(0, idx),
-                                       b.scores[i].index_select(0, idx),
-                                       b.labels[i].index_select(0, idx), nms, max_det);
+    const auto one =
+        select_detections(b.boxes[i].index_select(0, idx), b.scores[i].index_select(0, idx),
+                          b.labels[i].index_select(0, idx), nms, max_det);
     EXPECT_TRUE(torch::equal(batched[i].boxes, one.boxes)) << "image " << i;
     EXPECT_TRUE(torch::equal(batched[i].scores, one.scores)) << "image " << i;
     EXPECT_TRUE(torch::equal(batched[i].labels, one.labels)) << "image " << i;
