@@ -271,6 +271,7 @@ step_bench() {
       ours_i=$(sed -nE 's/.*inference: +largedet +([0-9.]+) ms.*/\1/p' "$mlog")
       tv_i=$(sed -nE 's/.*inference:.*torchvision +([0-9.]+) ms.*/\1/p' "$mlog")
       syncs=$(sed -nE 's/^host syncs per training step: ([0-9]+)/\1/p' "$mlog")
+      infer_syncs=$(sed -nE 's/^host syncs per inference batch: ([0-9]+)/\1/p' "$mlog")
       cuda_syncs=$(sed -nE 's/^CUDA sync debug mode, synchronising calls per training step: ([0-9]+)/\1/p' "$mlog")
       status=ok
       if [ -z "$ours" ] || [ -z "$ours_i" ]; then
@@ -285,6 +286,7 @@ step_bench() {
         if [ "$PYTHON_TV" != none ] && cuda; then status=FAIL bad="$bad $m/$amp"; fi
       fi
       [ -z "$syncs" ] || row="$row; host syncs per step $syncs${cuda_syncs:+ (CUDA sync debug: $cuda_syncs)}"
+      [ -z "$infer_syncs" ] || row="$row, per inference batch $infer_syncs"
       BENCH_ROWS+=("$m, amp $amp|$(elapsed "$t0")|$status|$row")
       say "  $m, amp $amp: $row"
     done

@@ -254,12 +254,43 @@ long() {
   done
 }
 
+# best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the
+# methods whose name ends with SUFFIX), as archive paths, one per line.
+best_cells() {
+  local method
+  "$LARGEDET" sweep --summary "$DOCS/core" >/dev/null
+  for method in "${METHODS[@]}"; do
+    [[ $method == *"${2:-}" ]] || continue
+    python3 - "$DOCS/core/summary.csv" "$1-${method}_BASE_LR-" "$DOCS/core" <<'PY'
+import csv, sys
+path, prefix, root = sys.argv[1:]
+rows = [r for r in csv.DictReader(open(path)) if r["cell"].startswith(prefix)]
+def ap(r):
+    return float(r["bbox/AP"]) if r["diverged"] == "no" and r["bbox/AP"] else 0.0
+if rows:
+    print(root + "/" + max(rows, key=ap)["cell"])
+PY
+  done
+}
+
+# The summaries; AP against batch (each method at its best LR over its seeds), the losses of each
+# method's best cell at 64x and 256x, and AGVM's estimates in the AGVM methods' best cells at 64x.
 figures() {
-  local part
+  local part scale
+  local -a cells
   for part in core long; do
     [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
   done
-  echo "summaries in $DOCS"
+  "$LARGEDET" plot --ap-vs-batch "$DOCS/core" --series SOLVER.OPTIMIZER,SOLVER.AGVM.ENABLED \
+    --best SOLVER.BASE_LR -o "$DOCS/ap_vs_batch.png"
+  for scale in 64x 256x; do
+    mapfile -t cells < <(best_cells "$scale")
+    [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_$scale.png"
+  done
+  mapfile -t cells < <(best_cells 64x _agvm)
+  [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --scalars 'agvm/*/variance' --scalars 'agvm/*/factor' \
+    "${cells[@]}" -o "$DOCS/agvm_64x.png"
+  echo "summaries and figures in $DOCS"
 }
 
 data
