@@ -1,8 +1,8 @@
 #!/bin/sh
 # scripts/study_pretrained.sh --smoke: every part of the pretrained study (data, pretraining,
-# reference, scaled with AGVM on and off, long, figures) at 4 iterations per cell on tiny data, in
-# a scratch directory laid out like the repository; then a rerun, which must train nothing (every
-# cell is in the archive), and a part name it must refuse.
+# reference, scaled with AGVM on and off, long, figures and their PNGs) at 4 iterations per cell
+# on tiny data, in a scratch directory laid out like the repository; then a rerun, which must
+# train nothing (every cell is in the archive), and a part name it must refuse.
 # Usage: study_pretrained_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 src=$1
@@ -18,7 +18,8 @@ BUILD="$build" sh -c "bash '$src/scripts/study_pretrained.sh' --smoke all" >all.
   exit 1
 }
 smoke=study/smoke_pt
-for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.csv; do
+for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.csv \
+  docs/ap_vs_batch.png docs/loss_64x.png docs/loss_256x.png docs/agvm_64x.png; do
   [ -s "$smoke/$f" ] || { echo "FAILED: $smoke/$f is missing"; exit 1; }
 done
 # Reference: 2 families x (3 LRs + 2 seeds); 64x and 256x: 2 methods x (3 LRs + 2 seeds), plus 3
