@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "largedet/core/error.h"
+#include "largedet/ops/host_sync.h"
 
 namespace largedet::ops {
 
@@ -34,11 +35,11 @@ std::pair<at::Tensor, at::Tensor> BalancedPositiveNegativeSampler::operator()(
                  labels.sizes());
   const int64_t n = labels.size(-1);
   // One uniform key per example, drawn on the CPU from the seeded generator (so that the picks do
-  // not depend on the device) and sent without waiting (pinned, non-blocking). The examples with
-  // the highest keys among the eligible ones are a uniform random subset, as randperm gives, and
-  // the counts stay on the device: nothing is read back.
-  auto keys = at::rand(labels.sizes(), generator_, at::kFloat);
-  if (!labels.is_cpu()) keys = keys.pin_memory().to(labels.device(), /*non_blocking=*/true);
+  // not depend on the device) and uploaded without waiting (pinned, non-blocking). The examples
+  // with the highest keys among the eligible ones are a uniform random subset, as randperm gives,
+  // and the counts stay on the device: nothing is read back.
+  const auto keys =
+      upload(at::rand(labels.sizes(), generator_, at::kFloat), labels.device(), "sampler keys");
   const auto max_positive = this->max_positive();
   auto positive = labels >= 1, negative = labels == 0;
   auto num_positive = positive.sum(-1, /*keepdim=*/true).clamp_max(max_positive);

@@ -6,8 +6,8 @@ synchronisations").
                                  modeling)
   check_uploads.py --self-test   checks the rule on statements written to pass or fail it
 
-A tensor made on the host (`torch::tensor`, `at::tensor`, `from_blob`) and moved to a device in
-the same statement (`.to(device...)`, or made with a tensor's options, which carry its device) is
+A tensor made on the host (`torch::tensor`, `at::tensor`, `from_blob`, or pinned by hand) and
+moved to a device in the same statement (`.to(device...)`, or made with a tensor's options, which carry its device) is
 a pageable, blocking copy on a GPU: the stream waits for it. On the CPU nothing is copied, so the
 host-sync profiler cannot see it there; this check does, in the source. `ops::upload` pins and
 copies without blocking, and is counted by the profiler on every device.
@@ -16,7 +16,7 @@ import os
 import re
 import sys
 
-HOST_MADE = re.compile(r"\b(?:torch|at)::(?:tensor|from_blob)\s*\(")
+HOST_MADE = re.compile(r"\b(?:torch|at)::(?:tensor|from_blob)\s*\(|\.pin_memory\(\)")
 # What puts the new tensor on a device: an explicit device, or options taken from a tensor.
 TO_DEVICE = re.compile(r"device|\.options\(\)|\bopts\b|\boptions\b")
 LAYERS = ["src/ops", "src/modeling", "include/largedet/ops", "include/largedet/modeling"]
@@ -46,6 +46,7 @@ def self_test():
         "auto c = at::tensor(counts, at::kLong).to(boxes.device(), /*non_blocking=*/true);",
         "return torch::tensor(v, torch::kDouble)\n    .to(like.options()).view({-1, 1, 1});",
         "auto s = at::tensor(sizes, at::kDouble).to(opts);",
+        "keys = keys.pin_memory().to(labels.device(), /*non_blocking=*/true);",
     ]
     good = [
         "auto c = ops::upload(at::tensor(counts, at::kLong), boxes.device(), \"counts\");",
