@@ -502,16 +502,27 @@ TEST(Trainer, ConfigurationErrorsSayWhatToChange) {
   EXPECT_NE(run.output.find("SOLVER.BASE_LR"), std::string::npos) << run.output;
 }
 
-// `largedet train` of `recipe` into `run` for ever (its stderr into `log` when given), once it has
-// logged its first iteration.
+// `largedet train` of `recipe` (with `overrides`) into `run` for ever, its stderr into `log` when
+// given, once it has logged its first iteration.
 pid_t start_endless_training(const std::string& recipe, const std::string& run,
-                             const std::string& log = "") {
+                             const std::string& log = "", std::vector<std::string> overrides = {}) {
+  std::vector<std::string> args = {LARGEDET_CLI,
+                                   "train",
+                                   "--config",
+                                   recipe,
+                                   "--output",
+                                   run,
+                                   "SOLVER.MAX_ITER=100000",
+                                   "SOLVER.LOG_PERIOD=1",
+                                   "LOG_LEVEL=warning"};
+  args.insert(args.end(), overrides.begin(), overrides.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     if (!log.empty()) std::freopen(log.c_str(), "w", stderr);
-    ::execl(LARGEDET_CLI, LARGEDET_CLI, "train", "--config", recipe.c_str(), "--output",
-            run.c_str(), "SOLVER.MAX_ITER=100000", "SOLVER.LOG_PERIOD=1", "LOG_LEVEL=warning",
-            static_cast<char*>(nullptr));
+    ::execv(LARGEDET_CLI, argv.data());
     ::_exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -548,13 +559,22 @@ TEST(Trainer, AThirdSigintForcesAnExitWithoutTheCheckpoint) {
   TempDir dir;
   const auto recipe = write_tiny_recipe(dir.path());
   const std::string run = dir.path() + "/run", log = dir.path() + "/stderr.txt";
-  const pid_t pid = start_endless_training(recipe, run, log);
+  // Images 5x larger than the recipe's: iterations long enough that the three signals land in
+  // the one the first interrupts.
+  const pid_t pid = start_endless_training(
+      recipe, run, log, {"INPUT.MIN_SIZE_TRAIN=[480]", "INPUT.MAX_SIZE_TRAIN=480"});
   ASSERT_GT(pid, 0);
-  // Three within an iteration (one takes far longer than 20 ms): the stop is still pending.
-  for (int i = 0; i < 3; ++i) {
+  // Each signal once the previous one is acknowledged: two sent at once could merge into one.
+  const auto send_then_await = [&](const std::string& acknowledgement) {
     ::kill(pid, SIGINT);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (read_text(log).find(acknowledgement) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  send_then_await("SIGINT: stopping after this iteration");
+  send_then_await("one more signal forces an exit");
+  ::kill(pid, SIGINT);
   int status = 0;
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status)) << "exited with " << WEXITSTATUS(status);
