@@ -31,8 +31,10 @@ Agvm::Agvm(std::vector<std::string> names, std::vector<std::vector<torch::Tensor
                  "SOLVER.AGVM.MOMENTUM must be in [0, 1), got ", options_.momentum());
   for (size_t i = 0; i < params.size(); ++i) {
     for (const auto& p : params[i]) {
-      LARGEDET_CHECK(part_of(p) < 0, "AGVM: a parameter of part '", names_[i],
-                     "' is also in part '", names_[std::max(part_of(p), 0)], "'");
+      const auto [at, added] =
+          part_by_tensor_.emplace(p.unsafeGetTensorImpl(), static_cast<int>(i));
+      LARGEDET_CHECK(added, "AGVM: a parameter of part '", names_[i], "' is also in part '",
+                     names_[static_cast<size_t>(at->second)], "'");
       flat_.push_back(p);
       part_.push_back(static_cast<int>(i));
     }
@@ -45,9 +47,8 @@ bool Agvm::estimates_at(int64_t iteration) const {
 }
 
 int Agvm::part_of(const torch::Tensor& param) const {
-  for (size_t i = 0; i < flat_.size(); ++i)
-    if (flat_[i].is_same(param)) return part_[i];
-  return -1;
+  const auto it = part_by_tensor_.find(param.unsafeGetTensorImpl());
+  return it == part_by_tensor_.end() ? -1 : it->second;
 }
 
 torch::Tensor Agvm::agreement(const std::vector<torch::Tensor>& half_a) const {

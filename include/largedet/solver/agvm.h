@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace largedet::solver {
@@ -61,7 +62,8 @@ class Agvm {
  private:
   std::vector<std::string> names_;
   std::vector<torch::Tensor> flat_;
-  std::vector<int> part_;  // per entry of flat_
+  std::vector<int> part_;                                // per entry of flat_
+  std::unordered_map<const void*, int> part_by_tensor_;  // part_of's index, by TensorImpl
   std::vector<double> factors_;
   AgvmOptions options_;
 };
