@@ -239,7 +239,7 @@ void check_levels(const std::vector<at::Tensor>& features, const std::vector<dou
         f.dim() == 4 && f.size(0) == features[0].size(0) && f.size(1) == features[0].size(1) &&
             f.scalar_type() == features[0].scalar_type() && f.device() == features[0].device(),
         "roi_align: feature map ", l, " is ", f.sizes(), " ", f.scalar_type(), " on ", f.device(),
-        "; every level must be [N, C, H, W] with the first's N, C, dtype ", "and device (",
+        "; every level must be [N, C, H, W] with the first's N, C, dtype and device (",
         features[0].sizes(), " ", features[0].scalar_type(), ")");
     LARGEDET_CHECK(scales[l] > 0, "roi_align: spatial scale ", scales[l], " must be positive");
   }
@@ -410,8 +410,6 @@ std::vector<at::Tensor> roi_align_backward(const at::Tensor& grad_output, const 
 
 at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois,
                              const RoIAlignOptions& o) {
-  LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
-                 input.sizes());
   return roi_align_forward(std::vector<at::Tensor>{input}, rois, at::Tensor(), {o.spatial_scale},
                            o);
 }
@@ -434,8 +432,6 @@ at::Tensor roi_align_levels(const std::vector<at::Tensor>& features, const at::T
 
 at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois,
                      const RoIAlignOptions& options) {
-  LARGEDET_CHECK(input.dim() == 4, "roi_align: expected features [N, C, H, W], got ",
-                 input.sizes());
   return roi_align_levels({input}, rois, at::Tensor(), {options.spatial_scale}, options);
 }
 
