@@ -255,21 +255,14 @@ long() {
 }
 
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the
-# methods whose name ends with SUFFIX), as archive paths, one per line.
+# methods whose name ends with SUFFIX), as archive paths, one per line; none for a method whose
+# every LR diverged.
 best_cells() {
-  local method
-  "$LARGEDET" sweep --summary "$DOCS/core" >/dev/null
+  local method lr
   for method in "${METHODS[@]}"; do
     [[ $method == *"${2:-}" ]] || continue
-    python3 - "$DOCS/core/summary.csv" "$1-${method}_BASE_LR-" "$DOCS/core" <<'PY'
-import csv, sys
-path, prefix, root = sys.argv[1:]
-rows = [r for r in csv.DictReader(open(path)) if r["cell"].startswith(prefix)]
-def ap(r):
-    return float(r["bbox/AP"]) if r["diverged"] == "no" and r["bbox/AP"] else 0.0
-if rows:
-    print(root + "/" + max(rows, key=ap)["cell"])
-PY
+    lr=$(best_value core "$1-${method}_BASE_LR-" SOLVER.BASE_LR) &&
+      echo "$DOCS/core/$1-${method}_BASE_LR-$lr"
   done
 }
 
@@ -285,7 +278,7 @@ figures() {
     --best SOLVER.BASE_LR -o "$DOCS/ap_vs_batch.png"
   for scale in 64x 256x; do
     mapfile -t cells < <(best_cells "$scale")
-    [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --loss-only "${cells[@]}" -o "$DOCS/loss_$scale.png"
+    loss_figure "$DOCS/loss_$scale.png" ${cells[@]+"${cells[@]}"}
   done
   mapfile -t cells < <(best_cells 64x _agvm)
   [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --scalars 'agvm/*/variance' --scalars 'agvm/*/factor' \
