@@ -8,7 +8,8 @@
 # command to resume. Run from the repository root after `make build`, with nothing else running
 # (cells record their wall time). The from-scratch study (scripts/study.sh) is left as it was.
 #
-#   scripts/study_pretrained.sh [data|pretrain|reference|scaled|long|figures|all]  (default all)
+#   scripts/study_pretrained.sh [data|pretrain|reference|scaled|long|edges|schedule|figures|all]
+#                                              (default all)
 #   scripts/study_pretrained.sh --smoke PART   4 iterations per cell, tiny data, one thread, two
 #                                              families and two methods (both rules, AGVM on and off)
 #
@@ -21,6 +22,10 @@
 #            reference LR (seed 1; 8x lower, twice at most, while every LR diverges), then its
 #            best LR on seeds 2 and 3
 # long       the two best methods at 64x (mean AP over seeds) at 1.4x the epochs, 3 seeds
+# edges      one LR beyond the grid (seed 1) for each method, at the reference and at 64x, whose
+#            best LR is its grid's lowest or highest: whether its best lies outside the grid
+# schedule   the best method at 64x and its family at the reference batch, each at its best LR,
+#            with every part of the schedule 2x longer (seed 1): does the gap shrink with length?
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -64,8 +69,9 @@ fi
 # shellcheck source=study_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/study_common.sh"
 PART=${1:-all}
-case "$PART" in data | pretrain | reference | scaled | long | figures | all) ;; *)
-  echo "unknown part '$PART': use data, pretrain, reference, scaled, long, figures or all" >&2
+case "$PART" in data | pretrain | reference | scaled | long | edges | schedule | figures | all) ;; *)
+  echo "unknown part '$PART': use data, pretrain, reference, scaled, long, edges, schedule," \
+    "figures or all" >&2
   exit 2
   ;;
 esac
@@ -254,6 +260,67 @@ long() {
   done
 }
 
+# beyond_edge ARCHIVE_PART CELL_PREFIX: when the best of the finished seed-1 cells PREFIX<lr> (every
+# grid a method ran) is at the lowest or highest LR tried, the next LR out in the ratio of the
+# two nearest (two significant digits); nothing when it is inside, or when every cell diverged.
+beyond_edge() {
+  "$LARGEDET" sweep --summary "$DOCS/$1" >/dev/null
+  python3 - "$DOCS/$1/summary.csv" "$2" <<'PY'
+import csv, sys
+path, prefix = sys.argv[1], sys.argv[2]
+cells = {}
+for r in csv.DictReader(open(path)):
+    if r["cell"].startswith(prefix) and r["cell"][len(prefix):].replace(".", "").isdigit():
+        ok = r["diverged"] == "no" and r["bbox/AP"]
+        cells[float(r["cell"][len(prefix):])] = float(r["bbox/AP"]) if ok else -1.0
+lrs = sorted(cells)
+if len(lrs) < 2 or max(cells.values()) < 0:
+    sys.exit(0)
+best = max(lrs, key=cells.get)
+if best == lrs[-1]:
+    print(f"{best * best / lrs[-2]:.2g}")
+elif best == lrs[0]:
+    print(f"{best * best / lrs[1]:.2g}")
+PY
+}
+
+# Archive part edges: a cell one LR beyond the grid for each family at the reference and each
+# method at 64x whose best LR is at its grid's edge (cells named as in core: PREFIX_BASE_LR-<lr>). Not fed back into
+# the grids: it says whether a method's best may lie outside what the seeds ran.
+edges() {
+  local family method lr
+  for family in "${FAMILIES[@]}"; do
+    lr=$(beyond_edge core "ref-${family}_BASE_LR-")
+    [ -z "$lr" ] || sweep edges "ref-${family}_BASE_LR-$lr" proxy.yaml SOLVER.OPTIMIZER="$family" \
+      SOLVER.BASE_LR="$lr" SEED=1 $(batch)
+  done
+  for method in "${METHODS[@]}"; do
+    lr=$(beyond_edge core "64x-${method}_BASE_LR-")
+    # shellcheck disable=SC2046
+    [ -z "$lr" ] || sweep edges "64x-${method}_BASE_LR-$lr" b64x.yaml $(method_overrides "$method") \
+      SOLVER.BASE_LR="$lr" SEED=1 $(batch)
+  done
+}
+
+# The best 64x method and its family's reference, each at its best LR, 2x the epochs on seed 1
+# (archive part long: cells 2x-ref-FAMILY and 2x-METHOD). With the equal-epoch cells
+# of core and the 1.4x cells, AP at 1x, 1.4x and 2x the epochs at both batches.
+schedule() {
+  local method ref large
+  method=$(best_methods | cut -d' ' -f1)
+  ref=$(best_value core "ref-${FAMILY[$method]}_" SOLVER.BASE_LR 3)
+  large=$(best_value core "64x-${method}_BASE_LR-" SOLVER.BASE_LR 3) || {
+    echo "every LR of $method diverged at 64x: no schedule to stretch"
+    return 0
+  }
+  # shellcheck disable=SC2046
+  sweep long "2x-ref-${FAMILY[$method]}" proxy_2x.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
+    SOLVER.BASE_LR="$ref" SEED=1 $(batch)
+  # shellcheck disable=SC2046
+  sweep long "2x-$method" b64x_2x.yaml $(method_overrides "$method") SOLVER.BASE_LR="$large" \
+    SEED=1 $(batch)
+}
+
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the
 # methods whose name ends with SUFFIX), as archive paths, one per line; none for a method whose
 # every LR diverged.
@@ -271,7 +338,7 @@ best_cells() {
 figures() {
   local part scale
   local -a cells
-  for part in core long; do
+  for part in core long edges; do
     [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
   done
   "$LARGEDET" plot --ap-vs-batch "$DOCS/core" --series SOLVER.OPTIMIZER,SOLVER.AGVM.ENABLED \
@@ -293,12 +360,16 @@ case "$PART" in
   reference) pretrain && reference ;;
   scaled) pretrain && scaled ;;
   long) pretrain && long ;;
+  edges) pretrain && edges ;;
+  schedule) pretrain && schedule ;;
   figures) figures ;;
   all)
     pretrain
     reference
     scaled
     long
+    edges
+    schedule
     figures
     ;;
 esac

@@ -1,6 +1,6 @@
 #!/bin/sh
 # scripts/study_pretrained.sh --smoke: every part of the pretrained study (data, pretraining,
-# reference, scaled with AGVM on and off, long, figures and their PNGs) at 4 iterations per cell
+# reference, scaled with AGVM on and off, long, edges, schedule, figures and their PNGs) at 4 iterations per cell
 # on tiny data, in a scratch directory laid out like the repository; then a rerun, which must
 # train nothing (every cell is in the archive), and a part name it must refuse.
 # Usage: study_pretrained_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
@@ -24,17 +24,27 @@ for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.c
 done
 # Reference: 2 families x (3 LRs + 2 seeds); 64x and 256x: 2 methods x (3 LRs + 2 seeds), plus 3
 # LRs 8x lower per grid whose every LR diverged (twice at most), less the seeds of a method whose
-# every LR diverged; long: 2 methods x 3 seeds.
+# every LR diverged; long: 2 methods x 3 seeds, and the schedule's two 2x cells.
 core=$(($(wc -l <"$smoke/docs/core/summary.csv") - 1))
 long=$(($(wc -l <"$smoke/docs/long/summary.csv") - 1))
-[ "$core" -ge 26 ] && [ "$core" -le 54 ] && [ "$long" -eq 6 ] || {
-  echo "FAILED: $core core cells (want 26-54) and $long long cells (want 6)"
+[ "$core" -ge 26 ] && [ "$core" -le 54 ] && [ "$long" -eq 8 ] || {
+  echo "FAILED: $core core cells (want 26-54) and $long long cells (want 8)"
   exit 1
 }
 for prefix in ref-sgd_BASE_LR- ref-pmd_lamb-best_SEED- 64x-lsr_sgd_BASE_LR- 64x-pmd_lamb_agvm_BASE_LR- \
   256x-pmd_lamb_agvm_BASE_LR-; do
   grep -q "^$prefix" "$smoke/docs/core/summary.csv" || { echo "FAILED: no $prefix* cell"; exit 1; }
 done
+grep -q "^2x-ref-" "$smoke/docs/long/summary.csv" &&
+  grep -Eq "^2x-(lsr_sgd|pmd_lamb_agvm)," "$smoke/docs/long/summary.csv" ||
+  { echo "FAILED: no 2x cells of the schedule part"; exit 1; }
+# Each grid whose best LR is at its edge gets one cell beyond it (archive part edges).
+wanted=$(grep -c "^== edges:" all.log || true)
+edges=0
+[ ! -f "$smoke/docs/edges/summary.csv" ] || edges=$(($(wc -l <"$smoke/docs/edges/summary.csv") - 1))
+[ "$edges" -eq "$wanted" ] && ! grep -v "^cell," "$smoke/docs/edges/summary.csv" 2>/dev/null |
+  grep -vEq "^(ref|64x)-[a-z_]+_BASE_LR-[0-9.e-]+," ||
+  { echo "FAILED: $edges edge cells for $wanted edge grids, each named PREFIX_BASE_LR-<lr>"; exit 1; }
 grep -q "AGVM over backbone" "$smoke"/runs/core/64x-pmd_lamb_agvm_BASE_LR-*/log.txt ||
   { echo "FAILED: the AGVM cells did not run AGVM"; exit 1; }
 grep -q "initial weights from $smoke/pretrain/backbone.safetensors" \
