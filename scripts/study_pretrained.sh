@@ -8,8 +8,8 @@
 # command to resume. Run from the repository root after `make build`, with nothing else running
 # (cells record their wall time). The from-scratch study (scripts/study.sh) is left as it was.
 #
-#   scripts/study_pretrained.sh [data|pretrain|reference|scaled|long|edges|schedule|figures|all]
-#                                              (default all)
+#   scripts/study_pretrained.sh [PART]       PART: data, pretrain, reference, scaled, long, edges,
+#                                              bn, schedule, figures or all (the default)
 #   scripts/study_pretrained.sh --smoke PART   4 iterations per cell, tiny data, one thread, two
 #                                              families and two methods (both rules, AGVM on and off)
 #
@@ -24,6 +24,9 @@
 # long       the two best methods at 64x (mean AP over seeds) at 1.4x the epochs, 3 seeds
 # edges      one LR beyond the grid (seed 1) for each method, at the reference and at 64x, whose
 #            best LR is its grid's lowest or highest: whether its best lies outside the grid
+# bn         the BN ablation both ways: the best 64x method with FrozenBN instead of SyncBN (3
+#            seeds, paired with its SyncBN cells), its family's reference with SyncBN over the
+#            reference's 2 images instead of FrozenBN (seed 1)
 # schedule   the best method at 64x and its family at the reference batch, each at its best LR,
 #            with every part of the schedule 2x longer (seed 1): does the gap shrink with length?
 # figures    summaries and figures in docs/large_batch_pretrained/
@@ -69,8 +72,10 @@ fi
 # shellcheck source=study_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/study_common.sh"
 PART=${1:-all}
-case "$PART" in data | pretrain | reference | scaled | long | edges | schedule | figures | all) ;; *)
-  echo "unknown part '$PART': use data, pretrain, reference, scaled, long, edges, schedule," \
+case "$PART" in data | pretrain | reference | scaled | long | edges | bn | schedule | figures | all)
+  ;;
+*)
+  echo "unknown part '$PART': use data, pretrain, reference, scaled, long, edges, bn, schedule," \
     "figures or all" >&2
   exit 2
   ;;
@@ -302,6 +307,25 @@ edges() {
   done
 }
 
+# Archive part bn: the best 64x method at its best LR with FrozenBN in the backbone (cells
+# 64x-METHOD-frozen_bn_SEED-1..3, against core's SyncBN cells of the same seeds), and its family's
+# reference at its best LR with SyncBN over its 2 images (cell ref-FAMILY-sync_bn).
+bn() {
+  local method ref large
+  method=$(best_methods | cut -d' ' -f1)
+  ref=$(best_value core "ref-${FAMILY[$method]}_" SOLVER.BASE_LR 3)
+  large=$(best_value core "64x-${method}_BASE_LR-" SOLVER.BASE_LR 3) || {
+    echo "every LR of $method diverged at 64x: no BN ablation"
+    return 0
+  }
+  # shellcheck disable=SC2046
+  sweep bn "64x-$method-frozen_bn" b64x.yaml $(method_overrides "$method") \
+    SOLVER.BASE_LR="$large" MODEL.RESNETS.NORM=FrozenBN SEED=1,2,3 $(batch)
+  # shellcheck disable=SC2046
+  sweep bn "ref-${FAMILY[$method]}-sync_bn" proxy.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
+    SOLVER.BASE_LR="$ref" MODEL.RESNETS.NORM=SyncBN SEED=1 $(batch)
+}
+
 # The best 64x method and its family's reference, each at its best LR, 2x the epochs on seed 1
 # (archive part long: cells 2x-ref-FAMILY and 2x-METHOD). With the equal-epoch cells
 # of core and the 1.4x cells, AP at 1x, 1.4x and 2x the epochs at both batches.
@@ -338,7 +362,7 @@ best_cells() {
 figures() {
   local part scale
   local -a cells
-  for part in core long edges; do
+  for part in core long edges bn; do
     [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
   done
   "$LARGEDET" plot --ap-vs-batch "$DOCS/core" --series SOLVER.OPTIMIZER,SOLVER.AGVM.ENABLED \
@@ -361,6 +385,7 @@ case "$PART" in
   scaled) pretrain && scaled ;;
   long) pretrain && long ;;
   edges) pretrain && edges ;;
+  bn) pretrain && bn ;;
   schedule) pretrain && schedule ;;
   figures) figures ;;
   all)
@@ -369,6 +394,7 @@ case "$PART" in
     scaled
     long
     edges
+    bn
     schedule
     figures
     ;;

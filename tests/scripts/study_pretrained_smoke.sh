@@ -1,8 +1,8 @@
 #!/bin/sh
 # scripts/study_pretrained.sh --smoke: every part of the pretrained study (data, pretraining,
-# reference, scaled with AGVM on and off, long, edges, schedule, figures and their PNGs) at 4 iterations per cell
-# on tiny data, in a scratch directory laid out like the repository; then a rerun, which must
-# train nothing (every cell is in the archive), and a part name it must refuse.
+# reference, scaled with AGVM on and off, long, edges, bn, schedule, figures and their PNGs) at 4
+# iterations per cell on tiny data, in a scratch directory laid out like the repository; then a
+# rerun, which must train nothing (every cell is in the archive), and a part name it must refuse.
 # Usage: study_pretrained_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 src=$1
@@ -45,6 +45,10 @@ edges=0
 [ "$edges" -eq "$wanted" ] && ! grep -v "^cell," "$smoke/docs/edges/summary.csv" 2>/dev/null |
   grep -vEq "^(ref|64x)-[a-z_]+_BASE_LR-[0-9.e-]+," ||
   { echo "FAILED: $edges edge cells for $wanted edge grids, each named PREFIX_BASE_LR-<lr>"; exit 1; }
+# The BN ablation: the best 64x method with FrozenBN on 3 seeds, its reference with SyncBN.
+bn=$(($(wc -l <"$smoke/docs/bn/summary.csv") - 1))
+[ "$bn" -eq 4 ] && grep -q "^ref-[a-z_]*-sync_bn," "$smoke/docs/bn/summary.csv" ||
+  { echo "FAILED: $bn BN ablation cells (want 4)"; exit 1; }
 grep -q "AGVM over backbone" "$smoke"/runs/core/64x-pmd_lamb_agvm_BASE_LR-*/log.txt ||
   { echo "FAILED: the AGVM cells did not run AGVM"; exit 1; }
 grep -q "initial weights from $smoke/pretrain/backbone.safetensors" \
