@@ -32,25 +32,25 @@ bool is_torch_executable(const fs::path& self) {
   return self.filename() == fs::path(LARGEDET_FRONT_TO_TORCH).filename();
 }
 
-// Whether to say which OpenMP wait policy was chosen: for the commands that run a model, unless
-// the command line asks for less than info (`--log-level warning|error|off`, before the command;
-// the command itself parses it, after the hand-over).
+// Whether to say which OpenMP wait policy was chosen: for the commands that run a model (not
+// `sweep --summary`, which only reads the cells), unless the command line asks for less than info
+// (`--log-level warning|error|off`, before the command; the command itself parses it, after the
+// hand-over).
 bool tell_wait_policy(char** argv) {
   static const std::set<std::string> kRunModels = {"train", "pretrain", "infer", "evaluate",
                                                    "bench", "sweep",    "launch"};
-  bool runs_model = false, command_seen = false;
+  std::string command;
+  bool summary = false;
   for (int i = 1; argv[i] != nullptr; ++i) {
     const std::string arg = argv[i];
     std::string level;
     if (arg == "--log-level" && argv[i + 1] != nullptr) level = argv[++i];
     if (arg.rfind("--log-level=", 0) == 0) level = arg.substr(12);
     if (!level.empty() && level != "debug" && level != "info") return false;
-    if (!command_seen && level.empty() && arg[0] != '-') {  // the command: the first word
-      command_seen = true;
-      runs_model = kRunModels.count(arg) != 0;
-    }
+    if (command.empty() && level.empty() && arg[0] != '-') command = arg;  // the first word
+    summary = summary || arg == "--summary";
   }
-  return runs_model;
+  return kRunModels.count(command) != 0 && !(command == "sweep" && summary);
 }
 }  // namespace
 
