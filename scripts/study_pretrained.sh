@@ -28,7 +28,7 @@
 #            seeds, paired with its SyncBN cells), its family's reference with SyncBN over the
 #            reference's 2 images instead of FrozenBN (seed 1)
 # schedule   the best method at 64x and its family at the reference batch, each at its best LR,
-#            with every part of the schedule 2x longer (seed 1): does the gap shrink with length?
+#            with every part of the schedule 2x longer (3 seeds): does the gap shrink with length?
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -326,9 +326,9 @@ bn() {
     SOLVER.BASE_LR="$ref" MODEL.RESNETS.NORM=SyncBN SEED=1 $(batch)
 }
 
-# The best 64x method and its family's reference, each at its best LR, 2x the epochs on seed 1
-# (archive part long: cells 2x-ref-FAMILY and 2x-METHOD). With the equal-epoch cells
-# of core and the 1.4x cells, AP at 1x, 1.4x and 2x the epochs at both batches.
+# The best 64x method and its family's reference, each at its best LR, 2x the epochs on 3 seeds
+# (archive part long: cells 2x-ref-FAMILY_SEED-n and 2x-METHOD_SEED-n). With the equal-epoch cells
+# of core and the 1.4x cells: AP at 1x, 1.4x and 2x the epochs at both batches.
 schedule() {
   local method ref large
   method=$(best_methods | cut -d' ' -f1)
@@ -339,10 +339,10 @@ schedule() {
   }
   # shellcheck disable=SC2046
   sweep long "2x-ref-${FAMILY[$method]}" proxy_2x.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
-    SOLVER.BASE_LR="$ref" SEED=1 $(batch)
+    SOLVER.BASE_LR="$ref" SEED=1,2,3 $(batch)
   # shellcheck disable=SC2046
   sweep long "2x-$method" b64x_2x.yaml $(method_overrides "$method") SOLVER.BASE_LR="$large" \
-    SEED=1 $(batch)
+    SEED=1,2,3 $(batch)
 }
 
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the

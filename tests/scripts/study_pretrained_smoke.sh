@@ -24,19 +24,19 @@ for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.c
 done
 # Reference: 2 families x (3 LRs + 2 seeds); 64x and 256x: 2 methods x (3 LRs + 2 seeds), plus 3
 # LRs 8x lower per grid whose every LR diverged (twice at most), less the seeds of a method whose
-# every LR diverged; long: 2 methods x 3 seeds, and the schedule's two 2x cells.
+# every LR diverged; long: 2 methods x 3 seeds, and the schedule's 2x cells (2 x 3 seeds).
 core=$(($(wc -l <"$smoke/docs/core/summary.csv") - 1))
 long=$(($(wc -l <"$smoke/docs/long/summary.csv") - 1))
-[ "$core" -ge 26 ] && [ "$core" -le 54 ] && [ "$long" -eq 8 ] || {
-  echo "FAILED: $core core cells (want 26-54) and $long long cells (want 8)"
+[ "$core" -ge 26 ] && [ "$core" -le 54 ] && [ "$long" -eq 12 ] || {
+  echo "FAILED: $core core cells (want 26-54) and $long long cells (want 12)"
   exit 1
 }
 for prefix in ref-sgd_BASE_LR- ref-pmd_lamb-best_SEED- 64x-lsr_sgd_BASE_LR- 64x-pmd_lamb_agvm_BASE_LR- \
   256x-pmd_lamb_agvm_BASE_LR-; do
   grep -q "^$prefix" "$smoke/docs/core/summary.csv" || { echo "FAILED: no $prefix* cell"; exit 1; }
 done
-grep -q "^2x-ref-" "$smoke/docs/long/summary.csv" &&
-  grep -Eq "^2x-(lsr_sgd|pmd_lamb_agvm)," "$smoke/docs/long/summary.csv" ||
+[ "$(grep -c "^2x-ref-[a-z_]*_SEED-" "$smoke/docs/long/summary.csv")" -eq 3 ] &&
+  [ "$(grep -Ec "^2x-(lsr_sgd|pmd_lamb_agvm)_SEED-" "$smoke/docs/long/summary.csv")" -eq 3 ] ||
   { echo "FAILED: no 2x cells of the schedule part"; exit 1; }
 # Each grid whose best LR is at its edge gets one cell beyond it (archive part edges).
 wanted=$(grep -c "^== edges:" all.log || true)
