@@ -21,9 +21,11 @@
 #            PMD-LAMB+AGVM, each at 3 LRs around its rule's value from its family's best
 #            reference LR (seed 1; 8x lower, twice at most, while every LR diverges), then its
 #            best LR on seeds 2 and 3
-# long       the two best methods at 64x (mean AP over seeds) at 1.4x the epochs, 3 seeds
-# edges      one LR beyond the grid (seed 1) for each method, at the reference and at 64x, whose
-#            best LR is its grid's lowest or highest: whether its best lies outside the grid
+# edges      the LR search continued beyond the grid (seed 1, up to 3 LRs out) for each method, at
+#            the reference and at 64x, whose best LR is its grid's lowest or highest; then the
+#            seeds 2 and 3 of a best found there
+# long       the three best methods at 64x (mean AP over seeds, edges included) at 1.4x the
+#            epochs, 3 seeds
 # bn         the BN ablation both ways: the best 64x method with FrozenBN instead of SyncBN (3
 #            seeds, paired with its SyncBN cells), its family's reference with SyncBN over the
 #            reference's 2 images instead of FrozenBN (seed 1)
@@ -230,80 +232,121 @@ scaled() {
   done
 }
 
-# The two methods with the highest mean final AP at 64x over their best LR's three seeds.
-best_methods() {
-  "$LARGEDET" sweep --summary "$DOCS/core" >/dev/null
-  python3 - "$DOCS/core/summary.csv" "${METHODS[@]}" <<'PY'
+# ranked_methods: the methods at 64x, best first, one line each, "METHOD LR MEAN": LR the best
+# seed-1 LR over core's grids and the LRs edges tried beyond them, MEAN the mean final AP of its
+# three seeds (seed 1 and the -best seeds of the same archive part). A method whose every LR
+# diverged is left out.
+ranked_methods() {
+  local part summaries=()
+  for part in core edges; do
+    [ -d "$DOCS/$part" ] || continue
+    "$LARGEDET" sweep --summary "$DOCS/$part" >/dev/null
+    summaries+=("$DOCS/$part/summary.csv")
+  done
+  python3 - "${#METHODS[@]}" "${METHODS[@]}" "${summaries[@]}" <<'PY'
 import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
+n = int(sys.argv[1])
+methods, paths = sys.argv[2:2 + n], sys.argv[2 + n:]
+rows = [(p, r) for p in paths for r in csv.DictReader(open(p))]
 def ap(r):
     return float(r["bbox/AP"]) if r["diverged"] == "no" and r["bbox/AP"] else 0.0
-means = {}
-for m in sys.argv[2:]:
-    seed1 = [r for r in rows if r["cell"].startswith(f"64x-{m}_BASE_LR-")]
-    rest = [r for r in rows if r["cell"].startswith(f"64x-{m}-best_")]
+ranked = []
+for m in methods:
+    prefix = f"64x-{m}_BASE_LR-"
+    seed1 = [(p, r) for p, r in rows if r["cell"].startswith(prefix)]
     if not seed1:
         sys.exit(f"no 64x cells of {m}: run the scaled part first")
-    # A method whose every LR diverged has no more seeds: it scores 0.
-    means[m] = statistics.mean([max(ap(r) for r in seed1)] + [ap(r) for r in rest])
-print(" ".join(sorted(means, key=means.get, reverse=True)[:2]))
+    if all(r["diverged"] == "yes" for _, r in seed1):
+        continue
+    path, best = max(seed1, key=lambda pr: ap(pr[1]))
+    rest = [ap(r) for p, r in rows if p == path and r["cell"].startswith(f"64x-{m}-best_")]
+    ranked.append((statistics.mean([ap(best)] + rest), m, best["cell"][len(prefix):]))
+for mean, m, lr in sorted(ranked, reverse=True):
+    print(m, lr, f"{mean:.4f}")
 PY
 }
 
+# The three best methods at 64x (ranked_methods) at 1.4x the epochs on 3 seeds.
 long() {
-  local method best
-  local methods
-  methods=$(best_methods)
-  for method in $methods; do
-    best=$(best_value core "64x-${method}_BASE_LR-" SOLVER.BASE_LR 3) || {
-      echo "every LR of $method diverged at 64x: nothing to train longer"
-      continue
-    }
+  local ranked method lr mean
+  ranked=$(ranked_methods | head -3)
+  while read -r method lr mean; do
+    [ -n "$method" ] || continue
     # shellcheck disable=SC2046
     sweep long "1.4x-$method" b64x_1.4x.yaml $(method_overrides "$method") \
-      SOLVER.BASE_LR="$best" SEED=1,2,3 $(batch)
-  done
+      SOLVER.BASE_LR="$lr" SEED=1,2,3 $(batch) </dev/null
+  done <<<"$ranked"
 }
 
-# beyond_edge ARCHIVE_PART CELL_PREFIX: when the best of the finished seed-1 cells PREFIX<lr> (every
-# grid a method ran) is at the lowest or highest LR tried, the next LR out in the ratio of the
-# two nearest (two significant digits); nothing when it is inside, or when every cell diverged.
-beyond_edge() {
-  "$LARGEDET" sweep --summary "$DOCS/$1" >/dev/null
-  python3 - "$DOCS/$1/summary.csv" "$2" <<'PY'
+# edge_lr CELL_PREFIX next|best: over the finished seed-1 cells PREFIX<lr> of core and edges (every
+# grid a method ran, and the LRs tried beyond it), `next`: when the best is at the lowest or highest
+# LR tried, the next LR out in the ratio of the two nearest (two significant digits); `best`: the
+# best LR when its cell is one of edges'; `lr`: the best LR. Nothing otherwise, when every cell
+# diverged, or (but for `lr`) when the best AP is 0 or shared by two LRs.
+edge_lr() {
+  local part summaries=()
+  for part in core edges; do
+    [ -d "$DOCS/$part" ] || continue
+    "$LARGEDET" sweep --summary "$DOCS/$part" >/dev/null
+    summaries+=("$DOCS/$part/summary.csv")
+  done
+  python3 - "$1" "$2" "${summaries[@]}" <<'PY'
 import csv, sys
-path, prefix = sys.argv[1], sys.argv[2]
-cells = {}
-for r in csv.DictReader(open(path)):
-    if r["cell"].startswith(prefix) and r["cell"][len(prefix):].replace(".", "").isdigit():
-        ok = r["diverged"] == "no" and r["bbox/AP"]
-        cells[float(r["cell"][len(prefix):])] = float(r["bbox/AP"]) if ok else -1.0
+prefix, mode, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+cells, where = {}, {}
+for path in paths:
+    for r in csv.DictReader(open(path)):
+        value = r["cell"][len(prefix):]
+        if r["cell"].startswith(prefix) and value.replace(".", "").isdigit():
+            ok = r["diverged"] == "no" and r["bbox/AP"]
+            cells[float(value)] = float(r["bbox/AP"]) if ok else -1.0
+            where[float(value)] = (path, value)
 lrs = sorted(cells)
 if len(lrs) < 2 or max(cells.values()) < 0:
     sys.exit(0)
 best = max(lrs, key=cells.get)
-if best == lrs[-1]:
+if mode == "lr":
+    print(where[best][1])
+elif cells[best] <= 0 or list(cells.values()).count(cells[best]) > 1:
+    pass  # no AP, or a tie for the best: no edge to search beyond
+elif mode == "best":
+    if "/edges/" in where[best][0]:
+        print(where[best][1])
+elif best == lrs[-1]:
     print(f"{best * best / lrs[-2]:.2g}")
 elif best == lrs[0]:
     print(f"{best * best / lrs[1]:.2g}")
 PY
 }
 
-# Archive part edges: a cell one LR beyond the grid for each family at the reference and each
-# method at 64x whose best LR is at its grid's edge (cells named as in core: PREFIX_BASE_LR-<lr>). Not fed back into
-# the grids: it says whether a method's best may lie outside what the seeds ran.
+# extend PREFIX RECIPE OVERRIDES...: while the best of the seed-1 cells PREFIX_BASE_LR-<lr> is at
+# the edge of the LRs tried, one more LR out (three at most), into archive part edges; then, when
+# the best is one of those, its seeds 2 and 3 (cells PREFIX-best_SEED-2, -3 in edges).
+extend() {
+  local prefix=$1 recipe=$2 step lr
+  shift 2
+  for step in 1 2 3; do
+    lr=$(edge_lr "${prefix}_BASE_LR-" next)
+    [ -n "$lr" ] || break
+    # shellcheck disable=SC2046
+    sweep edges "${prefix}_BASE_LR-$lr" "$recipe" "$@" SOLVER.BASE_LR="$lr" SEED=1 $(batch)
+  done
+  lr=$(edge_lr "${prefix}_BASE_LR-" best)
+  # shellcheck disable=SC2046
+  [ -z "$lr" ] || sweep edges "$prefix-best" "$recipe" "$@" SOLVER.BASE_LR="$lr" "$SEEDS_LEFT" $(batch)
+}
+
+# Archive part edges: the LR search continued past the grid's edge for each family at the reference
+# and each method at 64x whose best LR is its grid's lowest or highest (cells named as in core).
+# Core's grids and seeds are left as they are; the verdicts read both (docs/large_batch.md).
 edges() {
-  local family method lr
+  local family method
   for family in "${FAMILIES[@]}"; do
-    lr=$(beyond_edge core "ref-${family}_BASE_LR-")
-    [ -z "$lr" ] || sweep edges "ref-${family}_BASE_LR-$lr" proxy.yaml SOLVER.OPTIMIZER="$family" \
-      SOLVER.BASE_LR="$lr" SEED=1 $(batch)
+    extend "ref-$family" proxy.yaml SOLVER.OPTIMIZER="$family"
   done
   for method in "${METHODS[@]}"; do
-    lr=$(beyond_edge core "64x-${method}_BASE_LR-")
     # shellcheck disable=SC2046
-    [ -z "$lr" ] || sweep edges "64x-${method}_BASE_LR-$lr" b64x.yaml $(method_overrides "$method") \
-      SOLVER.BASE_LR="$lr" SEED=1 $(batch)
+    extend "64x-$method" b64x.yaml $(method_overrides "$method")
   done
 }
 
@@ -311,13 +354,13 @@ edges() {
 # 64x-METHOD-frozen_bn_SEED-1..3, against core's SyncBN cells of the same seeds), and its family's
 # reference at its best LR with SyncBN over its 2 images (cell ref-FAMILY-sync_bn).
 bn() {
-  local method ref large
-  method=$(best_methods | cut -d' ' -f1)
-  ref=$(best_value core "ref-${FAMILY[$method]}_" SOLVER.BASE_LR 3)
-  large=$(best_value core "64x-${method}_BASE_LR-" SOLVER.BASE_LR 3) || {
-    echo "every LR of $method diverged at 64x: no BN ablation"
+  local method ref large mean
+  read -r method large mean <<<"$(ranked_methods | head -1)"
+  [ -n "$method" ] || {
+    echo "every method diverged at 64x: no BN ablation"
     return 0
   }
+  ref=$(edge_lr "ref-${FAMILY[$method]}_BASE_LR-" lr)
   # shellcheck disable=SC2046
   sweep bn "64x-$method-frozen_bn" b64x.yaml $(method_overrides "$method") \
     SOLVER.BASE_LR="$large" MODEL.RESNETS.NORM=FrozenBN SEED=1,2,3 $(batch)
@@ -330,13 +373,13 @@ bn() {
 # (archive part long: cells 2x-ref-FAMILY_SEED-n and 2x-METHOD_SEED-n). With the equal-epoch cells
 # of core and the 1.4x cells: AP at 1x, 1.4x and 2x the epochs at both batches.
 schedule() {
-  local method ref large
-  method=$(best_methods | cut -d' ' -f1)
-  ref=$(best_value core "ref-${FAMILY[$method]}_" SOLVER.BASE_LR 3)
-  large=$(best_value core "64x-${method}_BASE_LR-" SOLVER.BASE_LR 3) || {
-    echo "every LR of $method diverged at 64x: no schedule to stretch"
+  local method ref large mean
+  read -r method large mean <<<"$(ranked_methods | head -1)"
+  [ -n "$method" ] || {
+    echo "every method diverged at 64x: no schedule to stretch"
     return 0
   }
+  ref=$(edge_lr "ref-${FAMILY[$method]}_BASE_LR-" lr)
   # shellcheck disable=SC2046
   sweep long "2x-ref-${FAMILY[$method]}" proxy_2x.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
     SOLVER.BASE_LR="$ref" SEED=1,2,3 $(batch)
@@ -383,8 +426,8 @@ case "$PART" in
   pretrain) pretrain ;;
   reference) pretrain && reference ;;
   scaled) pretrain && scaled ;;
-  long) pretrain && long ;;
   edges) pretrain && edges ;;
+  long) pretrain && long ;;
   bn) pretrain && bn ;;
   schedule) pretrain && schedule ;;
   figures) figures ;;
@@ -392,8 +435,8 @@ case "$PART" in
     pretrain
     reference
     scaled
-    long
     edges
+    long
     bn
     schedule
     figures

@@ -38,13 +38,16 @@ done
 [ "$(grep -c "^2x-ref-[a-z_]*_SEED-" "$smoke/docs/long/summary.csv")" -eq 3 ] &&
   [ "$(grep -Ec "^2x-(lsr_sgd|pmd_lamb_agvm)_SEED-" "$smoke/docs/long/summary.csv")" -eq 3 ] ||
   { echo "FAILED: no 2x cells of the schedule part"; exit 1; }
-# Each grid whose best LR is at its edge gets one cell beyond it (archive part edges).
-wanted=$(grep -c "^== edges:" all.log || true)
+# Each grid whose best LR is at its edge gets cells beyond it (archive part edges), one per LR
+# tried, and two more (seeds 2 and 3) when the best is one of them.
+lrs=$(grep -c "^== edges: .*_BASE_LR-" all.log || true)
+bests=$(grep -c "^== edges: .*-best " all.log || true)
+wanted=$((lrs + 2 * bests))
 edges=0
 [ ! -f "$smoke/docs/edges/summary.csv" ] || edges=$(($(wc -l <"$smoke/docs/edges/summary.csv") - 1))
 [ "$edges" -eq "$wanted" ] && ! grep -v "^cell," "$smoke/docs/edges/summary.csv" 2>/dev/null |
-  grep -vEq "^(ref|64x)-[a-z_]+_BASE_LR-[0-9.e-]+," ||
-  { echo "FAILED: $edges edge cells for $wanted edge grids, each named PREFIX_BASE_LR-<lr>"; exit 1; }
+  grep -vEq "^(ref|64x)-[a-z_]+(_BASE_LR-[0-9.e-]+|-best_SEED-[23])," ||
+  { echo "FAILED: $edges edge cells where the log says $wanted"; exit 1; }
 # The BN ablation: the best 64x method with FrozenBN on 3 seeds, its reference with SyncBN.
 bn=$(($(wc -l <"$smoke/docs/bn/summary.csv") - 1))
 [ "$bn" -eq 4 ] && grep -q "^ref-[a-z_]*-sync_bn," "$smoke/docs/bn/summary.csv" ||
