@@ -389,14 +389,17 @@ schedule() {
 }
 
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the
-# methods whose name ends with SUFFIX), as archive paths, one per line; none for a method whose
-# every LR diverged.
+# methods whose name ends with SUFFIX; core's grids and the LRs edges tried beyond them), as
+# archive paths, one per line; none for a method whose every LR diverged.
 best_cells() {
-  local method lr
+  local method lr part
   for method in "${METHODS[@]}"; do
     [[ $method == *"${2:-}" ]] || continue
-    lr=$(best_value core "$1-${method}_BASE_LR-" SOLVER.BASE_LR) &&
-      echo "$DOCS/core/$1-${method}_BASE_LR-$lr"
+    lr=$(edge_lr "$1-${method}_BASE_LR-" lr)
+    for part in core edges; do
+      [ -z "$lr" ] || [ ! -d "$DOCS/$part/$1-${method}_BASE_LR-$lr" ] ||
+        echo "$DOCS/$part/$1-${method}_BASE_LR-$lr"
+    done
   done
 }
 
@@ -408,7 +411,9 @@ figures() {
   for part in core long edges bn; do
     [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
   done
-  "$LARGEDET" plot --ap-vs-batch "$DOCS/core" --series SOLVER.OPTIMIZER,SOLVER.AGVM.ENABLED \
+  local -a pooled=(--ap-vs-batch "$DOCS/core")
+  [ ! -d "$DOCS/edges" ] || pooled+=(--ap-vs-batch "$DOCS/edges")
+  "$LARGEDET" plot "${pooled[@]}" --series SOLVER.OPTIMIZER,SOLVER.AGVM.ENABLED \
     --best SOLVER.BASE_LR -o "$DOCS/ap_vs_batch.png"
   for scale in 64x 256x; do
     mapfile -t cells < <(best_cells "$scale")

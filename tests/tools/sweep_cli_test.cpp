@@ -161,6 +161,13 @@ TEST(SweepCli, GridResumesReportsDivergenceSkipsFinishedCellsAndSummarizes) {
                                  " --series SOLVER.BASE_LR -o " + quote(tmp.path() + "/ap.png"));
   EXPECT_EQ(figure1.code, 0) << figure1.output;
   EXPECT_NE(figure1.output.find("4 of 4 cells"), std::string::npos) << figure1.output;
+  // Repeated, --ap-vs-batch pools the cells of several directories (here the run directories and
+  // their archive: each cell twice).
+  const auto pooled =
+      run_shell(cli() + " plot --ap-vs-batch " + quote(archive) + " --ap-vs-batch " + quote(out) +
+                " --series SOLVER.BASE_LR -o " + quote(tmp.path() + "/pooled.png"));
+  EXPECT_EQ(pooled.code, 0) << pooled.output;
+  EXPECT_NE(pooled.output.find("8 of 8 cells"), std::string::npos) << pooled.output;
   const auto figure3 =
       run_shell(cli() + " plot --loss-only " + quote(out + "/" + good) + " " +
                 quote(out + "/" + resumed) + " -o " + quote(tmp.path() + "/loss.png"));

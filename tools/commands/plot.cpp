@@ -1,8 +1,11 @@
 // largedet plot: training curves (loss, learning rate, AP) of one or more runs in one PNG, the
 // metrics matching --scalars patterns (one panel per pattern), or AP against batch per method over
-// the cells of a sweep.
+// the cells of one or more sweeps.
 #include <iostream>
+#include <iterator>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "command_registry.h"
 #include "largedet/core/error.h"
@@ -16,7 +19,7 @@ struct PlotArgs {
   std::string output = "curves.png";
   largedet::tools::CurvesOptions curves;
   std::vector<std::string> scalars;
-  std::string ap_vs_batch;
+  std::vector<std::string> ap_vs_batch;  // sweep or archive directories, their cells pooled
   std::vector<std::string> series = {"SOLVER.OPTIMIZER"};
   std::string best;  // --best KEY
 };
@@ -37,10 +40,17 @@ void plot_curves(const PlotArgs& args) {
 }
 
 void plot_ap_vs_batch(const PlotArgs& args) {
-  const auto cells = largedet::tools::sweep::read_sweep(args.ap_vs_batch);
+  std::vector<largedet::tools::sweep::CellSummary> cells;
+  std::string dirs;
+  for (const auto& dir : args.ap_vs_batch) {
+    auto more = largedet::tools::sweep::read_sweep(dir);
+    cells.insert(cells.end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
+    dirs += (dirs.empty() ? "" : ", ") + dir;
+  }
   const auto points = largedet::tools::sweep::batch_points(cells, args.series, args.best);
   if (points.empty())
-    throw largedet::Error("no cell of the sweep has a bbox/AP yet", args.ap_vs_batch,
+    throw largedet::Error("no cell of the sweep has a bbox/AP yet", dirs,
                           "set TEST.EVAL_PERIOD so that the cells evaluate at their end");
   largedet::tools::write_ap_vs_batch_png(args.output, points);
   std::cout << "wrote " << args.output << ": " << points.size() << " of " << cells.size()
@@ -65,7 +75,12 @@ void setup_plot(CLI::App& cmd) {
           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   auto* ap = cmd.add_option("--ap-vs-batch", args->ap_vs_batch,
                             "instead of curves: final bbox AP against SOLVER.IMS_PER_BATCH (log2 "
-                            "axis) for the cells of this sweep (or archive) directory");
+                            "axis) for the cells of this sweep (or archive) directory; repeat it "
+                            "to pool the cells of several")
+                 ->type_name("DIR")
+                 ->expected(1)
+                 ->allow_extra_args(false)
+                 ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd.add_option("--series", args->series,
                  "with --ap-vs-batch: the keys whose values name a method (one line each)")
       ->delimiter(',')
