@@ -232,17 +232,23 @@ scaled() {
   done
 }
 
+# searched_summaries: the summary.csv of core and of edges (every grid's LR search), refreshed.
+searched_summaries() {
+  local part
+  for part in core edges; do
+    [ -d "$DOCS/$part" ] || continue
+    "$LARGEDET" sweep --summary "$DOCS/$part" >/dev/null
+    echo "$DOCS/$part/summary.csv"
+  done
+}
+
 # ranked_methods: the methods at 64x, best first, one line each, "METHOD LR MEAN": LR the best
 # seed-1 LR over core's grids and the LRs edges tried beyond them, MEAN the mean final AP of its
 # three seeds (seed 1 and the -best seeds of the same archive part). A method whose every LR
 # diverged is left out.
 ranked_methods() {
-  local part summaries=()
-  for part in core edges; do
-    [ -d "$DOCS/$part" ] || continue
-    "$LARGEDET" sweep --summary "$DOCS/$part" >/dev/null
-    summaries+=("$DOCS/$part/summary.csv")
-  done
+  local -a summaries
+  mapfile -t summaries < <(searched_summaries)
   python3 - "${#METHODS[@]}" "${METHODS[@]}" "${summaries[@]}" <<'PY'
 import csv, statistics, sys
 n = int(sys.argv[1])
@@ -284,12 +290,8 @@ long() {
 # best LR when its cell is one of edges'; `lr`: the best LR. Nothing otherwise, when every cell
 # diverged, or (but for `lr`) when the best AP is 0 or shared by two LRs.
 edge_lr() {
-  local part summaries=()
-  for part in core edges; do
-    [ -d "$DOCS/$part" ] || continue
-    "$LARGEDET" sweep --summary "$DOCS/$part" >/dev/null
-    summaries+=("$DOCS/$part/summary.csv")
-  done
+  local -a summaries
+  mapfile -t summaries < <(searched_summaries)
   python3 - "$1" "$2" "${summaries[@]}" <<'PY'
 import csv, sys
 prefix, mode, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -350,17 +352,24 @@ edges() {
   done
 }
 
+# best_pair: sets BEST_METHOD (the best method at 64x), BEST_LR (its best LR there) and REF_LR
+# (its family's best LR at the reference batch); fails, saying so, when every method diverged.
+best_pair() {
+  local mean
+  read -r BEST_METHOD BEST_LR mean <<<"$(ranked_methods | head -1)"
+  if [ -z "$BEST_METHOD" ]; then
+    echo "every method diverged at 64x: nothing to compare with the reference"
+    return 1
+  fi
+  REF_LR=$(edge_lr "ref-${FAMILY[$BEST_METHOD]}_BASE_LR-" lr)
+}
+
 # Archive part bn: the best 64x method at its best LR with FrozenBN in the backbone (cells
 # 64x-METHOD-frozen_bn_SEED-1..3, against core's SyncBN cells of the same seeds), and its family's
 # reference at its best LR with SyncBN over its 2 images (cell ref-FAMILY-sync_bn).
 bn() {
-  local method ref large mean
-  read -r method large mean <<<"$(ranked_methods | head -1)"
-  [ -n "$method" ] || {
-    echo "every method diverged at 64x: no BN ablation"
-    return 0
-  }
-  ref=$(edge_lr "ref-${FAMILY[$method]}_BASE_LR-" lr)
+  best_pair || return 0
+  local method=$BEST_METHOD ref=$REF_LR large=$BEST_LR
   # shellcheck disable=SC2046
   sweep bn "64x-$method-frozen_bn" b64x.yaml $(method_overrides "$method") \
     SOLVER.BASE_LR="$large" MODEL.RESNETS.NORM=FrozenBN SEED=1,2,3 $(batch)
@@ -373,13 +382,8 @@ bn() {
 # (archive part long: cells 2x-ref-FAMILY_SEED-n and 2x-METHOD_SEED-n). With the equal-epoch cells
 # of core and the 1.4x cells: AP at 1x, 1.4x and 2x the epochs at both batches.
 schedule() {
-  local method ref large mean
-  read -r method large mean <<<"$(ranked_methods | head -1)"
-  [ -n "$method" ] || {
-    echo "every method diverged at 64x: no schedule to stretch"
-    return 0
-  }
-  ref=$(edge_lr "ref-${FAMILY[$method]}_BASE_LR-" lr)
+  best_pair || return 0
+  local method=$BEST_METHOD ref=$REF_LR large=$BEST_LR
   # shellcheck disable=SC2046
   sweep long "2x-ref-${FAMILY[$method]}" proxy_2x.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
     SOLVER.BASE_LR="$ref" SEED=1,2,3 $(batch)
