@@ -297,14 +297,14 @@ std::vector<BatchPoint> batch_points(const std::vector<CellSummary>& cells,
     total.first += points[i].diverged ? 0 : points[i].ap;
     ++total.second;
   }
+  std::map<std::pair<std::string, double>, std::string> best;  // (series, batch) -> best value
+  for (const auto& [group, values] : groups)
+    best[group] = std::max_element(values.begin(), values.end(), [](auto& a, auto& b) {
+                    return a.second.first / a.second.second < b.second.first / b.second.second;
+                  })->first;
   std::vector<BatchPoint> kept;
-  for (size_t i = 0; i < points.size(); ++i) {
-    const auto& values = groups[{points[i].series, points[i].batch}];
-    const auto best = std::max_element(values.begin(), values.end(), [](auto& a, auto& b) {
-      return a.second.first / a.second.second < b.second.first / b.second.second;
-    });
-    if (best->first == best_values[i]) kept.push_back(points[i]);
-  }
+  for (size_t i = 0; i < points.size(); ++i)
+    if (best.at({points[i].series, points[i].batch}) == best_values[i]) kept.push_back(points[i]);
   return kept;
 }
 
