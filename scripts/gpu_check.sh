@@ -15,13 +15,17 @@
 #   5 mask-compare  Mask R-CNN fine-tuned briefly from step 4's weights, then `largedet evaluate`
 #                   of the same weights on the GPU and on the CPU, detections compared
 #                   (scripts/compare_detections.py: boxes, scores, labels, mask IoU)
-#   6 summary       one table (also OUT_DIR/summary.md)
+#   6 collective-waits  a data-parallel step of Faster R-CNN with SyncBN on 2 ranks (bench model
+#                   --profile under launch): under NCCL no wait on a collective may block the host
+#                   (needs 2 GPUs, else skipped); on the CPU, Gloo's waits are 2 per SyncBN layer
+#                   and 1 per gradient bucket
+#   7 summary       one table (also OUT_DIR/summary.md)
 # A failing step does not stop the run (a failing Cuda* test must not cost the benchmark numbers on
 # a one-shot loan): every step runs, the summary table says which failed, and the exit status is 1
 # if any did. --stop-on-failure stops at the first failing step instead ("gpu-check stopped at
 # step K (NAME): REASON, see LOG", exit 1, the summary table printed first).
 #
-# Without a GPU: `scripts/gpu_check.sh --device cpu --build-dir build --skip-build` runs steps 3-6
+# Without a GPU: `scripts/gpu_check.sh --device cpu --build-dir build --skip-build` runs steps 3-7
 # on the CPU with tiny sizes against an existing build/ (step 5 then compares CPU with CPU and
 # demands identical detections); tests/scripts/gpu_check_cpu.sh runs it under ctest.
 #
@@ -57,7 +61,7 @@ BUILD_DIR=""
 OUT_DIR=""
 SKIP_BUILD=0
 KEEP_GOING=1
-STEPS="1,2,3,4,5"
+STEPS="1,2,3,4,5,6"
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE=$2; shift 2 ;;
@@ -123,7 +127,7 @@ WORK=$OUT_DIR/work
 CLI=$BUILD_DIR/bin/largedet
 RECIPE=configs/synthetic/demo.yaml
 BUDGET_S=360
-N=6
+N=7
 mkdir -p "$LOGS" "$WORK"
 rm -f "$LOGS"/*.log "$OUT_DIR/summary.md" "$OUT_DIR/console.log"
 
@@ -135,8 +139,9 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # Per step k: name, status (ok, FAIL, skipped, not run), seconds, key figure; bench rows apart.
 declare -a ST_NAME ST_STATUS ST_SECS ST_FIG
 declare -a BENCH_ROWS=()
-ST_NAME=([1]=build [2]=gpu-tests [3]=bench-model [4]=demo-train [5]=mask-compare [6]=summary)
-for k in 1 2 3 4 5 6; do ST_STATUS[k]="not run"; ST_SECS[k]=""; ST_FIG[k]=""; done
+ST_NAME=([1]=build [2]=gpu-tests [3]=bench-model [4]=demo-train [5]=mask-compare
+         [6]=collective-waits [7]=summary)
+for k in 1 2 3 4 5 6 7; do ST_STATUS[k]="not run"; ST_SECS[k]=""; ST_FIG[k]=""; done
 START=$(now)
 FAILED=0
 
@@ -403,6 +408,46 @@ EOF
   say "  ${ST_FIG[5]}"
 }
 
+# ---- step 6: a data-parallel SyncBN step's host waits on two ranks --------------------------------
+# docs/distributed.md, "Counting the host waits": under NCCL wait() only orders streams, so the
+# step counts no wait on a collective however many SyncBN layers it has; under Gloo every wait
+# blocks: two per SyncBN layer (statistics, backward sums) and one per gradient bucket.
+gpus() { nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; }
+
+step_waits() {
+  local log=$1 figure
+  "$CLI" launch --nproc-per-node 2 --master-port 0 -- "$CLI" bench model --norm SyncBN \
+    --device "$DEVICE" --batch "$BENCH_BATCH" --size "$BENCH_SIZE" --iterations 1 --profile \
+    --python none >>"$log" 2>&1 \
+    || { REASON="bench model on 2 ranks failed: $(grep -m1 -iE 'error' "$log" | cut -c1-160)"; return 1; }
+  figure=$(python3 - "$log" 2>&1 <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+syncs = re.search(r"host syncs per training step: (\d+)", text)
+waits = re.search(r"host waits on collectives per training step \((\w+)\): (\d+) "
+                  r"\((\d+) SyncBN layers, (\d+) gradient buckets\)", text)
+if not syncs or not waits:
+    sys.exit("no host-sync or host-wait count in its output")
+backend = waits.group(1)
+n, layers, buckets = (int(g) for g in waits.groups()[1:])
+syncs = int(syncs.group(1))
+figure = (f"{backend}: {n} host waits on collectives ({layers} SyncBN layers, {buckets} gradient "
+          f"buckets), {syncs} host sync{'' if syncs == 1 else 's'} per step")
+# R50: the stem, 16 bottlenecks of 3 norms and 4 shortcut projections; FPN: 4 lateral, 4 output.
+if layers != 1 + 16 * 3 + 4 + 8 or buckets < 1:
+    sys.exit(f"{figure}; expected 61 SyncBN layers and a bucket or more")
+expected = 2 * layers + buckets if backend == "gloo" else 0
+if n != expected:
+    sys.exit(f"{figure}; expected {expected} host waits")
+if syncs > 2:  # issue 30's target for Faster R-CNN's training step
+    sys.exit(f"{figure}; expected at most 2 host syncs")
+print(figure)
+EOF
+  ) || { REASON=$(tail -1 <<<"$figure"); return 1; }
+  ST_FIG[6]=$figure
+  say "  $figure"
+}
+
 # ---- the table -----------------------------------------------------------------------------------
 write_summary() {
   local s=$OUT_DIR/summary.md k total status=ok host
@@ -419,7 +464,7 @@ write_summary() {
     echo
     echo "| step | name | status | seconds | key figure |"
     echo "|---|---|---|---|---|"
-    for k in 1 2 3 4 5; do
+    for k in 1 2 3 4 5 6; do
       echo "| $k | ${ST_NAME[k]} | ${ST_STATUS[k]} | ${ST_SECS[k]} | ${ST_FIG[k]} |"
       if [ "$k" = 3 ]; then
         local row
@@ -436,12 +481,12 @@ write_summary() {
     fi
     echo "| | total | $status | $total | $budget |"
   } >"$s"
-  ST_STATUS[6]=ok
+  ST_STATUS[7]=ok
   tee -a "$OUT_DIR/console.log" <"$s"
 }
 
 finish() {
-  say "== step 6/$N summary"
+  say "== step 7/$N summary"
   write_summary
   sync_out
 }
@@ -508,6 +553,11 @@ fi
 run_step 3 step_bench
 run_step 4 step_demo
 run_step 5 step_mask
+if ! cuda || [ "$(gpus)" -ge 2 ]; then
+  run_step 6 step_waits
+else
+  skip_step 6 "needs 2 GPUs (NCCL), this host has $(gpus)"
+fi
 finish
 if [ "$FAILED" -gt 0 ]; then
   say "gpu-check: $FAILED step(s) failed (see the table and $LOGS)"

@@ -28,6 +28,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
 #include "largedet/distributed/collective_watchdog.h"
+#include "largedet/distributed/host_waits.h"
 #include "largedet/distributed/process_group.h"
 
 namespace largedet::distributed {
@@ -155,7 +156,13 @@ class C10dProcessGroup : public ProcessGroup,
  public:
   C10dProcessGroup(const Context& ctx, c10::intrusive_ptr<c10d::Store> store,
                    c10::intrusive_ptr<c10d::Backend> backend, c10::Device device)
-      : ProcessGroup(ctx), store_(std::move(store)), backend_(std::move(backend)), device_(device) {
+      : ProcessGroup(ctx),
+        store_(std::move(store)),
+        backend_(std::move(backend)),
+        device_(device),
+        waits_block_host_(waits_block_host(ctx.backend, ctx.backend == "nccl"
+                                                            ? nccl_fault_env(process_environment())
+                                                            : std::vector<NcclEnvSetting>{})) {
     // Under NCCL wait() only orders the streams (nccl_fault_env): a failed or hung collective is
     // found by polling, and ends the process with the error fail() would have thrown.
     if (ctx.backend == "nccl") {
@@ -234,9 +241,13 @@ class C10dProcessGroup : public ProcessGroup,
   class C10dWork : public Work {
    public:
     C10dWork(std::shared_ptr<C10dProcessGroup> group, std::string op,
-             std::vector<c10::intrusive_ptr<c10d::Work>> works)
-        : group_(std::move(group)), op_(std::move(op)), works_(std::move(works)) {}
+             std::vector<c10::intrusive_ptr<c10d::Work>> works, bool blocks_host)
+        : group_(std::move(group)),
+          op_(std::move(op)),
+          works_(std::move(works)),
+          blocks_host_(blocks_host) {}
     void wait() override {
+      if (blocks_host_) note_host_wait(op_);
       for (auto& work : works_) {
         try {
           work->wait();
@@ -253,6 +264,7 @@ class C10dProcessGroup : public ProcessGroup,
     std::shared_ptr<C10dProcessGroup> group_;
     std::string op_;
     std::vector<c10::intrusive_ptr<c10d::Work>> works_;
+    bool blocks_host_;
   };
 
   template <typename Start>
@@ -269,7 +281,9 @@ class C10dProcessGroup : public ProcessGroup,
       const auto now = Clock::now();
       for (const auto& work : works) watchdog_->watch(op, std::make_shared<Watched>(work), now);
     }
-    return std::make_shared<C10dWork>(shared_from_this(), op, std::move(works));
+    // A barrier waits on the host under NCCL too (c10d synchronises its stream).
+    return std::make_shared<C10dWork>(shared_from_this(), op, std::move(works),
+                                      waits_block_host_ || op == "barrier");
   }
 
   class Watched : public WatchedWork {
@@ -322,6 +336,7 @@ class C10dProcessGroup : public ProcessGroup,
   std::mutex issue_mutex_;
   std::atomic<bool> broken_{false};
   std::unique_ptr<CollectiveWatchdog> watchdog_;  // NCCL only
+  const bool waits_block_host_;                   // set after the NCCL variables (connect)
 };
 
 // A group named `name` over `store` (groups of one job share the store, and its server).

@@ -232,12 +232,15 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
     const int64_t c = x.size(1);
     count = packed.slice(0, 2 * c);
     // Checked where it is free: on a GPU the check would cost a host sync per layer, and a global
-    // batch of one value gives NaN/inf statistics instead of this error.
-    if (count.is_cpu() && count.item<double>() < 2)
+    // batch of one value gives NaN/inf statistics instead of this error. Read through the pointer:
+    // no device waits for a CPU tensor, so a HostSyncProfiler (which counts what a GPU step would
+    // wait for, and sees item()) must not count it.
+    const double values = count.is_cpu() ? *count.data_ptr<double>() : 2;
+    if (values < 2)
       throw Error(
           "SyncBatchNorm2d in training needs more than one value per channel over all "
           "ranks, got " +
-              std::to_string(static_cast<int64_t>(count.item<double>())),
+              std::to_string(static_cast<int64_t>(values)),
           "input of shape " + std::to_string(x.size(0)) + "x" + std::to_string(c) + "x" +
               std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)),
           "use a larger batch or GroupNorm");

@@ -186,8 +186,8 @@ void PeriodicWriterHook::after_step(Trainer& trainer) {
     for (const auto& [name, sum] : sums_) values[i++] = sum / static_cast<double>(sums_count_);
     distributed::all_reduce_mean(values, trainer.group());
     std::map<std::string, double> scalars;
-    i = 0;
-    for (const auto& [name, sum] : sums_) scalars[name] = values[i++].item<double>();
+    const double* mean = values.data_ptr<double>();  // on the host: no item() to wait on
+    for (const auto& [name, sum] : sums_) scalars[name] = *mean++;
     const double per_iteration = step_seconds_ / static_cast<double>(steps_);
     const auto& plan = trainer.batch_plan();
     scalars["time"] = per_iteration;

@@ -526,12 +526,23 @@ void Trainer::run_step() {
   // fp16: gradients back to their true scale, and whether any overflowed, on the device.
   const torch::Tensor found_inf = s.scaler->unscale_(grads);
 
-  // The step's one host read: the losses and the overflow flag together.
-  std::vector<torch::Tensor> sums;
-  for (const auto& [name, sum] : loss_sums) sums.push_back(sum.reshape({1}));
-  sums.push_back(found_inf.to(s.device, torch::kDouble).reshape({1}));
+  // Whether any rank saw a non-finite loss or an overflow, or asks to stop: one small allreduce
+  // on the step's device, before the read, so that under NCCL it only orders streams and the step
+  // waits on the host once (docs/distributed.md, "Counting the host waits").
+  std::vector<torch::Tensor> losses;
+  for (const auto& [name, sum] : loss_sums) losses.push_back(sum.reshape({1}));
+  const torch::Tensor loss_values = torch::cat(losses);
+  const torch::Tensor stop_here = ops::upload(
+      torch::tensor({s.stop_requested ? 1.0 : 0.0}, torch::kDouble), s.device, "trainer: stop");
+  torch::Tensor flags =
+      torch::cat({loss_values.isfinite().logical_not().any().to(torch::kDouble).reshape({1}),
+                  found_inf.to(s.device, torch::kDouble).reshape({1}), stop_here});
+  distributed::all_reduce_sum(flags, s.group.get());
+
+  // The step's one host read: the losses and the agreed flags together.
+  std::vector<torch::Tensor> sums{loss_values, flags};
   if (estimate) sums.push_back(agreement);  // AGVM's estimate in the same read
-  const auto values = ops::read_to_host(torch::cat(sums), "trainer: losses and overflow flag");
+  const auto values = ops::read_to_host(torch::cat(sums), "trainer: losses and agreed flags");
   const double* read = values.data_ptr<double>();
   double total = 0;
   for (const auto& [name, sum] : loss_sums) {
@@ -541,21 +552,13 @@ void Trainer::run_step() {
     if (!std::isfinite(mean)) outcome.non_finite.insert(name);
   }
   outcome.losses["total_loss"] = total;
-  const bool overflow_here = *read++ > 0;
+  outcome.any_non_finite = *read++ > 0;
+  outcome.overflow = *read++ > 0;
+  s.stopping = *read++ > 0;
   std::vector<double> variances;
   if (estimate)
     variances =
         s.agvm->variances(values.narrow(0, read - values.data_ptr<double>(), agreement.numel()));
-
-  // One small allreduce: did any rank see a non-finite loss, an overflow, or a stop request?
-  auto flags = torch::tensor({outcome.non_finite.empty() ? 0.0 : 1.0, overflow_here ? 1.0 : 0.0,
-                              s.stop_requested ? 1.0 : 0.0},
-                             torch::kDouble);
-  distributed::all_reduce_sum(flags, s.group.get());
-  const double* agreed = flags.data_ptr<double>();
-  outcome.any_non_finite = agreed[0] > 0;
-  outcome.overflow = agreed[1] > 0;
-  s.stopping = agreed[2] > 0;
   outcome.lr = s.optimizer->param_groups()[0].options().get_lr();
 
   if (outcome.any_non_finite) {

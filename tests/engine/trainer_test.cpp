@@ -370,8 +370,8 @@ class StepSyncs : public largedet::engine::HookBase {
   largedet::ops::HostSyncCounts counts;
 };
 
-// The trainer's own part of a step reads the host once (the losses and the overflow flag
-// together); clipping every gradient adds no read, whatever the number of tensors.
+// The trainer's own part of a step reads the host once (the losses and the flags the ranks agreed
+// on, together); clipping every gradient adds no read, whatever the number of tensors.
 TEST(Trainer, StepReadsTheHostOnceAndClippingAddsNoRead) {
   TempDir dir;
   const auto recipe = write_tiny_recipe(dir.path());
@@ -391,7 +391,8 @@ TEST(Trainer, StepReadsTheHostOnceAndClippingAddsNoRead) {
   const auto plain = first_step("plain", {});
   const auto clipped = first_step("clipped", {"SOLVER.CLIP_GRADIENTS.ENABLED=true",
                                               "SOLVER.CLIP_GRADIENTS.CLIP_TYPE=full_model"});
-  EXPECT_EQ(plain.syncs_by_name.at("largedet::trainer: losses and overflow flag"), 1);
+  EXPECT_EQ(plain.syncs_by_name.at("largedet::trainer: losses and agreed flags"), 1);
+  EXPECT_EQ(plain.uploads_by_name.at("trainer: stop"), 1);  // its flag, to the agreement
   EXPECT_EQ(clipped.syncs, plain.syncs);
   std::ostringstream names;
   for (const auto& [name, n] : plain.syncs_by_name) names << name << " " << n << "; ";

@@ -1,6 +1,7 @@
 #!/bin/sh
-# scripts/gpu_check.sh in its CPU mode against the build under test: steps 3-6 with tiny sizes
-# (one bench model, torchvision faked: a stand-in Python that prints bench model's RESULT line),
+# scripts/gpu_check.sh in its CPU mode against the build under test: steps 3-7 with tiny sizes
+# (one bench model, torchvision faked: a stand-in Python that prints bench model's RESULT line;
+# step 6's two Gloo ranks: 2 host waits per SyncBN layer and 1 per gradient bucket),
 # then the ways it must fail: by default it runs on past a failure but still exits 1; with
 # --stop-on-failure a bench error stops it after step 3 with the "stopped at" line, and a missing
 # step-4 run stops step 5.
@@ -60,8 +61,8 @@ expect() {
 
 # The whole CPU mode passes, with the summary table and $OUT filled as the device tool needs it.
 run full 0 faster_rcnn_R_50_FPN "$WORK/device_out"
-expect full "== step 3/6 bench-model"
-expect full "== step 5/6 mask-compare"
+expect full "== step 3/7 bench-model"
+expect full "== step 5/7 mask-compare"
 expect full "| step | name | status | seconds | key figure |"
 expect full "| 3 | faster_rcnn_R_50_FPN, amp none | ok |"
 expect full "train step"
@@ -70,6 +71,10 @@ expect full "| 4 | demo-train | ok |"
 expect full "bbox AP "
 expect full "| 5 | mask-compare | ok |"
 expect full "identical:"
+expect full "| 6 | collective-waits | ok | "
+expect full "gloo: "
+expect full " host waits on collectives (61 SyncBN layers, "
+expect full "1 host sync per step"
 expect full "gpu-check: all steps passed"
 grep -q '^| 5 | mask-compare | ok |' "$WORK/full/summary.md" || fail "summary.md lacks step 5"
 for f in gpu-check-summary.md gpu-check-console.log gpu-check-logs.tar.gz; do
@@ -93,6 +98,6 @@ expect no_weights "step 4 must run first"
 # By default: step 5 still runs after step 3 failed, and the exit is still 1.
 run keep_going 1 no_such_model "" --steps 3,5
 expect keep_going "gpu-check step 3 (bench-model) failed"
-expect keep_going "== step 5/6 mask-compare"
+expect keep_going "== step 5/7 mask-compare"
 expect keep_going "gpu-check: 2 step(s) failed"
 exit $status

@@ -2,7 +2,9 @@
 // inference per image of a detector, ours against torchvision's on the same
 // input size, batch, threads and device (torchvision runs in the .venv's
 // Python, built as the parity tests build it: ResNet-FPN with FrozenBatchNorm2d
-// and three trainable stages, 91 classes, random weights).
+// and three trainable stages, 91 classes, random weights). Under `largedet
+// launch` each rank runs the step data-parallel (GradientSync; SyncBN with
+// --norm SyncBN) and --profile counts the collectives' host waits too.
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
@@ -26,6 +28,10 @@
 #include "executables.h"
 #include "largedet/core/config.h"
 #include "largedet/core/error.h"
+#include "largedet/distributed/gradient_sync.h"
+#include "largedet/distributed/host_waits.h"
+#include "largedet/distributed/process_group.h"
+#include "largedet/distributed/sync_batch_norm.h"
 #include "largedet/modeling/detector.h"
 #include "largedet/ops/autocast.h"
 #include "largedet/ops/host_sync.h"
@@ -46,7 +52,8 @@ struct BenchModelArgs {
   int iterations = 5;
   int threads = 0;
   std::string device = "cpu";
-  std::string amp = "none";  // fp16, bf16: both forwards under autocast in that dtype
+  std::string amp = "none";       // fp16, bf16: both forwards under autocast in that dtype
+  std::string norm = "FrozenBN";  // the backbone's and FPN's (torchvision's model: FrozenBN)
   bool profile = false;
   std::string trace;   // a folder: one training step of each side as a Chrome trace
   std::string python;  // default: the .venv above the binary; "none" skips torchvision
@@ -220,9 +227,18 @@ void run(const BenchModelArgs& a) {
   LARGEDET_CHECK(!cuda || torch::cuda::is_available(), "bench model: --device cuda without a GPU");
   LARGEDET_CHECK(a.batch >= 1 && a.size >= 64 && a.iterations >= 1,
                  "bench model: need --batch >= 1, --size >= 64, --iterations >= 1");
-  const int threads = largedet::configure_threads(a.threads);
+  namespace dist = largedet::distributed;
+  dist::ContextOptions context;
+  context.cuda_model = cuda;
+  const auto group = dist::init(context);
+  const bool main_rank = group->rank() == 0;
+  const int threads = largedet::configure_threads(a.threads, group->context().local_world_size);
   const auto s = spec(a.model);
   auto config = largedet::Config::defaults();
+  // Other norms train every stage, as the SyncBN recipes do (configs/Base-LargeDet.yaml).
+  if (a.norm != "FrozenBN")
+    config.apply_overrides(
+        {"MODEL.RESNETS.NORM=" + a.norm, "MODEL.FPN.NORM=" + a.norm, "MODEL.BACKBONE.FREEZE_AT=0"});
   config.apply_overrides({"MODEL.META_ARCHITECTURE=" + s.arch,
                           "MODEL.RESNETS.DEPTH=" + std::to_string(s.depth),
                           std::string("MODEL.MASK_ON=") + (s.mask ? "true" : "false"),
@@ -231,7 +247,11 @@ void run(const BenchModelArgs& a) {
                           "INPUT.MAX_SIZE_TEST=" + std::to_string(a.size)});
   torch::manual_seed(0);
   auto model = modeling::build_detector(config);
-  torch::Device device(cuda ? torch::kCUDA : torch::kCPU);
+  // Under launch each rank takes its own GPU (docs/distributed.md).
+  const torch::Device device =
+      cuda ? torch::Device(torch::kCUDA,
+                           static_cast<c10::DeviceIndex>(group->context().cuda_device()))
+           : torch::Device(torch::kCPU);
   model->to(device);
   // torchvision's 0..1 inputs and mean/std: the same images, the same
   // arithmetic.
@@ -260,6 +280,8 @@ void run(const BenchModelArgs& a) {
     }
     targets.push_back(t);
   }
+  std::unique_ptr<dist::GradientSync> gradient_sync;
+  if (group->size() > 1) gradient_sync = std::make_unique<dist::GradientSync>(*model, group);
   std::vector<torch::Tensor> trainable;
   for (auto& p : model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
@@ -279,6 +301,7 @@ void run(const BenchModelArgs& a) {
     }
     opt.zero_grad();
     total.backward();
+    if (gradient_sync) gradient_sync->finish();
   };
   auto detect = [&] {
     model->eval();
@@ -292,15 +315,37 @@ void run(const BenchModelArgs& a) {
   };
   const double train_ms = median_ms(a.iterations, cuda, train_step);
   const double infer_ms = median_ms(a.iterations, cuda, detect) / a.batch;
-  if (!a.trace.empty()) {
+  if (!a.trace.empty() && main_rank) {
     std::filesystem::create_directories(a.trace);
     save_trace(train_step, cuda, a.trace + "/largedet_train_step.json");
+  } else if (!a.trace.empty()) {
+    train_step();  // rank 0's traced step's collectives
+  }
+#ifdef LARGEDET_WITH_CUDA
+  const bool sync_debug = cuda;  // CUDA's own count checks the profile's
+#else
+  const bool sync_debug = false;
+#endif
+  if (!main_rank) {
+    if (a.profile) {  // the collectives' counterparts of rank 0's counted steps
+      forward_backward();
+      detect();
+      if (sync_debug) forward_backward();  // rank 0's CUDA sync debug count
+    }
+    return;
   }
   std::printf(
-      "model %s, batch %d, %dx%d, device %s, intra-op threads %d, "
+      "model %s, batch %d, %dx%d, device %s, norm %s, intra-op threads %d, "
       "median of %d\n",
-      a.model.c_str(), a.batch, a.size, a.size, a.device.c_str(), threads, a.iterations);
-  auto [tv_train, tv_infer] = torchvision_times(a, s, threads);
+      a.model.c_str(), a.batch, a.size, a.size, a.device.c_str(), a.norm.c_str(), threads,
+      a.iterations);
+  if (group->size() > 1)
+    std::printf("data-parallel: %d ranks (%s), rank 0's times; batch %d per rank\n", group->size(),
+                group->context().backend.c_str(), a.batch);
+  // torchvision's side is one process with FrozenBN: compared only when ours is too.
+  const bool comparable = a.norm == "FrozenBN" && group->size() == 1;
+  auto [tv_train, tv_infer] =
+      comparable ? torchvision_times(a, s, threads) : std::pair<double, double>{-1, -1};
   std::printf("  train step:  largedet %9.1f ms", train_ms);
   if (tv_train > 0)
     std::printf("   torchvision %9.1f ms   ratio (torchvision/largedet) %.2fx", tv_train,
@@ -309,14 +354,20 @@ void run(const BenchModelArgs& a) {
   if (tv_infer > 0)
     std::printf("   torchvision %9.1f ms/image   ratio %.2fx", tv_infer, tv_infer / infer_ms);
   std::printf("\n");
-  if (tv_train <= 0) std::printf("  torchvision: unavailable (pass --python PATH)\n");
+  if (!comparable)
+    std::printf("  torchvision: not compared (its model is one process with FrozenBN)\n");
+  else if (tv_train <= 0)
+    std::printf("  torchvision: unavailable (pass --python PATH)\n");
   if (!a.profile) return;
   // After the timed runs (warm: anchors cached, memory allocated), one of each, counted.
   largedet::ops::HostSyncCounts train_counts, infer_counts;
+  dist::HostWaitCounts train_waits;
   {
     largedet::ops::HostSyncProfiler profiler;
+    dist::HostWaitCounter waits;
     forward_backward();
     train_counts = profiler.counts();
+    train_waits = waits.counts();
   }
   {
     largedet::ops::HostSyncProfiler profiler;
@@ -326,11 +377,22 @@ void run(const BenchModelArgs& a) {
   std::printf("profile (%s, %d images per device, forward and backward of the model):\n",
               a.model.c_str(), a.batch);
   print_counts("training step", train_counts, 1);
+  if (group->size() > 1) {
+    int64_t sync_norms = 0;
+    for (const auto& m : model->modules())
+      if (dynamic_cast<const dist::SyncBatchNorm2dImpl*>(m.get())) ++sync_norms;
+    std::printf(
+        "host waits on collectives per training step (%s): %lld (%lld SyncBN layers, %zu gradient "
+        "buckets)\n",
+        group->context().backend.c_str(), static_cast<long long>(train_waits.waits),
+        static_cast<long long>(sync_norms), gradient_sync->bucket_parameters().size());
+    print_named(train_waits.by_op, 1);
+  }
   print_counts("inference batch", infer_counts, 1);
   std::printf("host syncs per inference image: %g\n",
               static_cast<double>(infer_counts.syncs) / a.batch);
 #ifdef LARGEDET_WITH_CUDA
-  if (cuda)
+  if (sync_debug)
     std::printf("CUDA sync debug mode, synchronising calls per training step: %lld\n",
                 static_cast<long long>(cuda_sync_debug_count(forward_backward)));
 #endif
@@ -348,6 +410,11 @@ void setup_bench_model(CLI::App& cmd) {
       ->capture_default_str();
   cmd.add_option("--threads", args->threads, "intra-op threads (default: all usable cores)");
   cmd.add_option("--device", args->device, "cpu or cuda")->capture_default_str();
+  cmd.add_option("--norm", args->norm,
+                 "the backbone's and FPN's norm: FrozenBN (torchvision's), BN, GN or SyncBN "
+                 "(other than FrozenBN: every stage trains, and torchvision is not compared)")
+      ->check(CLI::IsMember({"FrozenBN", "BN", "GN", "SyncBN"}))
+      ->capture_default_str();
   cmd.add_option("--amp", args->amp,
                  "both forwards (ours, torchvision's) under autocast: none, fp16 (CUDA) or bf16")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}))
