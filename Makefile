@@ -56,7 +56,8 @@ demo: deps $(BUILD)/CMakeCache.txt
 
 # On a CUDA host (no network: no deps, no venv): builds build-gpu/ with only what it runs, runs the
 # Cuda* tests, times bench model against torchvision, trains the demo on the GPU with fp16 AMP and
-# compares Mask R-CNN detections on the GPU with the CPU's; one summary table, ~6 minutes.
+# compares Mask R-CNN detections on the GPU with the CPU's, and with two GPUs counts a SyncBN
+# step's host waits under NCCL; one summary table, ~6 minutes.
 # Every step runs even after one failed (exit 1 then); GPU_CHECK_ARGS="--stop-on-failure" stops at
 # the first; "--device cpu --build-dir build
 # --skip-build" is the CPU rehearsal (docs/benchmarks.md, "CUDA host check").
