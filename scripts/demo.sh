@@ -49,6 +49,8 @@ if [ "${1:-}" = "--check-only" ]; then
 fi
 
 echo "== 1/4 synthetic dataset in $DEMO/data"
+# A set from before synth.json existed is this script's own: synth would refuse it.
+if [ -d "$DEMO/data" ] && [ ! -f "$DEMO/data/synth.json" ]; then rm -rf "$DEMO/data"; fi
 "$LARGEDET" synth --out "$DEMO/data" --images 800 --size 256 --val-fraction 0.1 --max-objects 4 \
   --seed 0 >/dev/null
 

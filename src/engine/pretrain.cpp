@@ -15,6 +15,7 @@
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
 #include "largedet/core/logging.h"
+#include "largedet/core/run_lock.h"
 #include "largedet/data/image.h"
 #include "largedet/data/image_folder.h"
 #include "largedet/data/samplers.h"
@@ -213,6 +214,31 @@ safetensors::Metadata run_identity(const PretrainOptions& o,
           {"warmup_epochs", fixed(o.warmup_epochs, 4)}};
 }
 
+// The options' own errors, before any file is looked at.
+void check_options(const PretrainOptions& o) {
+  if (o.epochs <= 0)
+    throw Error("pretrain: --epochs is " + std::to_string(o.epochs), "--epochs",
+                "give a positive number of epochs, e.g. --epochs 8");
+  if (o.batch <= 1)
+    throw Error("pretrain: --batch is " + std::to_string(o.batch) +
+                    " (BatchNorm needs at least 2 images per batch)",
+                "--batch", "give a batch of at least 2, e.g. --batch 128");
+  if (!(o.lr > 0) || !std::isfinite(o.lr))
+    throw Error("pretrain: --lr is " + std::to_string(o.lr), "--lr",
+                "give a positive learning rate, e.g. --lr 0.1");
+  if (o.warmup_epochs < 0 || o.image_size < 0 || o.momentum < 0 || o.weight_decay < 0 ||
+      o.stop_after < 0)
+    throw Error(
+        "pretrain: warmup epochs, image size, momentum, weight decay and stop-after must "
+        "not be negative");
+  if (o.data_dir.empty())
+    throw Error("pretrain: no data directory", "--data",
+                "pass --data DIR holding DIR/train/<class>/*.jpg (`largedet synth --task "
+                "classify --out DIR` writes one)");
+  if (o.output_dir.empty())
+    throw Error("pretrain: no output directory", "--output", "pass --output DIR");
+}
+
 }  // namespace
 
 modeling::ResNetOptions pretrain_resnet_options(const Config& config, std::string* why) {
@@ -236,41 +262,7 @@ modeling::ResNetOptions pretrain_resnet_options(const Config& config, std::strin
 }
 
 PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
-  if (o.epochs <= 0)
-    throw Error("pretrain: --epochs is " + std::to_string(o.epochs), "--epochs",
-                "give a positive number of epochs, e.g. --epochs 8");
-  if (o.batch <= 1)
-    throw Error("pretrain: --batch is " + std::to_string(o.batch) +
-                    " (BatchNorm needs at least 2 images per batch)",
-                "--batch", "give a batch of at least 2, e.g. --batch 128");
-  if (!(o.lr > 0) || !std::isfinite(o.lr))
-    throw Error("pretrain: --lr is " + std::to_string(o.lr), "--lr",
-                "give a positive learning rate, e.g. --lr 0.1");
-  if (o.warmup_epochs < 0 || o.image_size < 0 || o.momentum < 0 || o.weight_decay < 0 ||
-      o.stop_after < 0)
-    throw Error(
-        "pretrain: warmup epochs, image size, momentum, weight decay and stop-after must "
-        "not be negative");
-  if (o.data_dir.empty())
-    throw Error("pretrain: no data directory", "--data",
-                "pass --data DIR holding DIR/train/<class>/*.jpg (`largedet synth --task "
-                "classify --out DIR` writes one)");
-  if (o.output_dir.empty())
-    throw Error("pretrain: no output directory", "--output", "pass --output DIR");
-  const std::string weights_path = (fs::path(o.output_dir) / kWeightsName).string();
-  const std::string checkpoint_path = (fs::path(o.output_dir) / kCheckpointName).string();
-  if (fs::exists(weights_path) && !o.force)
-    throw Error("the output directory already holds " + std::string(kWeightsName) +
-                    " (a finished pretraining)",
-                weights_path,
-                "choose another --output, or pass --force to train again and "
-                "overwrite it");
-  const bool has_checkpoint = fs::exists(checkpoint_path);
-  if (has_checkpoint && !o.resume && !o.force)
-    throw Error("the output directory holds an unfinished pretraining (" +
-                    std::string(kCheckpointName) + ")",
-                checkpoint_path, "pass --resume to continue it, or --force to start over");
-
+  check_options(o);
   const std::string train_root = (fs::path(o.data_dir) / "train").string();
   if (!fs::is_directory(o.data_dir))
     throw Error("pretrain: the data directory " + o.data_dir + " does not exist", "--data",
@@ -298,6 +290,27 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   } else {
     log::warning() << "pretrain: no " << val_root << ": no validation accuracy will be reported";
   }
+
+  // One run per directory (docs/engine.md): taken before anything in it is read or removed.
+  std::error_code ec;
+  fs::create_directories(o.output_dir, ec);
+  if (ec)
+    throw Error("cannot create the output directory: " + ec.message(), o.output_dir,
+                "check the path and its permissions");
+  const RunLock lock(o.output_dir, "pretrain");
+  const std::string weights_path = (fs::path(o.output_dir) / kWeightsName).string();
+  const std::string checkpoint_path = (fs::path(o.output_dir) / kCheckpointName).string();
+  if (fs::exists(weights_path) && !o.force)
+    throw Error("the output directory already holds " + std::string(kWeightsName) +
+                    " (a finished pretraining)",
+                weights_path,
+                "choose another --output, or pass --force to train again and "
+                "overwrite it");
+  const bool has_checkpoint = fs::exists(checkpoint_path);
+  if (has_checkpoint && !o.resume && !o.force)
+    throw Error("the output directory holds an unfinished pretraining (" +
+                    std::string(kCheckpointName) + ")",
+                checkpoint_path, "pass --resume to continue it, or --force to start over");
 
   configure_threads(config.get<int>("NUM_THREADS"));
   const auto seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
@@ -373,11 +386,6 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
     return 0.5 * o.lr * (1 + std::cos(3.14159265358979323846 * t));
   };
 
-  std::error_code ec;
-  fs::create_directories(o.output_dir, ec);
-  if (ec)
-    throw Error("cannot create the output directory: " + ec.message(), o.output_dir,
-                "check the path and its permissions");
   const auto identity = run_identity(o, train_folder.classes, size);
   int64_t start_epoch = 0;
   if (has_checkpoint && o.resume) {

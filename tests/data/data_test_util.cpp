@@ -40,6 +40,13 @@ std::map<std::string, std::string> all_files(const std::string& root) {
   return files;
 }
 
+std::map<std::string, std::string> dataset_files(const std::string& root) {
+  auto files = all_files(root);
+  files.erase("synth.json");
+  files.erase(".largedet.lock");
+  return files;
+}
+
 std::string truncate_jpeg_scan(const std::string& jpeg) {
   const size_t scan = jpeg.find("\xFF\xDA");  // start of scan: the coded data follows
   if (scan == std::string::npos) throw std::runtime_error("no scan in the JPEG");

@@ -23,6 +23,8 @@ class TempDir {
 void write_text(const std::string& path, const std::string& text);
 // Every regular file under `root` by its relative path, with its bytes.
 std::map<std::string, std::string> all_files(const std::string& root);
+// all_files without what `largedet synth` keeps beside a set (synth.json, its run lock).
+std::map<std::string, std::string> dataset_files(const std::string& root);
 std::string read_text(const std::string& path);
 
 // The JPEG cut in the middle of its entropy-coded data: the headers stay whole, so it decodes,

@@ -13,6 +13,7 @@
 #include "data_test_util.h"
 #include "largedet/core/error.h"
 #include "largedet/core/file_io.h"
+#include "largedet/core/run_lock.h"
 #include "largedet/data/image.h"
 #include "largedet/data/image_folder.h"
 #include "largedet/data/synthetic_classify.h"
@@ -23,6 +24,7 @@ namespace {
 using largedet::test::error_of;
 
 using testing::all_files;
+using testing::dataset_files;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -139,11 +141,52 @@ TEST(SynthClassify, CommandLineWritesTheSameBytes) {
   const std::string cmd = cli + " synth --task classify --out " + b.path() +
                           " --images 40 --size 32 --classes 4 --seed 7 > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  EXPECT_EQ(all_files(a.path()), all_files(b.path()));
+  EXPECT_EQ(all_files(a.path()), dataset_files(b.path()));
   // A detection-only option is refused rather than ignored.
   const std::string bad = cli + " synth --task classify --out " + b.path() +
                           " --images 40 --max-objects 3 > /dev/null 2>&1";
   EXPECT_NE(std::system(bad.c_str()), 0);
+}
+
+// A rerun into its own directory replaces the set (a smaller one inherits no file of the larger:
+// pretrain would train on them); a directory synth did not write, or one another run holds, is
+// refused and left as it was.
+TEST(SynthClassify, ARerunReplacesItsSetAndNeverTouchesAnotherDirectory) {
+  const std::string cli = LARGEDET_CLI;
+  if (!fs::exists(cli)) GTEST_SKIP() << "largedet CLI not built: " << cli;
+  TempDir a, b, c;
+  auto synth = [&](const std::string& out, int images) {
+    const std::string cmd = cli + " synth --task classify --out " + out + " --images " +
+                            std::to_string(images) + " --size 32 --classes 2 --seed 7 > " +
+                            c.path() + "/said.txt 2>&1";
+    return std::system(cmd.c_str());
+  };
+  auto said = [&] { return testing::read_text(c.path() + "/said.txt"); };
+  ASSERT_EQ(synth(b.path(), 20), 0) << said();
+  ASSERT_EQ(synth(b.path(), 6), 0) << said();
+  make_classification_set(a.path(), 7, 2, 6);
+  EXPECT_EQ(all_files(a.path()), dataset_files(b.path()));
+  EXPECT_NE(testing::read_text(b.path() + "/synth.json").find("\"complete\": true"),
+            std::string::npos);
+
+  testing::write_text(a.path() + "/keep.txt", "mine");
+  const auto before = all_files(a.path());
+  EXPECT_NE(synth(a.path(), 6), 0);
+  EXPECT_NE(said().find("is not empty (it holds keep.txt) and was not written by largedet synth"),
+            std::string::npos)
+      << said();
+  EXPECT_EQ(all_files(a.path()), before);
+
+  const auto set = dataset_files(b.path());
+  {
+    const RunLock other(b.path(), "synth");
+    EXPECT_NE(synth(b.path(), 20), 0);
+    EXPECT_NE(said().find("another run is using this directory: synth, PID"), std::string::npos)
+        << said();
+  }
+  EXPECT_EQ(dataset_files(b.path()), set);
+  EXPECT_NE(testing::read_text(b.path() + "/synth.json").find("\"complete\": true"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "common/error_text.h"
 #include "largedet/core/error.h"
+#include "largedet/core/run_lock.h"
 #include "largedet/data/image.h"
 #include "largedet/data/seed.h"
 #include "largedet/data/synthetic_classify.h"
@@ -224,6 +225,15 @@ TEST(Pretrain, BadInputIsRefusedWithWhatToDo) {
   // A finished pretraining is not overwritten unless asked.
   expect_error(o, "pass --force");
   o.force = true;
+  {
+    // Nor by --force while another run holds the directory: it is refused before anything in it
+    // is touched.
+    const RunLock other(out, "pretrain");
+    const auto before = fs::last_write_time(out + "/backbone.safetensors");
+    expect_error(o, "another run is using this directory: pretrain, PID ");
+    EXPECT_EQ(fs::last_write_time(out + "/backbone.safetensors"), before);
+    EXPECT_TRUE(fs::exists(out + "/metrics.jsonl"));
+  }
   EXPECT_TRUE(pretrain(config, o).finished);
   // A class whose images are all unreadable cannot be learnt.
   fs::create_directories(data + "/train/zebra_plain");

@@ -1,15 +1,62 @@
 // largedet synth: write a synthetic COCO-format detection dataset (largedet/data/synthetic.h) or,
 // with --task classify, an ImageFolder classification dataset (largedet/data/synthetic_classify.h).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "command_registry.h"
 #include "largedet/core/error.h"
+#include "largedet/core/file_io.h"
+#include "largedet/core/run_lock.h"
 #include "largedet/data/synthetic.h"
 #include "largedet/data/synthetic_classify.h"
 #include "largedet/engine/progress.h"
 
 namespace {
+
+namespace fs = std::filesystem;
+
+// Marks a directory as synth's; written before the set, rewritten with "complete" after it.
+constexpr const char* kManifest = "synth.json";
+
+void write_manifest(const std::string& out, const std::string& task, bool complete) {
+  largedet::write_file_atomic((fs::path(out) / kManifest).string(),
+                              std::string("{\"written_by\": \"largedet synth\", \"task\": \"") +
+                                  task + "\", \"complete\": " + (complete ? "true" : "false") +
+                                  "}\n");
+}
+
+void make_out_dir(const std::string& out) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out))
+    throw largedet::Error("cannot make the output directory " + out +
+                              (ec ? ": " + ec.message() : ": a file of that name exists"),
+                          "--out", "choose a new or empty directory");
+}
+
+// Refuses a non-empty `out` that an earlier `largedet synth` did not write (no synth.json): synth
+// never deletes what it did not write.
+void check_out_is_ours(const std::string& out) {
+  if (fs::is_regular_file(fs::symlink_status(fs::path(out) / kManifest))) return;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    const std::string name = entry.path().filename().string();
+    if (name != ".largedet.lock")
+      throw largedet::Error("--out " + out + " is not empty (it holds " + name +
+                                ") and was not written by largedet synth (no " + kManifest + ")",
+                            "--out",
+                            "choose a new or empty directory (a set written before synth.json "
+                            "existed: remove it and write it again)");
+  }
+}
+
+// The earlier set removed, so that two sets never mix (`largedet pretrain` trains on every image
+// under train/: a smaller set would keep a larger one's extra files), and the directory marked
+// as synth's before anything of the new set is written.
+void clear_earlier_set(const std::string& out, const std::string& task) {
+  for (const char* name : {"train", "val", "annotations"}) fs::remove_all(fs::path(out) / name);
+  write_manifest(out, task, false);
+}
 
 struct SynthArgs {
   largedet::data::SynthOptions detect;
@@ -73,6 +120,10 @@ void setup_synth(CLI::App& cmd) {
   for (auto* option : detect_only->get_options()) detect_options->push_back(option);
   cmd.callback([args, detect_options] {
     auto& o = args->detect;
+    make_out_dir(o.out_dir);
+    check_out_is_ours(o.out_dir);  // before the lock: a refused directory gets no lock file
+    const largedet::RunLock lock(o.out_dir, "synth");  // one writer per set
+    clear_earlier_set(o.out_dir, args->task);
     if (args->task == "classify") {
       for (const auto* option : *detect_options) {
         if (option->count() > 0)
@@ -91,6 +142,7 @@ void setup_synth(CLI::App& cmd) {
       c.on_progress = [&](int written, int) { bar.update(written, "images"); };
       const auto r = largedet::data::write_synthetic_classification(c);
       bar.clear();
+      write_manifest(o.out_dir, args->task, true);
       std::cout << "wrote " << r.train_images << " train and " << r.val_images << " val images of "
                 << r.classes.size() << " classes\n  " << r.train_dir << "\n  " << r.val_dir << "\n";
       return;
@@ -105,6 +157,7 @@ void setup_synth(CLI::App& cmd) {
     o.on_progress = [&](int written, int) { bar.update(written, "images"); };
     const auto r = largedet::data::write_synthetic_coco(o);
     bar.clear();
+    write_manifest(o.out_dir, args->task, true);
     std::cout << "wrote " << r.train_images << " train and " << r.val_images << " val images, "
               << r.annotations << " annotations";
     if (o.min_visible > 0) std::cout << " (" << r.dropped_occluded << " hidden objects dropped)";
