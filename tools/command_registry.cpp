@@ -58,14 +58,27 @@ void install_commands(CLI::App& app) {
   }
 }
 
+int front_option(char** argv, int i, std::string& level) {
+  const std::string arg = argv[i];
+  if (arg.rfind("--log-level=", 0) == 0) {
+    level = arg.substr(12);
+    return 1;
+  }
+  if (arg != "--log-level") return 0;
+  if (argv[i + 1] == nullptr) return 1;
+  level = argv[i + 1];
+  return 2;
+}
+
 std::string registered_command(int argc, char** argv) {
   std::string path;
   for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--log-level") {
-      ++i;  // its value
+    std::string level;
+    if (const int taken = front_option(argv, i, level)) {
+      i += taken - 1;
       continue;
     }
+    const std::string arg = argv[i];
     if (!arg.empty() && arg[0] == '-') {
       if (path.empty()) continue;  // the front's own options
       return "";                   // a group's option (bench --help): no command named

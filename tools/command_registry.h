@@ -26,6 +26,10 @@ void install_commands(CLI::App& app);
 // The registered command a command line names ("evaluate", "bench eval"; options before it are
 // skipped), or "" if it names none of them. The front runs these itself (tools/front_main.cpp).
 std::string registered_command(int argc, char** argv);
+// Whether argv[i] is the front's own option (`--log-level LEVEL` or `--log-level=LEVEL`, given
+// before the command): the number of entries it takes (0: it is not), its value in `level`
+// (unchanged when the value is missing).
+int front_option(char** argv, int i, std::string& level);
 
 // A mode of a Torch-free command that needs LibTorch (evaluate --config) registers from a source
 // that only largedet-torch links:

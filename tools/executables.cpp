@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "command_registry.h"
 #include "largedet/core/error.h"
 #include "largedet/core/logging.h"
 #include "largedet/core/threads.h"
@@ -42,12 +43,14 @@ bool tell_wait_policy(char** argv) {
   std::string command;
   bool summary = false;
   for (int i = 1; argv[i] != nullptr; ++i) {
-    const std::string arg = argv[i];
     std::string level;
-    if (arg == "--log-level" && argv[i + 1] != nullptr) level = argv[++i];
-    if (arg.rfind("--log-level=", 0) == 0) level = arg.substr(12);
-    if (!level.empty() && level != "debug" && level != "info") return false;
-    if (command.empty() && level.empty() && arg[0] != '-') command = arg;  // the first word
+    if (const int taken = front_option(argv, i, level)) {
+      if (!level.empty() && level != "debug" && level != "info") return false;
+      i += taken - 1;
+      continue;
+    }
+    const std::string arg = argv[i];
+    if (command.empty() && arg[0] != '-') command = arg;  // the first word
     summary = summary || arg == "--summary";
   }
   return kRunModels.count(command) != 0 && !(command == "sweep" && summary);
