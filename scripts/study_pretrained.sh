@@ -31,6 +31,8 @@
 #            reference's 2 images instead of FrozenBN (seed 1)
 # schedule   the best method at 64x and its family at the reference batch, each at its best LR,
 #            with every part of the schedule 2x longer (3 seeds): does the gap shrink with length?
+#            Then the 64x method 3x and 4x longer (3 seeds each): how many epochs does 64x need
+#            to reach the reference's 12-epoch AP?
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -390,6 +392,12 @@ schedule() {
   # shellcheck disable=SC2046
   sweep long "2x-$method" b64x_2x.yaml $(method_overrides "$method") SOLVER.BASE_LR="$large" \
     SEED=1,2,3 $(batch)
+  local times
+  for times in 3x 4x; do
+    # shellcheck disable=SC2046
+    sweep long "$times-$method" "b64x_$times.yaml" $(method_overrides "$method") \
+      SOLVER.BASE_LR="$large" SEED=1,2,3 $(batch)
+  done
 }
 
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the
@@ -426,6 +434,16 @@ figures() {
   mapfile -t cells < <(best_cells 64x _agvm)
   [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --scalars 'agvm/*/variance' --scalars 'agvm/*/factor' \
     "${cells[@]}" -o "$DOCS/agvm_64x.png"
+  # The schedule's 64x cells (seed 1): loss and AP against iteration at 2x, 3x and 4x the epochs.
+  cells=()
+  local times
+  if best_pair >/dev/null; then
+    for times in 2x 3x 4x; do
+      [ ! -d "$DOCS/long/$times-${BEST_METHOD}_SEED-1" ] || cells+=("$DOCS/long/$times-${BEST_METHOD}_SEED-1")
+    done
+  fi
+  [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --scalars total_loss --scalars bbox/AP "${cells[@]}" \
+    -o "$DOCS/schedule_64x.png"
   echo "summaries and figures in $DOCS"
 }
 

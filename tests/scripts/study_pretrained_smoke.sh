@@ -1,8 +1,9 @@
 #!/bin/sh
 # scripts/study_pretrained.sh --smoke: every part of the pretrained study (data, pretraining,
-# reference, scaled with AGVM on and off, long, edges, bn, schedule, figures and their PNGs) at 4
-# iterations per cell on tiny data, in a scratch directory laid out like the repository; then a
-# rerun, which must train nothing (every cell is in the archive), and a part name it must refuse.
+# reference, scaled with AGVM on and off, long, edges, bn, schedule at 2x, 3x and 4x, figures and
+# their PNGs) at 4 iterations per cell on tiny data, in a scratch directory laid out like the
+# repository; then a rerun, which must train nothing (every cell is in the archive), and a part
+# name it must refuse.
 # Usage: study_pretrained_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 src=$1
@@ -19,16 +20,18 @@ BUILD="$build" sh -c "bash '$src/scripts/study_pretrained.sh' --smoke all" >all.
 }
 smoke=study/smoke_pt
 for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.csv \
-  docs/ap_vs_batch.png docs/loss_64x.png docs/loss_256x.png docs/agvm_64x.png; do
+  docs/ap_vs_batch.png docs/loss_64x.png docs/loss_256x.png docs/agvm_64x.png \
+  docs/schedule_64x.png; do
   [ -s "$smoke/$f" ] || { echo "FAILED: $smoke/$f is missing"; exit 1; }
 done
 # Reference: 2 families x (3 LRs + 2 seeds); 64x and 256x: 2 methods x (3 LRs + 2 seeds), plus 3
 # LRs 8x lower per grid whose every LR diverged (twice at most), less the seeds of a method whose
-# every LR diverged; long: 2 methods x 3 seeds, and the schedule's 2x cells (2 x 3 seeds).
+# every LR diverged; long: 2 methods x 3 seeds, and the schedule's cells (2x: 2 x 3 seeds; the
+# 64x method at 3x and 4x: 2 x 3 seeds).
 core=$(($(wc -l <"$smoke/docs/core/summary.csv") - 1))
 long=$(($(wc -l <"$smoke/docs/long/summary.csv") - 1))
-[ "$core" -ge 26 ] && [ "$core" -le 54 ] && [ "$long" -eq 12 ] || {
-  echo "FAILED: $core core cells (want 26-54) and $long long cells (want 12)"
+[ "$core" -ge 26 ] && [ "$core" -le 54 ] && [ "$long" -eq 18 ] || {
+  echo "FAILED: $core core cells (want 26-54) and $long long cells (want 18)"
   exit 1
 }
 for prefix in ref-sgd_BASE_LR- ref-pmd_lamb-best_SEED- 64x-lsr_sgd_BASE_LR- 64x-pmd_lamb_agvm_BASE_LR- \
@@ -38,6 +41,8 @@ done
 [ "$(grep -c "^2x-ref-[a-z_]*_SEED-" "$smoke/docs/long/summary.csv")" -eq 3 ] &&
   [ "$(grep -Ec "^2x-(lsr_sgd|pmd_lamb_agvm)_SEED-" "$smoke/docs/long/summary.csv")" -eq 3 ] ||
   { echo "FAILED: no 2x cells of the schedule part"; exit 1; }
+[ "$(grep -Ec "^[34]x-(lsr_sgd|pmd_lamb_agvm)_SEED-" "$smoke/docs/long/summary.csv")" -eq 6 ] ||
+  { echo "FAILED: no 3x and 4x cells of the schedule part"; exit 1; }
 # Each grid whose best LR is at its edge gets cells beyond it (archive part edges), one per LR
 # tried, and two more (seeds 2 and 3) when the best is one of them.
 lrs=$(grep -c "^== edges: .*_BASE_LR-" all.log || true)
