@@ -239,6 +239,62 @@ void check_options(const PretrainOptions& o) {
     throw Error("pretrain: no output directory", "--output", "pass --output DIR");
 }
 
+// The data directory's splits: train/ with two or more classes, and val/ (optional) with the
+// same ones.
+struct Folders {
+  std::string train_root;
+  data::ImageFolder train, val;
+  bool has_val = false;
+};
+
+Folders scan_folders(const PretrainOptions& o) {
+  Folders f;
+  f.train_root = (fs::path(o.data_dir) / "train").string();
+  if (!fs::is_directory(o.data_dir))
+    throw Error("pretrain: the data directory " + o.data_dir + " does not exist", "--data",
+                "write one with `largedet synth --task classify --out " + o.data_dir +
+                    "` or lay out DIR/train/<class>/*.jpg");
+  if (!fs::is_directory(f.train_root))
+    throw Error("pretrain: " + o.data_dir + " has no train/ folder", f.train_root,
+                "lay out " + f.train_root + "/<class>/*.jpg (and val/<class>/* for validation)");
+  f.train = data::scan_image_folder(f.train_root);
+  if (f.train.classes.size() < 2)
+    throw Error("pretrain: " + f.train_root +
+                    " holds one class folder; a classifier needs two "
+                    "or more",
+                f.train_root, "add class folders");
+  const std::string val_root = (fs::path(o.data_dir) / "val").string();
+  f.has_val = fs::is_directory(val_root);
+  if (f.has_val) {
+    f.val = data::scan_image_folder(val_root);
+    if (f.val.classes != f.train.classes)
+      throw Error("pretrain: the val split's class folders differ from train's (" +
+                      std::to_string(f.val.classes.size()) + " against " +
+                      std::to_string(f.train.classes.size()) + ")",
+                  val_root, "give val/ the same class folders as train/");
+  } else {
+    log::warning() << "pretrain: no " << val_root << ": no validation accuracy will be reported";
+  }
+  return f;
+}
+
+// The first readable training image's shorter side.
+int64_t first_image_size(const Folders& folders) {
+  for (const auto& sample : folders.train.samples) {
+    try {
+      const std::string bytes = read_file(sample.path);
+      int w = 0, h = 0;
+      data::read_image_size(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &w, &h,
+                            sample.path);
+      return std::min(w, h);
+    } catch (const Error&) {
+      continue;  // counted when the split is loaded
+    }
+  }
+  throw Error("pretrain: no training image could be read", folders.train_root,
+              "check that the files are JPEG or PNG images");
+}
+
 }  // namespace
 
 modeling::ResNetOptions pretrain_resnet_options(const Config& config, std::string* why) {
@@ -263,33 +319,7 @@ modeling::ResNetOptions pretrain_resnet_options(const Config& config, std::strin
 
 PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   check_options(o);
-  const std::string train_root = (fs::path(o.data_dir) / "train").string();
-  if (!fs::is_directory(o.data_dir))
-    throw Error("pretrain: the data directory " + o.data_dir + " does not exist", "--data",
-                "write one with `largedet synth --task classify --out " + o.data_dir +
-                    "` or lay out DIR/train/<class>/*.jpg");
-  if (!fs::is_directory(train_root))
-    throw Error("pretrain: " + o.data_dir + " has no train/ folder", train_root,
-                "lay out " + train_root + "/<class>/*.jpg (and val/<class>/* for validation)");
-  const auto train_folder = data::scan_image_folder(train_root);
-  if (train_folder.classes.size() < 2)
-    throw Error("pretrain: " + train_root +
-                    " holds one class folder; a classifier needs two "
-                    "or more",
-                train_root, "add class folders");
-  const std::string val_root = (fs::path(o.data_dir) / "val").string();
-  data::ImageFolder val_folder;
-  const bool has_val = fs::is_directory(val_root);
-  if (has_val) {
-    val_folder = data::scan_image_folder(val_root);
-    if (val_folder.classes != train_folder.classes)
-      throw Error("pretrain: the val split's class folders differ from train's (" +
-                      std::to_string(val_folder.classes.size()) + " against " +
-                      std::to_string(train_folder.classes.size()) + ")",
-                  val_root, "give val/ the same class folders as train/");
-  } else {
-    log::warning() << "pretrain: no " << val_root << ": no validation accuracy will be reported";
-  }
+  const Folders folders = scan_folders(o);
 
   // One run per directory (docs/engine.md): taken before anything in it is read or removed.
   std::error_code ec;
@@ -316,49 +346,32 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   const auto seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
   const torch::Device device = device_of(config);
 
-  // The image size: the option's, or the first training image's shorter side.
-  int64_t size = o.image_size;
-  if (size == 0) {
-    for (const auto& sample : train_folder.samples) {
-      try {
-        const std::string bytes = read_file(sample.path);
-        int w = 0, h = 0;
-        data::read_image_size(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &w, &h,
-                              sample.path);
-        size = std::min(w, h);
-        break;
-      } catch (const Error&) {
-        continue;  // counted when the split is loaded
-      }
-    }
-    if (size == 0)
-      throw Error("pretrain: no training image could be read", train_root,
-                  "check that the files are JPEG or PNG images");
-  }
+  const int64_t size = o.image_size > 0 ? o.image_size : first_image_size(folders);
 
   const auto t_load = Clock::now();
-  Split train = load_split(train_folder, size, "train");
+  Split train = load_split(folders.train, size, "train");
   Split val;
-  if (has_val) val = load_split(val_folder, size, "val");
+  if (folders.has_val) val = load_split(folders.val, size, "val");
   const int64_t n_train = train.labels.size(0);
-  log::info() << "pretrain: " << n_train << " training and " << (has_val ? val.labels.size(0) : 0)
-              << " validation images of " << train_folder.classes.size() << " classes at " << size
-              << "x" << size << " px from " << o.data_dir << " (decoded in "
+  log::info() << "pretrain: " << n_train << " training and "
+              << (folders.has_val ? val.labels.size(0) : 0) << " validation images of "
+              << folders.train.classes.size() << " classes at " << size << "x" << size
+              << " px from " << o.data_dir << " (decoded in "
               << fixed(std::chrono::duration<double>(Clock::now() - t_load).count(), 1) << " s)";
   if (n_train < 2)
-    throw Error("pretrain: fewer than 2 readable training images", train_root,
+    throw Error("pretrain: fewer than 2 readable training images", folders.train_root,
                 "add training images");
 
   std::string norm_note;
   const auto resnet = pretrain_resnet_options(config, &norm_note);
   if (!norm_note.empty()) log::info() << "pretrain: " << norm_note;
   torch::manual_seed(seed);
-  Classifier model(resnet, static_cast<int64_t>(train_folder.classes.size()));
+  Classifier model(resnet, static_cast<int64_t>(folders.train.classes.size()));
   model->to(device);
   model->train();
   log::info() << "pretrain: ResNet-" << resnet.depth << " (stem " << resnet.stem_out_channels
               << ", width per group " << resnet.width_per_group << ", " << resnet.norm
-              << ") with a " << train_folder.classes.size() << "-way linear classifier";
+              << ") with a " << folders.train.classes.size() << "-way linear classifier";
 
   // Weight decay on conv and linear weights only, not on norms and biases.
   std::vector<torch::Tensor> decay, no_decay;
@@ -386,7 +399,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
     return 0.5 * o.lr * (1 + std::cos(3.14159265358979323846 * t));
   };
 
-  const auto identity = run_identity(o, train_folder.classes, size);
+  const auto identity = run_identity(o, folders.train.classes, size);
   int64_t start_epoch = 0;
   if (has_checkpoint && o.resume) {
     auto contents = safetensors::load(checkpoint_path);
@@ -438,9 +451,9 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
                  "MODEL.PIXEL_MEAN and MODEL.PIXEL_STD need 3 values (RGB)");
 
   PretrainResult result;
-  result.classes = train_folder.classes;
+  result.classes = folders.train.classes;
   result.train_images = n_train;
-  result.val_images = has_val ? val.labels.size(0) : 0;
+  result.val_images = folders.has_val ? val.labels.size(0) : 0;
   result.skipped_images = train.skipped + val.skipped;
   result.weights_path = weights_path;
   log::info() << "pretrain: " << o.epochs << " epochs of " << iters_per_epoch
@@ -515,7 +528,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
         {"epoch_seconds", epoch_seconds},
         {"images_per_second", seen / std::max(1e-9, epoch_seconds)}};
     std::string val_text;
-    if (has_val) {
+    if (folders.has_val) {
       const auto e = evaluate(model, val, std::max<int64_t>(o.batch, 64), mean, stdev, device);
       result.val_top1 = e.top1;
       scalars["val_top1"] = e.top1;
@@ -567,16 +580,17 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
     if (!ends_with(item.key(), "num_batches_tracked"))
       body[kBodyPrefix + item.key()] = item.value().detach();
   safetensors::Metadata metadata = {{"format", "largedet"},
-                                    {"pretrain_classes", join(train_folder.classes)},
+                                    {"pretrain_classes", join(folders.train.classes)},
                                     {"pretrain_image_size", std::to_string(size)},
                                     {"pretrain_epochs", std::to_string(o.epochs)}};
-  if (has_val) metadata["pretrain_val_top1"] = fixed(result.val_top1, 4);
+  if (folders.has_val) metadata["pretrain_val_top1"] = fixed(result.val_top1, 4);
   safetensors::save(weights_path, body, metadata);
   fs::remove(checkpoint_path, ec);
   result.finished = true;
   log::info() << "pretrain: wrote " << body.size() << " backbone tensors to " << weights_path
               << " (set MODEL.WEIGHTS: " << weights_path << ")"
-              << (has_val ? "; final val top-1 " + percent(result.val_top1) : std::string());
+              << (folders.has_val ? "; final val top-1 " + percent(result.val_top1)
+                                  : std::string());
   return result;
 }
 
