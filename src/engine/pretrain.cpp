@@ -295,6 +295,45 @@ int64_t first_image_size(const Folders& folders) {
               "check that the files are JPEG or PNG images");
 }
 
+// The model's and the optimizer's state from a checkpoint that the same run (`identity`) wrote;
+// the number of epochs it had finished.
+int64_t restore_checkpoint(const std::string& path, const safetensors::Metadata& identity,
+                           ClassifierImpl& model, torch::optim::SGD& optimizer,
+                           const torch::Device& device) {
+  auto contents = safetensors::load(path);
+  for (const auto& [key, value] : identity) {
+    const auto it = contents.metadata.find(key);
+    if (it == contents.metadata.end() || it->second != value)
+      throw Error("the checkpoint was written by a pretraining with another " + key, path,
+                  "resume with the same data and options, or pass --force (without --resume) "
+                  "to start over");
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& item : model.named_parameters()) {
+    const auto it = contents.tensors.find("model." + item.key());
+    LARGEDET_CHECK(it != contents.tensors.end(), "pretrain checkpoint ", path, " lacks ",
+                   item.key(), ": pass --force to start over");
+    item.value().copy_(it->second);
+    const auto m = contents.tensors.find("momentum." + item.key());
+    if (m != contents.tensors.end()) {
+      auto param_state = std::make_unique<torch::optim::SGDParamState>();
+      param_state->momentum_buffer(m->second.to(device).clone());
+      optimizer.state()[item.value().unsafeGetTensorImpl()] = std::move(param_state);
+    }
+  }
+  for (const auto& item : model.named_buffers()) {
+    const auto it = contents.tensors.find("model." + item.key());
+    LARGEDET_CHECK(it != contents.tensors.end(), "pretrain checkpoint ", path, " lacks ",
+                   item.key(), ": pass --force to start over");
+    item.value().copy_(it->second);
+  }
+  const auto epoch = contents.metadata.find("epoch");
+  if (epoch == contents.metadata.end())
+    throw Error("the pretraining checkpoint records no epoch", path,
+                "pass --force (without --resume) to start over");
+  return std::stoll(epoch->second);
+}
+
 }  // namespace
 
 modeling::ResNetOptions pretrain_resnet_options(const Config& config, std::string* why) {
@@ -402,35 +441,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   const auto identity = run_identity(o, folders.train.classes, size);
   int64_t start_epoch = 0;
   if (has_checkpoint && o.resume) {
-    auto contents = safetensors::load(checkpoint_path);
-    for (const auto& [key, value] : identity) {
-      const auto it = contents.metadata.find(key);
-      if (it == contents.metadata.end() || it->second != value)
-        throw Error("the checkpoint was written by a pretraining with another " + key,
-                    checkpoint_path,
-                    "resume with the same data and options, or pass --force (without --resume) "
-                    "to start over");
-    }
-    torch::NoGradGuard no_grad;
-    for (const auto& item : model->named_parameters()) {
-      const auto it = contents.tensors.find("model." + item.key());
-      LARGEDET_CHECK(it != contents.tensors.end(), "pretrain checkpoint ", checkpoint_path,
-                     " lacks ", item.key(), ": pass --force to start over");
-      item.value().copy_(it->second);
-      const auto m = contents.tensors.find("momentum." + item.key());
-      if (m != contents.tensors.end()) {
-        auto param_state = std::make_unique<torch::optim::SGDParamState>();
-        param_state->momentum_buffer(m->second.to(device).clone());
-        optimizer.state()[item.value().unsafeGetTensorImpl()] = std::move(param_state);
-      }
-    }
-    for (const auto& item : model->named_buffers()) {
-      const auto it = contents.tensors.find("model." + item.key());
-      LARGEDET_CHECK(it != contents.tensors.end(), "pretrain checkpoint ", checkpoint_path,
-                     " lacks ", item.key(), ": pass --force to start over");
-      item.value().copy_(it->second);
-    }
-    start_epoch = std::stoll(contents.metadata.at("epoch"));
+    start_epoch = restore_checkpoint(checkpoint_path, identity, *model, optimizer, device);
     MetricsWriter::drop_after(o.output_dir, start_epoch * iters_per_epoch);
     log::info() << "pretrain: resumed after epoch " << start_epoch << " of " << o.epochs << " from "
                 << checkpoint_path;
