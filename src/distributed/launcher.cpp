@@ -303,9 +303,10 @@ class Launcher {
         client.timeout = std::chrono::seconds(10);
         store_ = c10::make_intrusive<c10d::TCPStore>(o_.master_addr, client);
       }
-      std::string status = describe_status(w);
+      const std::string record =
+          format_dead_record({store_->add(store_keys::dead_count(), 1), describe_status(w)});
       store_->set(store_keys::dead_rank(w.rank),
-                  std::vector<uint8_t>(status.begin(), status.end()));
+                  std::vector<uint8_t>(record.begin(), record.end()));
     } catch (const std::exception& e) {
       log::warning() << "launch: could not record rank " << w.rank
                      << "'s exit in the store: " << std::string(e.what()).substr(0, 200);

@@ -3,7 +3,9 @@
 #include "largedet/distributed/process_group.h"
 
 #include <chrono>
+#include <limits>
 #include <mutex>
+#include <string>
 
 #include "largedet/core/logging.h"
 
@@ -93,6 +95,18 @@ std::shared_ptr<ProcessGroup> init(const ContextOptions& options) {
 
 namespace store_keys {
 std::string dead_rank(int rank) { return "largedet/dead/" + std::to_string(rank); }
+std::string dead_count() { return "largedet/dead_count"; }
 }  // namespace store_keys
+
+std::string format_dead_record(const DeadRecord& record) {
+  return std::to_string(record.order) + " " + record.how;
+}
+
+DeadRecord parse_dead_record(const std::string& text) {
+  const auto space = text.find(' ');
+  if (space != std::string::npos && space > 0 && text.find_first_not_of("0123456789") == space)
+    return {std::stoll(text.substr(0, space)), text.substr(space + 1)};
+  return {std::numeric_limits<int64_t>::max(), text};
+}
 
 }  // namespace largedet::distributed

@@ -306,19 +306,25 @@ class C10dProcessGroup : public ProcessGroup,
     c10::intrusive_ptr<c10d::Work> work_;
   };
 
-  // "lost rank 1 (exited with code 3)", from the keys the launcher writes; polled briefly because
-  // our connection to the dead peer usually breaks a moment before the launcher reaps it.
+  // "lost rank 1 (exited with code 3)", from the keys the launcher writes, the first to die first
+  // (the others most likely followed it); polled briefly because our connection to the dead peer
+  // usually breaks a moment before the launcher reaps it.
   std::string lost_ranks() {
     auto deadline = Clock::now() +
                     std::min<std::chrono::milliseconds>(context_.timeout, std::chrono::seconds(5));
     try {
       do {
-        std::string found;
+        std::vector<std::pair<DeadRecord, int>> dead;
         for (int r = 0; r < size(); ++r) {
           if (r == rank() || !store_->check({store_keys::dead_rank(r)})) continue;
-          found += (found.empty() ? "" : ", ") + std::to_string(r) + " (" +
-                   text(store_->get(store_keys::dead_rank(r))) + ")";
+          dead.emplace_back(parse_dead_record(text(store_->get(store_keys::dead_rank(r)))), r);
         }
+        std::stable_sort(dead.begin(), dead.end(), [](const auto& a, const auto& b) {
+          return a.first.order < b.first.order;
+        });
+        std::string found;
+        for (const auto& [record, r] : dead)
+          found += (found.empty() ? "" : ", ") + std::to_string(r) + " (" + record.how + ")";
         if (!found.empty()) return "lost rank " + found;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       } while (Clock::now() < deadline);

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,9 +94,20 @@ std::vector<NcclEnvSetting> nccl_fault_env(const Environment& env);
 
 // Store keys shared by the launcher (which writes them) and the groups (which read them).
 namespace store_keys {
-// "largedet/dead/<rank>" holds "exited with code N" / "killed by signal N" once the launcher saw
-// that rank end abnormally.
+// "largedet/dead/<rank>" holds a dead_record once the launcher saw that rank end abnormally.
 std::string dead_rank(int rank);
+// The counter (Store::add) that numbers the deaths in the order the launcher saw them.
+std::string dead_count();
 }  // namespace store_keys
+
+// A dead rank's record: the place of its death among the job's (1 first: the failure the others
+// followed) and how it ended ("exited with code N", "killed by signal N (name)").
+struct DeadRecord {
+  int64_t order = 0;
+  std::string how;
+};
+std::string format_dead_record(const DeadRecord& record);  // "<order> <how>"
+// What format_dead_record wrote; a record without its order (an older launcher's) comes last.
+DeadRecord parse_dead_record(const std::string& text);
 
 }  // namespace largedet::distributed
