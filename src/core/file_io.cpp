@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "largedet/core/error.h"
 
@@ -144,6 +145,15 @@ std::string read_file(const std::string& path) {
 bool is_directory(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void make_directories(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec || !is_directory(path))
+    throw Error("cannot create " + what + ": " +
+                    (ec ? ec.message() : std::string("a file of that name exists")),
+                path, "check the path and its permissions");
 }
 
 RemovedFiles remove_stale_temporaries(const std::string& directory) {

@@ -361,11 +361,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   const Folders folders = scan_folders(o);
 
   // One run per directory (docs/engine.md): taken before anything in it is read or removed.
-  std::error_code ec;
-  fs::create_directories(o.output_dir, ec);
-  if (ec)
-    throw Error("cannot create the output directory: " + ec.message(), o.output_dir,
-                "check the path and its permissions");
+  make_directories(o.output_dir, "the output directory");
   const RunLock lock(o.output_dir, "pretrain");
   const std::string weights_path = (fs::path(o.output_dir) / kWeightsName).string();
   const std::string checkpoint_path = (fs::path(o.output_dir) / kCheckpointName).string();
@@ -438,6 +434,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
     return 0.5 * o.lr * (1 + std::cos(3.14159265358979323846 * t));
   };
 
+  std::error_code ec;  // removals of files that may be absent
   const auto identity = run_identity(o, folders.train.classes, size);
   int64_t start_epoch = 0;
   if (has_checkpoint && o.resume) {

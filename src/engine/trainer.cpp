@@ -222,9 +222,7 @@ Trainer::Trainer(const Config& recipe, const TrainOptions& options)
   s.seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
   s.max_iter = checked_max_iter(config);
 
-  std::error_code ec;
-  std::filesystem::create_directories(s.output_dir, ec);
-  if (ec) throw Error("cannot create the output directory: " + ec.message(), s.output_dir);
+  make_directories(s.output_dir, "the output directory");
   // Before anything is written there: a second run into this directory is refused.
   run_and_agree(s.group.get(), s.rank == 0, "locking " + s.output_dir,
                 [&] { s.lock = std::make_unique<RunLock>(s.output_dir, "train"); });

@@ -44,6 +44,21 @@ TEST(FileIo, InputsMustBeRegularFiles) {
   EXPECT_NE(what.find("No such file"), std::string::npos) << what;
 }
 
+TEST(FileIo, MakeDirectoriesCreatesParentsAndRefusesAFileInTheWay) {
+  TempDir dir;
+  largedet::make_directories(dir.path + "/a/b", "the output directory");
+  EXPECT_TRUE(largedet::is_directory(dir.path + "/a/b"));
+  largedet::make_directories(dir.path + "/a/b", "the output directory");  // already there
+  std::ofstream(dir.path + "/file") << "x";
+  std::string what =
+      error_of([&] { largedet::make_directories(dir.path + "/file", "the output directory"); });
+  EXPECT_NE(what.find("cannot create the output directory"), std::string::npos) << what;
+  EXPECT_NE(what.find(dir.path + "/file"), std::string::npos) << what;
+  what =
+      error_of([&] { largedet::make_directories(dir.path + "/file/sub", "the output directory"); });
+  EXPECT_NE(what.find("cannot create the output directory: "), std::string::npos) << what;
+}
+
 TEST(FileIo, InputsOverTheByteBoundAreRefusedWithTheKnob) {
   TempDir dir;
   const std::string file = dir.path + "/big.json";

@@ -26,15 +26,6 @@ void write_manifest(const std::string& out, const std::string& task, bool comple
                                   "}\n");
 }
 
-void make_out_dir(const std::string& out) {
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || !fs::is_directory(out))
-    throw largedet::Error("cannot make the output directory " + out +
-                              (ec ? ": " + ec.message() : ": a file of that name exists"),
-                          "--out", "choose a new or empty directory");
-}
-
 // Refuses a non-empty `out` that an earlier `largedet synth` did not write (no synth.json): synth
 // never deletes what it did not write.
 void check_out_is_ours(const std::string& out) {
@@ -120,7 +111,7 @@ void setup_synth(CLI::App& cmd) {
   for (auto* option : detect_only->get_options()) detect_options->push_back(option);
   cmd.callback([args, detect_options] {
     auto& o = args->detect;
-    make_out_dir(o.out_dir);
+    largedet::make_directories(o.out_dir, "the output directory");
     check_out_is_ours(o.out_dir);  // before the lock: a refused directory gets no lock file
     const largedet::RunLock lock(o.out_dir, "synth");  // one writer per set
     clear_earlier_set(o.out_dir, args->task);

@@ -191,7 +191,7 @@ class Sweep {
     // One sweep per output directory (each cell's train locks the cell's directory itself).
     std::unique_ptr<RunLock> lock;
     if (leader() && !options_.dry_run) {
-      fs::create_directories(options_.output);
+      make_directories(options_.output, "the sweep's output directory");
       lock = std::make_unique<RunLock>(options_.output, "sweep");
     }
     plan_cells();

@@ -20,6 +20,9 @@ int64_t max_input_bytes();
 // cannot.
 std::string read_file(const std::string& path);
 bool is_directory(const std::string& path);
+// `path` and its missing parents created; throws largedet::Error ("cannot create `what`: why")
+// when that fails or a file stands in its place.
+void make_directories(const std::string& path, const std::string& what);
 
 struct RemovedFiles {
   int64_t count = 0;
