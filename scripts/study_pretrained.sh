@@ -9,7 +9,8 @@
 # (cells record their wall time). The from-scratch study (scripts/study.sh) is left as it was.
 #
 #   scripts/study_pretrained.sh [PART]       PART: data, pretrain, reference, scaled, long, edges,
-#                                              bn, schedule, figures or all (the default)
+#                                              bn, schedule, regularise, figures or all (the
+#                                              default)
 #   scripts/study_pretrained.sh --smoke PART   4 iterations per cell, tiny data, one thread, two
 #                                              families and two methods (both rules, AGVM on and off)
 #
@@ -33,6 +34,10 @@
 #            with every part of the schedule 2x longer (3 seeds): does the gap shrink with length?
 #            Then the 64x method 3x and 4x longer (3 seeds each): how many epochs does 64x need
 #            to reach the reference's 12-epoch AP?
+# regularise the schedule's 2x cells (both batches end at the same training loss there, 64x lower
+#            in AP) with a regulariser each: scale jitter (the shorter side uniform in [64, 128]
+#            instead of 96) or weight decay 0.05 instead of 1e-4; the 64x method on 3 seeds, its
+#            family's reference on seed 1: does either close the large batch's generalization gap?
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -48,6 +53,9 @@ DATA_ARGS=(--images 2400 --size 128 --val-fraction 0.125)
 CLS_ARGS=(--images 8000 --size 64)
 PRETRAIN_ARGS=(--epochs 20)
 EXTRA=()
+# Scale jitter: the shorter side (96 in every recipe, images of 128 x 96) uniform in [64, 128],
+# the longer side's cap raised with it, as detectron2's range sampling does.
+JITTER=("INPUT.MIN_SIZE_TRAIN=[64,128]" INPUT.MIN_SIZE_TRAIN_SAMPLING=range INPUT.MAX_SIZE_TRAIN=171)
 SMOKE=
 if [ "${1:-}" = "--smoke" ]; then
   shift
@@ -72,15 +80,16 @@ if [ "${1:-}" = "--smoke" ]; then
     DATASETS.TEST_ANNOTATIONS="$DATA/annotations/instances_val.json"
     DATASETS.TEST_IMAGES="$DATA/val")
   SMOKE_BATCH=(SOLVER.IMS_PER_BATCH=4 SOLVER.IMS_PER_DEVICE=2)
+  JITTER=("INPUT.MIN_SIZE_TRAIN=[32,64]" INPUT.MIN_SIZE_TRAIN_SAMPLING=range INPUT.MAX_SIZE_TRAIN=86)
 fi
 # shellcheck source=study_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/study_common.sh"
 PART=${1:-all}
-case "$PART" in data | pretrain | reference | scaled | long | edges | bn | schedule | figures | all)
-  ;;
+case "$PART" in
+data | pretrain | reference | scaled | long | edges | bn | schedule | regularise | figures | all) ;;
 *)
   echo "unknown part '$PART': use data, pretrain, reference, scaled, long, edges, bn, schedule," \
-    "figures or all" >&2
+    "regularise, figures or all" >&2
   exit 2
   ;;
 esac
@@ -400,6 +409,32 @@ schedule() {
   done
 }
 
+# Archive part regularise: the schedule's 2x cells with scale jitter (cells 2x-jitter-METHOD_SEED-n
+# and 2x-ref-jitter-FAMILY_SEED-1) and with weight decay 0.05 (2x-wd-..., 2x-ref-wd-...).
+regularise() {
+  best_pair || return 0
+  local method=$BEST_METHOD ref=$REF_LR large=$BEST_LR
+  local name at
+  local -a with
+  for at in 64x ref; do  # the 64x cells of both first: they answer the question
+    for name in jitter wd; do
+      case $name in
+        jitter) with=("${JITTER[@]}") ;;
+        wd) with=(SOLVER.WEIGHT_DECAY=0.05) ;;
+      esac
+      if [ $at = 64x ]; then
+        # shellcheck disable=SC2046
+        sweep regularise "2x-$name-$method" b64x_2x.yaml $(method_overrides "$method") \
+          SOLVER.BASE_LR="$large" "${with[@]}" SEED=1,2,3 $(batch)
+      else
+        # shellcheck disable=SC2046
+        sweep regularise "2x-ref-$name-${FAMILY[$method]}" proxy_2x.yaml \
+          SOLVER.OPTIMIZER="${FAMILY[$method]}" SOLVER.BASE_LR="$ref" "${with[@]}" SEED=1 $(batch)
+      fi
+    done
+  done
+}
+
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the
 # methods whose name ends with SUFFIX; core's grids and the LRs edges tried beyond them), as
 # archive paths, one per line; none for a method whose every LR diverged.
@@ -420,7 +455,7 @@ best_cells() {
 figures() {
   local part scale
   local -a cells
-  for part in core long edges bn; do
+  for part in core long edges bn regularise; do
     [ -d "$DOCS/$part" ] && "$LARGEDET" sweep --summary "$DOCS/$part"
   done
   local -a pooled=(--ap-vs-batch "$DOCS/core")
@@ -457,6 +492,7 @@ case "$PART" in
   long) pretrain && long ;;
   bn) pretrain && bn ;;
   schedule) pretrain && schedule ;;
+  regularise) pretrain && regularise ;;
   figures) figures ;;
   all)
     pretrain
@@ -466,6 +502,7 @@ case "$PART" in
     long
     bn
     schedule
+    regularise
     figures
     ;;
 esac
