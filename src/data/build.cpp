@@ -143,6 +143,25 @@ void check_input_sizes(const Config& config) {
 
 namespace {
 
+CropOptions crop_options(const Config& config) {
+  CropOptions crop;
+  crop.enabled = config.get<bool>("INPUT.CROP.ENABLED");
+  if (!crop.enabled) return crop;
+  crop.type = parse_crop_type(config.get<std::string>("INPUT.CROP.TYPE"));
+  const auto size = config.get<std::vector<double>>("INPUT.CROP.SIZE");
+  if (size.size() != 2)
+    throw Error("INPUT.CROP.SIZE needs two numbers", config.source("INPUT.CROP.SIZE"),
+                "write e.g. [0.9, 0.9] (height, width)");
+  crop.size = {size[0], size[1]};
+  try {
+    check_crop_options(crop);
+  } catch (const Error& e) {
+    throw Error(e.message(), "INPUT.CROP.SIZE (" + config.source("INPUT.CROP.SIZE") + ")",
+                e.hint());
+  }
+  return crop;
+}
+
 LoaderOptions loader_options(const Config& config, bool train) {
   check_input_sizes(config);
   LoaderOptions o;
@@ -158,6 +177,7 @@ LoaderOptions loader_options(const Config& config, bool train) {
                   config.source("INPUT.MIN_SIZE_TRAIN"), "write e.g. (640, 800)");
     o.mapper.max_size = config.get<int>("INPUT.MAX_SIZE_TRAIN");
     o.mapper.random_flip = config.get<std::string>("INPUT.RANDOM_FLIP") == "horizontal";
+    o.mapper.crop = crop_options(config);
   } else {
     o.mapper.min_sizes = {config.get<int>("INPUT.MIN_SIZE_TEST")};
     o.mapper.max_size = config.get<int>("INPUT.MAX_SIZE_TEST");

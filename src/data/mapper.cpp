@@ -66,23 +66,31 @@ std::optional<Sample> map_encoded(const Record& record, const std::string& bytes
                     r1 % static_cast<uint64_t>(options.min_sizes[1] - options.min_sizes[0] + 1))
           : options.min_sizes[r1 % options.min_sizes.size()];
   const bool flip = options.random_flip && (r2 >> 63) != 0;
+  TransformParams params;
+  params.in_width = frame->width;
+  params.in_height = frame->height;
+  params.flip = flip;
+  // detectron2 crops before it resizes: the size follows from the crop's.
+  if (options.crop.enabled)
+    params.crop = random_crop_window(frame->height, frame->width, options.crop, mix_seed(seed, 3));
   const auto [out_h, out_w] =
-      resize_shortest_edge_size(frame->height, frame->width, short_side, options.max_size);
+      params.crop
+          ? resize_shortest_edge_size(params.crop->height, params.crop->width, short_side,
+                                      options.max_size)
+          : resize_shortest_edge_size(frame->height, frame->width, short_side, options.max_size);
+  params.out_width = out_w;
+  params.out_height = out_h;
 
-  Image decoded = decode_image(data, bytes.size(),
-                               options.scaled_decode ? std::min(out_h, out_w) : 0, record.path);
+  // A crop needs the full decode: its window is in the file's pixels.
+  const int decode_hint = options.scaled_decode && !params.crop ? std::min(out_h, out_w) : 0;
+  Image decoded = decode_image(data, bytes.size(), decode_hint, record.path);
   if (!decoded.warning.empty()) bad.report(BadInput::kTruncatedImage, decoded.warning, where);
   if (frame->orientation != 1) decoded = turn_by_exif_orientation(decoded, frame->orientation);
+  if (params.crop) decoded = crop_image(decoded, *params.crop);
   Sample sample;
   sample.image = std::move(decoded);  // resized and flipped by collate
   sample.height = out_h;
   sample.width = out_w;
-  TransformParams params;
-  params.in_width = frame->width;
-  params.in_height = frame->height;
-  params.out_width = out_w;
-  params.out_height = out_h;
-  params.flip = flip;
   sample.target =
       transform_instances(record.instances, record.normalized_boxes, params, options.target);
   sample.image_id = record.image_id;

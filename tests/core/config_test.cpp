@@ -242,13 +242,12 @@ TEST_F(ConfigTest, UnsupportedDetectron2KeysSaySoAndAcceptTheirDefault) {
   // Writing detectron2's own default changes nothing and loads.
   std::string quiet = write("quiet.yaml",
                             "MODEL:\n  KEYPOINT_ON: False\n  LOAD_PROPOSALS: false\n"
-                            "INPUT:\n  CROP:\n    ENABLED: False\n"
                             "TEST:\n  AUG:\n    ENABLED: false\n");
   Config c = Config::from_file(quiet);
   EXPECT_FALSE(c.has("MODEL.KEYPOINT_ON"));
-  what = error_of(
-      [&] { Config::from_file(write("crop.yaml", "INPUT:\n  CROP:\n    ENABLED: true\n")); });
-  EXPECT_NE(what.find("INPUT.CROP.ENABLED is not supported"), std::string::npos) << what;
+  what =
+      error_of([&] { Config::from_file(write("tta.yaml", "TEST:\n  AUG:\n    ENABLED: true\n")); });
+  EXPECT_NE(what.find("TEST.AUG.ENABLED is not supported"), std::string::npos) << what;
   // A whole unsupported section.
   what = error_of([&] {
     Config::from_file(write("kph.yaml", "MODEL:\n  ROI_KEYPOINT_HEAD:\n    NUM_KEYPOINTS: 17\n"));

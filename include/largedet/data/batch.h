@@ -16,7 +16,7 @@
 //   targets         per image, in image_sizes coordinates: boxes [N, 4] float32 xyxy in absolute
 //                   pixels, labels [N] int64 in 1..K (0 = background, as torchvision), optional
 //                   mask_edges [N, E, 3] (each mask as its outline's edges, a few KB: the model
-//                   rasterises the RoIs' targets from them), polygons (see transforms.h).
+//                   rasterises the RoIs' targets from them).
 //   image_ids       the dataset's image ids (COCO ids; for OpenImages the record position).
 #pragma once
 

@@ -1,5 +1,5 @@
-// The per-image pipeline: read the file, decode (scaled JPEG decode when it helps), resize to a
-// randomly chosen short side, maybe flip, and transform the instances alongside.
+// The per-image pipeline: read the file, decode (scaled JPEG decode when it helps), maybe crop,
+// resize to a randomly chosen short side, maybe flip, and transform the instances alongside.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "largedet/data/batch.h"
+#include "largedet/data/crop.h"
 #include "largedet/data/records.h"
 #include "largedet/data/seed.h"
 
@@ -20,12 +21,13 @@ struct MapperOptions {
   bool min_size_range = false;
   int max_size = 1333;        // INPUT.MAX_SIZE_TRAIN
   bool random_flip = true;    // INPUT.RANDOM_FLIP horizontal (p = 0.5)
-  bool scaled_decode = true;  // use TurboJPEG's 1/2..1/8 decode when downsizing >= 2x
+  bool scaled_decode = true;  // use TurboJPEG's 1/2..1/8 decode when downsizing >= 2x (no crop)
+  CropOptions crop;           // INPUT.CROP.*: a random crop before the resize
   TargetOptions target;
 };
 
-// Maps one record. `seed` alone decides the random choices (size, flip), so a sample is the same
-// whichever thread maps it. Bad input is reported to `bad` under the name `where`: an image of
+// Maps one record. `seed` alone decides the random choices (crop, size, flip), so a sample is the
+// same whichever thread maps it. Bad input is reported to `bad` under the name `where`: an image of
 // another size than the record's (checked on the header, before decoding) gives nullopt, a
 // truncated image is kept; an image whose annotated size is its file's turned by its EXIF
 // orientation is turned to match (noted). Throws largedet::Error naming the file when it cannot
