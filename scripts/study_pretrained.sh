@@ -36,8 +36,9 @@
 #            to reach the reference's 12-epoch AP?
 # regularise the schedule's 2x cells (both batches end at the same training loss there, 64x lower
 #            in AP) with a regulariser each: scale jitter (the shorter side uniform in [64, 128]
-#            instead of 96) or weight decay 0.05 instead of 1e-4; the 64x method on 3 seeds, its
-#            family's reference on seed 1: does either close the large batch's generalization gap?
+#            instead of 96), weight decay 0.05 instead of 1e-4, or detectron2's default random
+#            crop (relative_range 0.9); the 64x method on 3 seeds, its family's reference on seed
+#            1: does any close the large batch's generalization gap?
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -410,17 +411,19 @@ schedule() {
 }
 
 # Archive part regularise: the schedule's 2x cells with scale jitter (cells 2x-jitter-METHOD_SEED-n
-# and 2x-ref-jitter-FAMILY_SEED-1) and with weight decay 0.05 (2x-wd-..., 2x-ref-wd-...).
+# and 2x-ref-jitter-FAMILY), with weight decay 0.05 (2x-wd-..., 2x-ref-wd-...) and with a
+# random crop (2x-crop-..., 2x-ref-crop-...).
 regularise() {
   best_pair || return 0
   local method=$BEST_METHOD ref=$REF_LR large=$BEST_LR
   local name at
   local -a with
   for at in 64x ref; do  # the 64x cells of both first: they answer the question
-    for name in jitter wd; do
+    for name in jitter wd crop; do
       case $name in
         jitter) with=("${JITTER[@]}") ;;
         wd) with=(SOLVER.WEIGHT_DECAY=0.05) ;;
+        crop) with=(INPUT.CROP.ENABLED=true) ;;  # TYPE relative_range, SIZE [0.9, 0.9]
       esac
       if [ $at = 64x ]; then
         # shellcheck disable=SC2046

@@ -1,9 +1,9 @@
 #!/bin/sh
 # scripts/study_pretrained.sh --smoke: every part of the pretrained study (data, pretraining,
-# reference, scaled with AGVM on and off, long, edges, bn, schedule at 2x, 3x and 4x, figures and
-# their PNGs) at 4 iterations per cell on tiny data, in a scratch directory laid out like the
-# repository; then a rerun, which must train nothing (every cell is in the archive), and a part
-# name it must refuse.
+# reference, scaled with AGVM on and off, long, edges, bn, schedule at 2x, 3x and 4x, regularise,
+# figures and their PNGs) at 4 iterations per cell on tiny data, in a scratch directory laid out
+# like the repository; then a rerun, which must train nothing (every cell is in the archive), and
+# a part name it must refuse.
 # Usage: study_pretrained_smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 src=$1
@@ -54,6 +54,14 @@ edges=0
   grep -vEq "^(ref|64x)-[a-z_]+(_BASE_LR-[0-9.e-]+|-best_SEED-[23])," ||
   { echo "FAILED: $edges edge cells where the log says $wanted"; exit 1; }
 # The BN ablation: the best 64x method with FrozenBN on 3 seeds, its reference with SyncBN.
+# Regularise: 3 regularisers x (3 seeds at 64x + 1 reference).
+regularise=$(($(wc -l <"$smoke/docs/regularise/summary.csv") - 1))
+[ "$regularise" -eq 12 ] && [ "$(grep -c "^2x-ref-\(jitter\|wd\|crop\)-[a-z_]*," \
+  "$smoke/docs/regularise/summary.csv")" -eq 3 ] ||
+  { echo "FAILED: $regularise regularise cells (want 12, 3 of them references)"; exit 1; }
+grep -q "MIN_SIZE_TRAIN_SAMPLING=range" "$smoke"/docs/regularise/2x-jitter-*_SEED-1/sweep.json &&
+  grep -q "CROP.ENABLED=true" "$smoke"/docs/regularise/2x-crop-*_SEED-1/sweep.json ||
+  { echo "FAILED: the regularise cells did not run with their regularisers"; exit 1; }
 bn=$(($(wc -l <"$smoke/docs/bn/summary.csv") - 1))
 [ "$bn" -eq 4 ] && grep -q "^ref-[a-z_]*-sync_bn," "$smoke/docs/bn/summary.csv" ||
   { echo "FAILED: $bn BN ablation cells (want 4)"; exit 1; }
