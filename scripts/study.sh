@@ -57,6 +57,7 @@ data() {
 }
 
 # The reference LRs tried per family.
+# shellcheck disable=SC2054  # each value is a comma-separated grid for `largedet sweep`
 declare -A LRS=([sgd]=0.005,0.01,0.02 [adamw]=0.0001,0.0003,0.001 [lamb]=0.001,0.003,0.01
   [pmd_lamb]=0.001,0.003,0.01)
 FAMILIES=(sgd adamw lamb pmd_lamb)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/study.sh and scripts/study_pretrained.sh (sourced, not run): one way to run a
 # grid of the study as a resumable `largedet sweep`, to pick from its archive, and to draw losses.
 # The caller sets LARGEDET, CONFIGS (the recipes' folder), RUNS, DOCS and EXTRA (the smoke test's

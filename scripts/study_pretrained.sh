@@ -54,6 +54,7 @@ DATA_ARGS=(--images 2400 --size 128 --val-fraction 0.125)
 CLS_ARGS=(--images 8000 --size 64)
 PRETRAIN_ARGS=(--epochs 20)
 EXTRA=()
+SMOKE_BATCH=()  # the smoke test's batch size; the recipes' otherwise
 # Scale jitter: the shorter side (96 in every recipe, images of 128 x 96) uniform in [64, 128],
 # the longer side's cap raised with it, as detectron2's range sampling does.
 JITTER=("INPUT.MIN_SIZE_TRAIN=[64,128]" INPUT.MIN_SIZE_TRAIN_SAMPLING=range INPUT.MAX_SIZE_TRAIN=171)
@@ -130,10 +131,7 @@ pretrain() {
 }
 
 # The smoke test runs every batch as 4 images in two micro-batches.
-batch() {
-  if [ -n "${SMOKE_BATCH+x}" ]; then echo "${SMOKE_BATCH[@]}"; fi
-}
-
+# shellcheck disable=SC2054  # each value is a comma-separated grid for `largedet sweep`
 declare -A LRS=([sgd]=0.005,0.01,0.02 [adamw]=0.0001,0.0003,0.001 [lamb]=0.001,0.003,0.01
   [pmd_lamb]=0.001,0.003,0.01)
 FAMILIES=(sgd adamw lamb pmd_lamb)
@@ -143,10 +141,10 @@ reference() {
   local family best
   for family in "${FAMILIES[@]}"; do
     sweep core "ref-$family" proxy.yaml SOLVER.OPTIMIZER="$family" \
-      SOLVER.BASE_LR="${LRS[$family]}" SEED=1 $(batch)
+      SOLVER.BASE_LR="${LRS[$family]}" SEED=1 "${SMOKE_BATCH[@]}"
     best=$(best_value core "ref-${family}_" SOLVER.BASE_LR 3)
     sweep core "ref-$family-best" proxy.yaml SOLVER.OPTIMIZER="$family" \
-      SOLVER.BASE_LR="$best" "$SEEDS_LEFT" $(batch)
+      SOLVER.BASE_LR="$best" "$SEEDS_LEFT" "${SMOKE_BATCH[@]}"
   done
 }
 
@@ -226,7 +224,7 @@ scaled() {
         lrs=$(lr_values "$ref" "${RULE[$method]}" "$factor" "$divisor")
         # shellcheck disable=SC2046
         sweep core "$scale-$method" "b$scale.yaml" $(method_overrides "$method") \
-          SOLVER.BASE_LR="$lrs" SEED=1 $(batch)
+          SOLVER.BASE_LR="$lrs" SEED=1 "${SMOKE_BATCH[@]}"
         all_diverged core "$scale-${method}_BASE_LR-" "$lrs" || break
         echo "every LR of $method's grid diverged at $scale: trying LRs 8x lower"
       done
@@ -234,7 +232,7 @@ scaled() {
         set_aside_other_lr core "$scale-$method-best_" "$best"
         # shellcheck disable=SC2046
         sweep core "$scale-$method-best" "b$scale.yaml" $(method_overrides "$method") \
-          SOLVER.BASE_LR="$best" "$SEEDS_LEFT" $(batch)
+          SOLVER.BASE_LR="$best" "$SEEDS_LEFT" "${SMOKE_BATCH[@]}"
       elif [ $? -eq 3 ]; then
         echo "every LR of $method diverged at $scale: no more seeds (its result is divergence)"
       else
@@ -286,13 +284,13 @@ PY
 
 # The three best methods at 64x (ranked_methods) at 1.4x the epochs on 3 seeds.
 long() {
-  local ranked method lr mean
+  local ranked method lr
   ranked=$(ranked_methods | head -3)
-  while read -r method lr mean; do
+  while read -r method lr _; do
     [ -n "$method" ] || continue
     # shellcheck disable=SC2046
     sweep long "1.4x-$method" b64x_1.4x.yaml $(method_overrides "$method") \
-      SOLVER.BASE_LR="$lr" SEED=1,2,3 $(batch) </dev/null
+      SOLVER.BASE_LR="$lr" SEED=1,2,3 "${SMOKE_BATCH[@]}" </dev/null
   done <<<"$ranked"
 }
 
@@ -337,17 +335,15 @@ PY
 # the edge of the LRs tried, one more LR out (three at most), into archive part edges; then, when
 # the best is one of those, its seeds 2 and 3 (cells PREFIX-best_SEED-2, -3 in edges).
 extend() {
-  local prefix=$1 recipe=$2 step lr
+  local prefix=$1 recipe=$2 lr
   shift 2
-  for step in 1 2 3; do
+  for _ in 1 2 3; do
     lr=$(edge_lr "${prefix}_BASE_LR-" next)
     [ -n "$lr" ] || break
-    # shellcheck disable=SC2046
-    sweep edges "${prefix}_BASE_LR-$lr" "$recipe" "$@" SOLVER.BASE_LR="$lr" SEED=1 $(batch)
+    sweep edges "${prefix}_BASE_LR-$lr" "$recipe" "$@" SOLVER.BASE_LR="$lr" SEED=1 "${SMOKE_BATCH[@]}"
   done
   lr=$(edge_lr "${prefix}_BASE_LR-" best)
-  # shellcheck disable=SC2046
-  [ -z "$lr" ] || sweep edges "$prefix-best" "$recipe" "$@" SOLVER.BASE_LR="$lr" "$SEEDS_LEFT" $(batch)
+  [ -z "$lr" ] || sweep edges "$prefix-best" "$recipe" "$@" SOLVER.BASE_LR="$lr" "$SEEDS_LEFT" "${SMOKE_BATCH[@]}"
 }
 
 # Archive part edges: the LR search continued past the grid's edge for each family at the reference
@@ -367,8 +363,7 @@ edges() {
 # best_pair: sets BEST_METHOD (the best method at 64x), BEST_LR (its best LR there) and REF_LR
 # (its family's best LR at the reference batch); fails, saying so, when every method diverged.
 best_pair() {
-  local mean
-  read -r BEST_METHOD BEST_LR mean <<<"$(ranked_methods | head -1)"
+  read -r BEST_METHOD BEST_LR _ <<<"$(ranked_methods | head -1)"
   if [ -z "$BEST_METHOD" ]; then
     echo "every method diverged at 64x: nothing to compare with the reference"
     return 1
@@ -384,10 +379,9 @@ bn() {
   local method=$BEST_METHOD ref=$REF_LR large=$BEST_LR
   # shellcheck disable=SC2046
   sweep bn "64x-$method-frozen_bn" b64x.yaml $(method_overrides "$method") \
-    SOLVER.BASE_LR="$large" MODEL.RESNETS.NORM=FrozenBN SEED=1,2,3 $(batch)
-  # shellcheck disable=SC2046
+    SOLVER.BASE_LR="$large" MODEL.RESNETS.NORM=FrozenBN SEED=1,2,3 "${SMOKE_BATCH[@]}"
   sweep bn "ref-${FAMILY[$method]}-sync_bn" proxy.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
-    SOLVER.BASE_LR="$ref" MODEL.RESNETS.NORM=SyncBN SEED=1 $(batch)
+    SOLVER.BASE_LR="$ref" MODEL.RESNETS.NORM=SyncBN SEED=1 "${SMOKE_BATCH[@]}"
 }
 
 # The best 64x method and its family's reference, each at its best LR, 2x the epochs on 3 seeds
@@ -396,17 +390,16 @@ bn() {
 schedule() {
   best_pair || return 0
   local method=$BEST_METHOD ref=$REF_LR large=$BEST_LR
-  # shellcheck disable=SC2046
   sweep long "2x-ref-${FAMILY[$method]}" proxy_2x.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
-    SOLVER.BASE_LR="$ref" SEED=1,2,3 $(batch)
+    SOLVER.BASE_LR="$ref" SEED=1,2,3 "${SMOKE_BATCH[@]}"
   # shellcheck disable=SC2046
   sweep long "2x-$method" b64x_2x.yaml $(method_overrides "$method") SOLVER.BASE_LR="$large" \
-    SEED=1,2,3 $(batch)
+    SEED=1,2,3 "${SMOKE_BATCH[@]}"
   local times
   for times in 3x 4x; do
     # shellcheck disable=SC2046
     sweep long "$times-$method" "b64x_$times.yaml" $(method_overrides "$method") \
-      SOLVER.BASE_LR="$large" SEED=1,2,3 $(batch)
+      SOLVER.BASE_LR="$large" SEED=1,2,3 "${SMOKE_BATCH[@]}"
   done
 }
 
@@ -428,11 +421,10 @@ regularise() {
       if [ $at = 64x ]; then
         # shellcheck disable=SC2046
         sweep regularise "2x-$name-$method" b64x_2x.yaml $(method_overrides "$method") \
-          SOLVER.BASE_LR="$large" "${with[@]}" SEED=1,2,3 $(batch)
+          SOLVER.BASE_LR="$large" "${with[@]}" SEED=1,2,3 "${SMOKE_BATCH[@]}"
       else
-        # shellcheck disable=SC2046
         sweep regularise "2x-ref-$name-${FAMILY[$method]}" proxy_2x.yaml \
-          SOLVER.OPTIMIZER="${FAMILY[$method]}" SOLVER.BASE_LR="$ref" "${with[@]}" SEED=1 $(batch)
+          SOLVER.OPTIMIZER="${FAMILY[$method]}" SOLVER.BASE_LR="$ref" "${with[@]}" SEED=1 "${SMOKE_BATCH[@]}"
       fi
     done
   done
