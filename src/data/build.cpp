@@ -150,7 +150,8 @@ CropOptions crop_options(const Config& config) {
   crop.type = parse_crop_type(config.get<std::string>("INPUT.CROP.TYPE"));
   const auto size = config.get<std::vector<double>>("INPUT.CROP.SIZE");
   if (size.size() != 2)
-    throw Error("INPUT.CROP.SIZE needs two numbers", config.source("INPUT.CROP.SIZE"),
+    throw Error("INPUT.CROP.SIZE needs two numbers",
+                "INPUT.CROP.SIZE (" + config.source("INPUT.CROP.SIZE") + ")",
                 "write e.g. [0.9, 0.9] (height, width)");
   crop.size = {size[0], size[1]};
   try {

@@ -119,7 +119,9 @@ bool add_polygon_extent(const std::vector<double>& xy, double left, double top, 
   };
   const size_t n = xy.size() / 2;
   if (n < 3) return false;
-  auto inside = [&](double x, double y) { return x >= left && x <= right && y >= top && y <= bottom; };
+  auto inside = [&](double x, double y) {
+    return x >= left && x <= right && y >= top && y <= bottom;
+  };
   for (size_t i = 0; i < n; ++i) {
     const double ax = xy[2 * i], ay = xy[2 * i + 1];
     const double bx = xy[2 * ((i + 1) % n)], by = xy[2 * ((i + 1) % n) + 1];

@@ -85,22 +85,22 @@ TEST(Crop, WindowsFollowDetectron2sSizeRulesAndFitTheImage) {
 
 TEST(Crop, SizesThatCannotBeAreRefusedWithTheRule) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (const auto& [type, h, w] : std::vector<std::tuple<CropType, double, double>>{
-           {CropType::kRelative, 0, 0.5},
-           {CropType::kRelativeRange, 1.5, 0.5},
-           {CropType::kRelativeRange, nan, 0.5},
-           {CropType::kAbsolute, 0.5, 100},
-           {CropType::kAbsolute, 100, 10.5},
-           {CropType::kAbsolute, 1e300, 100},
-           {CropType::kAbsoluteRange, 600, 384},
-           {CropType::kAbsoluteRange, -1, 384}}) {
+  for (const auto& [type, h, w] :
+       std::vector<std::tuple<CropType, double, double>>{{CropType::kRelative, 0, 0.5},
+                                                         {CropType::kRelativeRange, 1.5, 0.5},
+                                                         {CropType::kRelativeRange, nan, 0.5},
+                                                         {CropType::kAbsolute, 0.5, 100},
+                                                         {CropType::kAbsolute, 100, 10.5},
+                                                         {CropType::kAbsolute, 1e300, 100},
+                                                         {CropType::kAbsoluteRange, 600, 384},
+                                                         {CropType::kAbsoluteRange, -1, 384}}) {
     EXPECT_THROW(check_crop_options(crop(type, h, w)), Error) << h << " " << w;
   }
-  for (const auto& [type, h, w] : std::vector<std::tuple<CropType, double, double>>{
-           {CropType::kRelative, 1, 0.5},
-           {CropType::kRelativeRange, 0.9, 0.9},
-           {CropType::kAbsolute, 512, 512},
-           {CropType::kAbsoluteRange, 384, 600}}) {
+  for (const auto& [type, h, w] :
+       std::vector<std::tuple<CropType, double, double>>{{CropType::kRelative, 1, 0.5},
+                                                         {CropType::kRelativeRange, 0.9, 0.9},
+                                                         {CropType::kAbsolute, 512, 512},
+                                                         {CropType::kAbsoluteRange, 384, 600}}) {
     EXPECT_NO_THROW(check_crop_options(crop(type, h, w))) << h << " " << w;
   }
   EXPECT_EQ(parse_crop_type("absolute_range"), CropType::kAbsoluteRange);
@@ -221,8 +221,8 @@ TEST(Crop, PolygonExtentInsideARectangleIsExact) {
             << trial << " (" << x << ", " << y << ")";
       }
     }
-    EXPECT_TRUE(!any || (exact[0] >= left && exact[2] <= right && exact[1] >= top &&
-                         exact[3] <= bottom));
+    EXPECT_TRUE(!any ||
+                (exact[0] >= left && exact[2] <= right && exact[1] >= top && exact[3] <= bottom));
   }
 }
 
@@ -269,8 +269,7 @@ TEST(Crop, BoxesShiftScaleAndClipAndInstancesLeftOutAreDropped) {
   n.label = 1;
   p.flip = false;
   t = transform_instances({n}, true, p);
-  EXPECT_TRUE(at::allclose(t.boxes, at::tensor({0.f, 30.f, 30.f, 70.f}).view({1, 4})))
-      << t.boxes;
+  EXPECT_TRUE(at::allclose(t.boxes, at::tensor({0.f, 30.f, 30.f, 70.f}).view({1, 4}))) << t.boxes;
   // An instance touching the crop along a line only has no area: dropped.
   EXPECT_EQ(transform_instances({rect_instance(0, 0, 15, 30)}, false, p).size(), 0);
 }
@@ -304,14 +303,13 @@ TEST(Crop, MasksAreTheOriginalBitmapsWindowAndBoxesTheirExtent) {
   // The polygon's part in the window: x from 4 to 12, y from 2 to the window's bottom, 10 (the
   // hypotenuse y = 2 + 10 (18 - x) / 16 meets x = 4 at 10.75, below it); shifted by 4 and doubled.
   EXPECT_TRUE(at::equal(t.boxes, at::tensor({0.f, 4.f, 16.f, 20.f}).view({1, 4}))) << t.boxes;
-  const evaluation::Rle rle = evaluation::rle_from_polygon(triangle.segmentation.polygons[0], 16, 20);
+  const evaluation::Rle rle =
+      evaluation::rle_from_polygon(triangle.segmentation.polygons[0], 16, 20);
   const auto decoded = evaluation::rle_decode(rle);  // column-major [20][16]
   const at::Tensor full =
       at::from_blob(const_cast<uint8_t*>(decoded.data()), {20, 16}, at::kByte).t();
-  const at::Tensor expected = full.slice(0, 0, 10)
-                                  .slice(1, 4, 12)
-                                  .repeat_interleave(2, 0)
-                                  .repeat_interleave(2, 1);
+  const at::Tensor expected =
+      full.slice(0, 0, 10).slice(1, 4, 12).repeat_interleave(2, 0).repeat_interleave(2, 1);
   EXPECT_TRUE(at::equal(raster(t, 0, 20, 16), expected)) << raster(t, 0, 20, 16);
 
   // An RLE mask's box is its cropped bitmap's extent (detectron2's BitMasks).
@@ -327,8 +325,7 @@ TEST(Crop, MasksAreTheOriginalBitmapsWindowAndBoxesTheirExtent) {
   EXPECT_TRUE(at::equal(b.boxes, at::tensor({0.f, 1.f, 3.f, 3.f}).view({1, 4}))) << b.boxes;
   // Without masks the annotated box is clipped, not recomputed.
   const Target plain = transform_instances({blob}, false, q);
-  EXPECT_TRUE(at::equal(plain.boxes, at::tensor({0.f, 0.f, 4.f, 4.f}).view({1, 4})))
-      << plain.boxes;
+  EXPECT_TRUE(at::equal(plain.boxes, at::tensor({0.f, 0.f, 4.f, 4.f}).view({1, 4}))) << plain.boxes;
 }
 
 // mask_edges of a window give back exactly the bitmap's window, for random polygons and windows.
@@ -359,8 +356,7 @@ TEST(Crop, MaskEdgesOfAWindowAreTheBitmapsWindow) {
       t.mask_edges[0][j][1] = edges[j].y0;
       t.mask_edges[0][j][2] = edges[j].y1;
     }
-    const at::Tensor expected =
-        full.slice(0, w.y0, w.y0 + w.height).slice(1, w.x0, w.x0 + w.width);
+    const at::Tensor expected = full.slice(0, w.y0, w.y0 + w.height).slice(1, w.x0, w.x0 + w.width);
     EXPECT_TRUE(at::equal(raster(t, 0, w.height, w.width), expected)) << "trial " << trial;
   }
 }
@@ -412,10 +408,9 @@ TEST(Crop, MapperCropsThePixelsAndTheBoxesAlike) {
     ASSERT_GE(found_x, 0) << "the crop is not a window of the image";
     places.insert({found_x, found_y});
     const auto clip = [](double v) { return static_cast<float>(std::clamp(v, 0.0, 20.0)); };
-    const at::Tensor expected =
-        at::tensor({clip(10.0 - found_x), clip(5.0 - found_y), clip(30.0 - found_x),
-                    clip(25.0 - found_y)})
-            .view({1, 4});
+    const at::Tensor expected = at::tensor({clip(10.0 - found_x), clip(5.0 - found_y),
+                                            clip(30.0 - found_x), clip(25.0 - found_y)})
+                                    .view({1, 4});
     EXPECT_TRUE(at::equal(sample.target.boxes, expected)) << sample.target.boxes;
   }
   EXPECT_GT(places.size(), 3u);  // the window moves with the seed
@@ -462,6 +457,14 @@ TEST(Crop, ConfigurationBuildsTheCropAndRefusesBadSizes) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("INPUT.CROP.SIZE"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("whole pixels"), std::string::npos) << e.what();
+  }
+  config.set("INPUT.CROP.SIZE", "[32]");
+  try {
+    build_train_loader(config, dataset, 0, 1);
+    FAIL() << "a size of one number was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("INPUT.CROP.SIZE needs two numbers"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(config.set("INPUT.CROP.TYPE", "random"), Error);
 }
