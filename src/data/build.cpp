@@ -4,8 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <numeric>
 
 #include "largedet/core/error.h"
+#include "largedet/core/logging.h"
 #include "largedet/data/coco_dataset.h"
 #include "largedet/data/openimages_dataset.h"
 
@@ -201,9 +203,23 @@ std::unique_ptr<DataLoader> build_train_loader(const Config& config,
   so.aspect_grouping = config.get<bool>("DATALOADER.ASPECT_RATIO_GROUPING");
   so.infinite = true;
   const auto seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
-  BatchSampler sampler(
-      DistributedSampler(static_cast<int64_t>(dataset->size()), rank, world_size, true, seed),
-      *dataset, so);
+  DistributedSampler distributed(static_cast<int64_t>(dataset->size()), rank, world_size, true,
+                                 seed);
+  if (config.get<std::string>("DATALOADER.SAMPLER_TRAIN") == "RepeatFactorTrainingSampler") {
+    std::vector<double> factors = repeat_factors_from_category_frequency(
+        *dataset, config.get<double>("DATALOADER.REPEAT_THRESHOLD"),
+        config.get<bool>("DATALOADER.REPEAT_SQRT"));
+    const double images = std::accumulate(factors.begin(), factors.end(), 0.0);
+    if (rank == 0) {
+      log::info() << "RepeatFactorTrainingSampler: "
+                  << std::count_if(factors.begin(), factors.end(), [](double r) { return r > 1; })
+                  << " of " << factors.size() << " images repeated (factors up to "
+                  << *std::max_element(factors.begin(), factors.end()) << "), about "
+                  << static_cast<int64_t>(images + 0.5) << " images an epoch";
+    }
+    distributed.with_repeat_factors(std::move(factors));
+  }
+  BatchSampler sampler(std::move(distributed), *dataset, so);
   for (int64_t i = 0; i < start_iter; ++i) sampler.next();
   return std::make_unique<DataLoader>(std::move(dataset), std::move(sampler),
                                       loader_options(config, true));

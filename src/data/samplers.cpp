@@ -1,6 +1,8 @@
 #include "largedet/data/samplers.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 
 #include "largedet/core/error.h"
 #include "largedet/data/seed.h"
@@ -50,18 +52,91 @@ std::vector<int64_t> DistributedSampler::epoch_indices(int64_t epoch) const {
       mine.push_back(i);
     return mine;
   }
-  std::vector<int64_t> order;
-  if (shuffle_) {
-    order = seeded_permutation(size_, mix_seed(seed_, static_cast<uint64_t>(epoch)));
-  } else {
-    order.resize(static_cast<size_t>(size_));
-    for (int64_t i = 0; i < size_; ++i) order[i] = i;
-  }
-  const int64_t total = per_rank() * world_;
+  const std::vector<int64_t> order = epoch_order(epoch);
+  const auto n = static_cast<int64_t>(order.size());
+  const int64_t per_rank = (n + world_ - 1) / world_;
   std::vector<int64_t> mine;
-  mine.reserve(per_rank());
-  for (int64_t p = rank_; p < total; p += world_) mine.push_back(order[p % size_]);
+  mine.reserve(per_rank);
+  for (int64_t p = rank_; p < per_rank * world_; p += world_) mine.push_back(order[p % n]);
   return mine;
+}
+
+std::vector<int64_t> DistributedSampler::epoch_order(int64_t epoch) const {
+  const uint64_t epoch_seed = mix_seed(seed_, static_cast<uint64_t>(epoch));
+  std::vector<int64_t> records;
+  if (repeat_factors_.empty()) {
+    records.resize(static_cast<size_t>(size_));
+    for (int64_t i = 0; i < size_; ++i) records[i] = i;
+  } else {
+    // Stochastic rounding, a draw per record from the epoch's own stream.
+    const uint64_t rounding = mix_seed(epoch_seed, 0x5245504541540000ull);  // "REPEAT"
+    for (int64_t i = 0; i < size_; ++i) {
+      const double r = repeat_factors_[i];
+      const double whole = std::floor(r);
+      const double u =
+          static_cast<double>(mix_seed(rounding, static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+      const auto times = static_cast<int64_t>(whole) + (u < r - whole ? 1 : 0);
+      for (int64_t k = 0; k < times; ++k) records.push_back(i);
+    }
+  }
+  if (!shuffle_) return records;
+  const std::vector<int64_t> permutation =
+      seeded_permutation(static_cast<int64_t>(records.size()), epoch_seed);
+  std::vector<int64_t> order(records.size());
+  for (size_t p = 0; p < order.size(); ++p) order[p] = records[permutation[p]];
+  return order;
+}
+
+namespace {
+
+constexpr double kMostRepeatedImages = 1 << 24;
+
+}  // namespace
+
+DistributedSampler& DistributedSampler::with_repeat_factors(std::vector<double> factors) {
+  LARGEDET_CHECK(inference_batch_ == 0, "sampler: repeat factors are for training");
+  LARGEDET_CHECK(static_cast<int64_t>(factors.size()) == size_, "sampler: ", factors.size(),
+                 " repeat factors for ", size_, " records");
+  double images = 0;
+  for (const double r : factors) {
+    LARGEDET_CHECK(std::isfinite(r) && r >= 1, "sampler: repeat factor ", r, " (each >= 1)");
+    images += r;
+  }
+  // Each epoch's list is held whole: bound it (an epoch 8x OpenImages' 1.7M images fits).
+  if (images > kMostRepeatedImages) {
+    throw Error(
+        detail::concat("the repeat factors make an epoch of about ", int64_t(images),
+                       " images from ", size_, ", more than ", int64_t(kMostRepeatedImages)),
+        "DATALOADER.REPEAT_THRESHOLD",
+        "lower the threshold (LVIS uses 0.001) or keep DATALOADER.REPEAT_SQRT true");
+  }
+  repeat_factors_ = std::move(factors);
+  return *this;
+}
+
+std::vector<double> repeat_factors_from_category_frequency(const Dataset& dataset, double threshold,
+                                                           bool sqrt) {
+  LARGEDET_CHECK(std::isfinite(threshold) && threshold >= 0, "repeat threshold ", threshold);
+  const size_t n = dataset.records.size();
+  // The categories of each record, once each.
+  std::vector<std::vector<int64_t>> categories(n);
+  std::map<int64_t, int64_t> records_with;
+  for (size_t i = 0; i < n; ++i) {
+    for (const Instance& inst : dataset.records[i].instances) categories[i].push_back(inst.label);
+    std::sort(categories[i].begin(), categories[i].end());
+    categories[i].erase(std::unique(categories[i].begin(), categories[i].end()),
+                        categories[i].end());
+    for (const int64_t c : categories[i]) ++records_with[c];
+  }
+  std::map<int64_t, double> category_factor;
+  for (const auto& [c, count] : records_with) {
+    const double ratio = threshold / (static_cast<double>(count) / static_cast<double>(n));
+    category_factor[c] = std::max(1.0, sqrt ? std::sqrt(ratio) : ratio);
+  }
+  std::vector<double> factors(n, 1.0);
+  for (size_t i = 0; i < n; ++i)
+    for (const int64_t c : categories[i]) factors[i] = std::max(factors[i], category_factor[c]);
+  return factors;
 }
 
 BatchSampler::BatchSampler(DistributedSampler sampler, const Dataset& dataset,

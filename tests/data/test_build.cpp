@@ -1,12 +1,16 @@
 // Loaders from the configuration: batch size, resume at an iteration, evaluation shards.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
+#include <numeric>
 #include <set>
 
 #include "data_test_util.h"
 #include "largedet/core/error.h"
 #include "largedet/data/build.h"
+#include "largedet/data/samplers.h"
 #include "largedet/data/synthetic.h"
 
 namespace largedet::data {
@@ -53,6 +57,40 @@ TEST(Build, TrainLoaderResumesAtAnIteration) {
     EXPECT_EQ(b.image_ids, batches[k].image_ids);
     EXPECT_TRUE(at::equal(b.images, batches[k].images)) << k;
   }
+}
+
+// DATALOADER.SAMPLER_TRAIN RepeatFactorTrainingSampler: the images of rare categories come more
+// often. Relabelled so that category 2 is only in the first image (1 in 11, threshold 0.5: a
+// factor of sqrt(5.5) = 2.35) and category 1 in every image.
+TEST(Build, RepeatFactorSamplerRepeatsImagesOfRareCategories) {
+  Fixture f;
+  const auto dataset = build_dataset(f.config, true);
+  for (auto& record : dataset->records) {
+    ASSERT_FALSE(record.instances.empty());
+    for (auto& instance : record.instances) instance.label = 1;
+  }
+  dataset->records[0].instances[0].label = 2;
+  f.config.set("DATALOADER.SAMPLER_TRAIN", "RepeatFactorTrainingSampler");
+  f.config.set("DATALOADER.REPEAT_THRESHOLD", "0.5");
+  const auto factors = repeat_factors_from_category_frequency(*dataset, 0.5);
+  EXPECT_DOUBLE_EQ(factors[0], std::sqrt(5.5));
+  const double images = std::accumulate(factors.begin(), factors.end(), 0.0);
+  ASSERT_GT(images, dataset->size() + 1.0);
+  // Over ~20 repeated epochs each image comes in proportion to its factor: the first ~47 times,
+  // the others ~20 (a plain sampler: all ~22).
+  auto loader = build_train_loader(f.config, dataset, 0, 1);
+  std::map<int64_t, int> seen;
+  int delivered = 0;
+  while (delivered < 20 * images) {
+    const Batch batch = *loader->next();
+    for (const int64_t id : batch.image_ids) ++seen[id], ++delivered;
+  }
+  for (size_t i = 0; i < factors.size(); ++i) {
+    EXPECT_NEAR(seen[dataset->records[i].image_id], delivered * factors[i] / images, 6)
+        << "factor " << factors[i];
+  }
+  EXPECT_THROW(f.config.set("DATALOADER.REPEAT_THRESHOLD", "2"), Error);
+  EXPECT_THROW(f.config.set("DATALOADER.SAMPLER_TRAIN", "ClassAwareSampler"), Error);
 }
 
 TEST(Build, TestLoadersCoverTheSplitOnceOverRanks) {

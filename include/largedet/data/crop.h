@@ -19,7 +19,7 @@ namespace largedet::data {
 enum class CropType { kRelativeRange, kRelative, kAbsolute, kAbsoluteRange };
 
 struct CropOptions {
-  bool enabled = false;                // INPUT.CROP.ENABLED
+  bool enabled = false;  // INPUT.CROP.ENABLED
   CropType type = CropType::kRelativeRange;
   std::array<double, 2> size{0.9, 0.9};  // INPUT.CROP.SIZE
 };
@@ -44,11 +44,11 @@ Image crop_image(const Image& image, const CropWindow& window);
 // uniform over the places where it fits. `seed` alone decides both.
 CropWindow random_crop_window(int height, int width, const CropOptions& options, uint64_t seed);
 
-// Extends `extent` (x1, y1, x2, y2; start from kNoExtent) to cover the part of polygon [x0, y0, x1, y1, ...] (even-odd
-// rule) inside the rectangle [left, right] x [top, bottom], exactly: that part's extreme points are
-// among the polygon's vertices inside the rectangle, its edges' crossings of the rectangle's sides
-// and the rectangle's corners inside the polygon. Returns whether any part was inside. The box
-// detectron2 recomputes from a cropped polygon mask (with shapely's intersection).
+// Extends `extent` (x1, y1, x2, y2; start from kNoExtent) to cover the part of polygon [x0, y0, x1,
+// y1, ...] (even-odd rule) inside the rectangle [left, right] x [top, bottom], exactly: that part's
+// extreme points are among the polygon's vertices inside the rectangle, its edges' crossings of the
+// rectangle's sides and the rectangle's corners inside the polygon. Returns whether any part was
+// inside. The box detectron2 recomputes from a cropped polygon mask (with shapely's intersection).
 inline constexpr std::array<double, 4> kNoExtent{1e300, 1e300, -1e300, -1e300};
 bool add_polygon_extent(const std::vector<double>& xy, double left, double top, double right,
                         double bottom, std::array<double, 4>* extent);

@@ -30,17 +30,32 @@ class DistributedSampler {
   // read twice; a rank may get none.
   static DistributedSampler for_inference(int64_t size, int rank, int world_size,
                                           int64_t batch_size);
+  // Training with repeat factors (detectron2's RepeatFactorTrainingSampler): each epoch record i
+  // appears floor(r_i) times, once more with probability r_i - floor(r_i) (decided by the seed and
+  // the epoch), the whole shuffled, then padded and dealt to the ranks as above. One factor >= 1
+  // per record.
+  DistributedSampler& with_repeat_factors(std::vector<double> factors);
   std::vector<int64_t> epoch_indices(int64_t epoch) const;
-  int64_t per_rank() const { return (size_ + world_ - 1) / world_; }
   int64_t size() const { return size_; }
 
  private:
+  // The epoch's records in the order they are dealt out, before padding.
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
   int64_t size_;
   int rank_, world_;
   bool shuffle_;
   uint64_t seed_;
   int64_t inference_batch_ = 0;  // > 0: for_inference's contiguous whole batches
+  std::vector<double> repeat_factors_;
 };
+
+// detectron2's repeat_factors_from_category_frequency (LVIS, Gupta et al. 2019): f(c) is the
+// fraction of records with an instance of category c (crowd and group-of instances count), a
+// category's factor max(1, sqrt(threshold / f(c))) (threshold / f(c) when !sqrt), and a record's
+// the largest of its categories' (1 for a record without instances).
+std::vector<double> repeat_factors_from_category_frequency(const Dataset& dataset, double threshold,
+                                                           bool sqrt = true);
 
 struct BatchSamplerOptions {
   int64_t batch_size = 2;       // images per rank and iteration (SOLVER.IMS_PER_DEVICE)
