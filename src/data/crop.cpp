@@ -10,12 +10,8 @@ namespace largedet::data {
 
 namespace {
 
-double uniform01(uint64_t r) { return static_cast<double>(r >> 11) * 0x1.0p-53; }
-
 // Uniform in [lo, hi].
-int uniform_int(uint64_t r, int lo, int hi) {
-  return lo + static_cast<int>(r % static_cast<uint64_t>(hi - lo + 1));
-}
+int uniform_between(uint64_t r, int lo, int hi) { return static_cast<int>(uniform_int(r, lo, hi)); }
 
 // detectron2's int(size * fraction + 0.5), at least one pixel.
 int relative_size(int size, double fraction) {
@@ -95,15 +91,15 @@ CropWindow random_crop_window(int height, int width, const CropOptions& o, uint6
       break;
     case CropType::kAbsoluteRange: {
       const int lo = static_cast<int>(o.size[0]), hi = static_cast<int>(o.size[1]);
-      window.height = uniform_int(r_height, std::min(height, lo), std::min(height, hi));
-      window.width = uniform_int(r_width, std::min(width, lo), std::min(width, hi));
+      window.height = uniform_between(r_height, std::min(height, lo), std::min(height, hi));
+      window.width = uniform_between(r_width, std::min(width, lo), std::min(width, hi));
       break;
     }
   }
   window.height = std::min(window.height, height);
   window.width = std::min(window.width, width);
-  window.y0 = uniform_int(mix_seed(seed, 3), 0, height - window.height);
-  window.x0 = uniform_int(mix_seed(seed, 4), 0, width - window.width);
+  window.y0 = uniform_between(mix_seed(seed, 3), 0, height - window.height);
+  window.x0 = uniform_between(mix_seed(seed, 4), 0, width - window.width);
   return window;
 }
 

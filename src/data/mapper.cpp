@@ -59,12 +59,10 @@ std::optional<Sample> map_encoded(const Record& record, const std::string& bytes
   const uint64_t r1 = mix_seed(seed, 1), r2 = mix_seed(seed, 2);
   LARGEDET_CHECK(!options.min_size_range || options.min_sizes.size() == 2,
                  "range sampling needs INPUT.MIN_SIZE_TRAIN [min, max]");
-  const int short_side =
+  const auto short_side = static_cast<int>(
       options.min_size_range
-          ? options.min_sizes[0] +
-                static_cast<int>(
-                    r1 % static_cast<uint64_t>(options.min_sizes[1] - options.min_sizes[0] + 1))
-          : options.min_sizes[r1 % options.min_sizes.size()];
+          ? uniform_int(r1, options.min_sizes[0], options.min_sizes[1])
+          : options.min_sizes[uniform_int(r1, 0, int64_t(options.min_sizes.size()) - 1)]);
   const bool flip = options.random_flip && (r2 >> 63) != 0;
   TransformParams params;
   params.in_width = frame->width;

@@ -20,9 +20,9 @@ class Rng {
  public:
   explicit Rng(uint64_t seed) : state_(seed) {}
   uint64_t next() { return state_ = mix_seed(state_, 0x5EED); }
-  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
+  double uniform() { return uniform01(next()); }
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  int integer(int lo, int hi) { return lo + static_cast<int>(next() % (hi - lo + 1)); }
+  int integer(int lo, int hi) { return static_cast<int>(uniform_int(next(), lo, hi)); }
 
  private:
   uint64_t state_;

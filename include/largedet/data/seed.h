@@ -14,4 +14,13 @@ inline uint64_t mix_seed(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
+// A 64-bit random value r as a double uniform in [0, 1) (its top 53 bits).
+inline double uniform01(uint64_t r) { return static_cast<double>(r >> 11) * 0x1.0p-53; }
+
+// A 64-bit random value r as an integer in [lo, hi] (r modulo the count: a bias under 2^-32 for
+// counts under 2^32).
+inline int64_t uniform_int(uint64_t r, int64_t lo, int64_t hi) {
+  return lo + static_cast<int64_t>(r % static_cast<uint64_t>(hi - lo + 1));
+}
+
 }  // namespace largedet::data
