@@ -39,23 +39,32 @@ struct Fixture {
   }
 };
 
+// Resuming at an iteration delivers what the uninterrupted run would have, with the plain
+// sampler and with repeat factors, with and without a random crop.
 TEST(Build, TrainLoaderResumesAtAnIteration) {
   Fixture f;
   const auto dataset = build_dataset(f.config, true);
   EXPECT_EQ(dataset->size(), 11u);
   EXPECT_EQ(dataset->num_classes(), 4);
-  auto fresh = build_train_loader(f.config, dataset, 0, 1);
-  std::vector<Batch> batches;
-  for (int k = 0; k < 8; ++k) batches.push_back(*fresh->next());
-  for (const auto& b : batches) {
-    EXPECT_EQ(b.size(), 2);
-    EXPECT_TRUE(b.targets[0].mask_edges.defined());
-  }
-  auto resumed = build_train_loader(f.config, dataset, 0, 1, 5);
-  for (int k = 5; k < 8; ++k) {
-    const Batch b = *resumed->next();
-    EXPECT_EQ(b.image_ids, batches[k].image_ids);
-    EXPECT_TRUE(at::equal(b.images, batches[k].images)) << k;
+  for (const bool repeat : {false, true}) {
+    f.config.set("DATALOADER.SAMPLER_TRAIN",
+                 repeat ? "RepeatFactorTrainingSampler" : "TrainingSampler");
+    f.config.set("DATALOADER.REPEAT_THRESHOLD", "0.9");
+    f.config.set("INPUT.CROP.ENABLED", repeat ? "true" : "false");
+    auto fresh = build_train_loader(f.config, dataset, 0, 1);
+    std::vector<Batch> batches;
+    for (int k = 0; k < 14; ++k) batches.push_back(*fresh->next());
+    for (const auto& b : batches) {
+      EXPECT_EQ(b.size(), 2);
+      EXPECT_TRUE(b.targets[0].mask_edges.defined());
+    }
+    auto resumed = build_train_loader(f.config, dataset, 0, 1, 9);
+    for (int k = 9; k < 14; ++k) {
+      const Batch b = *resumed->next();
+      EXPECT_EQ(b.image_ids, batches[k].image_ids) << repeat;
+      EXPECT_TRUE(at::equal(b.images, batches[k].images)) << k << " " << repeat;
+      EXPECT_TRUE(at::equal(b.targets[0].boxes, batches[k].targets[0].boxes)) << k;
+    }
   }
 }
 
