@@ -102,6 +102,49 @@ TEST(Build, RepeatFactorSamplerRepeatsImagesOfRareCategories) {
   EXPECT_THROW(f.config.set("DATALOADER.SAMPLER_TRAIN", "ClassAwareSampler"), Error);
 }
 
+// Through the configuration: a crop trains (the loader's batches are of cropped images), and a
+// size its type cannot take is refused naming INPUT.CROP.SIZE.
+TEST(Build, RandomCropFromTheConfigurationAndItsBadSizes) {
+  Fixture f;
+  Config& config = f.config;
+  config.set("INPUT.MIN_SIZE_TRAIN", "[64]");
+  config.set("INPUT.MAX_SIZE_TRAIN", "1000");
+  config.set("INPUT.CROP.ENABLED", "true");
+  config.set("INPUT.CROP.TYPE", "absolute");
+  config.set("INPUT.CROP.SIZE", "[32, 40]");
+  const auto dataset = build_dataset(config, true);
+  auto loader = build_train_loader(config, dataset, 0, 1);
+  for (int k = 0; k < 3; ++k) {
+    const Batch b = *loader->next();
+    for (int64_t i = 0; i < b.size(); ++i) {
+      // 32 x 40 resized to short side 64: 64 x 80.
+      EXPECT_EQ(b.image_sizes[i][0], 64);
+      EXPECT_EQ(b.image_sizes[i][1], 80);
+      if (b.targets[i].size() > 0) {
+        EXPECT_LE(b.targets[i].boxes.max().item<float>(), 80.f);
+        EXPECT_GE(b.targets[i].boxes.min().item<float>(), 0.f);
+      }
+    }
+  }
+  config.set("INPUT.CROP.SIZE", "[0.5, 40]");
+  try {
+    build_train_loader(config, dataset, 0, 1);
+    FAIL() << "a fractional absolute size was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("INPUT.CROP.SIZE"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("whole pixels"), std::string::npos) << e.what();
+  }
+  config.set("INPUT.CROP.SIZE", "[32]");
+  try {
+    build_train_loader(config, dataset, 0, 1);
+    FAIL() << "a size of one number was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("INPUT.CROP.SIZE needs two numbers"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(config.set("INPUT.CROP.TYPE", "random"), Error);
+}
+
 TEST(Build, TestLoadersCoverTheSplitOnceOverRanks) {
   Fixture f;
   const auto dataset = build_dataset(f.config, false);
