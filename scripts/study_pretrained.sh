@@ -38,7 +38,9 @@
 #            in AP) with a regulariser each: scale jitter (the shorter side uniform in [64, 128]
 #            instead of 96), weight decay 0.05 instead of 1e-4, or detectron2's default random
 #            crop (relative_range 0.9); the 64x method on 3 seeds, its family's reference on seed
-#            1: does any close the large batch's generalization gap?
+#            1: does any close the large batch's generalization gap? Then weight decay scaled so
+#            that it decays as much over the 64x run as 0.05 over the reference's, at 2x and 1x
+#            the epochs (and the reference at 1x with 0.05)
 # figures    summaries and figures in docs/large_batch_pretrained/
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -428,6 +430,21 @@ regularise() {
       fi
     done
   done
+  # Decoupled weight decay (AdamW's) shrinks the weights by LR x WEIGHT_DECAY each step: in the
+  # same epochs the 64x run makes 1/64 the steps at its own LR, so the same WEIGHT_DECAY decays
+  # far less over the run (1/8 for AdamW's square-root rule). Scaled by 64 x reference LR / 64x
+  # LR, the decay over the run is the reference's (the weights' averaging timescale the same
+  # fraction of the run: Wang and Aitchison, 2024), at 2x the epochs and at the reference's.
+  local decay
+  decay=$(python3 -c "print(f'{0.05 * 64 * $ref / $large:.4g}')")
+  # shellcheck disable=SC2046
+  sweep regularise "2x-wd_scaled-$method" b64x_2x.yaml $(method_overrides "$method") \
+    SOLVER.BASE_LR="$large" SOLVER.WEIGHT_DECAY="$decay" SEED=1,2,3 "${SMOKE_BATCH[@]}"
+  # shellcheck disable=SC2046
+  sweep regularise "64x-wd_scaled-$method" b64x.yaml $(method_overrides "$method") \
+    SOLVER.BASE_LR="$large" SOLVER.WEIGHT_DECAY="$decay" SEED=1,2,3 "${SMOKE_BATCH[@]}"
+  sweep regularise "ref-wd-${FAMILY[$method]}" proxy.yaml SOLVER.OPTIMIZER="${FAMILY[$method]}" \
+    SOLVER.BASE_LR="$ref" SOLVER.WEIGHT_DECAY=0.05 SEED=1 "${SMOKE_BATCH[@]}"
 }
 
 # best_cells SCALE [SUFFIX]: the seed-1 cell at the best LR of each method at SCALE (among the

@@ -54,11 +54,13 @@ edges=0
   grep -vEq "^(ref|64x)-[a-z_]+(_BASE_LR-[0-9.e-]+|-best_SEED-[23])," ||
   { echo "FAILED: $edges edge cells where the log says $wanted"; exit 1; }
 # The BN ablation: the best 64x method with FrozenBN on 3 seeds, its reference with SyncBN.
-# Regularise: 3 regularisers x (3 seeds at 64x + 1 reference).
+# Regularise: 3 regularisers x (3 seeds at 64x + 1 reference), then the scaled weight decay at 2x
+# and 1x (3 seeds each) and the reference at 1x with 0.05.
 regularise=$(($(wc -l <"$smoke/docs/regularise/summary.csv") - 1))
-[ "$regularise" -eq 12 ] && [ "$(grep -c "^2x-ref-\(jitter\|wd\|crop\)-[a-z_]*," \
-  "$smoke/docs/regularise/summary.csv")" -eq 3 ] ||
-  { echo "FAILED: $regularise regularise cells (want 12, 3 of them references)"; exit 1; }
+[ "$regularise" -eq 19 ] && [ "$(grep -c "^\(2x-\)\?ref-\(jitter\|wd\|crop\)-[a-z_]*," \
+  "$smoke/docs/regularise/summary.csv")" -eq 4 ] &&
+  [ "$(grep -c "^\(2x\|64x\)-wd_scaled-[a-z_]*_SEED-" "$smoke/docs/regularise/summary.csv")" -eq 6 ] ||
+  { echo "FAILED: $regularise regularise cells (want 19, 4 of them references)"; exit 1; }
 grep -q "MIN_SIZE_TRAIN_SAMPLING=range" "$smoke"/docs/regularise/2x-jitter-*_SEED-1/sweep.json &&
   grep -q "CROP.ENABLED=true" "$smoke"/docs/regularise/2x-crop-*_SEED-1/sweep.json ||
   { echo "FAILED: the regularise cells did not run with their regularisers"; exit 1; }
