@@ -334,6 +334,82 @@ int64_t restore_checkpoint(const std::string& path, const safetensors::Metadata&
   return std::stoll(epoch->second);
 }
 
+// Refuses to overwrite a finished pretraining without --force, or to restart an unfinished one
+// without --resume or --force; whether a checkpoint is there.
+bool check_earlier_run(const PretrainOptions& o, const std::string& weights_path,
+                       const std::string& checkpoint_path) {
+  if (fs::exists(weights_path) && !o.force)
+    throw Error("the output directory already holds " + std::string(kWeightsName) +
+                    " (a finished pretraining)",
+                weights_path,
+                "choose another --output, or pass --force to train again and "
+                "overwrite it");
+  const bool has_checkpoint = fs::exists(checkpoint_path);
+  if (has_checkpoint && !o.resume && !o.force)
+    throw Error("the output directory holds an unfinished pretraining (" +
+                    std::string(kCheckpointName) + ")",
+                checkpoint_path, "pass --resume to continue it, or --force to start over");
+  return has_checkpoint;
+}
+
+// SGD's two groups: weight decay on conv and linear weights only, not on norms and biases.
+std::vector<torch::optim::OptimizerParamGroup> sgd_groups(ClassifierImpl& model,
+                                                          const PretrainOptions& o) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    (p.value().dim() > 1 ? decay : no_decay).push_back(p.value());
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(
+      decay, std::make_unique<torch::optim::SGDOptions>(
+                 torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::SGDOptions>(
+                                    torch::optim::SGDOptions(o.lr).momentum(o.momentum)));
+  return groups;
+}
+
+// MODEL.PIXEL_MEAN or PIXEL_STD as [1, 3, 1, 1].
+torch::Tensor pixel_statistic(const Config& config, const std::string& key) {
+  const auto values = config.get<std::vector<double>>(key);
+  if (values.size() != 3) throw Error(key + " needs 3 values (RGB)", key);
+  return torch::tensor(values, torch::kFloat).view({1, 3, 1, 1});
+}
+
+// What restore_checkpoint reads back: the model's parameters and buffers, SGD's momentum, the
+// run's identity and the epochs finished.
+void save_checkpoint(const std::string& path, safetensors::Metadata metadata, ClassifierImpl& model,
+                     torch::optim::SGD& optimizer, int64_t epochs_done) {
+  safetensors::TensorMap tensors;
+  for (const auto& item : model.named_parameters()) {
+    tensors["model." + item.key()] = item.value().detach();
+    const auto it = optimizer.state().find(item.value().unsafeGetTensorImpl());
+    if (it != optimizer.state().end()) {
+      const auto& s = static_cast<const torch::optim::SGDParamState&>(*it->second);
+      if (s.momentum_buffer().defined())
+        tensors["momentum." + item.key()] = s.momentum_buffer().detach();
+    }
+  }
+  for (const auto& item : model.named_buffers())
+    tensors["model." + item.key()] = item.value().detach();
+  metadata["epoch"] = std::to_string(epochs_done);
+  safetensors::save(path, tensors, metadata);
+}
+
+// The body alone, by the detector's names; num_batches_tracked is left out as in torchvision's
+// converted weights (the detector's BN starts its own count). The number of tensors written.
+size_t save_body(const std::string& path, modeling::ResNetImpl& body,
+                 const safetensors::Metadata& metadata) {
+  safetensors::TensorMap tensors;
+  for (const auto& item : body.named_parameters())
+    tensors[kBodyPrefix + item.key()] = item.value().detach();
+  for (const auto& item : body.named_buffers())
+    if (!ends_with(item.key(), "num_batches_tracked"))
+      tensors[kBodyPrefix + item.key()] = item.value().detach();
+  safetensors::save(path, tensors, metadata);
+  return tensors.size();
+}
+
 }  // namespace
 
 modeling::ResNetOptions pretrain_resnet_options(const Config& config, std::string* why) {
@@ -365,17 +441,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   const RunLock lock(o.output_dir, "pretrain");
   const std::string weights_path = (fs::path(o.output_dir) / kWeightsName).string();
   const std::string checkpoint_path = (fs::path(o.output_dir) / kCheckpointName).string();
-  if (fs::exists(weights_path) && !o.force)
-    throw Error("the output directory already holds " + std::string(kWeightsName) +
-                    " (a finished pretraining)",
-                weights_path,
-                "choose another --output, or pass --force to train again and "
-                "overwrite it");
-  const bool has_checkpoint = fs::exists(checkpoint_path);
-  if (has_checkpoint && !o.resume && !o.force)
-    throw Error("the output directory holds an unfinished pretraining (" +
-                    std::string(kCheckpointName) + ")",
-                checkpoint_path, "pass --resume to continue it, or --force to start over");
+  const bool has_checkpoint = check_earlier_run(o, weights_path, checkpoint_path);
 
   configure_threads(config.get<int>("NUM_THREADS"));
   const auto seed = static_cast<uint64_t>(config.get<int64_t>("SEED"));
@@ -408,19 +474,8 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
               << ", width per group " << resnet.width_per_group << ", " << resnet.norm
               << ") with a " << folders.train.classes.size() << "-way linear classifier";
 
-  // Weight decay on conv and linear weights only, not on norms and biases.
-  std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : model->named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    (p.value().dim() > 1 ? decay : no_decay).push_back(p.value());
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(
-      decay, std::make_unique<torch::optim::SGDOptions>(
-                 torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::SGDOptions>(
-                                    torch::optim::SGDOptions(o.lr).momentum(o.momentum)));
-  torch::optim::SGD optimizer(groups, torch::optim::SGDOptions(o.lr).momentum(o.momentum));
+  torch::optim::SGD optimizer(sgd_groups(*model, o),
+                              torch::optim::SGDOptions(o.lr).momentum(o.momentum));
 
   // Batches of one image are dropped (BatchNorm cannot normalise them).
   const int64_t iters_per_epoch = n_train / o.batch + (n_train % o.batch >= 2 ? 1 : 0);
@@ -449,14 +504,8 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   }
   MetricsWriter metrics(o.output_dir, /*tensorboard=*/false);
 
-  const auto mean =
-      torch::tensor(config.get<std::vector<double>>("MODEL.PIXEL_MEAN"), torch::kFloat)
-          .view({1, 3, 1, 1});
-  const auto stdev =
-      torch::tensor(config.get<std::vector<double>>("MODEL.PIXEL_STD"), torch::kFloat)
-          .view({1, 3, 1, 1});
-  LARGEDET_CHECK(mean.numel() == 3 && stdev.numel() == 3,
-                 "MODEL.PIXEL_MEAN and MODEL.PIXEL_STD need 3 values (RGB)");
+  const torch::Tensor mean = pixel_statistic(config, "MODEL.PIXEL_MEAN");
+  const torch::Tensor stdev = pixel_statistic(config, "MODEL.PIXEL_STD");
 
   PretrainResult result;
   result.classes = folders.train.classes;
@@ -553,21 +602,7 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
     metrics.write((epoch + 1) * iters_per_epoch, scalars);
 
     if (epoch + 1 < o.epochs) {  // a checkpoint to resume from
-      safetensors::TensorMap tensors;
-      for (const auto& item : model->named_parameters()) {
-        tensors["model." + item.key()] = item.value().detach();
-        const auto it = optimizer.state().find(item.value().unsafeGetTensorImpl());
-        if (it != optimizer.state().end()) {
-          const auto& s = static_cast<const torch::optim::SGDParamState&>(*it->second);
-          if (s.momentum_buffer().defined())
-            tensors["momentum." + item.key()] = s.momentum_buffer().detach();
-        }
-      }
-      for (const auto& item : model->named_buffers())
-        tensors["model." + item.key()] = item.value().detach();
-      auto metadata = identity;
-      metadata["epoch"] = std::to_string(epoch + 1);
-      safetensors::save(checkpoint_path, tensors, metadata);
+      save_checkpoint(checkpoint_path, identity, *model, optimizer, epoch + 1);
       if (o.stop_after > 0 && result.epochs_run >= o.stop_after) {
         log::info() << "pretrain: stopped after epoch " << epoch + 1 << " of " << o.epochs
                     << " as asked; --resume continues from " << checkpoint_path;
@@ -579,23 +614,15 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   }
   result.seconds_per_epoch = result.epochs_run > 0 ? train_seconds / result.epochs_run : 0;
 
-  // The body alone, by the detector's names; num_batches_tracked is left out as in torchvision's
-  // converted weights (the detector's BN starts its own count).
-  safetensors::TensorMap body;
-  for (const auto& item : model->body->named_parameters())
-    body[kBodyPrefix + item.key()] = item.value().detach();
-  for (const auto& item : model->body->named_buffers())
-    if (!ends_with(item.key(), "num_batches_tracked"))
-      body[kBodyPrefix + item.key()] = item.value().detach();
   safetensors::Metadata metadata = {{"format", "largedet"},
                                     {"pretrain_classes", join(folders.train.classes)},
                                     {"pretrain_image_size", std::to_string(size)},
                                     {"pretrain_epochs", std::to_string(o.epochs)}};
   if (folders.has_val) metadata["pretrain_val_top1"] = fixed(result.val_top1, 4);
-  safetensors::save(weights_path, body, metadata);
+  const size_t tensors = save_body(weights_path, *model->body, metadata);
   fs::remove(checkpoint_path, ec);
   result.finished = true;
-  log::info() << "pretrain: wrote " << body.size() << " backbone tensors to " << weights_path
+  log::info() << "pretrain: wrote " << tensors << " backbone tensors to " << weights_path
               << " (set MODEL.WEIGHTS: " << weights_path << ")"
               << (folders.has_val ? "; final val top-1 " + percent(result.val_top1)
                                   : std::string());
