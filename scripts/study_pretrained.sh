@@ -491,6 +491,17 @@ figures() {
   fi
   [ ${#cells[@]} -eq 0 ] || "$LARGEDET" plot --scalars total_loss --scalars bbox/AP "${cells[@]}" \
     -o "$DOCS/schedule_64x.png"
+  # The regularisers' 64x cells at 2x the epochs (seed 1) beside the plain one.
+  cells=()
+  local name
+  if best_pair >/dev/null; then
+    for name in long/2x regularise/2x-jitter regularise/2x-crop regularise/2x-wd \
+      regularise/2x-wd_scaled; do
+      [ ! -d "$DOCS/$name-${BEST_METHOD}_SEED-1" ] || cells+=("$DOCS/$name-${BEST_METHOD}_SEED-1")
+    done
+  fi
+  [ ${#cells[@]} -le 1 ] || "$LARGEDET" plot --scalars total_loss --scalars bbox/AP "${cells[@]}" \
+    -o "$DOCS/regularise_64x.png"
   echo "summaries and figures in $DOCS"
 }
 

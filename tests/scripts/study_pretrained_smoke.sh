@@ -21,7 +21,7 @@ BUILD="$build" sh -c "bash '$src/scripts/study_pretrained.sh' --smoke all" >all.
 smoke=study/smoke_pt
 for f in pretrain/backbone.safetensors docs/core/summary.csv docs/long/summary.csv \
   docs/ap_vs_batch.png docs/loss_64x.png docs/loss_256x.png docs/agvm_64x.png \
-  docs/schedule_64x.png; do
+  docs/schedule_64x.png docs/regularise_64x.png; do
   [ -s "$smoke/$f" ] || { echo "FAILED: $smoke/$f is missing"; exit 1; }
 done
 # Reference: 2 families x (3 LRs + 2 seeds); 64x and 256x: 2 methods x (3 LRs + 2 seeds), plus 3
