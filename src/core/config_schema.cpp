@@ -446,6 +446,9 @@ std::vector<KeySpec> make_schema() {
            {"linear", "sqrt", "none"}),
       spec("SOLVER.SCALE_SCHEDULE", "false", T::kBool, OURS,
            "shrink iteration counts by IMS_PER_BATCH / REFERENCE_BATCH (same epochs)"),
+      spec("SOLVER.SCALE_WEIGHT_DECAY", "false", T::kBool, OURS,
+           "with SCALE_SCHEDULE: scale the weight decays so that LR x decay x iterations stays "
+           "the reference's (x sqrt(batch ratio) under the sqrt rule; docs/large_batch.md)"),
       spec("SOLVER.BETAS", "[0.9, 0.999]", T::kFloatList, OURS, "AdamW and LAMB betas"),
       range(spec("SOLVER.EPS", "1.0e-6", T::kFloat, OURS, "AdamW and LAMB epsilon"), 0),
       spec("SOLVER.CLIP_GRADIENTS.ENABLED", "false", T::kBool, D2,

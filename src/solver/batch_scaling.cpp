@@ -91,6 +91,11 @@ std::vector<std::string> apply_batch_scaling(Config& config, int world_size) {
           "SOLVER.SCALE_SCHEDULE needs SOLVER.REFERENCE_BATCH, the batch the schedule "
           "was written for",
           config.source("SOLVER.SCALE_SCHEDULE"), "set SOLVER.REFERENCE_BATCH, e.g. 16");
+    if (config.get<bool>("SOLVER.SCALE_WEIGHT_DECAY"))
+      throw Error(
+          "SOLVER.SCALE_WEIGHT_DECAY needs SOLVER.REFERENCE_BATCH and "
+          "SOLVER.SCALE_SCHEDULE, the batch and schedule the decay was meant for",
+          config.source("SOLVER.SCALE_WEIGHT_DECAY"), "set SOLVER.REFERENCE_BATCH, e.g. 16");
     notes.push_back("lr " + number(config.get<double>("SOLVER.BASE_LR")) +
                     ": SOLVER.BASE_LR, meant for SOLVER.IMS_PER_BATCH " +
                     std::to_string(config.get<int64_t>("SOLVER.IMS_PER_BATCH")));
@@ -111,6 +116,26 @@ std::vector<std::string> apply_batch_scaling(Config& config, int world_size) {
   config.set("SOLVER.BASE_LR_END", number(config.get<double>("SOLVER.BASE_LR_END") * factor), why);
   notes.push_back("lr " + number(lr * factor) + " = SOLVER.BASE_LR " + number(lr) + " x " +
                   number(factor) + " (" + why + ")");
+  if (config.get<bool>("SOLVER.SCALE_WEIGHT_DECAY")) {
+    if (!scale_schedule)
+      throw Error(
+          "SOLVER.SCALE_WEIGHT_DECAY needs SOLVER.SCALE_SCHEDULE: the decay is kept per "
+          "run, and only a scaled schedule says how many iterations the run has",
+          config.source("SOLVER.SCALE_WEIGHT_DECAY"), "set SOLVER.SCALE_SCHEDULE true");
+    // Each iteration decays the weights by about LR x decay; the run has 1/ratio the iterations
+    // at factor x the LR, so the decay over it stays the reference's at ratio / factor the decay.
+    const double decay_factor = ratio / factor;
+    const std::string decay_why = "SOLVER.SCALE_WEIGHT_DECAY (x " + number(decay_factor) + ")";
+    for (const char* key :
+         {"SOLVER.WEIGHT_DECAY", "SOLVER.WEIGHT_DECAY_BIAS", "SOLVER.WEIGHT_DECAY_NORM"}) {
+      const double before = config.get<double>(key);
+      if (before == 0 || decay_factor == 1) continue;
+      config.set(key, number(before * decay_factor), decay_why);
+      notes.push_back(std::string(key) + " " + number(before) + " -> " +
+                      number(before * decay_factor) + " (" + decay_why + ")");
+    }
+    config.set("SOLVER.SCALE_WEIGHT_DECAY", "false", "applied");
+  }
   if (scale_schedule) {
     scale_iterations(config, ratio, "SOLVER.SCALE_SCHEDULE (batch " + number(ratio) + "x)", &notes);
     config.set("SOLVER.SCALE_SCHEDULE", "false", "applied");

@@ -92,6 +92,45 @@ TEST(BatchScaling, ReferenceWorldSizeScalesLikeAutoScaleWorkers) {
   EXPECT_THROW(apply_batch_scaling(uneven, 16), Error);
 }
 
+// LR x decay x iterations stays the reference's: under the sqrt rule (LR x 8, iterations / 64 at
+// 64x) the decays grow 8x, under the linear rule they stay, with no rule they grow 64x.
+TEST(BatchScaling, ScaleWeightDecayKeepsTheDecayOverTheRun) {
+  const std::vector<std::string> base = {
+      "SOLVER.IMS_PER_BATCH=1024",  "SOLVER.REFERENCE_BATCH=16",
+      "SOLVER.SCALE_SCHEDULE=true", "SOLVER.SCALE_WEIGHT_DECAY=true",
+      "SOLVER.WEIGHT_DECAY=0.05",   "SOLVER.WEIGHT_DECAY_NORM=0.01",
+      "SOLVER.MAX_ITER=64000"};
+  for (const auto& [rule, factor] :
+       std::vector<std::pair<std::string, double>>{{"sqrt", 8}, {"linear", 1}, {"none", 64}}) {
+    auto overrides = base;
+    overrides.push_back("SOLVER.SCALING_RULE=" + rule);
+    auto c = recipe(overrides);
+    apply_batch_scaling(c, 1);
+    const double lr = c.get<double>("SOLVER.BASE_LR");
+    const auto iterations = c.get<int64_t>("SOLVER.MAX_ITER");
+    EXPECT_DOUBLE_EQ(c.get<double>("SOLVER.WEIGHT_DECAY"), 0.05 * factor) << rule;
+    EXPECT_DOUBLE_EQ(c.get<double>("SOLVER.WEIGHT_DECAY_BIAS"), 0.05 * factor) << rule;
+    EXPECT_DOUBLE_EQ(c.get<double>("SOLVER.WEIGHT_DECAY_NORM"), 0.01 * factor) << rule;
+    // The product, against the reference's 0.02 x 0.05 x 64000.
+    EXPECT_NEAR(lr * c.get<double>("SOLVER.WEIGHT_DECAY") * iterations, 0.02 * 0.05 * 64000, 1e-9)
+        << rule;
+    EXPECT_FALSE(c.get<bool>("SOLVER.SCALE_WEIGHT_DECAY"));
+    const std::string once = c.dump();
+    apply_batch_scaling(c, 1);
+    EXPECT_EQ(c.dump(), once) << "applied twice";
+  }
+  auto unscaled = recipe(
+      {"SOLVER.IMS_PER_BATCH=1024", "SOLVER.REFERENCE_BATCH=16", "SOLVER.SCALE_WEIGHT_DECAY=true"});
+  EXPECT_THROW(apply_batch_scaling(unscaled, 1), Error);
+  auto no_reference = recipe({"SOLVER.SCALE_WEIGHT_DECAY=true"});
+  EXPECT_THROW(apply_batch_scaling(no_reference, 1), Error);
+  auto off = recipe({"SOLVER.IMS_PER_BATCH=1024", "SOLVER.REFERENCE_BATCH=16",
+                     "SOLVER.SCALE_SCHEDULE=true", "SOLVER.SCALING_RULE=sqrt",
+                     "SOLVER.WEIGHT_DECAY=0.05"});
+  apply_batch_scaling(off, 1);
+  EXPECT_DOUBLE_EQ(off.get<double>("SOLVER.WEIGHT_DECAY"), 0.05);
+}
+
 TEST(BatchScaling, AppliedTwiceChangesNothing) {
   auto c = recipe({"SOLVER.IMS_PER_BATCH=64", "SOLVER.REFERENCE_BATCH=16",
                    "SOLVER.SCALE_SCHEDULE=true", "SOLVER.REFERENCE_WORLD_SIZE=2"});
