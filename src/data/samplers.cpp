@@ -73,8 +73,7 @@ std::vector<int64_t> DistributedSampler::epoch_order(int64_t epoch) const {
     for (int64_t i = 0; i < size_; ++i) {
       const double r = repeat_factors_[i];
       const double whole = std::floor(r);
-      const double u =
-          static_cast<double>(mix_seed(rounding, static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+      const double u = uniform01(mix_seed(rounding, static_cast<uint64_t>(i)));
       const auto times = static_cast<int64_t>(whole) + (u < r - whole ? 1 : 0);
       for (int64_t k = 0; k < times; ++k) records.push_back(i);
     }
