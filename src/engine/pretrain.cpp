@@ -369,10 +369,8 @@ std::vector<torch::optim::OptimizerParamGroup> sgd_groups(ClassifierImpl& model,
   return groups;
 }
 
-// MODEL.PIXEL_MEAN or PIXEL_STD as [1, 3, 1, 1].
-torch::Tensor pixel_statistic(const Config& config, const std::string& key) {
-  const auto values = config.get<std::vector<double>>(key);
-  if (values.size() != 3) throw Error(key + " needs 3 values (RGB)", key);
+// Per-channel values (the detector's pixel mean or std, checked there) as [1, 3, 1, 1].
+torch::Tensor per_channel(const std::vector<double>& values) {
   return torch::tensor(values, torch::kFloat).view({1, 3, 1, 1});
 }
 
@@ -504,8 +502,10 @@ PretrainResult pretrain(const Config& config, const PretrainOptions& o) {
   }
   MetricsWriter metrics(o.output_dir, /*tensorboard=*/false);
 
-  const torch::Tensor mean = pixel_statistic(config, "MODEL.PIXEL_MEAN");
-  const torch::Tensor stdev = pixel_statistic(config, "MODEL.PIXEL_STD");
+  // The detector's normalisation, so that the weights see the pixels the detector will feed them.
+  const modeling::TransformOptions normalise = modeling::rcnn_options_from_config(config).transform;
+  const torch::Tensor mean = per_channel(normalise.pixel_mean);
+  const torch::Tensor stdev = per_channel(normalise.pixel_std);
 
   PretrainResult result;
   result.classes = folders.train.classes;
