@@ -71,11 +71,9 @@ std::optional<Sample> map_encoded(const Record& record, const std::string& bytes
   // detectron2 crops before it resizes: the size follows from the crop's.
   if (options.crop.enabled)
     params.crop = random_crop_window(frame->height, frame->width, options.crop, mix_seed(seed, 3));
-  const auto [out_h, out_w] =
-      params.crop
-          ? resize_shortest_edge_size(params.crop->height, params.crop->width, short_side,
-                                      options.max_size)
-          : resize_shortest_edge_size(frame->height, frame->width, short_side, options.max_size);
+  const auto [out_h, out_w] = resize_shortest_edge_size(
+      params.crop ? params.crop->height : frame->height,
+      params.crop ? params.crop->width : frame->width, short_side, options.max_size);
   params.out_width = out_w;
   params.out_height = out_h;
 
