@@ -85,17 +85,21 @@ std::vector<std::string> apply_batch_scaling(Config& config, int world_size) {
   }
 
   const bool scale_schedule = config.get<bool>("SOLVER.SCALE_SCHEDULE");
+  // Decay is kept per run, and only a scaled schedule (which needs REFERENCE_BATCH) says how many
+  // iterations the run has.
+  if (config.get<bool>("SOLVER.SCALE_WEIGHT_DECAY") && !scale_schedule)
+    throw Error(
+        "SOLVER.SCALE_WEIGHT_DECAY needs SOLVER.SCALE_SCHEDULE (and REFERENCE_BATCH): the "
+        "decay is kept per run, and only a scaled schedule says how many iterations the "
+        "run has",
+        config.source("SOLVER.SCALE_WEIGHT_DECAY"),
+        "set SOLVER.SCALE_SCHEDULE true and SOLVER.REFERENCE_BATCH");
   if (reference_batch == 0) {
     if (scale_schedule)
       throw Error(
           "SOLVER.SCALE_SCHEDULE needs SOLVER.REFERENCE_BATCH, the batch the schedule "
           "was written for",
           config.source("SOLVER.SCALE_SCHEDULE"), "set SOLVER.REFERENCE_BATCH, e.g. 16");
-    if (config.get<bool>("SOLVER.SCALE_WEIGHT_DECAY"))
-      throw Error(
-          "SOLVER.SCALE_WEIGHT_DECAY needs SOLVER.REFERENCE_BATCH and "
-          "SOLVER.SCALE_SCHEDULE, the batch and schedule the decay was meant for",
-          config.source("SOLVER.SCALE_WEIGHT_DECAY"), "set SOLVER.REFERENCE_BATCH, e.g. 16");
     notes.push_back("lr " + number(config.get<double>("SOLVER.BASE_LR")) +
                     ": SOLVER.BASE_LR, meant for SOLVER.IMS_PER_BATCH " +
                     std::to_string(config.get<int64_t>("SOLVER.IMS_PER_BATCH")));
@@ -117,11 +121,6 @@ std::vector<std::string> apply_batch_scaling(Config& config, int world_size) {
   notes.push_back("lr " + number(lr * factor) + " = SOLVER.BASE_LR " + number(lr) + " x " +
                   number(factor) + " (" + why + ")");
   if (config.get<bool>("SOLVER.SCALE_WEIGHT_DECAY")) {
-    if (!scale_schedule)
-      throw Error(
-          "SOLVER.SCALE_WEIGHT_DECAY needs SOLVER.SCALE_SCHEDULE: the decay is kept per "
-          "run, and only a scaled schedule says how many iterations the run has",
-          config.source("SOLVER.SCALE_WEIGHT_DECAY"), "set SOLVER.SCALE_SCHEDULE true");
     // Each iteration decays the weights by about LR x decay; the run has 1/ratio the iterations
     // at factor x the LR, so the decay over it stays the reference's at ratio / factor the decay.
     const double decay_factor = ratio / factor;
